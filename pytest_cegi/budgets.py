@@ -1,0 +1,156 @@
+"""Limits -> checks -> verdict.
+
+A test's limits come from its `@pytest.mark.cegi(...)` marker and from every
+`[[tool.cegi.budget]]` entry that matches it; an entry overrides the marker for the
+same limit, and later entries override earlier ones. Each limit remembers its
+source so failure messages can say where it came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pytest_cegi import cegi as cegi_math
+from pytest_cegi.record import Check, Record
+from pytest_cegi.settings import LIMIT_PARSERS, Limit, SettingsError, parse_limit
+from pytest_cegi.units import format_energy, format_mass
+
+MARKER_KEYS = ("task", "metric", "reference", "higher_is_better", *LIMIT_PARSERS,
+               "max_regression", "deployment")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything the marker and budget files say about one test."""
+
+    task: str
+    metric: str | None = None
+    reference: bool | None = None
+    higher_is_better: bool | None = None
+    limits: dict = field(default_factory=dict)   # name -> Limit
+
+    def value(self, name: str, default=None):
+        limit = self.limits.get(name)
+        return limit.value if limit is not None else default
+
+
+def parse_marker(nodeid: str, args: tuple, kwargs: dict) -> dict:
+    """Validate a cegi marker's arguments; errors name the test and the keyword."""
+    source = f"{nodeid}: @pytest.mark.cegi"
+    if args:
+        raise SettingsError(f"{source}: takes keyword arguments only, got positional {args!r}")
+    out: dict = {}
+    for key, value in kwargs.items():
+        if key not in MARKER_KEYS:
+            raise SettingsError(f"{source}: unknown keyword {key!r}; expected one of {', '.join(MARKER_KEYS)}")
+        if key in ("task", "metric"):
+            if not isinstance(value, str) or not value:
+                raise SettingsError(f"{source}: {key} must be a non-empty string, got {value!r}")
+            out[key] = value
+        elif key in ("reference", "higher_is_better"):
+            if not isinstance(value, bool):
+                raise SettingsError(f"{source}: {key} must be True or False, got {value!r}")
+            out[key] = value
+        elif value is not None:
+            out[key] = parse_limit(source, key, value)
+    return out
+
+
+def resolve(nodeid: str, default_task: str, marker: dict, entries) -> Spec:
+    task = marker.get("task", default_task)
+    limits = {k: Limit(v, "marker") for k, v in marker.items()
+              if k not in ("task", "metric", "reference", "higher_is_better")}
+    for entry in entries:
+        if entry.applies_to(nodeid, task):
+            limits.update({k: Limit(v, entry.source) for k, v in entry.limits.items()})
+    return Spec(task=task, metric=marker.get("metric"), reference=marker.get("reference"),
+                higher_is_better=marker.get("higher_is_better"), limits=limits)
+
+
+def finish(record: Record, spec: Spec, reference_score: tuple | None, *, enforce: bool) -> None:
+    """Fill gain, CEGI and checks on `record` and set its verdict.
+
+    `reference_score` is (score, where-from) from this session's reference test.
+    """
+    explicit = spec.limits.get("reference_score")
+    if explicit is not None:
+        reference_score = (explicit.value, explicit.source)
+    record.gain_mode = spec.value("gain", "relative")
+    record.phases_counted = list(spec.value("phases")) if spec.value("phases") else None
+    gain = _gain(record, reference_score)
+    if record.reference and reference_score is None and record.score is not None:
+        gain = cegi_math.Outcome(0.0)  # the reference's gain over itself
+    record.gain_pct = gain.value
+    outcome = cegi_math.cegi(record.emissions_kg, gain, record.trainable_params)
+    record.cegi, record.cegi_reason = outcome.value, outcome.reason
+    record.carbon_per_gain = cegi_math.carbon_per_gain(record.emissions_kg, gain).value
+    record.checks = _checks(record, spec, outcome)
+    statuses = {c.status for c in record.checks}
+    if "invalid" in statuses:
+        record.verdict = "invalid"
+    elif "fail" in statuses:
+        record.verdict = "fail" if enforce else "warn"
+    else:
+        record.verdict = "pass"
+
+
+def _gain(record: Record, reference_score) -> cegi_math.Outcome:
+    if record.score is None:
+        return cegi_math.Outcome(None, "no score recorded")
+    if reference_score is None:
+        return cegi_math.Outcome(None, f"no reference score for task {record.task!r} "
+                                       "(no reference test ran, or it recorded no score)")
+    record.reference_score = reference_score[0]
+    return cegi_math.gain_pct(record.score, reference_score[0], mode=record.gain_mode,
+                              higher_is_better=record.higher_is_better)
+
+
+def _checks(record: Record, spec: Spec, outcome) -> list[Check]:
+    checks: list[Check] = []
+    for reason in record.invalid_reasons():
+        checks.append(Check("measurement", None, None, "meter", "invalid", reason))
+    needs_window = [k for k in ("ceiling", "max_emissions", "max_energy") if k in spec.limits]
+    if needs_window and not record.windows:
+        checks.append(Check("measurement", None, None, spec.limits[needs_window[0]].source, "invalid",
+                            f"{needs_window[0]} is set but the test measured nothing (use cegi.measure())"))
+
+    floor = spec.limits.get("floor")
+    if floor is not None:
+        checks.append(_floor_check(record, floor))
+    ceiling = spec.limits.get("ceiling")
+    if ceiling is not None and not record.reference:
+        checks.append(_ceiling_check(outcome, ceiling))
+    if record.windows:
+        for key, value, fmt in (("max_emissions", record.emissions_kg, format_mass),
+                                ("max_energy", record.energy_kwh, format_energy)):
+            limit = spec.limits.get(key)
+            if limit is not None:
+                label = key.removeprefix("max_")
+                ok = value <= limit.value
+                checks.append(Check(key, limit.value, value, limit.source, "pass" if ok else "fail",
+                                    "" if ok else f"{label} {fmt(value)} > {key} {fmt(limit.value)} ({limit.source})"))
+    return checks
+
+
+def _floor_check(record: Record, floor: Limit) -> Check:
+    if record.score is None:
+        return Check("floor", floor.value, None, floor.source, "invalid",
+                     f"floor {floor.value:g} set but no score recorded (call cegi.record_score or cegi.score)")
+    if record.higher_is_better:
+        ok, op = record.score >= floor.value, "<"
+    else:  # for lower-is-better metrics the floor is the worst acceptable value, a maximum
+        ok, op = record.score <= floor.value, ">"
+    message = "" if ok else f"score {record.score:.4g} {op} floor {floor.value:g} ({floor.source})"
+    return Check("floor", floor.value, record.score, floor.source, "pass" if ok else "fail", message)
+
+
+def _ceiling_check(outcome, ceiling: Limit) -> Check:
+    if not outcome.defined:
+        return Check("ceiling", ceiling.value, None, ceiling.source, "fail",
+                     f"CEGI undefined: {outcome.reason} (ceiling {ceiling.value:.2g}, {ceiling.source})")
+    ok = outcome.value <= ceiling.value
+    message = "" if ok else f"CEGI {outcome.value:.2e} > ceiling {ceiling.value:.2e} ({ceiling.source})"
+    return Check("ceiling", ceiling.value, outcome.value, ceiling.source, "pass" if ok else "fail", message)
+
+
+def failure_messages(record: Record) -> list[str]:
+    return [c.message for c in record.checks if c.status in ("fail", "invalid") and c.message]

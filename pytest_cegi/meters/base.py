@@ -1,0 +1,102 @@
+"""The meter interface: a meter turns a block of work into one measured `Window`.
+
+Every meter (codecarbon, flops, the test fake) implements `Meter`. The fixture
+only ever talks to this interface, so meters are interchangeable.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass, field
+from typing import Iterator, Protocol
+
+
+@dataclass(frozen=True)
+class Method:
+    """How a window's figures were obtained; shown in every report."""
+
+    meter: str                     # "codecarbon", "flops", "fake"
+    cpu: str                       # "RAPL", "modelled (TDP x load)", "none", ...
+    gpu: str                       # "NVML", "none"
+    carbon_factor_g_per_kwh: float
+    carbon_factor_source: str      # "--cegi-carbon-intensity", "country USA (codecarbon data)", ...
+    estimate: bool                 # True when energy is modelled rather than metered
+
+    def label(self) -> str:
+        kind = "modelled" if self.estimate else "measured"
+        return f"{kind} ({self.meter}; cpu {self.cpu}; gpu {self.gpu})"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One measured window of work."""
+
+    phase: str
+    energy_kwh: float
+    emissions_kg: float
+    duration_s: float
+    method: Method
+    cpu_energy_kwh: float = 0.0
+    gpu_energy_kwh: float = 0.0
+    ram_energy_kwh: float = 0.0
+    error: str | None = None       # tracker error text; makes the window invalid
+    cached: bool = False           # replayed from the adapter cache, not run now
+    samples: tuple = ()            # per-repeat energy samples (kWh), when repeated
+
+    @property
+    def invalid_reason(self) -> str | None:
+        if self.error:
+            return f"tracker error in {self.phase} window: {self.error}"
+        if self.duration_s < 0:
+            return f"{self.phase} window has negative duration {self.duration_s:g} s"
+        if not self.energy_kwh > 0:
+            return f"{self.phase} window measured no energy ({self.energy_kwh:g} kWh)"
+        return None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["samples"] = list(self.samples)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Window":
+        d = dict(d)
+        d["method"] = Method(**d["method"])
+        d["samples"] = tuple(d.get("samples", ()))
+        return cls(**d)
+
+
+@dataclass
+class WindowHandle:
+    """What `Meter.window()` yields; `result` is set when the window closes."""
+
+    phase: str
+    result: Window | None = None
+    notes: dict = field(default_factory=dict)
+
+
+class Meter(Protocol):
+    name: str
+
+    def window(self, phase: str) -> contextlib.AbstractContextManager[WindowHandle]:
+        """Measure the body of the `with` block as one window."""
+
+    def method(self) -> Method:
+        """Describe how this meter measures (used before any window exists)."""
+
+    def close(self) -> None:
+        """Release the tracker; called once at session end."""
+
+
+def synchronize_accelerators() -> None:
+    """Wait for queued CUDA work so it is charged to the window it belongs to.
+
+    Only touches torch if something already imported it: never pull torch in.
+    """
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()

@@ -1,0 +1,47 @@
+"""A deterministic meter for tests of the plugin itself (`--cegi-meter=fake`).
+
+Each window costs a fixed energy, so a test controls its total by how many
+windows it opens. The per-window energy comes from `CEGI_FAKE_KWH` (default
+1e-6 kWh); set it to 0 to produce invalid windows.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Iterator
+
+from pytest_cegi.meters.base import Method, Window, WindowHandle
+
+
+class FakeMeter:
+    name = "fake"
+
+    def __init__(self, carbon):
+        self._carbon = carbon
+        self.kwh_per_window = float(os.environ.get("CEGI_FAKE_KWH", "1e-6"))
+
+    def method(self) -> Method:
+        return Method(meter=self.name, cpu="fake", gpu="none",
+                      carbon_factor_g_per_kwh=self._factor(),
+                      carbon_factor_source=self._carbon.source, estimate=True)
+
+    def _factor(self) -> float:
+        return self._carbon.intensity_g_per_kwh if self._carbon.intensity_g_per_kwh is not None else 475.0
+
+    @contextlib.contextmanager
+    def window(self, phase: str) -> Iterator[WindowHandle]:
+        handle = WindowHandle(phase)
+        started = time.perf_counter()
+        try:
+            yield handle
+        finally:
+            energy = self.kwh_per_window
+            handle.result = Window(
+                phase=phase, energy_kwh=energy, emissions_kg=energy * self._factor() / 1000.0,
+                duration_s=time.perf_counter() - started, method=self.method(),
+                cpu_energy_kwh=energy,
+            )
+
+    def close(self) -> None:
+        pass

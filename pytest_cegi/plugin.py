@@ -1,0 +1,264 @@
+"""pytest hooks for pytest-cegi. Hooks only: the work happens in the modules they call."""
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from pytest_cegi import budgets
+from pytest_cegi.fixture import Cegi, loaded_variant_class
+from pytest_cegi.record import Record
+from pytest_cegi.report import junit, terminal
+from pytest_cegi.session import SessionState
+from pytest_cegi.settings import METERS, SettingsError, load
+
+STATE = pytest.StashKey[SessionState]()
+HANDLE = pytest.StashKey[Cegi]()
+
+MARKER_HELP = (
+    "cegi(task=None, metric=None, floor=None, ceiling=None, max_emissions=None, max_energy=None, "
+    "gain='relative', reference=None, phases=None, reference_score=None): "
+    "task-score floor and CEGI ceiling (kg CO2e per % gain per million trainable parameters) "
+    "and emission limits for this test; see pytest-cegi's README."
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cegi", "pytest-cegi: quality and carbon budgets (also settable in [tool.cegi])")
+    group.addoption("--cegi-budget", nargs="?", const=True, default=None, metavar="FILE",
+                    help="enforce budgets: violations fail the test. FILE: an extra TOML budget file.")
+    group.addoption("--cegi-baseline", metavar="FILE", help="compare with a saved run (JSON); regressions are violations")
+    group.addoption("--cegi-save", metavar="FILE", help="write this run's results as JSON (atomic, schema-versioned)")
+    group.addoption("--cegi-report", metavar="FILE.md", help="write a Markdown efficiency report (also appended to $GITHUB_STEP_SUMMARY)")
+    group.addoption("--cegi-junit", metavar="FILE.xml", help="write a standalone JUnit file with one testcase per budget check")
+    group.addoption("--cegi-plot", metavar="FILE", help="write a score-vs-emissions Pareto plot (PNG and SVG)")
+    group.addoption("--cegi-meter", choices=METERS, default=None,
+                    help="codecarbon: measured energy (default); flops: deterministic FLOP-based estimate; fake: for testing the plugin")
+    group.addoption("--cegi-repeat", type=int, metavar="N", default=None, help="repeat each measured inference window N times")
+    group.addoption("--cegi-country", metavar="ISO3", help="carbon factor from this country's grid mix (offline data)")
+    group.addoption("--cegi-carbon-intensity", type=float, metavar="G_PER_KWH", help="fixed carbon factor in g CO2e per kWh")
+    group.addoption("--cegi-cache-dir", metavar="DIR", help="where fine-tuned adapters and tiny models are cached (default: .cegi-cache)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    opt = config.option
+    cli = {
+        "budget": opt.cegi_budget, "baseline": opt.cegi_baseline, "save": opt.cegi_save,
+        "report": opt.cegi_report, "junit": opt.cegi_junit, "plot": opt.cegi_plot,
+        "meter": opt.cegi_meter, "repeat": opt.cegi_repeat, "country": opt.cegi_country,
+        "carbon_intensity": opt.cegi_carbon_intensity, "cache_dir": opt.cegi_cache_dir,
+    }
+    try:
+        settings = load(cli, config.rootpath, config.inipath)
+    except SettingsError as exc:
+        raise pytest.UsageError(f"pytest-cegi: {exc}") from None
+    if settings.cache_dir is None:
+        settings = dataclasses.replace(settings, cache_dir=config.rootpath / ".cegi-cache")
+    state = SessionState(settings=settings, is_worker=hasattr(config, "workerinput"))
+    config.stash[STATE] = state
+    config.pluginmanager.register(RecordCollector(state), "cegi-records")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    s = config.stash[STATE].settings
+    mode = "enforced" if s.enforce else "report only (use --cegi-budget to enforce)"
+    return f"cegi: meter {s.meter}, carbon factor {s.carbon.source}, budgets {mode}"
+
+
+def pytest_make_parametrize_id(config, val, argname):
+    variant_class = loaded_variant_class()
+    if variant_class is not None and isinstance(val, variant_class):
+        return val.name
+    return None
+
+
+# -- collection: specs, references, order --------------------------------------------------
+
+def _variant_param(item):
+    variant_class = loaded_variant_class()
+    callspec = getattr(item, "callspec", None)
+    if variant_class is None or callspec is None:
+        return None
+    return next((v for v in callspec.params.values() if isinstance(v, variant_class)), None)
+
+
+def _wants_cegi(item) -> bool:
+    return "cegi" in getattr(item, "fixturenames", ()) or item.get_closest_marker("cegi") is not None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items) -> None:
+    state = config.stash[STATE]
+    by_task = defaultdict(list)
+    for item in items:
+        if not _wants_cegi(item):
+            continue
+        marker = item.get_closest_marker("cegi")
+        try:
+            kwargs = budgets.parse_marker(item.nodeid, marker.args, marker.kwargs) if marker else {}
+        except SettingsError as exc:
+            raise pytest.UsageError(f"pytest-cegi: {exc}") from None
+        spec = budgets.resolve(item.nodeid, getattr(item, "originalname", item.name), kwargs,
+                               state.settings.budgets)
+        by_task[spec.task].append([item, spec, _variant_param(item)])
+    for task, entries in by_task.items():
+        _choose_reference(task, entries)
+        for item, spec, _ in entries:
+            state.specs[item.nodeid] = spec
+    _reference_first(items, by_task)
+
+
+def _choose_reference(task: str, entries: list) -> None:
+    """Mark exactly one entry as the task's reference, or none (DESIGN.md section 3)."""
+    def explicit(entry):
+        _, spec, variant = entry
+        return spec.reference is True or (spec.reference is None and variant is not None and variant.reference is True)
+
+    chosen = [e for e in entries if explicit(e)]
+    if not chosen:
+        chosen = [e for e in entries if e[1].reference is None and e[2] is not None
+                  and e[2].reference is None and e[2].is_base]
+        kind = "candidate reference variants (no adapter, LoRA or quantization)"
+    else:
+        kind = "tests marked as reference"
+    if len(chosen) > 1:
+        ids = ", ".join(e[0].nodeid for e in chosen)
+        raise pytest.UsageError(f"pytest-cegi: task {task!r} has {len(chosen)} {kind}: {ids}; "
+                                "mark exactly one with reference=True")
+    for entry in entries:
+        entry[1] = dataclasses.replace(entry[1], reference=any(entry is c for c in chosen))
+
+
+def _reference_first(items: list, by_task: dict) -> None:
+    """Move each task's reference just before the first test of its task, so its score
+    exists when the others finish."""
+    for entries in by_task.values():
+        ref = next((e[0] for e in entries if e[1].reference), None)
+        if ref is None:
+            continue
+        first = min(items.index(e[0]) for e in entries)
+        items.remove(ref)
+        items.insert(first, ref)
+
+
+# -- the fixture ---------------------------------------------------------------------------
+
+@pytest.fixture
+def cegi(request: pytest.FixtureRequest) -> Cegi:
+    """Measure windows, record scores and describe the model variant of this test."""
+    state = request.config.stash[STATE]
+    item = request.node
+    spec = state.specs.get(item.nodeid) or budgets.resolve(item.nodeid, item.name, {}, state.settings.budgets)
+    handle = Cegi(nodeid=item.nodeid, spec=spec, meter_factory=state.get_meter,
+                  default_variant=_default_variant(item), variant_param=_variant_param(item),
+                  repeat=state.settings.repeat, cache_dir=state.settings.cache_dir)
+    item.stash[HANDLE] = handle
+    return handle
+
+
+def _default_variant(item) -> str:
+    callspec = getattr(item, "callspec", None)
+    return callspec.id if callspec is not None else item.name
+
+
+# -- verdicts on the test report ------------------------------------------------------------
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    report = yield
+    state = item.config.stash.get(STATE, None)
+    if call.when != "call" or state is None or report.skipped:
+        return report
+    spec = state.specs.get(item.nodeid)
+    handle = item.stash.get(HANDLE, None)
+    if spec is None:
+        return report
+    record = handle.record if handle is not None else Record(
+        nodeid=item.nodeid, task=spec.task, variant=_default_variant(item), reference=bool(spec.reference))
+    record.outcome = report.outcome
+    budgets.finish(record, spec, state.reference_scores.get(spec.task), enforce=state.settings.enforce)
+    if record.reference and record.score is not None:
+        state.reference_scores[spec.task] = (record.score, f"reference test {record.nodeid}")
+    data = record.to_dict()
+    report.cegi_record = data          # travels to the xdist controller with the report
+    item.user_properties.extend(junit.properties(data))
+    if report.passed and _fails_test(record, state.settings):
+        report.outcome = "failed"
+        # One line per violated limit; the first shows in pytest's short summary.
+        report.longrepr = "\n".join(budgets.failure_messages(record))
+    return report
+
+
+def _fails_test(record: Record, settings) -> bool:
+    if not settings.enforce:
+        return False
+    return record.verdict == "fail" or (record.verdict == "invalid" and settings.invalid == "fail")
+
+
+class RecordCollector:
+    """Collects finished records from test reports. Registered per session because
+    `pytest_runtest_logreport` gets no config; under xdist it runs on the controller
+    with the reports the workers sent."""
+
+    def __init__(self, state: SessionState):
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "cegi_record", None)
+        if data is not None and report.when == "call":
+            self.state.records.append(data)
+
+
+# -- end of session: summary and files -------------------------------------------------------
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.is_worker or not state.records:
+        return
+    tr = terminalreporter
+    tr.write_sep("=", "cegi: quality and carbon")
+    for line in terminal.render(state.records, state.meter_method()):
+        tr.write_line(line)
+    warned = [r for r in state.records if r["verdict"] in ("warn", "invalid")]
+    if warned:
+        tr.write_sep("-", "cegi budget warnings" if not state.settings.enforce else "cegi budget violations")
+        for r in warned:
+            for check in r["checks"]:
+                if check["status"] in ("fail", "invalid"):
+                    tr.write_line(f"{r['verdict'].upper()} {r['nodeid']}: {check['message']}")
+    for path in state.written:
+        tr.write_line(f"cegi: wrote {path}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None or state.is_worker:
+        return
+    try:
+        _write_outputs(state)
+    except OSError as exc:
+        session.config.get_terminal_writer().line(f"pytest-cegi: could not write results: {exc}", red=True)
+        if session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _write_outputs(state: SessionState) -> None:
+    s = state.settings
+    if s.save is not None:
+        from pytest_cegi.report.run_file import build_run, write_run
+
+        write_run(s.save, build_run(state.records, state.meter_method(), s.as_dict()))
+        state.written.append(Path(s.save))
+    if s.junit is not None:
+        junit.write_checks(s.junit, state.records)
+        state.written.append(Path(s.junit))

@@ -1,0 +1,138 @@
+"""What one measured test produced, in a form every report and baseline shares.
+
+A `Record` is built by the `cegi` fixture during the test, finished (gain, CEGI,
+checks, verdict) in `pytest_runtest_makereport`, then travels on the test report
+as a plain dict (so pytest-xdist can ship it) and is collected by the process that
+writes reports.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from pytest_cegi.meters.base import Method, Window
+
+VERDICTS = ("pass", "fail", "warn", "invalid")
+
+
+@dataclass
+class Check:
+    """One limit applied to one record."""
+
+    limit: str                 # "floor", "ceiling", "max_emissions", "max_energy", "regression:emissions", ...
+    threshold: float | None    # the limit's value in base units
+    value: float | None        # the measured value compared with it
+    source: str                # where the limit came from: "marker", "pyproject.toml budget #2", ...
+    status: str                # "pass", "fail" (violated), "invalid" (could not be evaluated)
+    message: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Record:
+    nodeid: str
+    task: str
+    variant: str
+    reference: bool = False
+    metric: str | None = None
+    score: float | None = None
+    higher_is_better: bool = True
+    gain_mode: str = "relative"
+    phases_counted: list | None = None   # phases that count towards E (None: all)
+    trainable_params: int | None = None
+    total_params: int | None = None
+    quantization: str | None = None
+    lora_rank: int | None = None
+    variant_meta: dict = field(default_factory=dict)
+    windows: list = field(default_factory=list)     # list[Window]
+    # Filled when the test finishes:
+    reference_score: float | None = None
+    gain_pct: float | None = None
+    cegi: float | None = None
+    cegi_reason: str | None = None
+    carbon_per_gain: float | None = None
+    checks: list = field(default_factory=list)      # list[Check]
+    verdict: str = "pass"
+    outcome: str = "passed"                         # the test's own outcome
+
+    # -- figures over windows -------------------------------------------------
+    def counted_windows(self) -> list[Window]:
+        if not self.phases_counted:
+            return list(self.windows)
+        return [w for w in self.windows if w.phase in self.phases_counted]
+
+    @property
+    def energy_kwh(self) -> float:
+        return sum(w.energy_kwh for w in self.counted_windows())
+
+    @property
+    def emissions_kg(self) -> float:
+        return sum(w.emissions_kg for w in self.counted_windows())
+
+    @property
+    def duration_s(self) -> float:
+        return sum(w.duration_s for w in self.counted_windows())
+
+    @property
+    def cached(self) -> bool:
+        return any(w.cached for w in self.windows)
+
+    @property
+    def measured(self) -> bool:
+        return bool(self.windows)
+
+    @property
+    def estimate(self) -> bool:
+        return any(w.method.estimate for w in self.windows)
+
+    @property
+    def method(self) -> Method | None:
+        return self.windows[0].method if self.windows else None
+
+    def phases(self) -> dict:
+        out: dict = {}
+        for w in self.windows:
+            p = out.setdefault(w.phase, {"energy_kwh": 0.0, "emissions_kg": 0.0, "duration_s": 0.0,
+                                         "windows": 0, "cached": False})
+            p["energy_kwh"] += w.energy_kwh
+            p["emissions_kg"] += w.emissions_kg
+            p["duration_s"] += w.duration_s
+            p["windows"] += 1
+            p["cached"] = p["cached"] or w.cached
+        return out
+
+    def invalid_reasons(self) -> list[str]:
+        return [r for r in (w.invalid_reason for w in self.windows) if r]
+
+    # -- serialisation --------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["windows"] = [w.to_dict() for w in self.windows]
+        d["checks"] = [c.to_dict() for c in self.checks]
+        d.update(
+            energy_kwh=self.energy_kwh, emissions_kg=self.emissions_kg, duration_s=self.duration_s,
+            cached=self.cached, estimate=self.estimate, phases=self.phases(),
+            method=self.method.to_dict() if self.method else None,
+        )
+        return _json_safe(d)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Record":
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["windows"] = [Window.from_dict(w) for w in d.get("windows", [])]
+        kw["checks"] = [Check(**c) for c in d.get("checks", [])]
+        return cls(**kw)
+
+
+def _json_safe(value):
+    """JSON has no inf/nan: store them as None so files stay standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value

@@ -1,0 +1,55 @@
+"""The end-of-session table in the terminal."""
+from __future__ import annotations
+
+from pytest_cegi.units import format_energy, format_mass
+
+COLUMNS = ("task", "variant", "score", "gain", "T_M", "energy", "CO2e", "CEGI", "verdict")
+
+
+def _fmt_params(n) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1e6:.3g}M" if n >= 1e5 else f"{n / 1e3:.3g}k" if n >= 1e3 else str(n)
+
+
+def rows(records: list[dict]) -> list[tuple]:
+    out = []
+    for r in records:
+        est = "~" if r.get("estimate") else ""
+        cached = " (cached ft)" if r.get("cached") else ""
+        score = "-" if r.get("score") is None else f"{r['score']:.4g}"
+        if r.get("metric") and r.get("score") is not None:
+            score += f" {r['metric']}"
+        gain = "ref" if r.get("reference") else ("-" if r.get("gain_pct") is None else f"{r['gain_pct']:+.3g}%")
+        cegi = f"{r['cegi']:.3g}" if r.get("cegi") is not None else ("n/a" if r.get("reference") else "undef")
+        measured = bool(r.get("windows"))
+        out.append((
+            r["task"], r["variant"] + cached, score, gain, _fmt_params(r.get("trainable_params")),
+            est + format_energy(r["energy_kwh"]) if measured else "-",
+            est + format_mass(r["emissions_kg"]) if measured else "-",
+            cegi, r["verdict"],
+        ))
+    return out
+
+
+def render(records: list[dict], method: dict | None) -> list[str]:
+    table = [COLUMNS, *rows(records)]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(COLUMNS))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if any(r.get("estimate") for r in records):
+        lines.append("~ modelled estimate, not metered (see 'measured by' below)")
+    if method:
+        lines.append(f"measured by: {_method_label(method)}")
+    for r in records:
+        if r.get("cegi") is None and r.get("cegi_reason") and not r.get("reference") and r.get("score") is not None:
+            lines.append(f"CEGI undefined for {r['task']}/{r['variant']}: {r['cegi_reason']}")
+    return lines
+
+
+def _method_label(m: dict) -> str:
+    kind = "modelled" if m.get("estimate") else "measured"
+    factor = m.get("carbon_factor_g_per_kwh")
+    factor_text = f"{factor:.4g} g CO2e/kWh" if isinstance(factor, (int, float)) else "unknown factor"
+    return (f"{kind} with {m.get('meter')}: CPU {m.get('cpu')}, GPU {m.get('gpu')}; "
+            f"carbon factor {factor_text} from {m.get('carbon_factor_source')}")

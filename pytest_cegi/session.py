@@ -1,0 +1,50 @@
+"""Per-process state of one pytest session: settings, the meter, reference scores,
+and the finished records collected for reports."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pytest_cegi.settings import Settings
+
+
+def make_meter(settings: Settings):
+    if settings.meter == "fake":
+        from pytest_cegi.meters.fake import FakeMeter
+
+        return FakeMeter(settings.carbon)
+    if settings.meter == "flops":
+        from pytest_cegi.meters.flops import FlopsMeter
+
+        return FlopsMeter(settings.carbon)
+    from pytest_cegi.meters.codecarbon import CodecarbonMeter
+
+    return CodecarbonMeter(settings.carbon)
+
+
+@dataclass
+class SessionState:
+    settings: Settings
+    is_worker: bool = False            # an xdist worker: measure, but report nothing
+    meter: object = None
+    reference_scores: dict = field(default_factory=dict)   # task -> (score, source)
+    records: list = field(default_factory=list)            # finished Record dicts, in run order
+    specs: dict = field(default_factory=dict)              # nodeid -> Spec
+    written: list = field(default_factory=list)            # files written at session end
+
+    def get_meter(self):
+        # Built on first use: sessions that never measure never import a tracker.
+        if self.meter is None:
+            self.meter = make_meter(self.settings)
+        return self.meter
+
+    def meter_method(self) -> dict | None:
+        if self.meter is not None:
+            return self.meter.method().to_dict()
+        for record in self.records:
+            if record.get("method"):
+                return record["method"]
+        return None
+
+    def close(self) -> None:
+        if self.meter is not None:
+            self.meter.close()

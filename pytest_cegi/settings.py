@@ -1,0 +1,359 @@
+"""Settings, resolved once per session: command line > budget file > pyproject.toml
+[tool.cegi] > defaults. Everything here is validated; bad input raises
+`SettingsError` naming the file, the entry and the key.
+"""
+from __future__ import annotations
+
+import fnmatch
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_cegi.cegi import GAIN_MODES
+from pytest_cegi.units import (QuantityError, Tolerance, parse_energy_kwh, parse_mass_kg,
+                               parse_number, parse_tolerance)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# World average grid intensity codecarbon itself falls back to (g CO2e/kWh).
+DEFAULT_CARBON_INTENSITY = 475.0
+METERS = ("codecarbon", "flops", "fake")
+REGRESSION_KEYS = ("emissions", "energy", "score", "cegi")
+DEFAULT_MAX_REGRESSION = {"emissions": "10%", "energy": "10%", "score": "0.01", "cegi": "10%"}
+
+
+class SettingsError(Exception):
+    """Bad configuration; the plugin turns it into a pytest usage error."""
+
+
+@dataclass(frozen=True)
+class Carbon:
+    country: str | None
+    intensity_g_per_kwh: float | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Limit:
+    value: object
+    source: str
+
+
+@dataclass(frozen=True)
+class BudgetEntry:
+    source: str                      # "pyproject.toml budget #2"
+    match: str | None = None         # glob over node ids
+    task: str | None = None          # or a task name
+    limits: dict = field(default_factory=dict)   # key -> parsed value
+
+    def applies_to(self, nodeid: str, task: str) -> bool:
+        if self.task is not None and self.task != task:
+            return False
+        if self.match is not None and not fnmatch.fnmatchcase(nodeid, self.match):
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Settings:
+    enforce: bool = False
+    budget_file: Path | None = None
+    baseline: Path | None = None
+    save: Path | None = None
+    report: Path | None = None
+    junit: Path | None = None
+    plot: Path | None = None
+    meter: str = "codecarbon"
+    repeat: int = 1
+    carbon: Carbon = Carbon(None, DEFAULT_CARBON_INTENSITY, f"default ({DEFAULT_CARBON_INTENSITY:g} g/kWh world average)")
+    invalid: str = "fail"            # what an invalid measurement does under --cegi-budget
+    allow_energy_mismatch: bool = False
+    cache_dir: Path | None = None
+    max_regression: dict = field(default_factory=dict)   # key -> Tolerance
+    deployment: dict | None = None
+    budgets: tuple = ()
+
+    def as_dict(self) -> dict:
+        return {
+            "enforce": self.enforce, "meter": self.meter, "repeat": self.repeat,
+            "country": self.carbon.country, "carbon_intensity": self.carbon.intensity_g_per_kwh,
+            "carbon_source": self.carbon.source, "invalid": self.invalid,
+        }
+
+
+# -- validation helpers ---------------------------------------------------------------
+
+def _where(source: str, key: str) -> str:
+    return f"{source}: key {key!r}"
+
+
+def _check(source: str, key: str, fn, value):
+    try:
+        return fn(value)
+    except QuantityError as exc:
+        raise SettingsError(f"{_where(source, key)}: {exc}") from None
+
+
+def _number(what):
+    return lambda v: parse_number(v, what)
+
+
+def _string(value):
+    if not isinstance(value, str):
+        raise QuantityError(f"expected a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _bool(value):
+    if not isinstance(value, bool):
+        raise QuantityError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _choice(options):
+    def parse(value):
+        if value not in options:
+            raise QuantityError(f"expected one of {', '.join(options)}, got {value!r}")
+        return value
+    return parse
+
+
+def _phases(value):
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise QuantityError(f"expected a phase name or a list of phase names, got {value!r}")
+
+
+def _positive_int(value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise QuantityError(f"expected a whole number >= 1, got {value!r}")
+    return value
+
+
+def _tolerances(source: str, key: str, value) -> dict:
+    if not isinstance(value, dict):
+        raise SettingsError(f"{_where(source, key)}: expected a table such as "
+                            "{ emissions = \"10%\", score = \"0.01\" }, got " + repr(value))
+    out = {}
+    for k, v in value.items():
+        if k not in REGRESSION_KEYS:
+            raise SettingsError(f"{_where(source, f'{key}.{k}')}: unknown key; "
+                                f"expected one of {', '.join(REGRESSION_KEYS)}")
+        out[k] = _check(source, f"{key}.{k}", parse_tolerance, v)
+    return out
+
+
+def _deployment(source: str, key: str, value) -> dict:
+    allowed = ("requests_per_second", "requests_per_day", "units")
+    if not isinstance(value, dict):
+        raise SettingsError(f"{_where(source, key)}: expected a table such as "
+                            "{ requests_per_second = 15, units = 1 }")
+    out = {}
+    for k, v in value.items():
+        if k not in allowed:
+            raise SettingsError(f"{_where(source, f'{key}.{k}')}: unknown key; expected one of {', '.join(allowed)}")
+        number = _check(source, f"{key}.{k}", _number(k), v)
+        if number < 0:
+            raise SettingsError(f"{_where(source, f'{key}.{k}')}: must not be negative, got {v!r}")
+        out[k] = number
+    if "requests_per_second" in out and "requests_per_day" in out:
+        raise SettingsError(f"{_where(source, key)}: give requests_per_second or requests_per_day, not both")
+    return out
+
+
+# Limits a marker or budget entry may set, and how to parse each.
+LIMIT_PARSERS = {
+    "floor": _number("a score floor (number)"),
+    "ceiling": _number("a CEGI ceiling (number)"),
+    "max_emissions": parse_mass_kg,
+    "max_energy": parse_energy_kwh,
+    "reference_score": _number("a reference score (number)"),
+    "gain": _choice(GAIN_MODES),
+    "phases": _phases,
+}
+
+
+def parse_limit(source: str, key: str, value):
+    if key == "max_regression":
+        return _tolerances(source, key, value)
+    if key == "deployment":
+        return _deployment(source, key, value)
+    return _check(source, key, LIMIT_PARSERS[key], value)
+
+
+ENTRY_KEYS = ("match", "task", *LIMIT_PARSERS, "max_regression", "deployment")
+
+
+def _parse_entry(source: str, raw) -> BudgetEntry:
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{source}: expected a table of limits, got {raw!r}")
+    for key in raw:
+        if key not in ENTRY_KEYS:
+            raise SettingsError(f"{_where(source, key)}: unknown key; expected one of {', '.join(ENTRY_KEYS)}")
+    match = _check(source, "match", _string, raw["match"]) if "match" in raw else None
+    task = _check(source, "task", _string, raw["task"]) if "task" in raw else None
+    if match is None and task is None:
+        raise SettingsError(f"{source}: needs 'match' (a glob over node ids) or 'task'")
+    limits = {k: parse_limit(source, k, v) for k, v in raw.items() if k not in ("match", "task")}
+    if not limits:
+        raise SettingsError(f"{source}: sets no limit")
+    return BudgetEntry(source=source, match=match, task=task, limits=limits)
+
+
+# Keys of [tool.cegi] (or of a budget file), and the option each mirrors.
+TABLE_KEYS = ("enforce", "baseline", "save", "report", "junit", "plot", "meter", "repeat",
+              "country", "carbon_intensity", "invalid", "allow_energy_mismatch", "cache_dir",
+              "max_regression", "deployment", "budget")
+
+
+def read_table(path: Path, label: str, *, top_level_ok: bool) -> dict:
+    """The [tool.cegi] table of a TOML file; a budget file may also put its keys at top level."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{label}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{label}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{label}: malformed TOML: {exc}") from None
+    tool = data.get("tool")
+    table = tool.get("cegi") if isinstance(tool, dict) else None
+    if table is None:
+        table = data if top_level_ok and tool is None else {}
+    if not isinstance(table, dict):
+        raise SettingsError(f"{label}: [tool.cegi] must be a table")
+    for key in table:
+        if key not in TABLE_KEYS:
+            raise SettingsError(f"{label}: [tool.cegi] key {key!r}: unknown key; expected one of {', '.join(TABLE_KEYS)}")
+    return table
+
+
+def _entries(table: dict, label: str) -> list[BudgetEntry]:
+    raw = table.get("budget", [])
+    if not isinstance(raw, list):
+        raise SettingsError(f"{label}: 'budget' must be an array of tables ([[tool.cegi.budget]])")
+    return [_parse_entry(f"{label} budget #{i}", entry) for i, entry in enumerate(raw, 1)]
+
+
+def _layer(table: dict, label: str, base: Path) -> dict:
+    """Parse the scalar keys of one [tool.cegi] table into setting values."""
+    out: dict = {}
+    src = f"{label} [tool.cegi]"
+    for key in ("baseline", "save", "report", "junit", "plot", "cache_dir"):
+        if key in table:
+            out[key] = base / _check(src, key, _string, table[key])
+    for key in ("enforce", "allow_energy_mismatch"):
+        if key in table:
+            out[key] = _check(src, key, _bool, table[key])
+    if "meter" in table:
+        out["meter"] = _check(src, "meter", _choice(METERS), table["meter"])
+    if "invalid" in table:
+        out["invalid"] = _check(src, "invalid", _choice(("fail", "warn")), table["invalid"])
+    if "repeat" in table:
+        out["repeat"] = _check(src, "repeat", _positive_int, table["repeat"])
+    if "country" in table:
+        out["country"] = (_check(src, "country", _country, table["country"]), f"{label} country")
+    if "carbon_intensity" in table:
+        out["carbon_intensity"] = (_check(src, "carbon_intensity", _intensity, table["carbon_intensity"]),
+                                   f"{label} carbon_intensity")
+    if "max_regression" in table:
+        out["max_regression"] = _tolerances(src, "max_regression", table["max_regression"])
+    if "deployment" in table:
+        out["deployment"] = _deployment(src, "deployment", table["deployment"])
+    return out
+
+
+def _country(value):
+    value = _string(value)
+    if len(value) != 3 or not value.isalpha():
+        raise QuantityError(f"expected a 3-letter ISO 3166 country code such as 'USA', got {value!r}")
+    return value.upper()
+
+
+def _intensity(value):
+    number = parse_number(value, "a carbon intensity in g CO2e per kWh")
+    if number <= 0:
+        raise QuantityError(f"carbon intensity must be positive, got {value!r}")
+    return number
+
+
+def _carbon(merged: dict) -> Carbon:
+    country = merged.get("country")
+    intensity = merged.get("carbon_intensity")
+    if intensity is not None:
+        source = intensity[1] + f" ({intensity[0]:g} g/kWh)"
+        return Carbon(country[0] if country else None, intensity[0], source)
+    if country is not None:
+        return Carbon(country[0], None, f"{country[1]} {country[0]} (codecarbon's offline grid data)")
+    return Settings.carbon
+
+
+def find_pyproject(rootpath: Path, inipath: Path | None) -> Path | None:
+    if inipath is not None and inipath.name == "pyproject.toml":
+        return inipath
+    candidate = rootpath / "pyproject.toml"
+    return candidate if candidate.is_file() else None
+
+
+def load(cli: dict, rootpath: Path, inipath: Path | None) -> Settings:
+    """Build Settings from parsed command-line values (None = not given)."""
+    layers: list[dict] = []
+    budgets: list[BudgetEntry] = []
+    pyproject = find_pyproject(rootpath, inipath)
+    if pyproject is not None:
+        table = read_table(pyproject, pyproject.name, top_level_ok=False)
+        layers.append(_layer(table, pyproject.name, pyproject.parent))
+        budgets += _entries(table, pyproject.name)
+    budget_file = None
+    if isinstance(cli.get("budget"), str):
+        budget_file = Path(cli["budget"])
+        if budget_file.suffix != ".toml":
+            raise SettingsError(
+                f"--cegi-budget takes an optional TOML budget file, and {cli['budget']!r} is not one. "
+                "Put test paths before the flag (pytest benchmarks/ --cegi-budget) or write --cegi-budget=FILE.toml")
+        table = read_table(budget_file, str(budget_file), top_level_ok=True)
+        layers.append(_layer(table, budget_file.name, budget_file.parent.resolve()))
+        budgets += _entries(table, budget_file.name)
+
+    cli_layer = {k: v for k, v in {
+        "baseline": cli.get("baseline"), "save": cli.get("save"), "report": cli.get("report"),
+        "junit": cli.get("junit"), "plot": cli.get("plot"), "meter": cli.get("meter"),
+        "repeat": cli.get("repeat"), "cache_dir": cli.get("cache_dir"),
+    }.items() if v is not None}
+    for key in ("baseline", "save", "report", "junit", "plot", "cache_dir"):
+        if key in cli_layer:
+            cli_layer[key] = Path(cli_layer[key])
+    if cli.get("repeat") is not None and cli["repeat"] < 1:
+        raise SettingsError(f"--cegi-repeat must be at least 1, got {cli['repeat']}")
+    if cli.get("country") is not None:
+        cli_layer["country"] = (_check("--cegi-country", "value", _country, cli["country"]), "--cegi-country")
+    if cli.get("carbon_intensity") is not None:
+        cli_layer["carbon_intensity"] = (_check("--cegi-carbon-intensity", "value", _intensity,
+                                                cli["carbon_intensity"]), "--cegi-carbon-intensity")
+    if cli.get("budget"):
+        cli_layer["enforce"] = True
+    layers.append(cli_layer)
+
+    merged: dict = {}
+    for layer in layers:
+        merged.update(layer)
+    tolerances = {k: parse_tolerance(v) for k, v in DEFAULT_MAX_REGRESSION.items()}
+    tolerances.update(merged.get("max_regression", {}))
+    return Settings(
+        enforce=merged.get("enforce", False), budget_file=budget_file,
+        baseline=merged.get("baseline"), save=merged.get("save"), report=merged.get("report"),
+        junit=merged.get("junit"), plot=merged.get("plot"), meter=merged.get("meter", "codecarbon"),
+        repeat=merged.get("repeat", 1), carbon=_carbon(merged), invalid=merged.get("invalid", "fail"),
+        allow_energy_mismatch=merged.get("allow_energy_mismatch", False),
+        cache_dir=merged.get("cache_dir"), max_regression=tolerances,
+        deployment=merged.get("deployment"), budgets=tuple(budgets),
+    )
+
+
+__all__ = ["Settings", "SettingsError", "BudgetEntry", "Limit", "Carbon", "Tolerance", "load",
+           "parse_limit", "LIMIT_PARSERS"]

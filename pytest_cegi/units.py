@@ -1,0 +1,127 @@
+"""Parse quantities with units: masses of CO2e, energies, and tolerances.
+
+Numbers are taken in base units (kg CO2e, kWh); strings carry their unit:
+"150 mg", "2 g", "0.3 kg", "1 t", "5 Wh", "0.2 kWh", "300 J", "10%".
+"""
+from __future__ import annotations
+
+import math
+import re
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z%µ]*)\s*$")
+
+MASS_UNITS_KG = {"mg": 1e-6, "g": 1e-3, "kg": 1.0, "t": 1e3}
+ENERGY_UNITS_KWH = {
+    "j": 1 / 3.6e6, "kj": 1 / 3.6e3, "mj": 1 / 3.6,
+    "mwh": 1e-6, "wh": 1e-3, "kwh": 1.0,
+}
+
+
+class QuantityError(ValueError):
+    """A value that is not a valid quantity; the message says what was expected."""
+
+
+def _split(value: object, what: str) -> tuple[float, str]:
+    if isinstance(value, bool):
+        raise QuantityError(f"expected {what}, got a boolean {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value), ""
+    if not isinstance(value, str):
+        raise QuantityError(f"expected {what}, got {type(value).__name__} {value!r}")
+    m = _QUANTITY.match(value)
+    if not m:
+        raise QuantityError(f"cannot parse {value!r} as {what}")
+    return float(m.group(1)), m.group(2)
+
+
+def _finite_non_negative(number: float, raw: object, what: str) -> float:
+    if not math.isfinite(number):
+        raise QuantityError(f"{what} must be finite, got {raw!r}")
+    if number < 0:
+        raise QuantityError(f"{what} must not be negative, got {raw!r}")
+    return number
+
+
+def parse_mass_kg(value: object) -> float:
+    """kg CO2e from a number (kg) or a string such as "150 mg" or "2 g"."""
+    what = "a mass of CO2e (number in kg, or e.g. '2 g', '150 mg')"
+    number, unit = _split(value, what)
+    if unit:
+        factor = MASS_UNITS_KG.get(unit.lower())
+        if factor is None:
+            raise QuantityError(f"unknown mass unit {unit!r} in {value!r}; use one of mg, g, kg, t")
+        number *= factor
+    return _finite_non_negative(number, value, "an emission limit")
+
+
+def parse_energy_kwh(value: object) -> float:
+    """kWh from a number (kWh) or a string such as "5 Wh", "0.2 kWh", "300 J"."""
+    what = "an energy (number in kWh, or e.g. '5 Wh', '300 J')"
+    number, unit = _split(value, what)
+    if unit:
+        factor = ENERGY_UNITS_KWH.get(unit.lower())
+        if factor is None:
+            raise QuantityError(f"unknown energy unit {unit!r} in {value!r}; use one of J, kJ, MJ, mWh, Wh, kWh")
+        number *= factor
+    return _finite_non_negative(number, value, "an energy limit")
+
+
+def parse_number(value: object, what: str = "a number") -> float:
+    """A plain finite number (int/float, or a numeric string)."""
+    number, unit = _split(value, what)
+    if unit:
+        raise QuantityError(f"expected {what}, got {value!r} with a unit")
+    if not math.isfinite(number):
+        raise QuantityError(f"expected a finite number for {what}, got {value!r}")
+    return number
+
+
+class Tolerance:
+    """A regression tolerance: relative ("10%") or absolute (0.01)."""
+
+    __slots__ = ("value", "relative", "text")
+
+    def __init__(self, value: float, relative: bool, text: str):
+        self.value, self.relative, self.text = value, relative, text
+
+    def allowed_increase(self, base: float) -> float:
+        return abs(base) * self.value if self.relative else self.value
+
+    def __repr__(self) -> str:
+        return f"Tolerance({self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tolerance) and (self.value, self.relative) == (other.value, other.relative)
+
+
+def parse_tolerance(value: object) -> Tolerance:
+    """ "10%" -> relative 0.10; 0.01 or "0.01" -> absolute 0.01."""
+    what = "a tolerance (e.g. '10%' or 0.01)"
+    number, unit = _split(value, what)
+    if unit not in ("", "%"):
+        raise QuantityError(f"cannot parse {value!r} as {what}")
+    number = _finite_non_negative(number, value, "a tolerance")
+    if unit == "%":
+        return Tolerance(number / 100.0, True, f"{number:g}%")
+    return Tolerance(number, False, f"{number:g}")
+
+
+def format_mass(kg: float | None) -> str:
+    if kg is None or not math.isfinite(kg):
+        return "-"
+    for unit, factor in (("kg", 1.0), ("g", 1e-3), ("mg", 1e-6), ("µg", 1e-9)):
+        if abs(kg) >= factor:
+            return f"{kg / factor:.3g} {unit}"
+    return f"{kg / 1e-9:.3g} µg" if kg else "0 g"
+
+
+def format_energy(kwh: float | None) -> str:
+    if kwh is None or not math.isfinite(kwh):
+        return "-"
+    joules = kwh * 3.6e6
+    if abs(kwh) >= 1:
+        return f"{kwh:.3g} kWh"
+    if abs(joules) >= 3600:
+        return f"{kwh * 1e3:.3g} Wh"
+    return f"{joules:.3g} J"
