@@ -1,0 +1,330 @@
+"""Saved runs as baselines: load (validate, migrate) and compare two runs.
+
+    run = load_run("benchmarks/baseline.json")        # BaselineError on any problem
+    result = compare(run, head_run, {"emissions": "15%"})
+    result.regressions()                              # RecordComparison list
+
+Records match by node id, then by (task, variant), so renaming a test file keeps
+its history. Runs from different hardware or meters, or with different carbon
+factors, are flagged; the quantities those differences make meaningless are not
+compared unless the caller opts in (`allow_energy_mismatch=True`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+from pytest_cegi.record import Check, Record
+from pytest_cegi.regression import (
+    ENERGY_DERIVED, QUANTITIES, Tolerances, judge, resolve_rules,
+)
+from pytest_cegi.report.run_file import SCHEMA, SCHEMA_VERSION
+
+REGENERATE = "re-create it with `pytest --cegi-save FILE` and promote it with `pytest-cegi update`"
+
+
+class BaselineError(Exception):
+    """A run file that cannot be used; the message names the file."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path, self.problem = str(path), problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+# -- loading -------------------------------------------------------------------
+
+# schema_version N -> function turning an N run dict into an N+1 one. Version 1
+# is the first released schema, so there is nothing to migrate yet; when the
+# shape changes, add the step here and older files keep working.
+MIGRATIONS: dict = {}
+
+
+def load_run(path: str | os.PathLike) -> dict:
+    """Read, migrate and validate a saved run; BaselineError says what is wrong."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise BaselineError(path, "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BaselineError(path, f"cannot read the file ({exc})") from None
+    if not text.strip():
+        raise BaselineError(path, "the file is empty (an interrupted write?); " + REGENERATE)
+    try:
+        run = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(path, f"not valid JSON at line {exc.lineno} column {exc.colno} "
+                                  f"({exc.msg}): the file is truncated or corrupted; " + REGENERATE) from None
+    return validate_run(migrate_run(run, path), path)
+
+
+def migrate_run(run: object, path: str | os.PathLike = "<run>") -> dict:
+    if not isinstance(run, dict) or run.get("schema") != SCHEMA:
+        raise BaselineError(path, f"not a pytest-cegi run file (expected \"schema\": \"{SCHEMA}\")")
+    version = run.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise BaselineError(path, f"schema_version must be an integer, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise BaselineError(path, f"schema_version {version} was written by a newer pytest-cegi "
+                                  f"(this one reads up to {SCHEMA_VERSION}); upgrade pytest-cegi")
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise BaselineError(path, f"schema_version {version} is too old for this pytest-cegi "
+                                      f"(it reads {_readable_versions()}); " + REGENERATE)
+        run = step(dict(run))
+        version += 1
+        run["schema_version"] = version
+    return run
+
+
+def _readable_versions() -> str:
+    oldest = min([SCHEMA_VERSION, *MIGRATIONS])
+    return f"versions {oldest} to {SCHEMA_VERSION}" if oldest < SCHEMA_VERSION else f"version {SCHEMA_VERSION}"
+
+
+def validate_run(run: dict, path: str | os.PathLike = "<run>") -> dict:
+    records = run.get("records")
+    if not isinstance(records, list):
+        raise BaselineError(path, "\"records\" must be a list")
+    for i, rec in enumerate(records):
+        where = f"record #{i + 1}"
+        if not isinstance(rec, dict):
+            raise BaselineError(path, f"{where} is not an object")
+        for key in ("nodeid", "task", "variant"):
+            if not isinstance(rec.get(key), str):
+                raise BaselineError(path, f"{where} has no string {key!r}")
+        where = f"record #{i + 1} ({rec['nodeid']})"
+        for key in ("score", "cegi", "emissions_kg", "energy_kwh"):
+            value = rec.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise BaselineError(path, f"{where}: {key!r} must be a number or null, got {value!r}")
+        try:
+            Record.from_dict(rec)
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise BaselineError(path, f"{where} is malformed: {exc}") from None
+    for key in ("machine", "meter", "settings"):
+        if run.get(key) is not None and not isinstance(run[key], dict):
+            raise BaselineError(path, f"{key!r} must be an object")
+    return run
+
+
+# -- environment ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A difference between the two runs' environments."""
+
+    kind: str            # "hardware", "meter", "carbon factor"
+    base: str
+    head: str
+    refuses: tuple       # quantities it makes meaningless
+
+    def describe(self) -> str:
+        return f"{self.kind} differs: baseline {self.base}, this run {self.head}"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "base": self.base, "head": self.head, "refuses": list(self.refuses)}
+
+
+def _meter(run: dict) -> dict:
+    if run.get("meter"):
+        return run["meter"]
+    for rec in run.get("records", []):   # older writers: take it from a record
+        if rec.get("method"):
+            return rec["method"]
+    return {}
+
+
+def _hardware(run: dict) -> str | None:
+    machine = run.get("machine") or {}
+    if not machine.get("cpu") and not machine.get("gpus"):
+        return None
+    gpus = ", ".join(sorted(machine.get("gpus") or [])) or "no GPU"
+    return f"{machine.get('cpu') or 'unknown CPU'}; {gpus}"
+
+
+def environment_mismatches(base: dict, head: dict) -> list:
+    out = []
+    bm, hm = _meter(base), _meter(head)
+    # The flops meter models energy from a declared device profile, not the
+    # machine it runs on, so its figures stay comparable across hardware.
+    deterministic = bm.get("meter") == hm.get("meter") == "flops"
+    bh, hh = _hardware(base), _hardware(head)
+    if bh and hh and bh != hh and not deterministic:
+        out.append(Mismatch("hardware", bh, hh, ENERGY_DERIVED))
+    b_method = _meter_label(bm)
+    h_method = _meter_label(hm)
+    if bm and hm and b_method != h_method:
+        out.append(Mismatch("meter", b_method, h_method, ENERGY_DERIVED))
+    bf, hf = bm.get("carbon_factor_g_per_kwh"), hm.get("carbon_factor_g_per_kwh")
+    if isinstance(bf, (int, float)) and isinstance(hf, (int, float)) and not math.isclose(bf, hf, rel_tol=1e-9):
+        out.append(Mismatch("carbon factor",
+                            f"{bf:g} g/kWh ({bm.get('carbon_factor_source', '?')})",
+                            f"{hf:g} g/kWh ({hm.get('carbon_factor_source', '?')})",
+                            ("emissions", "cegi")))
+    return out
+
+
+def _meter_label(meter: dict) -> str:
+    if not meter:
+        return ""
+    kind = "modelled" if meter.get("estimate") else "measured"
+    return f"{meter.get('meter')} ({kind}; cpu {meter.get('cpu')}; gpu {meter.get('gpu')})"
+
+
+# -- comparison ----------------------------------------------------------------
+
+STATUS_ORDER = ("regression", "removed", "improvement", "added", "unchanged")
+
+
+@dataclass
+class RecordComparison:
+    task: str
+    variant: str
+    nodeid: str
+    base: dict | None                 # the record dicts as saved
+    head: dict | None
+    status: str                       # one of STATUS_ORDER
+    deltas: dict = field(default_factory=dict)   # quantity -> QuantityDelta
+
+    @property
+    def reasons(self) -> list[str]:
+        return [d.reason for d in self.deltas.values() if d.status in ("regression", "improvement")]
+
+    def checks(self) -> list[Check]:
+        """Regression rules as budget checks, e.g. limit "regression:emissions"."""
+        out = []
+        for d in self.deltas.values():
+            if d.rule is None or d.status == "not compared":
+                continue
+            threshold = None
+            if d.base is not None:
+                allowed = d.rule.tolerance.allowed_increase(d.base)
+                higher_better = d.quantity == "score" and (self.head or {}).get("higher_is_better", True)
+                threshold = d.base - allowed if higher_better else d.base + allowed
+            out.append(Check(limit=f"regression:{d.quantity}", threshold=threshold, value=d.head,
+                             source=d.rule.source, status="fail" if d.status == "regression" else "pass",
+                             message=d.reason))
+        return out
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "variant": self.variant, "nodeid": self.nodeid,
+                "status": self.status, "reasons": self.reasons,
+                "deltas": {q: d.to_dict() for q, d in self.deltas.items()}}
+
+
+@dataclass
+class Comparison:
+    records: list                     # RecordComparison, regressions first
+    mismatches: list                  # Mismatch
+    refused: tuple                    # quantities not compared because of mismatches
+    allow_energy_mismatch: bool = False
+    base_created: str | None = None
+
+    def by_status(self, status: str) -> list:
+        return [r for r in self.records if r.status == status]
+
+    def regressions(self) -> list:
+        return self.by_status("regression")
+
+    def improvements(self) -> list:
+        return self.by_status("improvement")
+
+    def counts(self) -> dict:
+        return {s: len(self.by_status(s)) for s in STATUS_ORDER}
+
+    def for_nodeid(self, nodeid: str) -> RecordComparison | None:
+        for r in self.records:
+            if r.nodeid == nodeid:
+                return r
+        return None
+
+    @property
+    def unrepeated(self) -> bool:
+        """True when some energy-derived change was judged on single samples."""
+        return any(d.unrepeated for r in self.records for d in r.deltas.values())
+
+    @property
+    def repeated(self) -> bool:
+        return any(d.test is not None for r in self.records for d in r.deltas.values())
+
+    def failed(self, fail_on: set) -> list[str]:
+        """Reasons to fail for the chosen triggers: quantity names, "removed", "mismatch"."""
+        out = []
+        for r in self.records:
+            for d in r.deltas.values():
+                if d.status == "regression" and d.quantity in fail_on:
+                    out.append(f"{r.task} / {r.variant}: {d.reason}")
+            if r.status == "removed" and "removed" in fail_on:
+                out.append(f"{r.task} / {r.variant}: removed since the baseline")
+        if "mismatch" in fail_on:
+            out.extend(m.describe() for m in self.mismatches)
+        return out
+
+    def to_dict(self) -> dict:
+        return {"counts": self.counts(), "mismatches": [m.to_dict() for m in self.mismatches],
+                "refused": list(self.refused), "allow_energy_mismatch": self.allow_energy_mismatch,
+                "unrepeated": self.unrepeated, "base_created": self.base_created,
+                "records": [r.to_dict() for r in self.records]}
+
+
+def match_records(base: list[dict], head: list[dict]) -> list[tuple]:
+    """(base, head) pairs: by node id first, then by (task, variant); None where unmatched."""
+    pairs, left = [], list(base)
+    unmatched_head = []
+    by_id = {}
+    for rec in left:
+        by_id.setdefault(rec["nodeid"], rec)
+    for rec in head:
+        twin = by_id.pop(rec["nodeid"], None)
+        if twin is not None:
+            left.remove(twin)
+            pairs.append((twin, rec))
+        else:
+            unmatched_head.append(rec)
+    for rec in unmatched_head:
+        twin = next((b for b in left if (b["task"], b["variant"]) == (rec["task"], rec["variant"])), None)
+        if twin is not None:
+            left.remove(twin)
+        pairs.append((twin, rec))
+    pairs.extend((b, None) for b in left)
+    return pairs
+
+
+def compare(base_run: dict, head_run: dict, tolerances: Tolerances = None, *,
+            allow_energy_mismatch: bool = False) -> Comparison:
+    """Compare every record of head_run with its baseline twin.
+
+    tolerances: {quantity: tolerance} or a callable record_dict -> that mapping
+    (for per-budget-entry tolerances); see regression.resolve_rules.
+    """
+    mismatches = environment_mismatches(base_run, head_run)
+    refused = () if allow_energy_mismatch else tuple(
+        q for q in QUANTITIES if any(q in m.refuses for m in mismatches))
+    results = []
+    for base_rec, head_rec in match_records(base_run.get("records", []), head_run.get("records", [])):
+        shown = head_rec or base_rec
+        result = RecordComparison(shown["task"], shown["variant"], shown["nodeid"], base_rec, head_rec, "")
+        if base_rec is None or head_rec is None:
+            result.status = "added" if base_rec is None else "removed"
+            results.append(result)
+            continue
+        base, head = Record.from_dict(base_rec), Record.from_dict(head_rec)
+        rules = resolve_rules(tolerances, head_rec)
+        for q in QUANTITIES:
+            why = None
+            if q in refused:
+                kinds = " and ".join(m.kind for m in mismatches if q in m.refuses)
+                why = (f"{q} not compared: baseline {kinds} differs "
+                       f"(opt in with --cegi-allow-energy-mismatch, or --allow-energy-mismatch "
+                       f"for pytest-cegi compare)")
+            result.deltas[q] = judge(q, base, head, rules[q], refused=why)
+        statuses = {d.status for d in result.deltas.values()}
+        result.status = ("regression" if "regression" in statuses
+                         else "improvement" if "improvement" in statuses else "unchanged")
+        results.append(result)
+    results.sort(key=lambda r: (STATUS_ORDER.index(r.status), r.task, r.variant))
+    return Comparison(results, mismatches, refused, allow_energy_mismatch, base_run.get("created"))

@@ -1,0 +1,113 @@
+"""Deployment projection: what a variant would emit in a year of serving.
+
+As in the compact-models study: annual kg CO2e =
+    per-request inference emissions x requests per second x seconds per year x units.
+
+- per-request emissions = emissions of the record's `inference` windows divided by
+  the number of requests those windows served, `variant_meta["requests"]`
+  (for repeated windows: requests per repeat, as a repeated window's figure is
+  the figure of one repeat).
+- the volume is declared in the budget file, globally or per budget entry:
+  `deployment = { requests_per_second = 15, units = 24e6 }` or
+  `deployment = { requests_per_day = 2e6 }`; `units` (deployed copies) defaults to 1.
+  A saved run carries it as `settings["deployment"]`, or per record as
+  `record["deployment"]`, which wins.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+SECONDS_PER_YEAR = 365 * 24 * 3600
+DAYS_PER_YEAR = 365
+_KEYS = ("requests_per_second", "requests_per_day", "units")
+
+
+class DeploymentError(ValueError):
+    """An invalid deployment declaration; the message names where and which key."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    requests_per_year: float      # per deployed unit
+    units: float
+    text: str                     # as declared, for the report
+
+    def to_dict(self) -> dict:
+        return {"requests_per_year": self.requests_per_year, "units": self.units, "text": self.text}
+
+
+def parse_deployment(value: object, where: str = "deployment") -> Deployment:
+    """Validate a declaration such as {"requests_per_second": 15, "units": 24e6}."""
+    if not isinstance(value, Mapping):
+        raise DeploymentError(f"{where}: expected a table such as "
+                              f"{{ requests_per_second = 15, units = 24e6 }}, got {value!r}")
+    unknown = sorted(set(value) - set(_KEYS))
+    if unknown:
+        raise DeploymentError(f"{where}: unknown key {unknown[0]!r}; use {', '.join(_KEYS)}")
+    rates = [k for k in ("requests_per_second", "requests_per_day") if k in value]
+    if len(rates) != 1:
+        raise DeploymentError(f"{where}: give exactly one of requests_per_second or requests_per_day")
+    rate = _positive(value[rates[0]], where, rates[0])
+    units = _positive(value.get("units", 1), where, "units")
+    per_year = rate * (SECONDS_PER_YEAR if rates[0] == "requests_per_second" else DAYS_PER_YEAR)
+    unit = "req/s" if rates[0] == "requests_per_second" else "req/day"
+    return Deployment(per_year, units, f"{rate:g} {unit} x {units:g} units")
+
+
+def _positive(value: object, where: str, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise DeploymentError(f"{where}: {key} must be a positive number, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Projection:
+    task: str
+    variant: str
+    nodeid: str
+    deployment: Deployment
+    per_request_kg: float | None
+    annual_kg: float | None
+    reason: str | None = None     # why it could not be projected
+    estimate: bool = False        # built on modelled (not metered) energy
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "variant": self.variant, "nodeid": self.nodeid,
+                "deployment": self.deployment.to_dict(), "per_request_kg": self.per_request_kg,
+                "annual_kg": self.annual_kg, "reason": self.reason, "estimate": self.estimate}
+
+
+def project(record: dict, deployment: Deployment) -> Projection:
+    """Project one saved record (a Record.to_dict()) to a year of deployment."""
+    def result(per_request=None, reason=None):
+        annual = None if per_request is None else per_request * deployment.requests_per_year * deployment.units
+        return Projection(record["task"], record["variant"], record["nodeid"], deployment,
+                          per_request, annual, reason, bool(record.get("estimate")))
+
+    windows = [w for w in record.get("windows", []) if w.get("phase") == "inference"]
+    if not windows:
+        return result(reason="no inference window measured")
+    requests = (record.get("variant_meta") or {}).get("requests")
+    if isinstance(requests, bool) or not isinstance(requests, (int, float)) or requests <= 0:
+        return result(reason="request count unknown (variant_meta['requests'])")
+    emissions = sum(w.get("emissions_kg") or 0.0 for w in windows)
+    return result(per_request=emissions / requests)
+
+
+def deployment_for(run: dict, record: dict) -> Deployment | None:
+    declared = record.get("deployment") or (run.get("settings") or {}).get("deployment")
+    if not declared:
+        return None
+    return parse_deployment(declared, f"deployment of {record['nodeid']}")
+
+
+def project_run(run: dict, deployment: Deployment | None = None) -> list[Projection]:
+    """Projections for every record with a declared (or the given) deployment."""
+    out = []
+    for rec in run.get("records", []):
+        dep = deployment or deployment_for(run, rec)
+        if dep is not None:
+            out.append(project(rec, dep))
+    return out

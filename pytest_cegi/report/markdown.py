@@ -1,0 +1,331 @@
+"""The per-PR Markdown report (`--cegi-report FILE.md`, `pytest-cegi report`).
+
+It is written for a GitHub comment: a headline, what failed and why (with each
+limit's source), per-task tables with deltas against the baseline (regressions
+first, long tables folded into <details>), a Mermaid chart, the deployment
+projection, and how the figures were measured. The whole text stays under
+GitHub's 65,536-character comment limit: when it would not, tables are cut
+down step by step and say how many rows they left out.
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+from pytest_cegi.baseline import Comparison, RecordComparison
+from pytest_cegi.projection import Projection, project_run
+from pytest_cegi.regression import QUANTITIES, format_delta, format_value
+from pytest_cegi.report.run_file import atomic_write_text
+from pytest_cegi.stats import ALPHA
+from pytest_cegi.units import format_mass
+
+MARKER = "<!-- pytest-cegi report -->"   # lets CI find and update its own PR comment
+GITHUB_COMMENT_LIMIT = 65_536
+DEFAULT_MAX_CHARS = 60_000               # headroom for whatever CI wraps around it
+FOLD_ROWS = 10                           # tables longer than this fold into <details>
+CHART_BARS = 15
+_ROW_CAPS = (None, 100, 30, 10, 3)       # tried in turn until the report fits
+_ICONS = {"regression": "🔴 regression", "improvement": "🟢 improvement", "unchanged": "⚪ unchanged",
+          "added": "➕ added", "removed": "➖ removed",
+          "pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "invalid": "⛔ invalid"}
+_HEADERS = {"score": "Score", "emissions": "Emissions", "energy": "Energy", "cegi": "CEGI"}
+
+
+def render(run: dict, comparison: Comparison | None = None, *, projections: list | None = None,
+           baseline_label: str | None = None, refresh_command: str | None = None,
+           max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """The report for `run`, with deltas when a comparison with a baseline is given.
+
+    projections: default, computed from the deployment declared in the run.
+    refresh_command: shown with improvements, e.g. "pytest-cegi update cegi-out/run.json
+    benchmarks/baseline.json".
+    """
+    if projections is None:
+        projections = project_run(run)
+    text = ""
+    for cap in _ROW_CAPS:
+        text = _Report(run, comparison, projections, baseline_label, refresh_command, cap).render()
+        if len(text) <= max_chars:
+            return text
+    note = "\n\n… report cut to fit a GitHub comment; the full figures are in the saved run JSON.\n"
+    return text[: max_chars - len(note)] + note
+
+
+def write_report(text: str, path: str | os.PathLike | None) -> None:
+    """Write the report (atomically) and append it to $GITHUB_STEP_SUMMARY when set."""
+    if path:
+        atomic_write_text(path, text)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+
+
+def cell(text: object) -> str:
+    """Make text safe inside a Markdown table cell."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+
+
+def table(header: list, rows: list, cap: int | None, what: str = "rows") -> str:
+    shown = rows if cap is None else rows[:cap]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in shown]
+    if len(rows) > len(shown):
+        lines.append(f"\n_{len(rows) - len(shown)} more {what} not shown (see the saved run JSON)._")
+    return "\n".join(lines)
+
+
+def fold(summary: str, body: str, rows: int) -> str:
+    if rows <= FOLD_ROWS:
+        return body
+    return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
+
+
+class _Report:
+    def __init__(self, run, comparison, projections, baseline_label, refresh_command, cap):
+        self.run, self.cmp, self.projections = run, comparison, projections
+        self.baseline_label, self.refresh, self.cap = baseline_label, refresh_command, cap
+        self.records = run.get("records", [])
+
+    def render(self) -> str:
+        parts = [MARKER, self.headline(), self.alerts(), self.regressions(), self.violations(),
+                 self.improvements(), self.tasks(), self.chart(), self.deployment(), self.method()]
+        return "\n\n".join(p for p in parts if p).rstrip() + "\n"
+
+    # -- headline ------------------------------------------------------------
+    def headline(self) -> str:
+        tasks = len({r["task"] for r in self.records})
+        scope = f"{len(self.records)} tests in {tasks} task{'s' * (tasks != 1)}"
+        failed = len(self.failed_checks())
+        invalid = sum(r.get("verdict") == "invalid" for r in self.records)
+        extra = [f"{failed} budget violation{'s' * (failed != 1)}"] if failed else []
+        extra += [f"{invalid} invalid"] if invalid else []
+        if self.cmp is None:
+            title = "## pytest-cegi: " + (", ".join(extra) if extra else "all budgets met")
+            return f"{title}\n\n{scope}; no baseline to compare with."
+        c = self.cmp.counts()
+        words = [f"**{c['regression']} regression{'s' * (c['regression'] != 1)}**",
+                 f"{c['improvement']} improvement{'s' * (c['improvement'] != 1)}",
+                 f"{c['unchanged']} unchanged"]
+        words += [f"{c[s]} {s}" for s in ("added", "removed") if c[s]]
+        base = f" `{self.baseline_label}`" if self.baseline_label else ""
+        when = f" ({self.cmp.base_created})" if self.cmp.base_created else ""
+        title = "## pytest-cegi: " + ", ".join(words + extra)
+        return f"{title}\n\n{scope}, compared with the baseline{base}{when}."
+
+    def alerts(self) -> str:
+        out = []
+        if self.cmp and self.cmp.mismatches:
+            lines = [f"> - {m.describe()}" for m in self.cmp.mismatches]
+            if self.cmp.refused:
+                tail = (f"> Not compared: {', '.join(self.cmp.refused)} (meaningless across these "
+                        f"differences; opt in with `--cegi-allow-energy-mismatch`).")
+            else:
+                tail = "> Compared anyway, as asked: read those deltas with care."
+            out.append("> [!WARNING]\n> The baseline comes from a different environment:\n"
+                       + "\n".join(lines) + "\n>\n" + tail)
+        if self.cmp and self.cmp.unrepeated:
+            out.append("> [!NOTE]\n> Some comparisons are **unrepeated**: single samples, judged by "
+                       "tolerance alone, without a significance test. Measured energy varies by up "
+                       "to 30% between identical runs; use `--cegi-repeat 5` in both runs.")
+        if any(r.get("estimate") for r in self.records):
+            out.append("> [!NOTE]\n> Figures marked ≈ are **modelled estimates**, not metered energy.")
+        return "\n\n".join(out)
+
+    # -- what failed -----------------------------------------------------------
+    def regressions(self) -> str:
+        if not self.cmp:
+            return ""
+        rows = []
+        for r in self.cmp.regressions():
+            for d in r.deltas.values():
+                if d.status == "regression":
+                    evidence = d.test.describe() if d.test else ("unrepeated" if d.unrepeated else "deterministic")
+                    rows.append([self.test_name(r), d.quantity, format_value(d.quantity, d.base),
+                                 format_value(d.quantity, d.head), format_delta(d.quantity, d.base, d.head),
+                                 f"{d.rule.tolerance.text} ({d.rule.source})", evidence])
+        if not rows:
+            return ""
+        head = ["Test", "Quantity", "Baseline", "This run", "Change", "Allowed (source)", "Evidence"]
+        return "### Regressions\n\n" + table(head, rows, self.cap, "regressions")
+
+    def failed_checks(self) -> list:
+        out = []
+        for r in self.records:
+            for c in r.get("checks", []):
+                # Regression checks the plugin stored are shown under Regressions.
+                if self.cmp and c["limit"].startswith("regression:"):
+                    continue
+                if c["status"] in ("fail", "invalid"):
+                    out.append((r, c))
+        return out
+
+    def violations(self) -> str:
+        rows = [[f"{r['task']} / {r['variant']}", c["limit"], _number(c["value"]), _number(c["threshold"]),
+                 c["source"], c.get("message") or c["status"]] for r, c in self.failed_checks()]
+        if not rows:
+            return ""
+        head = ["Test", "Limit", "Value", "Threshold", "Source", "Message"]
+        return "### Budget violations\n\n" + table(head, rows, self.cap, "violations")
+
+    def improvements(self) -> str:
+        if not self.cmp or not self.cmp.improvements():
+            return ""
+        rows = [[self.test_name(r), d.quantity, format_value(d.quantity, d.base), format_value(d.quantity, d.head),
+                 format_delta(d.quantity, d.base, d.head), d.test.describe() if d.test else "tolerance alone"]
+                for r in self.cmp.improvements() for d in r.deltas.values() if d.status == "improvement"]
+        refresh = self.refresh or "pytest --cegi-save benchmarks/baseline.json"
+        head = ["Test", "Quantity", "Baseline", "This run", "Change", "Evidence"]
+        return ("### Improvements\n\n" + table(head, rows, self.cap, "improvements")
+                + f"\n\nIf these are intended, refresh the baseline so later PRs are held to them:\n\n"
+                  f"```sh\n{refresh}\n```")
+
+    # -- per-task tables -------------------------------------------------------
+    def tasks(self) -> str:
+        by_task = defaultdict(list)
+        if self.cmp:
+            for r in self.cmp.records:
+                by_task[r.task].append(r)
+        else:
+            for rec in self.records:
+                by_task[rec["task"]].append(rec)
+        out = ["### Results by task"]
+        for task in sorted(by_task):
+            entries = by_task[task]
+            rows = [self.task_row(e) for e in entries]
+            if not self.cmp:
+                rows.sort(key=lambda row: row[0])
+            sample = (entries[0].head or entries[0].base) if self.cmp else entries[0]
+            metric = sample.get("metric") or "score"
+            better = "higher" if sample.get("higher_is_better", True) else "lower"
+            header = ["Variant", "Status"] + [_HEADERS[q] for q in QUANTITIES]
+            bad = sum(1 for e in entries if (e.status if self.cmp else e.get("verdict")) in
+                      ("regression", "fail", "invalid"))
+            title = f"#### {task}"
+            summary = f"{cell(task)}: {len(rows)} variants" + (f", {bad} failing" if bad else "")
+            body = (f"Metric: {metric} ({better} is better); CEGI in kg CO2e per (% gain x M params), lower "
+                    f"is better.\n\n" + table(header, rows, self.cap, "variants"))
+            out.append(f"{title}\n\n" + fold(summary, body, len(rows)))
+        return "\n\n".join(out)
+
+    def task_row(self, entry) -> list:
+        if not self.cmp:
+            approx = "≈ " if entry.get("estimate") else ""
+            values = {"score": entry.get("score"), "emissions": entry.get("emissions_kg"),
+                      "energy": entry.get("energy_kwh"), "cegi": entry.get("cegi")}
+            cells = [format_value(q, values[q]) for q in QUANTITIES]
+            cells = [cells[0]] + [approx + c if c != "-" else c for c in cells[1:]]
+            return [_variant(entry), _ICONS.get(entry.get("verdict"), entry.get("verdict"))] + cells
+        rec = entry.head or entry.base
+        approx = "≈ " if rec.get("estimate") else ""
+        cells = []
+        for q in QUANTITIES:
+            d = entry.deltas.get(q)
+            if d is None:        # added or removed: one side only
+                key = {"score": "score", "emissions": "emissions_kg", "energy": "energy_kwh", "cegi": "cegi"}[q]
+                value = format_value(q, rec.get(key))
+                cells.append(f"was {value}" if entry.status == "removed" and value != "-" else value)
+                continue
+            shown = format_value(q, d.head)
+            change = format_delta(q, d.base, d.head)
+            mark = " 🔴" if d.status == "regression" else " 🟢" if d.status == "improvement" else ""
+            if d.status == "not compared" and d.head is not None:
+                change = "not compared"
+            cells.append(shown + (f" ({change}{mark})" if change else ""))
+        cells = [cells[0]] + [approx + c if c != "-" else c for c in cells[1:]]
+        return [_variant(rec), _ICONS[entry.status]] + cells
+
+    # -- chart ---------------------------------------------------------------
+    def chart(self) -> str:
+        """Emissions per variant as a Mermaid bar chart (renders in PR comments)."""
+        if self.cmp:
+            entries = [(r.task, r.variant, r.head.get("emissions_kg"), r.base.get("emissions_kg"))
+                       for r in self.cmp.records if r.head and r.base and r.base.get("emissions_kg")]
+        else:
+            entries = [(r["task"], r["variant"], r.get("emissions_kg"), None) for r in self.records]
+            entries.sort(key=lambda e: -(e[2] or 0))
+        entries = [e for e in entries if e[2]][:CHART_BARS]
+        if len(entries) < 2:
+            return ""
+        top = max(max(e[2], e[3] or 0) for e in entries)
+        unit, factor = next((u, f) for u, f in (("kg", 1.0), ("g", 1e-3), ("mg", 1e-6), ("µg", 1e-9), ("ng", 0.0))
+                            if top >= f)
+        factor = factor or 1e-12
+        labels = ", ".join('"' + _short(f"{t}/{v}") + '"' for t, v, _, _ in entries)
+        bars = ", ".join(f"{e[2] / factor:.4g}" for e in entries)
+        lines = ["```mermaid", "xychart-beta",
+                 f'    title "Emissions per test ({unit} CO2e)' + (', bars: this run, line: baseline"'
+                                                                   if self.cmp else '"'),
+                 f"    x-axis [{labels}]", f'    y-axis "{unit} CO2e"', f"    bar [{bars}]"]
+        if self.cmp:
+            lines.append(f"    line [{', '.join(f'{e[3] / factor:.4g}' for e in entries)}]")
+        lines.append("```")
+        shown = (f"the {len(entries)} largest" if not self.cmp
+                 else f"{len(entries)} tests found in both runs, regressions first")
+        return "### Emissions chart\n\n" + "\n".join(lines) + f"\n\n_Shows {shown}._"
+
+    # -- deployment ----------------------------------------------------------
+    def deployment(self) -> str:
+        if not self.projections:
+            return ""
+        rows = []
+        ordered = sorted(self.projections, key=lambda p: (p.task, p.annual_kg is None, p.annual_kg or 0, p.variant))
+        for p in ordered:
+            approx = "≈ " if p.estimate else ""
+            per_req = approx + format_mass(p.per_request_kg) if p.per_request_kg is not None else "-"
+            annual = approx + _tonnes(p.annual_kg) if p.annual_kg is not None else "-"
+            rows.append([f"{p.task} / {p.variant}", per_req, p.deployment.text, annual, p.reason or ""])
+        head = ["Test", "Per request", "Deployment", "CO2e per year", "Note"]
+        body = table(head, rows, self.cap, "projections")
+        return ("### Deployment projection\n\nAnnual CO2e = inference emissions per request x requests per "
+                "year x deployed units (365-day year).\n\n" + fold(f"{len(rows)} projections", body, len(rows)))
+
+    # -- method ----------------------------------------------------------------
+    def method(self) -> str:
+        meter = self.run.get("meter") or next((r["method"] for r in self.records if r.get("method")), None)
+        lines = ["### How figures were measured", ""]
+        if meter:
+            kind = "modelled estimate" if meter.get("estimate") else "measured"
+            lines.append(f"- Energy: **{kind}** with `{meter.get('meter')}` (CPU: {meter.get('cpu')}; "
+                         f"GPU: {meter.get('gpu')}).")
+            lines.append(f"- Carbon factor: {meter.get('carbon_factor_g_per_kwh', 0):g} g CO2e/kWh "
+                         f"({meter.get('carbon_factor_source')}).")
+        else:
+            lines.append("- No measured windows in this run.")
+        machine = self.run.get("machine") or {}
+        if machine.get("cpu"):
+            gpus = ", ".join(machine.get("gpus") or []) or "no GPU"
+            lines.append(f"- Machine: {machine['cpu']} ({machine.get('cpu_count')} CPUs); {gpus}.")
+        repeat = (self.run.get("settings") or {}).get("repeat")
+        if repeat and repeat > 1:
+            lines.append(f"- Inference windows repeated {repeat} times; a change in emissions, energy or CEGI "
+                         f"counts as a regression only if it exceeds its tolerance and a one-sided "
+                         f"Mann-Whitney U test on the repeats gives p ≤ {ALPHA}.")
+        else:
+            lines.append("- Windows measured once (no `--cegi-repeat`): changes are judged by tolerance alone.")
+        lines.append("- Scores are computed on fixed data with deterministic decoding; score changes are "
+                     "judged by tolerance alone.")
+        return "\n".join(lines)
+
+    def test_name(self, r: RecordComparison) -> str:
+        return f"{r.task} / {r.variant}"
+
+
+def _variant(rec: dict) -> str:
+    return rec["variant"] + (" (reference)" if rec.get("reference") else "")
+
+
+def _short(text: str, width: int = 24) -> str:
+    text = text.replace('"', "'")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _tonnes(kg: float) -> str:
+    return f"{kg / 1000:.3g} t" if kg >= 1000 else format_mass(kg)
+
+
+__all__ = ["render", "write_report", "MARKER", "GITHUB_COMMENT_LIMIT", "Projection"]
