@@ -21,7 +21,7 @@ def rows(records: list[dict]) -> list[tuple]:
         if r.get("metric") and r.get("score") is not None:
             score += f" {r['metric']}"
         gain = "ref" if r.get("reference") else ("-" if r.get("gain_pct") is None else f"{r['gain_pct']:+.3g}%")
-        cegi = f"{r['cegi']:.3g}" if r.get("cegi") is not None else ("n/a" if r.get("reference") else "undef")
+        cegi = f"{r['cegi']:.3g}" if r.get("cegi") is not None else ("n/a" if r.get("reference") else "undef" if r.get("score") is not None else "-")
         measured = bool(r.get("windows"))
         out.append((
             r["task"], r["variant"] + cached, score, gain, _fmt_params(r.get("trainable_params")),
@@ -42,7 +42,8 @@ def render(records: list[dict], method: dict | None) -> list[str]:
     if method:
         lines.append(f"measured by: {_method_label(method)}")
     for r in records:
-        if r.get("cegi") is None and r.get("cegi_reason") and not r.get("reference") and r.get("score") is not None:
+        relevant = r.get("reference_score") is not None or any(c["limit"] == "ceiling" for c in r.get("checks", []))
+        if r.get("cegi") is None and r.get("cegi_reason") and not r.get("reference") and relevant:
             lines.append(f"CEGI undefined for {r['task']}/{r['variant']}: {r['cegi_reason']}")
     return lines
 
