@@ -1,0 +1,31 @@
+"""Built-in offline task scorers and the `evaluate` adapter.
+
+    from pytest_cegi import metrics
+    result = metrics.compute("rouge", predictions, references)       # records rougeL
+    result = metrics.compute("rouge:rouge1", predictions, references)
+    result = metrics.compute("execution_accuracy", sqls, gold_sqls, db="shop.sqlite")
+    result = metrics.compute(evaluate.load("bertscore"), ...)         # any compute() object
+
+Importing this package imports no third-party library; each metric imports its own
+dependency (rouge-score, sacrebleu, datasets) when first used. See docs/metrics.md.
+"""
+from __future__ import annotations
+
+from pytest_cegi.metrics.base import Metric, MetricError, MetricResult, MetricWarning, MissingDependency
+from pytest_cegi.metrics.data import load_dataset, load_records
+from pytest_cegi.metrics.registry import EvaluateMetric, available, compute, get, register
+
+__all__ = [
+    "EvaluateMetric",
+    "Metric",
+    "MetricError",
+    "MetricResult",
+    "MetricWarning",
+    "MissingDependency",
+    "available",
+    "compute",
+    "get",
+    "load_dataset",
+    "load_records",
+    "register",
+]

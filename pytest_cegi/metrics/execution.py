@@ -1,0 +1,141 @@
+"""Execution accuracy for text-to-SQL on SQLite, and BIRD's valid efficiency score.
+
+A prediction is correct when its result equals the gold query's result, compared as a
+multiset of rows (duplicates count, order does not), as an ordered list when the gold
+query has a top-level ORDER BY, or as a set with ``set_semantics=True`` (BIRD's rule).
+Every query runs inside `SqlSandbox`. A prediction that fails in any way scores 0; a
+gold query that fails is a data error and raises `GoldQueryError`.
+"""
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from collections import Counter
+from typing import Any, Sequence
+
+from pytest_cegi.metrics.base import Metric, MetricError, mean
+from pytest_cegi.metrics.sql_sandbox import QueryOutcome, SqlSandbox
+from pytest_cegi.metrics.sqltext import has_top_level_order_by
+
+
+class GoldQueryError(MetricError):
+    """A reference (gold) query did not run: the task data is wrong, not the model."""
+
+
+def results_match(pred_rows: Sequence[tuple], gold_rows: Sequence[tuple], *, ordered: bool,
+                  set_semantics: bool = False) -> bool:
+    if set_semantics:
+        return set(pred_rows) == set(gold_rows)
+    if ordered:
+        return list(pred_rows) == list(gold_rows)
+    return Counter(pred_rows) == Counter(gold_rows)
+
+
+def _trimmed_mean(times: list[float]) -> float:
+    """Mean after dropping timings more than 3 standard deviations from the mean (BIRD)."""
+    if len(times) < 3:
+        return statistics.fmean(times)
+    mu, sd = statistics.fmean(times), statistics.pstdev(times)
+    kept = [t for t in times if abs(t - mu) <= 3 * sd] or times
+    return statistics.fmean(kept)
+
+
+def _timed(box: SqlSandbox, sql: str, repeats: int) -> float | None:
+    times = []
+    for _ in range(repeats):
+        outcome = box.execute(sql)
+        if not outcome.ok:
+            return None
+        times.append(outcome.elapsed_s)
+    return _trimmed_mean(times)
+
+
+class _Sandboxes:
+    """One sandbox per database file, opened on first use, all closed together."""
+
+    def __init__(self, timeout_s: float, max_rows: int):
+        self._open: dict[str, SqlSandbox] = {}
+        self._kw = {"timeout_s": timeout_s, "max_rows": max_rows}
+
+    def __getitem__(self, path: str) -> SqlSandbox:
+        if path not in self._open:
+            try:
+                self._open[path] = SqlSandbox(path, **self._kw)
+            except FileNotFoundError as exc:
+                raise MetricError(f"execution_accuracy: {exc}") from None
+        return self._open[path]
+
+    def close(self) -> None:
+        for box in self._open.values():
+            box.close()
+
+
+def _db_paths(db: Any, count: int) -> list[str]:
+    if db is None:
+        raise MetricError("execution_accuracy needs db=PATH (a SQLite file), or a list of paths, one per example")
+    if isinstance(db, (str, os.PathLike)):
+        return [os.fspath(db)] * count
+    paths = [os.fspath(p) for p in db]
+    if len(paths) != count:
+        raise MetricError(f"execution_accuracy: got {len(paths)} db paths for {count} examples")
+    return paths
+
+
+class ExecutionAccuracy(Metric):
+    name = "execution_accuracy"
+    primary_key = "execution_accuracy"
+
+    def score(self, predictions: Sequence, references: Sequence, *, db: Any = None,
+              timeout_s: float = 5.0, max_rows: int = 10_000, set_semantics: bool = False,
+              with_ves: bool = False, ves_repeats: int = 10, **kwargs: Any) -> tuple[dict, dict]:
+        if kwargs:
+            raise MetricError(f"execution_accuracy: unexpected options {sorted(kwargs)}")
+        paths = _db_paths(db, len(predictions))
+        boxes = _Sandboxes(timeout_s, max_rows)
+        statuses, errors, rewards = [], {}, []
+        try:
+            for i, (pred, gold, path) in enumerate(zip(predictions, references, paths)):
+                box = boxes[path]
+                gold_out = box.execute(gold)
+                if not gold_out.ok:
+                    raise GoldQueryError(_gold_message(i, gold, gold_out))
+                pred_out = box.execute(pred)
+                if not pred_out.ok:
+                    statuses.append(pred_out.status)
+                    errors[i] = pred_out.error
+                    rewards.append(0.0)
+                    continue
+                ordered = has_top_level_order_by(gold)
+                correct = results_match(pred_out.rows, gold_out.rows, ordered=ordered, set_semantics=set_semantics)
+                statuses.append("correct" if correct else "wrong")
+                if with_ves and correct:
+                    rewards.append(_ves_reward(box, pred, gold, ves_repeats))
+                else:
+                    rewards.append(0.0)
+        finally:
+            boxes.close()
+        accuracy = statuses.count("correct") / len(statuses)
+        scores = {"execution_accuracy": accuracy}
+        details: dict = {"per_example": statuses, "errors": errors, "counts": dict(Counter(statuses)),
+                         "comparison": "set" if set_semantics else "multiset (ordered if gold has ORDER BY)",
+                         "timeout_s": timeout_s, "max_rows": max_rows}
+        if with_ves:
+            scores["ves"] = mean(rewards)
+            details["ves"] = {"repeats": ves_repeats, "definition": "mean of sqrt(gold_time / pred_time) "
+                              "over correct predictions, 0 otherwise; 3-sigma outliers dropped"}
+        return scores, details
+
+
+def _ves_reward(box: SqlSandbox, pred: str, gold: str, repeats: int) -> float:
+    pred_t, gold_t = _timed(box, pred, repeats), _timed(box, gold, repeats)
+    if pred_t is None or gold_t is None or pred_t <= 0:
+        return 0.0
+    return math.sqrt(gold_t / pred_t)
+
+
+def _gold_message(index: int, gold: str, outcome: QueryOutcome) -> str:
+    hint = " (raise max_rows)" if outcome.status == "too_many_rows" else ""
+    hint = " (raise timeout_s)" if outcome.status == "timeout" else hint
+    return (f"execution_accuracy: gold query {index} failed ({outcome.status}: {outcome.error}){hint}; "
+            f"this is a data error, not a model error. Query: {gold!r}")

@@ -1,0 +1,142 @@
+"""rouge, bleu, chrf: hand-worked values, and agreement with the libraries called directly."""
+import math
+import random
+
+import pytest
+
+from pytest_cegi import metrics
+
+rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
+sacrebleu = pytest.importorskip("sacrebleu")
+
+VOCAB = "the a cat dog sat ran on under mat table quickly slowly red blue big small house".split()
+
+
+def random_corpus(n, seed):
+    rng = random.Random(seed)
+
+    def sentence():
+        return " ".join(rng.choice(VOCAB) for _ in range(rng.randint(3, 12)))
+
+    return [sentence() for _ in range(n)], [sentence() for _ in range(n)]
+
+
+# --- rouge ---------------------------------------------------------------------------
+
+def test_rouge_hand_worked():
+    # pred: the cat sat on the mat / ref: the cat is on the mat (6 tokens each)
+    # unigrams in common: the x2, cat, on, mat = 5 -> P = R = 5/6
+    # bigrams: "the cat", "on the", "the mat" = 3 of 5 -> 3/5
+    # LCS: the cat on the mat = 5 -> 5/6
+    result = metrics.compute("rouge", ["the cat sat on the mat"], ["the cat is on the mat"])
+    assert result.key == "rougeL"
+    assert result.scores["rouge1"] == pytest.approx(5 / 6)
+    assert result.scores["rouge2"] == pytest.approx(3 / 5)
+    assert result.scores["rougeL"] == pytest.approx(5 / 6)
+
+
+def test_rouge_stems():
+    # Porter stemming: cats -> cat, running -> run
+    assert metrics.compute("rouge:rouge1", ["cats running"], ["cat run"]).value == pytest.approx(1.0)
+    unstemmed = metrics.compute("rouge:rouge1", ["cats running"], ["cat run"], use_stemmer=False)
+    assert unstemmed.value == pytest.approx(0.0)
+
+
+def test_rouge_lsum_splits_sentences_without_punkt():
+    # As one sequence the LCS is "the cat the dog" (4 of 6 tokens). Sentence by sentence
+    # (summary-level LCS), each reference sentence is covered by the union of its LCS with
+    # both candidate sentences: {the, cat, ran} and {the, dog, sat} -> 6 of 6.
+    pred, ref = "The cat sat. The dog ran.", "The cat ran. The dog sat."
+    result = metrics.compute("rouge", [pred], [ref])
+    assert result.scores["rougeL"] == pytest.approx(4 / 6)
+    assert result.scores["rougeLsum"] == pytest.approx(1.0)
+
+
+def test_rouge_agrees_with_rouge_score():
+    # Texts of 1-3 sentences. rouge-score is given the known sentence boundaries as
+    # newlines; ours gets the plain text and must find them itself.
+    rng = random.Random(1)
+    pairs = [tuple(random_corpus(rng.randint(1, 3), seed=rng.random())) for _ in range(60)]
+    types = ["rouge1", "rouge2", "rougeL", "rougeLsum"]
+    scorer = rouge_scorer.RougeScorer(types, use_stemmer=True)
+    direct = {t: 0.0 for t in types}
+    for p_sents, r_sents in pairs:
+        s = scorer.score("\n".join(r_sents), "\n".join(p_sents))
+        for t in types:
+            direct[t] += s[t].fmeasure / len(pairs)
+    preds = [". ".join(p) + "." for p, _ in pairs]
+    refs = [". ".join(r) + "." for _, r in pairs]
+    ours = metrics.compute("rouge", preds, refs).scores
+    assert ours["rougeLsum"] != pytest.approx(ours["rougeL"])
+    for t in types:
+        assert ours[t] == pytest.approx(direct[t], abs=1e-12)
+
+
+def test_rouge_multiple_references_takes_the_best():
+    pred = "the cat sat on the mat"
+    alone = metrics.compute("rouge", [pred], ["the cat sat on the mat"]).value
+    best_of = metrics.compute("rouge", [pred], [["a dog ran", "the cat sat on the mat"]]).value
+    assert alone == best_of == pytest.approx(1.0)
+
+
+def test_rouge_rejects_unknown_types():
+    with pytest.raises(metrics.MetricError, match="unknown rouge_types"):
+        metrics.compute("rouge", ["a"], ["a"], rouge_types=["rougeX"])
+
+
+# --- bleu / chrf ---------------------------------------------------------------------
+
+def test_bleu_hand_worked():
+    # a b c d e vs a b c d f: n-gram precisions 4/5, 3/4, 2/3, 1/2, equal lengths (BP 1)
+    result = metrics.compute("bleu", ["a b c d e"], ["a b c d f"])
+    expected = (4 / 5 * 3 / 4 * 2 / 3 * 1 / 2) ** 0.25
+    assert result.value == pytest.approx(expected)
+    assert result.details["precisions"] == pytest.approx([4 / 5, 3 / 4, 2 / 3, 1 / 2])
+    assert result.details["signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp")
+
+
+def test_bleu_brevity_penalty_hand_worked():
+    # Candidate 4 tokens, reference 6: all candidate n-grams match, BP = exp(1 - 6/4).
+    result = metrics.compute("bleu", ["a b c d"], ["a b c d e f"])
+    assert result.value == pytest.approx(math.exp(1 - 6 / 4))
+
+
+def test_bleu_agrees_with_sacrebleu():
+    preds, refs = random_corpus(80, seed=2)
+    direct = sacrebleu.corpus_bleu(preds, [refs])
+    result = metrics.compute("bleu", preds, refs)
+    assert result.value == pytest.approx(direct.score / 100)
+    assert 0.0 < result.value < 1.0
+
+
+def test_bleu_multi_reference_agrees_with_sacrebleu_streams():
+    preds, refs_a = random_corpus(40, seed=3)
+    _, refs_b = random_corpus(40, seed=4)
+    direct = sacrebleu.corpus_bleu(preds, [refs_a, refs_b])
+    result = metrics.compute("bleu", preds, [[a, b] for a, b in zip(refs_a, refs_b)])
+    assert result.value == pytest.approx(direct.score / 100)
+    assert result.details["signature"].startswith("nrefs:2")
+
+
+def test_bleu_options_reach_sacrebleu():
+    lower = metrics.compute("bleu", ["The Cat Sat Down"], ["the cat sat down"], lowercase=True)
+    cased = metrics.compute("bleu", ["The Cat Sat Down"], ["the cat sat down"])
+    assert lower.value == pytest.approx(1.0)
+    assert cased.value < 0.5
+    assert "case:lc" in lower.details["signature"]
+    with pytest.raises(metrics.MetricError, match="bad option"):
+        metrics.compute("bleu", ["a"], ["a"], not_an_option=1)
+
+
+def test_chrf_agrees_with_sacrebleu():
+    preds, refs = random_corpus(80, seed=5)
+    assert metrics.compute("chrf", preds, refs).value == pytest.approx(sacrebleu.corpus_chrf(preds, [refs]).score / 100)
+    # chrF++ (word bigrams too)
+    plus = sacrebleu.corpus_chrf(preds, [refs], word_order=2).score / 100
+    assert metrics.compute("chrf", preds, refs, word_order=2).value == pytest.approx(plus)
+
+
+def test_chrf_extremes():
+    assert metrics.compute("chrf", ["abcdef ghij"], ["abcdef ghij"]).value == pytest.approx(1.0)
+    assert metrics.compute("chrf", ["xyz"], ["abc"]).value == pytest.approx(0.0)
+    assert "nc:6" in metrics.compute("chrf", ["abc"], ["abc"]).details["signature"]
