@@ -1,0 +1,224 @@
+"""`pytest-cegi` command line: compare | report | update.
+
+    pytest-cegi compare BASE.json HEAD.json [--fail-on ...] [--format md|text|json]
+    pytest-cegi report RUN.json [--baseline BASE.json] [-o report.md] [--plot pareto.png]
+    pytest-cegi update RUN.json [benchmarks/baseline.json]
+
+Exit codes: 0 no regression, 1 regressions (or whatever --fail-on names),
+2 usage errors and unusable files.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pytest_cegi.baseline import BaselineError, Comparison, compare, load_run
+from pytest_cegi.projection import DeploymentError
+from pytest_cegi.regression import QUANTITIES
+from pytest_cegi.report.run_file import write_run
+from pytest_cegi.units import QuantityError, parse_tolerance
+
+OK, REGRESSED, USAGE = 0, 1, 2
+DEFAULT_BASELINE = "benchmarks/baseline.json"
+_TRIGGERS = (*QUANTITIES, "removed", "mismatch")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.handler(args)
+    except SystemExit as exc:            # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else USAGE
+    except (BaselineError, DeploymentError, QuantityError, _UsageError) as exc:
+        print(f"pytest-cegi: error: {exc}", file=sys.stderr)
+        return USAGE
+    except OSError as exc:
+        print(f"pytest-cegi: error: {exc}", file=sys.stderr)
+        return USAGE
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pytest-cegi", description="Compare, report and promote pytest-cegi runs.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{compare,report,update}")
+
+    c = sub.add_parser("compare", help="compare a run with a baseline; exit 1 on regressions")
+    c.add_argument("base", help="baseline run JSON (e.g. benchmarks/baseline.json)")
+    c.add_argument("head", help="run JSON to check (from pytest --cegi-save)")
+    c.add_argument("--fail-on", default="regression", type=_fail_on, metavar="LIST",
+                   help="comma-separated: regression (any quantity, default), score, emissions, energy, cegi, "
+                        "removed, mismatch, or none")
+    c.add_argument("--format", choices=("text", "md", "json"), default="text")
+    c.add_argument("-o", "--output", help="write the output here instead of stdout")
+    _comparison_options(c)
+    c.set_defaults(handler=_compare)
+
+    r = sub.add_parser("report", help="render the Markdown report and Pareto plot of a saved run")
+    r.add_argument("run", help="run JSON")
+    r.add_argument("--baseline", help="baseline run JSON to show deltas against")
+    r.add_argument("-o", "--output", help="Markdown file (default: stdout)")
+    r.add_argument("--plot", help="Pareto plot file; .png and .svg are both written "
+                                  "(default with --output: <output>-pareto.png)")
+    r.add_argument("--no-plot", action="store_true", help="do not draw the plot")
+    r.add_argument("--step-summary", action="store_true", help="also append to $GITHUB_STEP_SUMMARY")
+    _comparison_options(r)
+    r.set_defaults(handler=_report)
+
+    u = sub.add_parser("update", help="promote a run to the committed baseline")
+    u.add_argument("run", help="run JSON to promote")
+    u.add_argument("baseline", nargs="?", default=DEFAULT_BASELINE, help=f"default: {DEFAULT_BASELINE}")
+    u.add_argument("--force", action="store_true", help="promote even a run with invalid measurements")
+    u.set_defaults(handler=_update)
+    return p
+
+
+def _comparison_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-regression", action="append", default=[], metavar="QUANTITY=TOL",
+                   help="override a tolerance, e.g. emissions=15%% or score=0.02 (repeatable)")
+    p.add_argument("--allow-energy-mismatch", action="store_true",
+                   help="compare energy, emissions and CEGI even across hardware, meter or carbon-factor changes")
+
+
+def _fail_on(text: str) -> set:
+    chosen = {t.strip() for t in text.split(",") if t.strip()}
+    if "none" in chosen:
+        return set()
+    if "regression" in chosen:
+        chosen = (chosen - {"regression"}) | set(QUANTITIES)
+    unknown = chosen - set(_TRIGGERS)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown --fail-on value {sorted(unknown)[0]!r}")
+    return chosen
+
+
+def _tolerances(args, head_run: dict):
+    """Tolerances per record: saved settings < the record's own < --max-regression."""
+    overrides = {}
+    for item in args.max_regression:
+        quantity, sep, value = item.partition("=")
+        if not sep or quantity not in QUANTITIES:
+            raise _UsageError(f"--max-regression expects QUANTITY=TOL with QUANTITY one of "
+                              f"{', '.join(QUANTITIES)}, got {item!r}")
+        overrides[quantity] = (parse_tolerance(value), "--max-regression")
+    saved = (head_run.get("settings") or {}).get("max_regression") or {}
+
+    def for_record(record: dict) -> dict:
+        spec = {q: (parse_tolerance(v), "saved run settings") for q, v in saved.items()}
+        spec.update({q: (parse_tolerance(v), "budget entry")
+                     for q, v in (record.get("max_regression") or {}).items()})
+        spec.update(overrides)
+        return spec
+    return for_record
+
+
+def _load_pair(args, base_path: str, head_path: str) -> tuple[dict, dict, Comparison]:
+    base, head = load_run(base_path), load_run(head_path)
+    comparison = compare(base, head, _tolerances(args, head), allow_energy_mismatch=args.allow_energy_mismatch)
+    return base, head, comparison
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def _compare(args) -> int:
+    _, head, comparison = _load_pair(args, args.base, args.head)
+    if args.format == "json":
+        text = json.dumps(comparison.to_dict(), indent=2) + "\n"
+    elif args.format == "md":
+        from pytest_cegi.report.markdown import render
+
+        text = render(head, comparison, baseline_label=args.base,
+                      refresh_command=f"pytest-cegi update {args.head} {args.base}")
+    else:
+        text = format_text(comparison, args.base)
+    _emit(text, args.output)
+    failures = comparison.failed(args.fail_on)
+    if failures:
+        print(f"pytest-cegi: {len(failures)} failing change(s) against {args.base}", file=sys.stderr)
+        return REGRESSED
+    return OK
+
+
+def format_text(comparison: Comparison, base_label: str) -> str:
+    c = comparison.counts()
+    lines = [f"pytest-cegi compare: {c['regression']} regression(s), {c['improvement']} improvement(s), "
+             f"{c['unchanged']} unchanged, {c['added']} added, {c['removed']} removed (baseline {base_label})"]
+    lines += [f"WARNING {m.describe()}" for m in comparison.mismatches]
+    if comparison.refused:
+        lines.append(f"NOT COMPARED {', '.join(comparison.refused)} (environment differs; "
+                     f"--allow-energy-mismatch to compare anyway)")
+    if comparison.unrepeated:
+        lines.append("NOTE some comparisons are unrepeated: tolerance alone, no significance test")
+    for r in comparison.records:
+        name = f"{r.task} / {r.variant}"
+        if r.status in ("added", "removed"):
+            lines.append(f"{r.status.upper():<12}{name}")
+        elif r.status != "unchanged":
+            lines.append(f"{r.status.upper():<12}{name}")
+            lines += [f"{'':12}- {d.reason}" for d in r.deltas.values() if d.status in ("regression", "improvement")]
+    if comparison.improvements():
+        lines.append("Improvements found: refresh the baseline with `pytest-cegi update RUN.json BASELINE.json`.")
+    return "\n".join(lines) + "\n"
+
+
+def _report(args) -> int:
+    from pytest_cegi.report.markdown import render, write_report
+
+    head = load_run(args.run)
+    comparison = None
+    if args.baseline:
+        comparison = compare(load_run(args.baseline), head, _tolerances(args, head),
+                             allow_energy_mismatch=args.allow_energy_mismatch)
+    text = render(head, comparison, baseline_label=args.baseline,
+                  refresh_command=f"pytest-cegi update {args.run} {args.baseline or DEFAULT_BASELINE}")
+    if args.output:
+        write_report(text, args.output)
+    else:
+        sys.stdout.write(text)
+    if args.step_summary:
+        write_report(text, None)
+    plot = None if args.no_plot else args.plot
+    if plot is None and args.output and not args.no_plot:
+        out = Path(args.output)
+        plot = str(out.with_name(out.stem + "-pareto.png"))
+    if plot:
+        from pytest_cegi.report.plot import PlotUnavailable, plot_pareto
+
+        try:
+            paths = plot_pareto(head, plot)
+        except PlotUnavailable as exc:
+            if args.plot:                 # asked for explicitly: an error
+                raise _UsageError(str(exc)) from None
+            print(f"pytest-cegi: {exc}; no plot written", file=sys.stderr)
+        else:
+            print(f"pytest-cegi: wrote {', '.join(map(str, paths))}", file=sys.stderr)
+    return OK
+
+
+def _update(args) -> int:
+    run = load_run(args.run)
+    invalid = [r["nodeid"] for r in run["records"] if r.get("verdict") == "invalid"]
+    if invalid and not args.force:
+        raise _UsageError(f"{args.run} has {len(invalid)} invalid measurement(s) (first: {invalid[0]}); "
+                          f"a baseline built on them would hide regressions. Fix them or pass --force")
+    if not run["records"]:
+        raise _UsageError(f"{args.run} has no records; nothing to promote")
+    write_run(args.baseline, run)
+    print(f"pytest-cegi: {args.baseline} now holds {len(run['records'])} record(s) from {args.run}; commit it.",
+          file=sys.stderr)
+    return OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""Saved runs as baselines: loading errors, matching, and the regression rules."""
+import json
+
+import pytest
+
+from pytest_cegi import baseline
+from pytest_cegi.baseline import BaselineError, compare, load_run
+from pytest_cegi.meters.base import Method
+from pytest_cegi.units import parse_tolerance
+
+BASE_SAMPLES = [1.00e-4, 1.05e-4, 0.95e-4, 1.02e-4, 0.98e-4]
+SLOWER = [1.50e-4, 1.60e-4, 1.55e-4, 1.45e-4, 1.52e-4]              # +52%, clearly
+NOISY_BASE = [1.0e-4, 1.3e-4, 0.8e-4, 1.2e-4, 0.9e-4]
+NOISY_HEAD = [1.1e-4, 1.4e-4, 0.9e-4, 1.5e-4, 1.35e-4]              # +20% mean, overlapping
+
+
+def only(comparison, variant):
+    (found,) = [r for r in comparison.records if r.variant == variant]
+    return found
+
+
+# -- loading ---------------------------------------------------------------------
+
+def test_save_then_load_round_trips(make):
+    run = make.run([make.record("base", reference=True), make.record("lora")])
+    assert load_run(make.save(run)) == json.loads(make.dump(run))
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("", "empty"),
+    ('{"schema": "pytest-cegi/run", "schema_version": 1, "records": [', "truncated or corrupted"),
+    ("\x00\x01garbage", "truncated or corrupted"),
+    ("[1, 2, 3]", "not a pytest-cegi run file"),
+    ('{"schema": "other", "schema_version": 1}', "not a pytest-cegi run file"),
+    ('{"schema": "pytest-cegi/run", "schema_version": "1", "records": []}', "schema_version must be an integer"),
+    ('{"schema": "pytest-cegi/run", "schema_version": 1, "records": {}}', "\"records\" must be a list"),
+])
+def test_unusable_files_are_clear_errors_naming_the_file(make, text, problem):
+    path = make.write_text(text, "baseline.json")
+    with pytest.raises(BaselineError) as info:
+        load_run(path)
+    assert str(info.value).startswith(path + ": ")
+    assert problem in str(info.value)
+
+
+def test_truncated_real_run_is_a_clear_error(make):
+    text = make.dump(make.run([make.record("base")]))
+    path = make.write_text(text[: len(text) // 2], "baseline.json")
+    with pytest.raises(BaselineError, match=r"baseline\.json: not valid JSON at line \d+"):
+        load_run(path)
+
+
+def test_missing_file(make):
+    with pytest.raises(BaselineError, match="no such file"):
+        load_run(make.tmp_path / "nope.json")
+
+
+def test_malformed_record_names_the_record(make):
+    run = make.run([make.record("base"), make.record("lora")])
+    run["records"][1]["score"] = "high"
+    with pytest.raises(BaselineError, match=r"record #2 \(.*lora.*\): 'score' must be a number"):
+        load_run(make.save(run))
+    del run["records"][1]["variant"]
+    with pytest.raises(BaselineError, match=r"record #2 has no string 'variant'"):
+        load_run(make.save(run))
+
+
+def test_old_schema_is_rejected_with_how_to_regenerate(make):
+    run = make.run([make.record("base")])
+    run["schema_version"] = 0
+    with pytest.raises(BaselineError) as info:
+        load_run(make.save(run))
+    message = str(info.value)
+    assert "schema_version 0 is too old" in message and "--cegi-save" in message
+
+
+def test_newer_schema_asks_for_an_upgrade(make):
+    run = make.run([make.record("base")])
+    run["schema_version"] = 99
+    with pytest.raises(BaselineError, match="newer pytest-cegi"):
+        load_run(make.save(run))
+
+
+def test_registered_migrations_are_applied_in_order(make, monkeypatch):
+    run = make.run([make.record("base")])
+    run["schema_version"] = 0
+    run["records"][0]["name"] = run["records"][0].pop("variant")   # an imagined old field name
+
+    def rename(old):
+        old["records"] = [dict(r, variant=r.pop("name")) for r in old["records"]]
+        return old
+
+    monkeypatch.setitem(baseline.MIGRATIONS, 0, rename)
+    loaded = load_run(make.save(run))
+    assert loaded["schema_version"] == 1
+    assert loaded["records"][0]["variant"] == "base"
+
+
+# -- matching ---------------------------------------------------------------------
+
+def test_records_match_by_nodeid_then_by_task_and_variant(make):
+    base = make.run([make.record("a", nodeid="old/test_x.py::t[a]"), make.record("b")])
+    head = make.run([make.record("a", nodeid="new/test_x.py::t[a]"), make.record("b"), make.record("c")])
+    result = compare(base, head)
+    assert only(result, "a").status == "unchanged"          # renamed file, same (task, variant)
+    assert only(result, "a").base["nodeid"] == "old/test_x.py::t[a]"
+    assert only(result, "c").status == "added"
+
+
+def test_save_then_compare_unchanged(make):
+    run = make.run([make.record("base", reference=True, samples=BASE_SAMPLES),
+                    make.record("lora", cegi=1e-6, samples=BASE_SAMPLES)], repeat=5)
+    result = compare(load_run(make.save(run)), run)
+    assert result.regressions() == [] and result.improvements() == []
+    assert result.counts()["unchanged"] == 2
+    assert result.failed({"score", "emissions", "energy", "cegi", "removed", "mismatch"}) == []
+
+
+# -- regression rules ---------------------------------------------------------------
+
+def test_emissions_increase_beyond_tolerance_with_repeats_is_flagged(make):
+    base = make.run([make.record("lora", samples=BASE_SAMPLES)], repeat=5)
+    head = make.run([make.record("lora", samples=SLOWER)], repeat=5)
+    result = only(compare(base, head), "lora")
+    assert result.status == "regression"
+    emissions = result.deltas["emissions"]
+    assert emissions.status == "regression"
+    assert emissions.test is not None and emissions.test.p_value < 0.01
+    assert "Mann-Whitney" in emissions.reason and "5 vs 5 repeats" in emissions.reason
+    assert not emissions.unrepeated
+    check = {c.limit: c for c in result.checks()}["regression:emissions"]
+    assert check.status == "fail" and check.source == "default"
+    assert check.threshold == pytest.approx(emissions.base * 1.10)
+
+
+def test_emissions_increase_within_noise_is_not_flagged(make):
+    base = make.run([make.record("lora", samples=NOISY_BASE)], repeat=5)
+    head = make.run([make.record("lora", samples=NOISY_HEAD)], repeat=5)
+    result = only(compare(base, head), "lora")
+    emissions = result.deltas["emissions"]
+    assert emissions.relative > 0.10                       # beyond the tolerance...
+    assert emissions.status == "unchanged"                 # ...but not significant
+    assert "within noise" in emissions.reason
+    assert result.status == "unchanged"
+
+
+def test_unrepeated_increase_is_judged_by_tolerance_and_says_so(make):
+    base = make.run([make.record("lora", energy=1.0e-4)])
+    head = make.run([make.record("lora", energy=1.2e-4)])
+    comparison = compare(base, head)
+    emissions = only(comparison, "lora").deltas["emissions"]
+    assert emissions.status == "regression" and emissions.unrepeated and emissions.test is None
+    assert "unrepeated" in emissions.reason
+    assert comparison.unrepeated
+
+
+def test_too_few_repeats_fall_back_to_tolerance_and_say_why(make):
+    base = make.run([make.record("lora", samples=[1.0e-4, 1.01e-4])], repeat=2)
+    head = make.run([make.record("lora", samples=[2.0e-4, 2.01e-4])], repeat=2)
+    emissions = only(compare(base, head), "lora").deltas["emissions"]
+    assert emissions.status == "regression" and emissions.test is None
+    assert "too few for a significance test" in emissions.reason
+
+
+def test_fixed_finetune_window_is_added_to_every_repeat(make):
+    base = make.run([make.record("lora", samples=BASE_SAMPLES, finetune=1e-2)], repeat=5)
+    head = make.run([make.record("lora", samples=SLOWER, finetune=1e-2)], repeat=5)
+    emissions = only(compare(base, head), "lora").deltas["emissions"]
+    # +50% of inference is +0.5% of the total: far inside the 10% tolerance.
+    assert emissions.status == "unchanged"
+
+
+def test_score_drop_beyond_absolute_tolerance_is_a_regression(make):
+    base = make.run([make.record("lora", score=0.60)])
+    head = make.run([make.record("lora", score=0.55)])
+    result = only(compare(base, head), "lora")
+    assert result.status == "regression"
+    assert result.deltas["score"].status == "regression"
+    assert "0.01 (default)" in result.deltas["score"].reason
+    small = only(compare(base, make.run([make.record("lora", score=0.595)])), "lora")
+    assert small.deltas["score"].status == "unchanged"
+
+
+def test_lower_is_better_score_rising_is_a_regression(make):
+    base = make.run([make.record("lora", score=0.20)])
+    head = make.run([make.record("lora", score=0.30)])
+    for run_dict in (base, head):
+        run_dict["records"][0]["higher_is_better"] = False
+    assert only(compare(base, head), "lora").deltas["score"].status == "regression"
+
+
+def test_large_improvement_is_reported(make):
+    base = make.run([make.record("lora", samples=SLOWER)], repeat=5)
+    head = make.run([make.record("lora", samples=BASE_SAMPLES)], repeat=5)
+    comparison = compare(base, head)
+    result = only(comparison, "lora")
+    assert result.status == "improvement"
+    assert result.deltas["energy"].test.significant
+    assert comparison.improvements() == [result]
+    assert comparison.failed({"emissions", "energy", "score", "cegi"}) == []
+
+
+def test_removed_and_added_variants_are_reported_not_errors(make):
+    base = make.run([make.record("base", reference=True), make.record("lora-r8")])
+    head = make.run([make.record("base", reference=True), make.record("lora-r16")])
+    comparison = compare(base, head)
+    assert only(comparison, "lora-r8").status == "removed"
+    assert only(comparison, "lora-r16").status == "added"
+    assert comparison.regressions() == []
+    assert comparison.failed({"emissions", "energy", "score", "cegi"}) == []
+    assert comparison.failed({"removed"}) == ["sql / lora-r8: removed since the baseline"]
+
+
+def test_tolerances_per_record_with_sources(make):
+    base = make.run([make.record("a", energy=1.0e-4), make.record("b", energy=1.0e-4)])
+    head = make.run([make.record("a", energy=1.3e-4), make.record("b", energy=1.3e-4)])
+
+    def per_entry(record):
+        if record["variant"] == "a":
+            return {"emissions": (parse_tolerance("50%"), "pyproject.toml budget #1"), "energy": "50%"}
+        return {}
+
+    comparison = compare(base, head, per_entry)
+    assert only(comparison, "a").status == "unchanged"
+    assert "pyproject.toml budget #1" in only(comparison, "a").deltas["emissions"].reason
+    assert only(comparison, "b").deltas["emissions"].status == "regression"
+
+
+def test_a_rule_can_be_switched_off(make):
+    base = make.run([make.record("a", energy=1.0e-4)])
+    head = make.run([make.record("a", energy=2.0e-4)])
+    result = only(compare(base, head, {"emissions": None, "energy": None, "cegi": None}), "a")
+    assert result.status == "unchanged"
+    assert result.deltas["emissions"].status == "not compared"
+
+
+def test_unknown_quantity_is_an_error(make):
+    run = make.run([make.record("a")])
+    with pytest.raises(ValueError, match="unknown regression quantity 'latency'"):
+        compare(run, run, {"latency": "10%"})
+
+
+def test_undefined_cegi_is_not_compared_and_says_why(make):
+    base = make.run([make.record("a", cegi=1e-6)])
+    head = make.run([make.record("a", cegi=None)])
+    delta = only(compare(base, head), "a").deltas["cegi"]
+    assert delta.status == "not compared"
+    assert "no gain over reference" in delta.reason
+
+
+# -- environment -------------------------------------------------------------------
+
+def test_hardware_mismatch_is_flagged_and_energy_comparisons_refused(make):
+    base = make.run([make.record("a", energy=1.0e-4, score=0.6)])
+    other = dict(make.MACHINE, cpu="Intel Xeon Platinum 8370C", gpus=[])
+    head = make.run([make.record("a", energy=3.0e-4, score=0.5)], machine=other)
+    comparison = compare(base, head)
+    assert [m.kind for m in comparison.mismatches] == ["hardware"]
+    assert "Intel Xeon" in comparison.mismatches[0].describe()
+    assert set(comparison.refused) == {"emissions", "energy", "cegi"}
+    result = only(comparison, "a")
+    assert result.deltas["energy"].status == "not compared"
+    assert "hardware differs" in result.deltas["energy"].reason
+    assert result.deltas["score"].status == "regression"      # scores still compare
+    assert comparison.failed({"mismatch"}) == [comparison.mismatches[0].describe()]
+
+    opted_in = compare(base, head, allow_energy_mismatch=True)
+    assert opted_in.mismatches and opted_in.refused == ()
+    assert only(opted_in, "a").deltas["energy"].status == "regression"
+
+
+def test_hostname_alone_is_not_a_hardware_change(make):
+    base = make.run([make.record("a")])
+    head = make.run([make.record("a")], machine=dict(make.MACHINE, hostname="another-runner"))
+    assert compare(base, head).mismatches == []
+
+
+def test_carbon_factor_mismatch_refuses_emissions_but_not_energy(make):
+    greener = Method("codecarbon", "RAPL", "NVML", 50.0, "country FRA", False)
+    base = make.run([make.record("a", energy=1.0e-4)])
+    head = make.run([make.record("a", energy=1.5e-4, method=greener)], method=greener)
+    comparison = compare(base, head)
+    assert [m.kind for m in comparison.mismatches] == ["carbon factor"]
+    result = only(comparison, "a")
+    assert result.deltas["emissions"].status == "not compared"
+    assert result.deltas["energy"].status == "regression"
+
+
+def test_meter_mismatch_is_flagged(make):
+    flops = Method("flops", "profile cpu-v1", "none", 400.0, "--cegi-carbon-intensity", True)
+    base = make.run([make.record("a")])
+    head = make.run([make.record("a", method=flops)], method=flops)
+    assert "meter" in [m.kind for m in compare(base, head).mismatches]
+
+
+def test_flops_meter_runs_compare_across_hardware(make):
+    flops = Method("flops", "profile cpu-v1", "none", 400.0, "--cegi-carbon-intensity", True)
+    base = make.run([make.record("a", method=flops)], method=flops)
+    head = make.run([make.record("a", method=flops)], method=flops, machine=dict(make.MACHINE, cpu="Other"))
+    assert compare(base, head).mismatches == []
