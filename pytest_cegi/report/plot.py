@@ -96,7 +96,7 @@ def _panel(ax, task: str, records: list[dict]) -> None:
     approx = " (≈ modelled)" if any(r.get("estimate") for r in records) else ""
     ax.set_xlabel(f"emissions per test, {unit} CO2e{approx}  (← cleaner)")
     metric = records[0].get("metric") or "score"
-    ax.set_ylabel(f"{metric}  ({'higher' if higher else 'lower'} is better ↑)")
+    ax.set_ylabel(f"{metric}  (higher is better ↑)" if higher else f"{metric}  (lower is better; axis inverted, better ↑)")
     if not higher:
         ax.invert_yaxis()
     ax.grid(True, alpha=0.3)

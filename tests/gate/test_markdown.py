@@ -1,0 +1,135 @@
+"""The per-PR Markdown report: a golden file, the comment size limit, folding."""
+import os
+from pathlib import Path
+
+import pytest
+
+from pytest_cegi.baseline import compare
+from pytest_cegi.report import markdown
+from pytest_cegi.report.markdown import GITHUB_COMMENT_LIMIT, MARKER, render, write_report
+
+GOLDEN = Path(__file__).parent / "golden"
+QUIET = [1.00e-4, 1.05e-4, 0.95e-4, 1.02e-4, 0.98e-4]
+LOUD = [1.50e-4, 1.60e-4, 1.55e-4, 1.45e-4, 1.52e-4]
+
+
+def scenario(make):
+    """Two tasks: an emissions regression, a score drop, an improvement, an
+    unchanged reference, a removed and an added variant, a budget violation."""
+    deployment = {"requests_per_second": 15, "units": 24e6}
+    violation = make.Check(limit="ceiling", threshold=1.0e-6, value=2.4e-6, source="pyproject.toml budget #2",
+                           status="fail", message="CEGI 2.4e-06 > ceiling 1.0e-06 (pyproject.toml budget #2)")
+    base = make.run([
+        make.record("base", reference=True, score=0.40, samples=QUIET, requests=50),
+        make.record("lora-r8", score=0.55, samples=QUIET, cegi=1.2e-6, requests=50, finetune=1e-4),
+        make.record("lora-r16", score=0.60, samples=QUIET, cegi=1.0e-6, requests=50),
+        make.record("qlora-nf4", score=0.52, samples=LOUD, cegi=2.0e-6, requests=50),
+        make.record("base", task="summarization", reference=True, score=0.21, samples=QUIET, metric="rougeL"),
+        make.record("distil", task="summarization", score=0.24, samples=QUIET, cegi=3e-7, metric="rougeL"),
+    ], repeat=5, deployment=deployment)
+    head = make.run([
+        make.record("base", reference=True, score=0.40, samples=QUIET, requests=50),
+        make.record("lora-r8", score=0.55, samples=LOUD, cegi=1.8e-6, requests=50, finetune=1e-4),
+        make.record("lora-r16", score=0.52, samples=QUIET, cegi=1.0e-6, requests=50),
+        make.record("qlora-nf4", score=0.52, samples=QUIET, cegi=1.3e-6, requests=50),
+        make.record("base", task="summarization", reference=True, score=0.21, samples=QUIET, metric="rougeL"),
+        make.record("lora-r4", task="summarization", score=0.26, samples=QUIET, cegi=2.4e-6, metric="rougeL",
+                    checks=[violation], verdict="fail"),
+    ], repeat=5, deployment=deployment, created="2025-01-02T00:00:00+00:00")
+    return base, head
+
+
+def golden_check(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("CEGI_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"{path} missing: run with CEGI_UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs; CEGI_UPDATE_GOLDEN=1 updates it"
+
+
+def test_golden_report_with_baseline(make):
+    base, head = scenario(make)
+    text = render(head, compare(base, head), baseline_label="benchmarks/baseline.json",
+                  refresh_command="pytest-cegi update cegi-out/run.json benchmarks/baseline.json")
+    golden_check("report_with_baseline.md", text)
+
+
+def test_golden_report_without_baseline(make):
+    _, head = scenario(make)
+    golden_check("report_without_baseline.md", render(head))
+
+
+def test_report_content(make):
+    base, head = scenario(make)
+    text = render(head, compare(base, head), baseline_label="benchmarks/baseline.json")
+    assert text.startswith(MARKER)
+    assert "## pytest-cegi: **2 regressions**, 1 improvement, 2 unchanged, 1 added, 1 removed" in text
+    # regressions come first, with their limits and sources
+    assert text.index("### Regressions") < text.index("### Results by task")
+    assert "| sql / lora-r8 | emissions |" in text and "10% (default)" in text
+    assert "pyproject.toml budget #2" in text                      # the failed budget limit's source
+    assert "```mermaid\nxychart-beta" in text
+    assert "### Deployment projection" in text and "15 req/s x 2.4e+07 units" in text
+    assert "**measured** with `codecarbon`" in text
+    assert "pytest --cegi-save benchmarks/baseline.json" in text   # refresh hint for improvements
+
+
+def test_unrepeated_and_mismatch_warnings(make):
+    base = make.run([make.record("a", energy=1e-4)])
+    head = make.run([make.record("a", energy=2e-4)])
+    text = render(head, compare(base, head))
+    assert "**unrepeated**" in text
+    moved = make.run([make.record("a", energy=2e-4)], machine=dict(make.MACHINE, cpu="Intel Xeon"))
+    text = render(moved, compare(base, moved))
+    assert "> [!WARNING]" in text and "hardware differs" in text
+    assert "Not compared: emissions, energy, cegi" in text
+
+
+def test_long_tables_fold_into_details(make):
+    head = make.run([make.record(f"v{i:02d}") for i in range(markdown.FOLD_ROWS + 1)])
+    text = render(head)
+    assert "<details><summary>sql: 11 variants</summary>" in text
+    short = render(make.run([make.record(f"v{i:02d}") for i in range(3)]))
+    assert "<details>" not in short
+
+
+def test_cells_are_escaped(make):
+    text = render(make.run([make.record("a|b<script>")]))
+    assert "a\\|b&lt;script>" in text
+
+
+def test_300_variants_stay_under_the_comment_limit(make):
+    long = "x" * 60
+    base = make.run([make.record(f"lora-{long}-{i:03d}", task=f"task-{i % 7}", samples=QUIET, cegi=1e-6,
+                                 requests=10) for i in range(300)], repeat=5,
+                    deployment={"requests_per_day": 1e6})
+    head = make.run([make.record(f"lora-{long}-{i:03d}", task=f"task-{i % 7}", samples=LOUD, cegi=2e-6,
+                                 score=0.4, requests=10) for i in range(300)], repeat=5,
+                    deployment={"requests_per_day": 1e6})
+    comparison = compare(base, head)
+    assert len(comparison.regressions()) == 300
+    text = render(head, comparison, baseline_label="benchmarks/baseline.json")
+    assert len(text) < GITHUB_COMMENT_LIMIT
+    assert "## pytest-cegi: **300 regressions**" in text       # the headline survives the cuts
+    assert "not shown (see the saved run JSON)" in text
+
+
+def test_write_report_appends_to_the_step_summary(make, monkeypatch):
+    summary = make.tmp_path / "summary.md"
+    summary.write_text("earlier step\n", encoding="utf-8")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    write_report("# report\n", make.tmp_path / "out" / "report.md")
+    assert (make.tmp_path / "out" / "report.md").read_text(encoding="utf-8") == "# report\n"
+    assert summary.read_text(encoding="utf-8") == "earlier step\n# report\n"
+
+
+def test_no_step_summary_when_unset(make, monkeypatch):
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    write_report("# report\n", make.tmp_path / "report.md")
+    assert (make.tmp_path / "report.md").exists()
+
+
+@pytest.mark.parametrize("limit", [5_000, 20_000])
+def test_max_chars_is_honoured(make, limit):
+    head = make.run([make.record(f"variant-{i:03d}-" + "y" * 40) for i in range(300)])
+    assert len(render(head, max_chars=limit)) <= limit

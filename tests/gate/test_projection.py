@@ -1,0 +1,57 @@
+"""Deployment projection: per-request emissions x requests per year x units."""
+import pytest
+
+from pytest_cegi.projection import (
+    SECONDS_PER_YEAR, DeploymentError, parse_deployment, project, project_run,
+)
+
+
+def test_requests_per_second_times_units():
+    dep = parse_deployment({"requests_per_second": 15, "units": 24e6})
+    assert dep.requests_per_year == 15 * SECONDS_PER_YEAR
+    assert dep.units == 24e6
+    assert dep.text == "15 req/s x 2.4e+07 units"
+
+
+def test_requests_per_day_and_default_units():
+    dep = parse_deployment({"requests_per_day": 1000})
+    assert dep.requests_per_year == 365_000 and dep.units == 1
+
+
+@pytest.mark.parametrize("value,message", [
+    ({"units": 3}, "exactly one of"),
+    ({"requests_per_second": 1, "requests_per_day": 1}, "exactly one of"),
+    ({"requests_per_second": -1}, "positive number"),
+    ({"requests_per_second": "15"}, "positive number"),
+    ({"requests_per_hour": 1}, "unknown key 'requests_per_hour'"),
+    ([15], "expected a table"),
+])
+def test_invalid_declarations_name_where_and_what(value, message):
+    with pytest.raises(DeploymentError, match=message) as info:
+        parse_deployment(value, "pyproject.toml budget #2")
+    assert str(info.value).startswith("pyproject.toml budget #2")
+
+
+def test_annual_emissions_from_inference_windows_only(make):
+    rec = make.record("lora", energy=1e-4, finetune=5e-2, requests=50)   # 1e-4 kWh x 400 g/kWh = 40 mg
+    p = project(rec, parse_deployment({"requests_per_second": 15, "units": 2}))
+    assert p.per_request_kg == pytest.approx(40e-6 / 50)
+    assert p.annual_kg == pytest.approx(40e-6 / 50 * 15 * SECONDS_PER_YEAR * 2)
+    assert p.reason is None
+
+
+def test_missing_request_count_is_explained(make):
+    p = project(make.record("lora"), parse_deployment({"requests_per_day": 10}))
+    assert p.annual_kg is None and "request count unknown" in p.reason
+
+
+def test_run_level_deployment_and_record_override(make):
+    run = make.run([make.record("a", requests=10), make.record("b", requests=10)],
+                   deployment={"requests_per_day": 100})
+    run["records"][1]["deployment"] = {"requests_per_day": 200}
+    a, b = project_run(run)
+    assert b.annual_kg == pytest.approx(2 * a.annual_kg)
+
+
+def test_no_declaration_no_projection(make):
+    assert project_run(make.run([make.record("a", requests=10)])) == []

