@@ -28,6 +28,7 @@ _ROW_CAPS = (None, 100, 30, 10, 3)       # tried in turn until the report fits
 _ICONS = {"regression": "🔴 regression", "improvement": "🟢 improvement", "unchanged": "⚪ unchanged",
           "added": "➕ added", "removed": "➖ removed",
           "pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "invalid": "⛔ invalid"}
+_VERDICT_ORDER = {"invalid": 0, "fail": 1, "warn": 2, "pass": 3}
 _HEADERS = {"score": "Score", "emissions": "Emissions", "energy": "Energy", "cegi": "CEGI"}
 
 
@@ -192,9 +193,9 @@ class _Report:
         out = ["### Results by task"]
         for task in sorted(by_task):
             entries = by_task[task]
+            if not self.cmp:   # failing tests first, as regressions are with a baseline
+                entries.sort(key=lambda e: (_VERDICT_ORDER.get(e.get("verdict"), 0), e["variant"]))
             rows = [self.task_row(e) for e in entries]
-            if not self.cmp:
-                rows.sort(key=lambda row: row[0])
             sample = (entries[0].head or entries[0].base) if self.cmp else entries[0]
             metric = sample.get("metric") or "score"
             better = "higher" if sample.get("higher_is_better", True) else "lower"
