@@ -328,3 +328,17 @@ def compare(base_run: dict, head_run: dict, tolerances: Tolerances = None, *,
         results.append(result)
     results.sort(key=lambda r: (STATUS_ORDER.index(r.status), r.task, r.variant))
     return Comparison(results, mismatches, refused, allow_energy_mismatch, base_run.get("created"))
+
+
+def compare_one(base_run: dict, head_record: dict, tolerances: Tolerances = None, *,
+                machine: dict | None = None, meter: dict | None = None,
+                allow_energy_mismatch: bool = False) -> RecordComparison:
+    """Compare a single finished test with the baseline (for failing that test).
+
+    machine / meter describe the current run (run_file.machine_info(), the
+    meter's Method.to_dict()) so environment mismatches are caught per test too.
+    Returns a comparison with status "added" when the baseline has no twin.
+    """
+    head_run = {"machine": machine, "meter": meter, "records": [head_record]}
+    result = compare(base_run, head_run, tolerances, allow_energy_mismatch=allow_energy_mismatch)
+    return next(r for r in result.records if r.head is head_record)

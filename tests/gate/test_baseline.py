@@ -298,3 +298,17 @@ def test_flops_meter_runs_compare_across_hardware(make):
     base = make.run([make.record("a", method=flops)], method=flops)
     head = make.run([make.record("a", method=flops)], method=flops, machine=dict(make.MACHINE, cpu="Other"))
     assert compare(base, head).mismatches == []
+
+
+def test_compare_one_gives_a_single_tests_checks(make):
+    base = make.run([make.record("base", reference=True), make.record("lora", samples=BASE_SAMPLES)], repeat=5)
+    head_record = make.record("lora", samples=SLOWER)
+    result = baseline.compare_one(base, head_record, machine=make.MACHINE, meter=make.METHOD.to_dict())
+    assert result.status == "regression"
+    failed = [c.limit for c in result.checks() if c.status == "fail"]
+    assert failed == ["regression:emissions", "regression:energy"]
+    added = baseline.compare_one(base, make.record("new"), machine=make.MACHINE, meter=make.METHOD.to_dict())
+    assert added.status == "added" and added.checks() == []
+    moved = baseline.compare_one(base, head_record, machine=dict(make.MACHINE, cpu="Other"),
+                                 meter=make.METHOD.to_dict())
+    assert moved.deltas["energy"].status == "not compared"
