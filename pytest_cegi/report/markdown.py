@@ -13,7 +13,7 @@ import os
 from collections import defaultdict
 
 from pytest_cegi.baseline import Comparison, RecordComparison
-from pytest_cegi.projection import Projection, project_run
+from pytest_cegi.projection import project_run
 from pytest_cegi.regression import QUANTITIES, format_delta, format_value
 from pytest_cegi.report.run_file import atomic_write_text
 from pytest_cegi.stats import ALPHA
@@ -329,4 +329,4 @@ def _tonnes(kg: float) -> str:
     return f"{kg / 1000:.3g} t" if kg >= 1000 else format_mass(kg)
 
 
-__all__ = ["render", "write_report", "MARKER", "GITHUB_COMMENT_LIMIT", "Projection"]
+__all__ = ["render", "write_report", "MARKER", "GITHUB_COMMENT_LIMIT"]
