@@ -29,7 +29,8 @@ def load_records(path: str | os.PathLike) -> list[dict]:
     """Read a .jsonl (one object per line), .json (a list of objects) or .csv (header row) file."""
     path = Path(path)
     suffix = _suffix(path)
-    with path.open(encoding="utf-8", newline="" if suffix == ".csv" else None) as fh:
+    # utf-8-sig: tolerate the byte-order mark that spreadsheet exports put first.
+    with path.open(encoding="utf-8-sig", newline="" if suffix == ".csv" else None) as fh:
         if suffix == ".csv":
             return [dict(row) for row in csv.DictReader(fh)]
         if suffix == ".json":

@@ -70,8 +70,7 @@ def open_readonly(db_path: str | os.PathLike) -> sqlite3.Connection:
     path = Path(db_path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"SQLite database not found: {path}")
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None,
-                           check_same_thread=False)
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
     conn.text_factory = _decode
     conn.execute("PRAGMA query_only = ON")  # belt and braces; set before the authorizer
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
@@ -104,7 +103,8 @@ class SqlSandbox:
             return QueryOutcome(REFUSED, error=f"not a SQL string: {type(sql).__name__}")
         keyword = leading_keyword(sql)
         if keyword not in ALLOWED_STATEMENTS:
-            return QueryOutcome(REFUSED, error=f"only SELECT/WITH/VALUES queries run here, not {keyword.upper() or 'an empty statement'!r}")
+            what = repr(keyword.upper()) if keyword else "an empty or unrecognised statement"
+            return QueryOutcome(REFUSED, error=f"only SELECT/WITH/VALUES queries run here, not {what}")
         start = time.perf_counter()
         self._deadline = start + self.timeout_s
         cursor = self._conn.cursor()

@@ -28,7 +28,8 @@ def test_exact_match_any_of_several_references():
 def test_accuracy_labels_and_strings():
     assert metrics.compute("accuracy", [1, 0, 1, 1], [1, 1, 1, 0]).value == pytest.approx(0.5)
     # strings: case-folded and trimmed, but punctuation matters
-    assert metrics.compute("accuracy", ["Positive ", "negative", "neutral."], ["positive", "NEGATIVE", "neutral"]).value == pytest.approx(2 / 3)
+    result = metrics.compute("accuracy", ["Positive ", "negative", "neutral."], ["positive", "NEGATIVE", "neutral"])
+    assert result.value == pytest.approx(2 / 3)
 
 
 def test_normalisers_documented_behaviour():
