@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from pytest_cegi.metrics.base import Metric, MetricError, MetricResult, MetricWarning, MissingDependency
 from pytest_cegi.metrics.data import load_dataset, load_records
+from pytest_cegi.metrics.execution import GoldQueryError
 from pytest_cegi.metrics.registry import EvaluateMetric, available, compute, get, register
 
 __all__ = [
     "EvaluateMetric",
+    "GoldQueryError",
     "Metric",
     "MetricError",
     "MetricResult",
