@@ -1,0 +1,286 @@
+"""Tiny language models trained from scratch, offline, in seconds.
+
+Tests and benchmarks need real models but must never touch the Hub. This module
+builds one: a byte-level BPE tokenizer trained on the given texts, a small Llama
+(causal) or T5 (sequence-to-sequence) model trained on the same texts, both saved
+with `save_pretrained` so they load like any local model directory.
+
+Builds are deterministic (fixed seeds, fixed data order) and cached under
+`<cache_dir>/tiny-models/<name>-<key>/`, the key hashing every builder setting and
+the texts, so a second call with the same inputs just returns the directory.
+
+    python -m pytest_cegi.tiny_models demo            # the model the tests use
+    python -m pytest_cegi.tiny_models causal --texts corpus.txt --size small
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+BUILDER_VERSION = 1  # bump when training code changes what a key produces
+DONE_FILE = "cegi-tiny.json"
+
+# Shapes for the paper's size axis. 64/128-wide layers are multiples that
+# bitsandbytes' 8-bit and 4-bit CPU and CUDA kernels accept.
+SIZES = {
+    "tiny": dict(hidden=64, ffn=256, layers=2, heads=4, vocab=512),
+    "small": dict(hidden=128, ffn=512, layers=4, heads=4, vocab=1024),
+}
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    kind: str = "causal"          # "causal" (Llama) or "seq2seq" (T5)
+    size: str = "tiny"
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 3e-3
+    max_length: int = 64
+    seed: int = 0
+
+
+def default_cache_dir() -> Path:
+    """`$CEGI_CACHE_DIR` if set, else `.cegi-cache` in the working directory."""
+    return Path(os.environ.get("CEGI_CACHE_DIR") or ".cegi-cache")
+
+
+def _key(settings: BuildSettings, examples: Sequence) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({"v": BUILDER_VERSION, **asdict(settings)}, sort_keys=True).encode())
+    for ex in examples:
+        h.update(json.dumps(ex).encode() + b"\n")
+    return h.hexdigest()[:16]
+
+
+def build_causal_lm(texts: Sequence[str], *, name: str = "causal", cache_dir=None, **settings) -> Path:
+    """Train a tiny causal LM on `texts`; return its model directory."""
+    return _build(list(texts), BuildSettings(kind="causal", **settings), name, cache_dir)
+
+
+def build_seq2seq_lm(pairs: Sequence, *, name: str = "seq2seq", cache_dir=None, **settings) -> Path:
+    """Train a tiny T5 on (source, target) pairs; a plain string is its own target."""
+    pairs = [(p, p) if isinstance(p, str) else (p[0], p[1]) for p in pairs]
+    return _build(pairs, BuildSettings(kind="seq2seq", **settings), name, cache_dir)
+
+
+def _build(examples: list, settings: BuildSettings, name: str, cache_dir) -> Path:
+    if settings.kind not in ("causal", "seq2seq"):
+        raise ValueError(f"unknown model kind {settings.kind!r}; use 'causal' or 'seq2seq'")
+    if settings.size not in SIZES:
+        raise ValueError(f"unknown size {settings.size!r}; choose from {sorted(SIZES)}")
+    if not examples:
+        raise ValueError("need at least one training text")
+    root = Path(cache_dir or default_cache_dir()) / "tiny-models"
+    out = root / f"{name}-{settings.size}-{_key(settings, examples)}"
+    if (out / DONE_FILE).is_file():
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=root))
+    try:
+        started = time.perf_counter()
+        texts = [t for ex in examples for t in ((ex,) if isinstance(ex, str) else ex)]
+        tokenizer = _train_tokenizer(texts, SIZES[settings.size]["vocab"])
+        model = _new_model(settings, tokenizer)
+        loss = _train(model, tokenizer, examples, settings)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        info = {"settings": asdict(settings), "final_loss": loss, "examples": len(examples),
+                "params": sum(p.numel() for p in model.parameters()),
+                "seconds": round(time.perf_counter() - started, 2)}
+        (tmp / DONE_FILE).write_text(json.dumps(info, indent=2))  # written last: marks complete
+        if not (out / DONE_FILE).is_file():  # another process may have finished first
+            shutil.rmtree(out, ignore_errors=True)  # a half-built leftover, never used
+            try:
+                os.rename(tmp, out)
+            except OSError:
+                if not (out / DONE_FILE).is_file():
+                    raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _train_tokenizer(texts: list[str], vocab_size: int):
+    """Byte-level BPE: any text round-trips, no unknown tokens, short sequences."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<pad>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+        model_max_length=512,
+    )
+
+
+def _new_model(settings: BuildSettings, tokenizer):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(settings.seed)
+    s = SIZES[settings.size]
+    ids = dict(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    if settings.kind == "causal":
+        tokenizer.padding_side = "left"  # generation pads on the left for decoder-only models
+        config = LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=s["hidden"], intermediate_size=s["ffn"],
+            num_hidden_layers=s["layers"], num_attention_heads=s["heads"],
+            num_key_value_heads=s["heads"], max_position_embeddings=256,
+            tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id, **ids,
+        )
+        return LlamaForCausalLM(config)
+    config = T5Config(
+        vocab_size=len(tokenizer), d_model=s["hidden"], d_ff=s["ffn"], d_kv=s["hidden"] // s["heads"],
+        num_heads=s["heads"], num_layers=s["layers"], num_decoder_layers=s["layers"],
+        feed_forward_proj="relu", dropout_rate=0.0, tie_word_embeddings=True,
+        decoder_start_token_id=tokenizer.pad_token_id, **ids,
+    )
+    return T5ForConditionalGeneration(config)
+
+
+def _train(model, tokenizer, examples: list, settings: BuildSettings) -> float:
+    """Plain AdamW loop with linear decay; returns the mean loss of the last 20 steps."""
+    import torch
+
+    torch.manual_seed(settings.seed)
+    order = random.Random(settings.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - i / settings.steps)
+    eos = tokenizer.eos_token_id
+    model.train()
+    losses = []
+    for _ in range(settings.steps):
+        batch = [examples[order.randrange(len(examples))] for _ in range(settings.batch_size)]
+        if settings.kind == "causal":
+            seqs = [_ids(tokenizer, t, settings.max_length - 1) + [eos] for t in batch]
+            inputs = _pad(seqs, tokenizer.pad_token_id)
+            out = model(**inputs, labels=_labels(inputs))
+        else:
+            src = _pad([_ids(tokenizer, s, settings.max_length - 1) + [eos] for s, _ in batch], tokenizer.pad_token_id)
+            tgt = _pad([_ids(tokenizer, t, settings.max_length - 1) + [eos] for _, t in batch], tokenizer.pad_token_id)
+            out = model(**src, labels=_labels(tgt))
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+        losses.append(out.loss.item())
+    model.eval()
+    tail = losses[-20:]
+    return sum(tail) / len(tail)
+
+
+def _ids(tokenizer, text: str, limit: int) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"][:limit]
+
+
+def _pad(seqs: list[list[int]], pad_id: int) -> dict:
+    """Right-pad for training (labels and masks line up with the tokens)."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def _labels(inputs: dict):
+    return inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
+
+
+# --- the demo task used by the tests and the variants benchmark -------------------
+
+ANIMALS = ["cat", "dog", "fox", "owl", "bee", "cow", "pig", "hen", "ant", "bat",
+           "elk", "yak", "eel", "ram", "emu", "jay", "koi", "gnu", "ape", "boar"]
+COLORS = ["red", "blue", "green", "pink", "gray", "gold", "black", "white"]
+COLOR_OF = {a: COLORS[(3 * i) % len(COLORS)] for i, a in enumerate(ANIMALS)}  # the "facts"
+
+
+def demo_texts(n: int = 600, seed: int = 0) -> list[str]:
+    """Pretraining corpus: plain statements, each animal always with its own color."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        a, b = rng.sample(ANIMALS, 2)
+        ca, cb = COLOR_OF[a], COLOR_OF[b]
+        out.append(rng.choice([
+            f"the {a} is {ca} .", f"the {a} is {ca} and the {b} is {cb} .",
+            f"a {ca} {a} saw a {cb} {b} .", f"the {a} sleeps .", f"the {a} saw the {b} .",
+        ]))
+    return out
+
+
+def demo_task(n: int, seed: int = 1) -> list[dict]:
+    """A template the base never saw ("... color of cat" -> "red"); scored by exact match.
+
+    The base model knows the facts but not the question format, so it scores ~0;
+    a LoRA adapter learns the format in a few dozen steps.
+    """
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        a, b = rng.sample(ANIMALS, 2)
+        context = rng.choice([f"the {b} sleeps . ", f"the {b} saw the {a} . ", ""])
+        rows.append({"prompt": f"{context}color of {a}", "completion": f" {COLOR_OF[a]}"})
+    return rows
+
+
+def exact_match(predictions: Sequence[str], records: Sequence[dict]) -> float:
+    """Share of predictions equal to the stripped reference completion."""
+    hits = sum(p.strip() == r["completion"].strip() for p, r in zip(predictions, records))
+    return hits / max(1, len(records))
+
+
+def build_demo(size: str = "tiny", cache_dir=None, kind: str = "causal", **settings) -> Path:
+    """The tiny model of the tests and benchmark, built on first use."""
+    texts = demo_texts()
+    if kind == "seq2seq":
+        return build_seq2seq_lm(texts, name="demo-s2s", size=size, cache_dir=cache_dir, **settings)
+    return build_causal_lm(texts, name="demo", size=size, cache_dir=cache_dir, **settings)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m pytest_cegi.tiny_models", description=__doc__.split("\n\n")[0])
+    p.add_argument("kind", choices=["demo", "causal", "seq2seq"])
+    p.add_argument("--texts", help="UTF-8 file, one training text per line (seq2seq: source<TAB>target)")
+    p.add_argument("--size", default="tiny", choices=sorted(SIZES))
+    p.add_argument("--name", help="directory name prefix (default: the kind)")
+    p.add_argument("--steps", type=int, default=BuildSettings.steps)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache-dir", help="default: $CEGI_CACHE_DIR or .cegi-cache")
+    a = p.parse_args(argv)
+    if a.kind == "demo":
+        print(build_demo(a.size, a.cache_dir))
+        return 0
+    if not a.texts:
+        p.error("--texts is required for causal and seq2seq")
+    lines = [ln for ln in Path(a.texts).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    opts = dict(name=a.name or a.kind, cache_dir=a.cache_dir, size=a.size, steps=a.steps, seed=a.seed)
+    if a.kind == "causal":
+        print(build_causal_lm(lines, **opts))
+    else:
+        print(build_seq2seq_lm([tuple(ln.split("\t", 1)) if "\t" in ln else ln for ln in lines], **opts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

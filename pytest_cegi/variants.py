@@ -1,0 +1,451 @@
+"""Model variants: what they are (`Variant`), how they load, what they count.
+
+`Variant` is imported at collection time, so this module imports no torch,
+transformers, peft or bitsandbytes at top level; `prepare` does, when a test
+actually loads a model.
+
+Parameter counting (the `T_M` of CEGI, DESIGN.md section 2):
+- LoRA / adapter variants: trainable = the adapter's parameters.
+- base and quantized models used as they are: trainable = all parameters, the
+  convention for full fine-tuning; a model nobody trains is charged as if all
+  of it were trainable, so it never gets a free CEGI.
+- 4-bit weights count as the parameters they represent (the shape in their
+  bitsandbytes quant_state), never as packed uint8 storage elements.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+QUANTIZATIONS = (None, "int8", "nf4", "fp4")
+DTYPES = ("float32", "float16", "bfloat16", "auto")
+
+
+class VariantError(ValueError):
+    """A variant that cannot be loaded as described; the message names it."""
+
+
+def _freeze(value: Any) -> Any:
+    """Make LoRA settings hashable: dicts and lists become sorted/plain tuples."""
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (set, frozenset)):
+        return tuple(sorted(_freeze(v) for v in value))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, tuple):
+        if all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[0], str) for i in value) and value:
+            return {k: _thaw(v) for k, v in value}
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _lora_items(lora: Any) -> tuple:
+    """A dict of LoraConfig arguments, or a LoraConfig: keep what differs from defaults."""
+    if isinstance(lora, dict):
+        return _freeze(lora)
+    if dataclasses.is_dataclass(lora) and type(lora).__name__ == "LoraConfig":
+        default = type(lora)()
+        changed = {f.name: getattr(lora, f.name) for f in dataclasses.fields(lora)
+                   if f.init and getattr(lora, f.name) != getattr(default, f.name)}
+        changed.pop("peft_type", None)
+        return _freeze({k: v.value if hasattr(v, "value") else v for k, v in changed.items()})
+    raise TypeError(f"lora must be a dict of LoraConfig arguments or a LoraConfig, got {type(lora).__name__}")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model variant under test (contract, DESIGN.md section 3)."""
+
+    name: str
+    model: str                              # local model directory, never a Hub id
+    adapter: str | None = None              # saved peft adapter directory
+    lora: Any = None                        # dict of LoraConfig arguments or a LoraConfig; stored as tuple
+    quantization: str | None = None         # None | "int8" | "nf4" | "fp4"
+    dtype: str | None = None                # None = the checkpoint's own dtype
+    reference: bool | None = None
+    trust_remote_code: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise VariantError(f"variant name must be a non-empty string, got {self.name!r}")
+        if self.lora is not None:
+            try:
+                object.__setattr__(self, "lora", _lora_items(self.lora))
+            except TypeError as e:
+                raise VariantError(f"variant {self.name!r}: {e}") from None
+        if self.quantization not in QUANTIZATIONS:
+            raise VariantError(f"variant {self.name!r}: unknown quantization {self.quantization!r}; "
+                               f"use one of {', '.join(map(str, QUANTIZATIONS))}")
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise VariantError(f"variant {self.name!r}: unknown dtype {self.dtype!r}; use one of {DTYPES}")
+        if self.adapter is not None and self.lora is not None:
+            raise VariantError(f"variant {self.name!r}: give either a saved adapter or LoRA settings, not both")
+
+    @property
+    def is_base(self) -> bool:
+        return self.adapter is None and self.lora is None and self.quantization is None
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+    @property
+    def lora_config(self) -> dict | None:
+        """The LoRA settings as a plain dict of LoraConfig arguments."""
+        return None if self.lora is None else _thaw(self.lora)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass
+class PreparedVariant:
+    """A loaded (maybe fine-tuned) variant, ready to generate."""
+
+    variant: Variant
+    model: Any
+    tokenizer: Any
+    metadata: dict
+    seq2seq: bool = False
+    finetune_losses: list = field(default_factory=list)
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    def generate(self, prompts: Iterable[str], max_new_tokens: int = 32, batch_size: int = 32) -> list[str]:
+        """Batched greedy decoding; returns the completions only, stripped of whitespace.
+
+        Runs in the caller's measurement window, whatever that is.
+        """
+        import torch
+
+        prompts = list(prompts)
+        tok = self.tokenizer
+        out: list[str] = []
+        with torch.inference_mode():
+            for i in range(0, len(prompts), batch_size):
+                enc = tok(prompts[i : i + batch_size], return_tensors="pt", padding=True).to(self.device)
+                ids = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                          num_beams=1, pad_token_id=tok.pad_token_id)
+                if not self.seq2seq:  # decoder-only output repeats the (left-padded) prompt
+                    ids = ids[:, enc["input_ids"].shape[1] :]
+                out.extend(t.strip() for t in tok.batch_decode(ids, skip_special_tokens=True))
+        return out
+
+
+# --- loading ----------------------------------------------------------------------
+
+_bases: dict[tuple, tuple] = {}        # (dir, quantization, dtype, device, remote) -> (model, tokenizer, seq2seq)
+_quant_probe: dict[tuple, str | None] = {}
+
+
+def clear_base_cache() -> None:
+    _bases.clear()
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def model_dir(variant: Variant) -> Path:
+    path = Path(variant.model).expanduser()
+    if not path.is_dir():
+        raise VariantError(f"variant {variant.name!r}: model directory {variant.model!r} does not exist "
+                           "(pytest-cegi loads local directories only, never the Hub)")
+    if not (path / "config.json").is_file():
+        raise VariantError(f"variant {variant.name!r}: {variant.model!r} has no config.json; "
+                           "is it a model saved with save_pretrained?")
+    return path
+
+
+def quantization_problem(quantization: str, device: str) -> str | None:
+    """Why bitsandbytes cannot run `quantization` on `device`, or None if it can."""
+    key = (quantization, device)
+    if key not in _quant_probe:
+        _quant_probe[key] = _probe(quantization, device)
+    return _quant_probe[key]
+
+
+def _probe(quantization: str, device: str) -> str | None:
+    try:
+        import bitsandbytes as bnb
+    except Exception as e:  # noqa: BLE001 - any import failure means "cannot run"
+        return f"bitsandbytes is not importable ({e}); install the model extra"
+    try:
+        import torch
+
+        dense = torch.nn.Linear(64, 64)
+        if quantization == "int8":
+            layer = bnb.nn.Linear8bitLt(64, 64, has_fp16_weights=False)
+        else:
+            layer = bnb.nn.Linear4bit(64, 64, quant_type=quantization, compute_dtype=torch.float32)
+        layer.load_state_dict(dense.state_dict())
+        layer = layer.to(device)
+        layer(torch.randn(2, 64, device=device))
+    except Exception as e:  # noqa: BLE001 - report whatever the backend says
+        return f"bitsandbytes {getattr(bnb, '__version__', '?')} cannot run {quantization} on {device}: {e}"
+    return None
+
+
+def _torch_dtype(variant: Variant):
+    import torch
+
+    return "auto" if variant.dtype in (None, "auto") else getattr(torch, variant.dtype)
+
+
+def _quant_config(variant: Variant):
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if variant.quantization == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    compute = torch.float32 if variant.dtype in (None, "auto") else getattr(torch, variant.dtype)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=variant.quantization,
+                              bnb_4bit_compute_dtype=compute)
+
+
+def load_base(variant: Variant, device: str):
+    """(model, tokenizer, seq2seq) for the variant's base, loaded once per process.
+
+    The returned model is shared: callers that add adapters must copy it first.
+    """
+    path = model_dir(variant)
+    key = (str(path.resolve()), variant.quantization, variant.dtype, device, variant.trust_remote_code)
+    if key not in _bases:
+        _bases[key] = _load(variant, path, device)
+    return _bases[key]
+
+
+def _load(variant: Variant, path: Path, device: str):
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    remote = variant.trust_remote_code
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=remote, local_files_only=True)
+        seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+        cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+        kw: dict = dict(trust_remote_code=remote, local_files_only=True, dtype=_torch_dtype(variant))
+        if variant.quantization:
+            kw.update(quantization_config=_quant_config(variant), device_map={"": device})
+        model = cls.from_pretrained(path, **kw)
+        if not variant.quantization:
+            model.to(device)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=remote, local_files_only=True)
+    except (OSError, ValueError, KeyError) as e:
+        raise VariantError(f"variant {variant.name!r}: cannot load {str(path)!r}: {e}") from e
+    model.eval()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right" if seq2seq else "left"  # left: generation continues the prompt
+    return model, tokenizer, seq2seq
+
+
+def _lora_model(variant: Variant, base, seq2seq: bool, device: str, seed: int = 0):
+    """A fresh LoRA model on a private copy of the shared base, initialized from `seed`."""
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    args = dict(variant.lora_config)
+    args.setdefault("task_type", "SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM")
+    try:
+        config = LoraConfig(**args)
+    except (TypeError, ValueError) as e:
+        raise VariantError(f"variant {variant.name!r}: invalid LoRA settings {args}: {e}") from None
+    _check_targets(variant, base, config.target_modules)
+    if variant.quantization:
+        # A fresh load, not a copy: on CPU, bitsandbytes repacks 4-bit weights for
+        # inference after the first eval forward, and gradients do not flow through
+        # the repacked layers. Training is costlier than loading a model anyway.
+        model = _load(variant, model_dir(variant), device)[0]
+        # Casts norms to float32 and freezes the quantized weights; no checkpointing for small models.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    else:
+        model = copy.deepcopy(base)
+    torch.manual_seed(seed)  # LoRA A matrices are random: same seed, same adapter
+    try:
+        return get_peft_model(model, config)
+    except ValueError as e:
+        raise VariantError(f"variant {variant.name!r}: {e}") from None
+
+
+def _check_targets(variant: Variant, model, targets) -> None:
+    """Name the variant and the real module names when a LoRA target does not exist."""
+    import re
+
+    if targets is None:
+        return  # peft picks the architecture's defaults
+    names = [n for n, _ in model.named_modules() if n]
+    if isinstance(targets, str):
+        if targets == "all-linear" or any(re.fullmatch(targets, n) for n in names):
+            return
+        missing = [targets]
+    else:
+        missing = sorted(t for t in targets if not any(n == t or n.endswith("." + t) for n in names))
+    if missing:
+        leaves = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                         if type(m).__name__.startswith("Linear")} - {"lm_head"})
+        raise VariantError(f"variant {variant.name!r}: LoRA target module(s) {missing} not found in "
+                           f"{variant.model!r}; linear modules there: {leaves}")
+
+
+def _adapter_model(variant: Variant, base, path: str | Path):
+    from peft import PeftModel
+
+    p = Path(path).expanduser()
+    if not (p / "adapter_config.json").is_file():
+        raise VariantError(f"variant {variant.name!r}: adapter directory {str(path)!r} "
+                           "does not exist or has no adapter_config.json")
+    try:
+        model = PeftModel.from_pretrained(copy.deepcopy(base), p)
+    except (OSError, ValueError, KeyError) as e:
+        raise VariantError(f"variant {variant.name!r}: cannot load adapter {str(path)!r}: {e}") from e
+    model.eval()
+    return model
+
+
+# --- parameter counting -----------------------------------------------------------
+
+def logical_numel(param) -> int:
+    """Parameters a tensor represents: a packed 4-bit weight counts its unpacked shape."""
+    state = getattr(param, "quant_state", None)
+    shape = getattr(state, "shape", None)
+    if shape is not None:
+        n = 1
+        for d in shape:
+            n *= int(d)
+        return n
+    return param.numel()
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(total, trainable) for any model; peft models report the adapter as trainable.
+
+    Shared (tied) tensors count once. For a model without an adapter, trainable
+    is every parameter: see the module docstring.
+    """
+    seen: set[int] = set()
+    total = 0
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += logical_numel(p)
+    if hasattr(model, "peft_config"):
+        from peft import get_peft_model_state_dict
+
+        trainable = sum(t.numel() for t in get_peft_model_state_dict(model).values())
+    else:
+        trainable = total
+    return total, trainable
+
+
+def describe(model, variant: Variant, *, cached: bool, steps: int) -> dict:
+    total, trainable = count_parameters(model)
+    rank = targets = None
+    if hasattr(model, "peft_config"):
+        cfg = next(iter(model.peft_config.values()))
+        rank = getattr(cfg, "r", None)
+        t = getattr(cfg, "target_modules", None)
+        targets = sorted(t) if isinstance(t, (set, list, tuple)) else ([t] if t else None)
+    dtype = getattr(model, "dtype", None) or next(model.parameters()).dtype
+    return {
+        "total_params": int(total),
+        "trainable_params": int(trainable),
+        "quantization": variant.quantization,
+        "lora_rank": rank,
+        "lora_target_modules": targets,
+        "dtype": str(dtype).removeprefix("torch."),
+        "device": str(next(model.parameters()).device),
+        "cached": cached,
+        "finetune_steps": steps,
+    }
+
+
+# --- prepare ----------------------------------------------------------------------
+
+@contextmanager
+def _unmeasured(phase: str):
+    from pytest_cegi.meters.base import WindowHandle
+
+    yield WindowHandle(phase)
+
+
+def prepare(variant: Variant, *, train=None, recorder=None, cache_dir=None, device: str | None = None,
+            **finetune_kw) -> PreparedVariant:
+    """Load `variant`; fine-tune it first when it has LoRA settings and `train` data.
+
+    Fine-tuning runs inside `recorder.measure("finetune")`. A trained adapter is
+    cached; on a hit, the stored fine-tuning window is replayed with cached=True
+    through `recorder.add_window` and no training step runs. Quantization that
+    bitsandbytes cannot run here skips the test, naming the variant.
+    """
+    from pytest_cegi import adapter_cache, finetune
+
+    if not isinstance(variant, Variant):
+        raise TypeError(f"prepare() needs a pytest_cegi.Variant, got {type(variant).__name__}")
+    model_dir(variant)  # clear error before importing anything heavy
+    try:
+        settings = finetune.FinetuneSettings.from_kwargs(finetune_kw)
+    except TypeError as e:
+        raise VariantError(f"variant {variant.name!r}: {e}") from None
+    device = device or default_device()
+    if variant.quantization:
+        problem = quantization_problem(variant.quantization, device)
+        if problem:
+            import pytest
+
+            pytest.skip(f"variant {variant.name!r}: {variant.quantization} quantization unavailable: {problem}")
+    base, tokenizer, seq2seq = load_base(variant, device)
+
+    if variant.adapter:
+        model = _adapter_model(variant, base, variant.adapter)
+        return PreparedVariant(variant, model, tokenizer, describe(model, variant, cached=False, steps=0), seq2seq)
+    if variant.lora is None:
+        return PreparedVariant(variant, base, tokenizer, describe(base, variant, cached=False, steps=0), seq2seq)
+    if train is None:  # an untrained LoRA: B = 0, so it behaves as its base
+        model = _lora_model(variant, base, seq2seq, device, settings.seed)
+        model.eval()
+        return PreparedVariant(variant, model, tokenizer, describe(model, variant, cached=False, steps=0), seq2seq)
+
+    records = finetune.normalize_records(train)
+    spec = {"lora": variant.lora_config, "quantization": variant.quantization, "dtype": variant.dtype,
+            "seq2seq": seq2seq}
+    key = adapter_cache.cache_key(adapter_cache.model_fingerprint(model_dir(variant)), spec, records,
+                                  settings.cache_dict())
+    cache = adapter_cache.AdapterCache(cache_dir or _default_cache_dir())
+    entry = cache.lookup(key)
+    if entry is not None and recorder is not None and (entry.window is None or entry.window.invalid_reason):
+        entry = None  # nothing valid to replay: measure it again rather than report nothing
+    if entry is not None:
+        model = _adapter_model(variant, base, entry.path)
+        if recorder is not None:
+            recorder.add_window(dataclasses.replace(entry.window, cached=True))
+        meta = describe(model, variant, cached=True, steps=0)
+        return PreparedVariant(variant, model, tokenizer, meta, seq2seq, list(entry.info.get("losses", [])))
+
+    model = _lora_model(variant, base, seq2seq, device, settings.seed)
+    measure = recorder.measure if recorder is not None else _unmeasured
+    with measure("finetune") as window:
+        result = finetune.finetune(model, tokenizer, records, settings, seq2seq=seq2seq)
+    info = {"steps": result.steps, "losses": [round(x, 5) for x in result.losses], "variant": variant.name}
+    cache.store(key, model, getattr(window, "result", None), info)
+    return PreparedVariant(variant, model, tokenizer, describe(model, variant, cached=False, steps=result.steps),
+                           seq2seq, result.losses)
+
+
+def _default_cache_dir():
+    from pytest_cegi.tiny_models import default_cache_dir
+
+    return default_cache_dir()
