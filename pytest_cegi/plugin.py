@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_cegi import budgets
+from pytest_cegi import budgets, xdist_support
 from pytest_cegi.fixture import Cegi, loaded_variant_class
 from pytest_cegi.record import Record
 from pytest_cegi.report import junit, terminal
@@ -16,6 +16,8 @@ from pytest_cegi.settings import METERS, SettingsError, load
 
 STATE = pytest.StashKey[SessionState]()
 HANDLE = pytest.StashKey[Cegi]()
+SPEC = pytest.StashKey[budgets.Spec]()
+NODEID = pytest.StashKey[str]()       # node id before xdist's loadgroup adds "@group"
 
 MARKER_HELP = (
     "cegi(task=None, metric=None, floor=None, ceiling=None, max_emissions=None, max_energy=None, "
@@ -57,8 +59,14 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"pytest-cegi: {exc}") from None
     if settings.cache_dir is None:
         settings = dataclasses.replace(settings, cache_dir=config.rootpath / ".cegi-cache")
-    state = SessionState(settings=settings, is_worker=hasattr(config, "workerinput"))
+    worker = getattr(config, "workerinput", None)
+    state = SessionState(settings=settings, is_worker=worker is not None,
+                         run_id=worker.get("testrunuid") if worker else None)
     config.stash[STATE] = state
+    if worker is None:
+        xdist_support.choose_distribution(config)
+    else:
+        xdist_support.adopt_controller_dist(config)
     config.pluginmanager.register(RecordCollector(state), "cegi-records")
 
 
@@ -68,10 +76,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         state.close()
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    xdist_support.tell_worker(node)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
     s = config.stash[STATE].settings
     mode = "enforced" if s.enforce else "report only (use --cegi-budget to enforce)"
-    return f"cegi: meter {s.meter}, carbon factor {s.carbon.source}, budgets {mode}"
+    lines = [f"cegi: meter {s.meter}, carbon factor {s.carbon.source}, budgets {mode}"]
+    note = xdist_support.distribution_note(config)
+    if note:
+        lines.append(f"cegi: {note}")
+    return lines
 
 
 def pytest_make_parametrize_id(config, val, argname):
@@ -95,25 +112,38 @@ def _wants_cegi(item) -> bool:
     return "cegi" in getattr(item, "fixturenames", ()) or item.get_closest_marker("cegi") is not None
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items) -> None:
+    """First, before xdist rewrites node ids: parse markers, resolve limits, and
+    group each task onto one xdist worker."""
     state = config.stash[STATE]
-    by_task = defaultdict(list)
     for item in items:
         if not _wants_cegi(item):
             continue
+        item.stash[NODEID] = item.nodeid
         marker = item.get_closest_marker("cegi")
         try:
             kwargs = budgets.parse_marker(item.nodeid, marker.args, marker.kwargs) if marker else {}
         except SettingsError as exc:
             raise pytest.UsageError(f"pytest-cegi: {exc}") from None
-        spec = budgets.resolve(item.nodeid, getattr(item, "originalname", item.name), kwargs,
-                               state.settings.budgets)
-        by_task[spec.task].append([item, spec, _variant_param(item)])
+        item.stash[SPEC] = budgets.resolve(item.nodeid, getattr(item, "originalname", item.name),
+                                           kwargs, state.settings.budgets)
+        if state.is_worker:
+            item.add_marker(pytest.mark.xdist_group(xdist_support.group_name(item.stash[SPEC].task)))
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def pytest_cegi_references_and_order(session, config, items) -> None:
+    """Last, after deselection: pick each task's reference and run it first."""
+    by_task = defaultdict(list)
+    for item in items:
+        spec = item.stash.get(SPEC, None)
+        if spec is not None:
+            by_task[spec.task].append([item, spec, _variant_param(item)])
     for task, entries in by_task.items():
         _choose_reference(task, entries)
         for item, spec, _ in entries:
-            state.specs[item.nodeid] = spec
+            item.stash[SPEC] = spec
     _reference_first(items, by_task)
 
 
@@ -131,7 +161,7 @@ def _choose_reference(task: str, entries: list) -> None:
     else:
         kind = "tests marked as reference"
     if len(chosen) > 1:
-        ids = ", ".join(e[0].nodeid for e in chosen)
+        ids = ", ".join(e[0].stash[NODEID] for e in chosen)
         raise pytest.UsageError(f"pytest-cegi: task {task!r} has {len(chosen)} {kind}: {ids}; "
                                 "mark exactly one with reference=True")
     for entry in entries:
@@ -157,8 +187,8 @@ def cegi(request: pytest.FixtureRequest) -> Cegi:
     """Measure windows, record scores and describe the model variant of this test."""
     state = request.config.stash[STATE]
     item = request.node
-    spec = state.specs.get(item.nodeid) or budgets.resolve(item.nodeid, item.name, {}, state.settings.budgets)
-    handle = Cegi(nodeid=item.nodeid, spec=spec, meter_factory=state.get_meter,
+    spec = item.stash.get(SPEC, None) or budgets.resolve(item.nodeid, item.name, {}, state.settings.budgets)
+    handle = Cegi(nodeid=item.stash.get(NODEID, item.nodeid), spec=spec, meter_factory=state.get_meter,
                   default_variant=_default_variant(item), variant_param=_variant_param(item),
                   repeat=state.settings.repeat, cache_dir=state.settings.cache_dir)
     item.stash[HANDLE] = handle
@@ -178,12 +208,12 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     state = item.config.stash.get(STATE, None)
     if call.when != "call" or state is None or report.skipped:
         return report
-    spec = state.specs.get(item.nodeid)
+    spec = item.stash.get(SPEC, None)
     handle = item.stash.get(HANDLE, None)
     if spec is None:
         return report
     record = handle.record if handle is not None else Record(
-        nodeid=item.nodeid, task=spec.task, variant=_default_variant(item), reference=bool(spec.reference))
+        nodeid=item.stash[NODEID], task=spec.task, variant=_default_variant(item), reference=bool(spec.reference))
     record.outcome = report.outcome
     budgets.finish(record, spec, state.reference_scores.get(spec.task), enforce=state.settings.enforce)
     if record.reference and record.score is not None:

@@ -7,7 +7,17 @@ from dataclasses import dataclass, field
 from pytest_cegi.settings import Settings
 
 
-def make_meter(settings: Settings):
+def make_meter(settings: Settings, serialize_with: str | None = None):
+    """The meter named in settings; wrapped in a cross-process lock under xdist."""
+    meter = _base_meter(settings)
+    if serialize_with is not None:
+        from pytest_cegi.meters.serial import SerializedMeter, lock_path
+
+        meter = SerializedMeter(meter, lock_path(serialize_with))
+    return meter
+
+
+def _base_meter(settings: Settings):
     if settings.meter == "fake":
         from pytest_cegi.meters.fake import FakeMeter
 
@@ -25,16 +35,16 @@ def make_meter(settings: Settings):
 class SessionState:
     settings: Settings
     is_worker: bool = False            # an xdist worker: measure, but report nothing
+    run_id: str | None = None          # xdist's test-run id, shared by all workers of a run
     meter: object = None
     reference_scores: dict = field(default_factory=dict)   # task -> (score, source)
     records: list = field(default_factory=list)            # finished Record dicts, in run order
-    specs: dict = field(default_factory=dict)              # nodeid -> Spec
     written: list = field(default_factory=list)            # files written at session end
 
     def get_meter(self):
         # Built on first use: sessions that never measure never import a tracker.
         if self.meter is None:
-            self.meter = make_meter(self.settings)
+            self.meter = make_meter(self.settings, serialize_with=self.run_id if self.is_worker else None)
         return self.meter
 
     def meter_method(self) -> dict | None:

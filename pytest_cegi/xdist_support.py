@@ -1,0 +1,67 @@
+"""pytest-xdist integration: keep each task on one worker, reference first.
+
+CEGI needs the reference's score when a candidate finishes, so all tests of a task
+must run in one process, in collection order. pytest-cegi tags them with an
+`xdist_group` per task; `--dist loadgroup` sends each group to one worker.
+With plain `-n N` (xdist's default `load`), pytest-cegi switches to `loadgroup`.
+If you choose another mode explicitly, it is respected and the header says what
+that means; results still reach the controller, which alone writes reports.
+"""
+from __future__ import annotations
+
+import pytest
+
+_MODE_NOTES = {
+    "loadgroup": None,
+    "loadfile": "--dist loadfile keeps a file's tests on one worker: tasks spread over several "
+                "files may lose their reference (CEGI undefined for those candidates)",
+    "loadscope": "--dist loadscope keeps a module or class on one worker: tasks spread over "
+                 "several scopes may lose their reference (CEGI undefined for those candidates)",
+    "each": "--dist each runs every test on every worker: each worker gates its own copy",
+}
+_SPLITTING = ("load", "worksteal")
+_DEFAULT_SWITCHED = pytest.StashKey[bool]()
+
+
+def group_name(task: str) -> str:
+    return f"cegi-{task}"
+
+
+def _xdist_active(config: pytest.Config) -> bool:
+    return config.pluginmanager.has_plugin("xdist") and getattr(config.option, "dist", "no") != "no"
+
+
+def _dist_given(config: pytest.Config) -> bool:
+    args = list(config.invocation_params.args) + list(config.getini("addopts") or [])
+    return any(str(a) == "-d" or str(a).startswith("--dist") for a in args)
+
+
+def choose_distribution(config: pytest.Config) -> None:
+    """Switch xdist's implicit `load` to `loadgroup`; never override an explicit choice."""
+    if _xdist_active(config) and config.option.dist == "load" and not _dist_given(config):
+        config.option.dist = "loadgroup"
+        config.stash[_DEFAULT_SWITCHED] = True
+
+
+def tell_worker(node) -> None:
+    """Controller side: pass the final --dist to workers, which re-parse the original
+    command line and would not see a mode switched here."""
+    node.workerinput["cegi_dist"] = node.config.option.dist
+
+
+def adopt_controller_dist(config: pytest.Config) -> None:
+    """Worker side: group by xdist_group when the controller schedules by group."""
+    if config.workerinput.get("cegi_dist") == "loadgroup":
+        config.option.loadgroup = True
+
+
+def distribution_note(config: pytest.Config) -> str | None:
+    if not _xdist_active(config):
+        return None
+    mode = config.option.dist
+    if config.stash.get(_DEFAULT_SWITCHED, False):
+        return "xdist --dist switched to loadgroup so each task runs on one worker, reference first"
+    if mode in _SPLITTING:
+        return (f"--dist {mode} can split a task across workers: a candidate whose reference ran "
+                "on another worker has no reference score and an undefined CEGI; use --dist loadgroup")
+    return _MODE_NOTES.get(mode)
