@@ -84,6 +84,14 @@ def finish(record: Record, spec: Spec, reference_score: tuple | None, *, enforce
     record.cegi, record.cegi_reason = outcome.value, outcome.reason
     record.carbon_per_gain = cegi_math.carbon_per_gain(record.emissions_kg, gain).value
     record.checks = _checks(record, spec, outcome)
+    record.deployment = spec.value("deployment")
+    if spec.value("max_regression"):
+        record.max_regression = {k: t.text for k, t in spec.value("max_regression").items()}
+    set_verdict(record, enforce=enforce)
+
+
+def set_verdict(record: Record, *, enforce: bool) -> None:
+    """invalid > fail (warn when budgets are not enforced) > pass."""
     statuses = {c.status for c in record.checks}
     if "invalid" in statuses:
         record.verdict = "invalid"

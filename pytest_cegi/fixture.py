@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
+import statistics
 import sys
 from typing import Iterator
 
@@ -66,15 +68,34 @@ class Cegi:
 
     # -- measurement ---------------------------------------------------------------------
     @contextlib.contextmanager
-    def measure(self, phase: str = "inference") -> Iterator[WindowHandle]:
-        """Measure the body of the `with` block as one window of `phase`."""
+    def measure(self, phase: str = "inference", *, requests: int | None = None) -> Iterator[WindowHandle]:
+        """Measure the body of the `with` block as one window of `phase`.
+
+        requests: how many requests (prompts, queries) the window serves; needed for
+        per-request figures and deployment projections.
+        """
         __tracebackhide__ = True
-        if not isinstance(phase, str) or not phase:
-            raise CegiUsageError(f"phase must be a non-empty string, got {phase!r}")
-        meter = self._meter_factory()
-        with meter.window(phase) as handle:
+        _check_phase(phase)
+        _check_requests(requests)
+        with self._meter_factory().window(phase) as handle:
             yield handle
-        self.record.windows.append(handle.result)
+        self.record.windows.append(dataclasses.replace(handle.result, requests=requests))
+
+    def measure_call(self, fn, *args, phase: str = "inference", requests: int | None = None, **kwargs):
+        """Call `fn(*args, **kwargs)` in a measured window, `--cegi-repeat` times, and
+        return its last result. The window's figures are the mean of the repeats, and
+        every repeat's energy is kept as a sample for noise-aware comparisons."""
+        __tracebackhide__ = True
+        _check_phase(phase)
+        _check_requests(requests)
+        meter = self._meter_factory()
+        windows, result = [], None
+        for _ in range(self.repeat):
+            with meter.window(phase) as handle:
+                result = fn(*args, **kwargs)
+            windows.append(handle.result)
+        self.record.windows.append(_combine(windows, requests))
+        return result
 
     def add_window(self, window: Window) -> None:
         """Attach a window measured elsewhere (e.g. replayed from the adapter cache)."""
@@ -106,10 +127,10 @@ class Cegi:
         from pytest_cegi import metrics
 
         result = metrics.compute(metric, predictions, references, **kwargs)
-        entry = metrics.get(result.name) if result.name in metrics.available() else None
-        primary = entry is not None and result.key == entry.primary_key
-        label = result.name if primary else f"{result.name}:{result.key}"
+        # "rouge:rougeL" says which of a metric's scores was recorded; "bleu" needs no key
+        label = result.name if result.key == result.name else f"{result.name}:{result.key}"
         self.record_score(result.value, metric=label, higher_is_better=result.higher_is_better)
+        self.record.score_details = {k: v for k, v in result.details.items() if _jsonable(v)}
         return dict(result.scores)
 
     # -- model variants ------------------------------------------------------------------
@@ -134,6 +155,37 @@ class Cegi:
 
     def __repr__(self) -> str:
         return f"<cegi {self.record.task}/{self.record.variant}>"
+
+
+def _check_phase(phase) -> None:
+    if not isinstance(phase, str) or not phase:
+        raise CegiUsageError(f"phase must be a non-empty string, got {phase!r}")
+
+
+def _check_requests(requests) -> None:
+    if requests is not None and (isinstance(requests, bool) or not isinstance(requests, int) or requests < 1):
+        raise CegiUsageError(f"requests must be a whole number >= 1, got {requests!r}")
+
+
+def _combine(windows: list[Window], requests: int | None) -> Window:
+    """One window standing for N repeats: mean figures, per-repeat energy samples.
+    Any invalid repeat makes the whole window invalid."""
+    bad = next((w for w in windows if w.invalid_reason), None)
+    if bad is not None:
+        return dataclasses.replace(bad, samples=tuple(w.energy_kwh for w in windows), requests=requests)
+    if len(windows) == 1:
+        return dataclasses.replace(windows[0], requests=requests)
+    mean = lambda attr: statistics.fmean(getattr(w, attr) for w in windows)  # noqa: E731
+    return dataclasses.replace(
+        windows[0], energy_kwh=mean("energy_kwh"), emissions_kg=mean("emissions_kg"),
+        duration_s=mean("duration_s"), cpu_energy_kwh=mean("cpu_energy_kwh"),
+        gpu_energy_kwh=mean("gpu_energy_kwh"), ram_energy_kwh=mean("ram_energy_kwh"),
+        samples=tuple(w.energy_kwh for w in windows), requests=requests,
+    )
+
+
+def _jsonable(value) -> bool:
+    return isinstance(value, (str, int, float, bool, type(None), list, dict))
 
 
 def loaded_variant_class():

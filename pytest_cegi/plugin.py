@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_cegi import budgets, xdist_support
+from pytest_cegi import budgets, gate, xdist_support
 from pytest_cegi.fixture import Cegi, loaded_variant_class
 from pytest_cegi.record import Record
 from pytest_cegi.report import junit, terminal
@@ -41,6 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cegi-repeat", type=int, metavar="N", default=None, help="repeat each measured inference window N times")
     group.addoption("--cegi-country", metavar="ISO3", help="carbon factor from this country's grid mix (offline data)")
     group.addoption("--cegi-carbon-intensity", type=float, metavar="G_PER_KWH", help="fixed carbon factor in g CO2e per kWh")
+    group.addoption("--cegi-allow-energy-mismatch", action="store_true", default=None,
+                    help="compare energy with a baseline from other hardware, meter or carbon factor")
     group.addoption("--cegi-cache-dir", metavar="DIR", help="where fine-tuned adapters and tiny models are cached (default: .cegi-cache)")
 
 
@@ -52,6 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "report": opt.cegi_report, "junit": opt.cegi_junit, "plot": opt.cegi_plot,
         "meter": opt.cegi_meter, "repeat": opt.cegi_repeat, "country": opt.cegi_country,
         "carbon_intensity": opt.cegi_carbon_intensity, "cache_dir": opt.cegi_cache_dir,
+        "allow_energy_mismatch": opt.cegi_allow_energy_mismatch,
     }
     try:
         settings = load(cli, config.rootpath, config.inipath)
@@ -61,7 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = dataclasses.replace(settings, cache_dir=config.rootpath / ".cegi-cache")
     worker = getattr(config, "workerinput", None)
     state = SessionState(settings=settings, is_worker=worker is not None,
-                         run_id=worker.get("testrunuid") if worker else None)
+                         run_id=worker.get("testrunuid") if worker else None,
+                         baseline_run=gate.load_baseline(settings))
     config.stash[STATE] = state
     if worker is None:
         xdist_support.choose_distribution(config)
@@ -216,6 +220,9 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         nodeid=item.stash[NODEID], task=spec.task, variant=_default_variant(item), reference=bool(spec.reference))
     record.outcome = report.outcome
     budgets.finish(record, spec, state.reference_scores.get(spec.task), enforce=state.settings.enforce)
+    if state.baseline_run is not None:
+        record.checks += gate.regression_checks(state, record)
+        budgets.set_verdict(record, enforce=state.settings.enforce)
     if record.reference and record.score is not None:
         state.reference_scores[spec.task] = (record.score, f"reference test {record.nodeid}")
     data = record.to_dict()
@@ -284,11 +291,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
 
 def _write_outputs(state: SessionState) -> None:
     s = state.settings
-    if s.save is not None:
-        from pytest_cegi.report.run_file import build_run, write_run
+    if not (s.save or s.junit or s.report or s.plot):
+        return
+    from pytest_cegi.report.run_file import build_run, write_run
 
-        write_run(s.save, build_run(state.records, state.meter_method(), s.as_dict()))
+    run = build_run(state.records, state.meter_method(), s.as_dict())
+    if s.save is not None:
+        write_run(s.save, run)
         state.written.append(Path(s.save))
     if s.junit is not None:
         junit.write_checks(s.junit, state.records)
         state.written.append(Path(s.junit))
+    if s.report is not None:
+        gate.write_markdown(state, run)
+        state.written.append(Path(s.report))
+    if s.plot is not None:
+        state.written += gate.write_plot(state, run)

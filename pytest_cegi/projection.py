@@ -4,7 +4,8 @@ As in the compact-models study: annual kg CO2e =
     per-request inference emissions x requests per second x seconds per year x units.
 
 - per-request emissions = emissions of the record's `inference` windows divided by
-  the number of requests those windows served, `variant_meta["requests"]`
+  the number of requests those windows served (`cegi.measure(requests=N)`, saved
+  as the record's `requests`)
   (for repeated windows: requests per repeat, as a repeated window's figure is
   the figure of one repeat).
 - the volume is declared in the budget file, globally or per budget entry:
@@ -89,9 +90,9 @@ def project(record: dict, deployment: Deployment) -> Projection:
     windows = [w for w in record.get("windows", []) if w.get("phase") == "inference"]
     if not windows:
         return result(reason="no inference window measured")
-    requests = (record.get("variant_meta") or {}).get("requests")
+    requests = record.get("requests") or (record.get("variant_meta") or {}).get("requests")
     if isinstance(requests, bool) or not isinstance(requests, (int, float)) or requests <= 0:
-        return result(reason="request count unknown (variant_meta['requests'])")
+        return result(reason="request count unknown (cegi.measure(requests=N))")
     emissions = sum(w.get("emissions_kg") or 0.0 for w in windows)
     return result(per_request=emissions / requests)
 

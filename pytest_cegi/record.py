@@ -46,6 +46,7 @@ class Record:
     quantization: str | None = None
     lora_rank: int | None = None
     variant_meta: dict = field(default_factory=dict)
+    score_details: dict = field(default_factory=dict)   # e.g. the sacrebleu signature
     windows: list = field(default_factory=list)     # list[Window]
     # Filled when the test finishes:
     reference_score: float | None = None
@@ -56,6 +57,16 @@ class Record:
     checks: list = field(default_factory=list)      # list[Check]
     verdict: str = "pass"
     outcome: str = "passed"                         # the test's own outcome
+    deployment: dict | None = None                  # declared serving volume (budget entry/marker)
+    max_regression: dict | None = None              # tolerance texts set for this test
+
+    @property
+    def requests(self) -> int | None:
+        """Requests served by the inference windows, or None if any window did not say."""
+        counts = [w.requests for w in self.windows if w.phase == "inference"]
+        if not counts or any(c is None for c in counts):
+            return None
+        return sum(counts)
 
     # -- figures over windows -------------------------------------------------
     def counted_windows(self) -> list[Window]:
@@ -113,7 +124,7 @@ class Record:
         d["checks"] = [c.to_dict() for c in self.checks]
         d.update(
             energy_kwh=self.energy_kwh, emissions_kg=self.emissions_kg, duration_s=self.duration_s,
-            cached=self.cached, estimate=self.estimate, phases=self.phases(),
+            cached=self.cached, estimate=self.estimate, phases=self.phases(), requests=self.requests,
             method=self.method.to_dict() if self.method else None,
         )
         return _json_safe(d)

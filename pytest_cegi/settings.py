@@ -81,6 +81,8 @@ class Settings:
             "enforce": self.enforce, "meter": self.meter, "repeat": self.repeat,
             "country": self.carbon.country, "carbon_intensity": self.carbon.intensity_g_per_kwh,
             "carbon_source": self.carbon.source, "invalid": self.invalid,
+            "deployment": self.deployment,
+            "max_regression": {k: t.text for k, t in self.max_regression.items()},
         }
 
 
@@ -158,8 +160,8 @@ def _deployment(source: str, key: str, value) -> dict:
         if k not in allowed:
             raise SettingsError(f"{_where(source, f'{key}.{k}')}: unknown key; expected one of {', '.join(allowed)}")
         number = _check(source, f"{key}.{k}", _number(k), v)
-        if number < 0:
-            raise SettingsError(f"{_where(source, f'{key}.{k}')}: must not be negative, got {v!r}")
+        if number <= 0:
+            raise SettingsError(f"{_where(source, f'{key}.{k}')}: must be positive, got {v!r}")
         out[k] = number
     if "requests_per_second" in out and "requests_per_day" in out:
         raise SettingsError(f"{_where(source, key)}: give requests_per_second or requests_per_day, not both")
@@ -337,6 +339,8 @@ def load(cli: dict, rootpath: Path, inipath: Path | None) -> Settings:
                                                 cli["carbon_intensity"]), "--cegi-carbon-intensity")
     if cli.get("budget"):
         cli_layer["enforce"] = True
+    if cli.get("allow_energy_mismatch"):
+        cli_layer["allow_energy_mismatch"] = True
     layers.append(cli_layer)
 
     merged: dict = {}

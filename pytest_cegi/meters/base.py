@@ -44,6 +44,7 @@ class Window:
     error: str | None = None       # tracker error text; makes the window invalid
     cached: bool = False           # replayed from the adapter cache, not run now
     samples: tuple = ()            # per-repeat energy samples (kWh), when repeated
+    requests: int | None = None    # requests served in the window (one repeat's worth)
 
     @property
     def invalid_reason(self) -> str | None:

@@ -2,11 +2,13 @@
 
 Each window costs a fixed energy, so a test controls its total by how many
 windows it opens. The per-window energy comes from `CEGI_FAKE_KWH` (default
-1e-6 kWh); set it to 0 to produce invalid windows.
+1e-6 kWh); set it to 0 to produce invalid windows. A comma-separated list
+("1e-6,1.2e-6,0.9e-6") is used in turn, window after window, to imitate noise.
 """
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
 from typing import Iterator
@@ -19,7 +21,8 @@ class FakeMeter:
 
     def __init__(self, carbon):
         self._carbon = carbon
-        self.kwh_per_window = float(os.environ.get("CEGI_FAKE_KWH", "1e-6"))
+        values = os.environ.get("CEGI_FAKE_KWH", "1e-6").split(",")
+        self._energies = itertools.cycle([float(v) for v in values])
 
     def method(self) -> Method:
         return Method(meter=self.name, cpu="fake", gpu="none",
@@ -36,7 +39,7 @@ class FakeMeter:
         try:
             yield handle
         finally:
-            energy = self.kwh_per_window
+            energy = next(self._energies)
             handle.result = Window(
                 phase=phase, energy_kwh=energy, emissions_kg=energy * self._factor() / 1000.0,
                 duration_s=time.perf_counter() - started, method=self.method(),

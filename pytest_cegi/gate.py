@@ -1,0 +1,74 @@
+"""Glue between the plugin and the CI gate: the baseline, per-test regression
+checks, and the session-end Markdown report and plot."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from pytest_cegi.record import Record
+from pytest_cegi.units import parse_tolerance
+
+
+def load_baseline(settings) -> dict | None:
+    """The --cegi-baseline run, validated once per process (a bad file is a usage error)."""
+    if settings.baseline is None:
+        return None
+    from pytest_cegi.baseline import BaselineError, load_run
+
+    try:
+        return load_run(settings.baseline)
+    except BaselineError as exc:
+        raise pytest.UsageError(f"pytest-cegi: baseline {exc}") from None
+
+
+def tolerances_for(settings):
+    """record dict -> {quantity: (Tolerance, source)}: [tool.cegi] < the test's own."""
+    def for_record(record: dict) -> dict:
+        spec = {q: (t, "[tool.cegi] max_regression") for q, t in settings.max_regression.items()}
+        for q, text in (record.get("max_regression") or {}).items():
+            spec[q] = (parse_tolerance(text), "budget max_regression")
+        return spec
+    return for_record
+
+
+def regression_checks(state, record: Record) -> list:
+    """Compare one finished test with its baseline twin; regressions become checks."""
+    from pytest_cegi.baseline import compare_one
+    from pytest_cegi.report.run_file import machine_info
+
+    method = state.meter_method()
+    result = compare_one(state.baseline_run, record.to_dict(), tolerances_for(state.settings),
+                         machine=machine_info(), meter=method,
+                         allow_energy_mismatch=state.settings.allow_energy_mismatch)
+    return result.checks()
+
+
+def comparison(state, run: dict):
+    if state.baseline_run is None:
+        return None
+    from pytest_cegi.baseline import compare
+
+    return compare(state.baseline_run, run, tolerances_for(state.settings),
+                   allow_energy_mismatch=state.settings.allow_energy_mismatch)
+
+
+def write_markdown(state, run: dict) -> None:
+    from pytest_cegi.report import markdown
+
+    s = state.settings
+    refresh = f"pytest-cegi update {s.save} {s.baseline}" if s.save and s.baseline else None
+    text = markdown.render(run, comparison(state, run),
+                           baseline_label=str(s.baseline) if s.baseline else None,
+                           refresh_command=refresh)
+    markdown.write_report(text, s.report)
+
+
+def write_plot(state, run: dict) -> list:
+    from pytest_cegi.report.plot import PlotUnavailable, plot_pareto
+
+    try:
+        return plot_pareto(run, state.settings.plot)
+    except PlotUnavailable as exc:
+        warnings.warn(f"pytest-cegi: no plot written: {exc}", stacklevel=1)
+        return []

@@ -1,0 +1,110 @@
+"""The baseline gate end to end: save a run, change something, compare."""
+import json
+
+import pytest
+
+SUITE = """
+import pytest
+
+SCORES = {"base": 0.5, "tuned": %s}
+
+@pytest.mark.cegi(task="qa", reference=True)
+def test_base(cegi):
+    cegi.measure_call(lambda: None, requests=4)
+    cegi.record_score(SCORES["base"])
+
+@pytest.mark.cegi(task="qa")
+@pytest.mark.parametrize("variant", [%s])
+def test_variant(cegi, variant):
+    cegi.trainable_params = 1000
+    cegi.measure_call(lambda: None, requests=4)
+    cegi.record_score(SCORES[variant])
+"""
+
+
+def _suite(tuned=0.7, variants='"tuned"'):
+    return SUITE % (tuned, variants)
+
+
+@pytest.fixture
+def saved(pytester, run):
+    pytester.makepyfile(test_suite=_suite())
+    result = run("--cegi-repeat=5", "--cegi-save=baseline.json")
+    result.assert_outcomes(passed=2)
+    return pytester.path / "baseline.json"
+
+
+def test_unchanged_rerun_passes(pytester, run, saved):
+    result = run("--cegi-repeat=5", "--cegi-budget", "--cegi-baseline=baseline.json", "--cegi-report=r.md")
+    result.assert_outcomes(passed=2)
+    report = (pytester.path / "r.md").read_text()
+    assert "0 regressions" in report or "no regressions" in report.lower()
+
+
+def test_score_drop_fails_the_test(pytester, run, saved):
+    pytester.makepyfile(test_suite=_suite(tuned=0.6))
+    result = run("--cegi-repeat=5", "--cegi-budget", "--cegi-baseline=baseline.json")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["FAILED test_suite.py::test_variant[[]tuned[]] - *score*"])
+
+
+def test_emissions_increase_with_repeats_is_flagged(pytester, run, saved, monkeypatch):
+    monkeypatch.setenv("CEGI_FAKE_KWH", "1.5e-6,1.6e-6,1.55e-6")
+    result = run("--cegi-repeat=5", "--cegi-budget", "--cegi-baseline=baseline.json")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*emissions*"])
+
+
+def test_noisy_samples_within_tolerance_are_not_flagged(pytester, run, saved, monkeypatch):
+    # mean +5 %, spread +-20 %: under the 10 % tolerance and not significant
+    monkeypatch.setenv("CEGI_FAKE_KWH", "0.85e-6,1.25e-6,1.05e-6")
+    result = run("--cegi-repeat=5", "--cegi-budget", "--cegi-baseline=baseline.json")
+    result.assert_outcomes(passed=2)
+
+
+def test_removed_variant_is_reported_not_an_error(pytester, run, saved):
+    pytester.makepyfile(test_suite=_suite(variants=""))
+    result = run("--cegi-repeat=5", "--cegi-budget", "--cegi-baseline=baseline.json", "--cegi-report=r.md")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert "removed" in (pytester.path / "r.md").read_text().lower()
+
+
+def test_hardware_mismatch_refuses_energy_comparison(pytester, run, saved):
+    run_file = json.loads(saved.read_text())
+    run_file["machine"]["cpu"] = "Some Other CPU 9000"
+    saved.write_text(json.dumps(run_file))
+    # 3x the energy: would regress, but energy is not comparable across hardware
+    import os
+    os.environ["CEGI_FAKE_KWH"] = "3e-6"
+    try:
+        result = run("--cegi-repeat=5", "--cegi-budget", "--cegi-baseline=baseline.json", "--cegi-report=r.md")
+    finally:
+        del os.environ["CEGI_FAKE_KWH"]
+    result.assert_outcomes(passed=2)
+    assert "Some Other CPU 9000" in (pytester.path / "r.md").read_text()
+
+
+@pytest.mark.parametrize("content, expected", [
+    ('{"schema": "pytest-cegi/run", "schema_ver', "not valid JSON"),
+    ("", "empty"),
+    ('{"schema": "pytest-cegi/run", "schema_version": 0, "records": []}', "schema_version 0"),
+])
+def test_broken_baseline_is_a_usage_error(pytester, run, content, expected):
+    pytester.makepyfile(test_suite=_suite())
+    (pytester.path / "baseline.json").write_text(content)
+    result = run("--cegi-baseline=baseline.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "baseline.json" in err and expected in err, err
+    assert "INTERNALERROR" not in result.stdout.str() + err
+
+
+def test_report_and_plot_are_written(pytester, run, saved):
+    pytest.importorskip("matplotlib")
+    result = run("--cegi-repeat=5", "--cegi-report=out/r.md", "--cegi-plot=out/pareto.png",
+                 "--cegi-baseline=baseline.json")
+    result.assert_outcomes(passed=2)
+    assert (pytester.path / "out" / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (pytester.path / "out" / "pareto.svg").read_text().lstrip().startswith("<?xml")
+    report = (pytester.path / "out" / "r.md").read_text()
+    assert "tuned" in report and "qa" in report
