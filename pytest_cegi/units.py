@@ -124,4 +124,6 @@ def format_energy(kwh: float | None) -> str:
         return f"{kwh:.3g} kWh"
     if abs(joules) >= 3600:
         return f"{kwh * 1e3:.3g} Wh"
+    if abs(joules) >= 1000:
+        return f"{joules / 1e3:.3g} kJ"
     return f"{joules:.3g} J"
