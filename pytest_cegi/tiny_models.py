@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -91,7 +92,8 @@ def _build(examples: list, settings: BuildSettings, name: str, cache_dir) -> Pat
         texts = [t for ex in examples for t in ((ex,) if isinstance(ex, str) else ex)]
         tokenizer = _train_tokenizer(texts, SIZES[settings.size]["vocab"])
         model = _new_model(settings, tokenizer)
-        loss = _train(model, tokenizer, examples, settings)
+        with _one_thread():
+            loss = _train(model, tokenizer, examples, settings)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         info = {"settings": asdict(settings), "final_loss": loss, "examples": len(examples),
@@ -108,6 +110,21 @@ def _build(examples: list, settings: BuildSettings, name: str, cache_dir) -> Pat
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+@contextmanager
+def _one_thread():
+    """Tiny matrices gain nothing from threads; on a busy machine they lose a lot
+    (4x measured on a shared 2-core box). One thread also makes builds identical
+    whatever the core count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _train_tokenizer(texts: list[str], vocab_size: int):

@@ -44,6 +44,17 @@ class FakeRecorder:
         self.windows.append(window)
 
 
+@pytest.fixture(scope="package", autouse=True)
+def _one_torch_thread():
+    """Tiny models run faster on one thread, much faster on a busy shared machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def recorder():
     return FakeRecorder()
