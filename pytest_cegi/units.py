@@ -11,11 +11,10 @@ import re
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z%µ]*)\s*$")
 
+# Unit spellings are case-sensitive where case changes the meaning (mJ vs MJ).
 MASS_UNITS_KG = {"mg": 1e-6, "g": 1e-3, "kg": 1.0, "t": 1e3}
-ENERGY_UNITS_KWH = {
-    "j": 1 / 3.6e6, "kj": 1 / 3.6e3, "mj": 1 / 3.6,
-    "mwh": 1e-6, "wh": 1e-3, "kwh": 1.0,
-}
+ENERGY_UNITS_KWH = {"J": 1 / 3.6e6, "kJ": 1 / 3.6e3, "MJ": 1 / 3.6, "Wh": 1e-3, "kWh": 1.0, "MWh": 1e3}
+_LOWERCASE_OK = {"j": "J", "kj": "kJ", "wh": "Wh", "kwh": "kWh"}
 
 
 class QuantityError(ValueError):
@@ -43,28 +42,27 @@ def _finite_non_negative(number: float, raw: object, what: str) -> float:
     return number
 
 
-def parse_mass_kg(value: object) -> float:
-    """kg CO2e from a number (kg) or a string such as "150 mg" or "2 g"."""
-    what = "a mass of CO2e (number in kg, or e.g. '2 g', '150 mg')"
+def _parse_unit(value: object, units: dict, base: str, what: str, label: str) -> float:
     number, unit = _split(value, what)
     if unit:
-        factor = MASS_UNITS_KG.get(unit.lower())
+        factor = units.get(unit, units.get(_LOWERCASE_OK.get(unit, "")))
         if factor is None:
-            raise QuantityError(f"unknown mass unit {unit!r} in {value!r}; use one of mg, g, kg, t")
+            names = ", ".join(sorted(units, key=units.get))
+            raise QuantityError(f"unknown {base} unit {unit!r} in {value!r}; use one of {names}")
         number *= factor
-    return _finite_non_negative(number, value, "an emission limit")
+    return _finite_non_negative(number, value, label)
+
+
+def parse_mass_kg(value: object) -> float:
+    """kg CO2e from a number (kg) or a string such as "150 mg" or "2 g"."""
+    return _parse_unit(value, MASS_UNITS_KG, "mass", "a mass of CO2e (number in kg, or e.g. '2 g', '150 mg')",
+                       "an emission limit")
 
 
 def parse_energy_kwh(value: object) -> float:
     """kWh from a number (kWh) or a string such as "5 Wh", "0.2 kWh", "300 J"."""
-    what = "an energy (number in kWh, or e.g. '5 Wh', '300 J')"
-    number, unit = _split(value, what)
-    if unit:
-        factor = ENERGY_UNITS_KWH.get(unit.lower())
-        if factor is None:
-            raise QuantityError(f"unknown energy unit {unit!r} in {value!r}; use one of J, kJ, MJ, mWh, Wh, kWh")
-        number *= factor
-    return _finite_non_negative(number, value, "an energy limit")
+    return _parse_unit(value, ENERGY_UNITS_KWH, "energy", "an energy (number in kWh, or e.g. '5 Wh', '300 J')",
+                       "an energy limit")
 
 
 def parse_number(value: object, what: str = "a number") -> float:

@@ -13,7 +13,8 @@ def test_mass(text, kg):
 
 
 @pytest.mark.parametrize("text, kwh", [
-    (0.2, 0.2), ("5 Wh", 5e-3), ("0.2 kWh", 0.2), ("300 J", 300 / 3.6e6), ("3.6 kJ", 1e-3), ("2 mWh", 2e-6),
+    (0.2, 0.2), ("5 Wh", 5e-3), ("0.2 kWh", 0.2), ("300 J", 300 / 3.6e6), ("3.6 kJ", 1e-3),
+    ("1 MWh", 1e3), ("3.6 MJ", 1.0), ("5 wh", 5e-3), ("2 kwh", 2.0),
 ])
 def test_energy(text, kwh):
     assert parse_energy_kwh(text) == pytest.approx(kwh)
@@ -25,7 +26,7 @@ def test_bad_mass(bad):
         parse_mass_kg(bad)
 
 
-@pytest.mark.parametrize("bad", ["5 W", "-3 J", "inf", {"a": 1}])
+@pytest.mark.parametrize("bad", ["5 W", "-3 J", "inf", {"a": 1}, "3 mJ", "1 mwh"])
 def test_bad_energy(bad):
     with pytest.raises(QuantityError):
         parse_energy_kwh(bad)
