@@ -229,6 +229,22 @@ def load_base(variant: Variant, device: str):
     return _bases[key]
 
 
+class _DropInt8CastNotice:
+    """bitsandbytes logs a warning on every int8 matmul with float32 inputs: the
+    documented cast to float16, once per layer per call. Keep it out of test logs."""
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith("MatMul8bitLt: inputs will be cast")
+
+
+def _quiet_int8() -> None:
+    import logging
+
+    log = logging.getLogger("bitsandbytes.autograd._functions")
+    if not any(isinstance(f, _DropInt8CastNotice) for f in log.filters):
+        log.addFilter(_DropInt8CastNotice())
+
+
 def _load(variant: Variant, path: Path, device: str):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -240,6 +256,8 @@ def _load(variant: Variant, path: Path, device: str):
         kw: dict = dict(trust_remote_code=remote, local_files_only=True, dtype=_torch_dtype(variant))
         if variant.quantization:
             kw.update(quantization_config=_quant_config(variant), device_map={"": device})
+            if variant.quantization == "int8":
+                _quiet_int8()
         model = cls.from_pretrained(path, **kw)
         if not variant.quantization:
             model.to(device)
