@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pytest_cegi.variants import Variant, VariantError, count_parameters, prepare
+from pytest_cegi.variants import Variant, VariantError, count_parameters, default_device, prepare
 
 QV = ["q_proj", "v_proj"]
 METADATA_KEYS = {"total_params", "trainable_params", "quantization", "lora_rank", "lora_target_modules",
@@ -62,7 +62,7 @@ def test_variant_loads_and_counts(name, tiny_causal, cfg, cache_root):
         assert meta["trainable_params"] == meta["total_params"] == base_total
         assert meta["lora_rank"] is None and meta["lora_target_modules"] is None
     assert meta["quantization"] == v.quantization
-    assert meta["device"] == "cpu" and meta["dtype"] == "float32"
+    assert meta["device"].split(":")[0] == default_device() and meta["dtype"] == "float32"
     assert meta["cached"] is False and meta["finetune_steps"] == 0
     out = pv.generate(["the cat is", "color of dog"], max_new_tokens=4)
     assert len(out) == 2 and all(isinstance(t, str) for t in out)
