@@ -30,10 +30,14 @@ class VariantError(ValueError):
     """A variant that cannot be loaded as described; the message names it."""
 
 
+class _Items(tuple):
+    """A dict frozen as a tuple of (key, value) pairs; tells dicts from lists on thawing."""
+
+
 def _freeze(value: Any) -> Any:
-    """Make LoRA settings hashable: dicts and lists become sorted/plain tuples."""
+    """Make LoRA settings hashable: dicts become sorted item tuples, lists tuples."""
     if isinstance(value, dict):
-        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+        return _Items(sorted((str(k), _freeze(v)) for k, v in value.items()))
     if isinstance(value, (set, frozenset)):
         return tuple(sorted(_freeze(v) for v in value))
     if isinstance(value, (list, tuple)):
@@ -42,9 +46,9 @@ def _freeze(value: Any) -> Any:
 
 
 def _thaw(value: Any) -> Any:
+    if isinstance(value, _Items):
+        return {k: _thaw(v) for k, v in value}
     if isinstance(value, tuple):
-        if all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[0], str) for i in value) and value:
-            return {k: _thaw(v) for k, v in value}
         return [_thaw(v) for v in value]
     return value
 

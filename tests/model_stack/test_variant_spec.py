@@ -15,6 +15,9 @@ def test_variant_is_frozen_hashable_and_named():
     with pytest.raises(AttributeError):
         v.name = "other"
     assert {v: 1}[v] == 1
+    nested = Variant("x", "m", lora={"r": 4, "rank_pattern": {}, "alpha_pattern": {"q_proj": 8}})
+    assert nested.lora_config == {"r": 4, "rank_pattern": {}, "alpha_pattern": {"q_proj": 8}}
+    hash(nested)
 
 
 def test_is_base():
