@@ -95,7 +95,8 @@ class AdapterCache:
                     "window": window.to_dict() if window else None}
             (tmp / ENTRY_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
             dest = self.root / key
-            shutil.rmtree(dest, ignore_errors=True)  # a corrupt leftover; lookup already rejected it
+            if dest.exists() and _check(dest, key):  # a corrupt leftover; a valid one stays
+                shutil.rmtree(dest, ignore_errors=True)
             try:
                 os.rename(tmp, dest)
             except OSError:  # another process stored the same key first: keep theirs
