@@ -26,6 +26,11 @@ _TRIGGERS = (*QUANTITIES, "removed", "mismatch")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["calibrate"]:
+        from pytest_cegi.calibrate import calibrate_main
+
+        return calibrate_main(argv[1:])
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -46,7 +51,7 @@ class _UsageError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pytest-cegi", description="Compare, report and promote pytest-cegi runs.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{compare,report,update}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{compare,report,update,calibrate}")
 
     c = sub.add_parser("compare", help="compare a run with a baseline; exit 1 on regressions")
     c.add_argument("base", help="baseline run JSON (e.g. benchmarks/baseline.json)")
@@ -75,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("baseline", nargs="?", default=DEFAULT_BASELINE, help=f"default: {DEFAULT_BASELINE}")
     u.add_argument("--force", action="store_true", help="promote even a run with invalid measurements")
     u.set_defaults(handler=_update)
+
+    # Listed for --help; main() hands its arguments to the calibration code's own parser.
+    sub.add_parser("calibrate", add_help=False,
+                   help="measure a flops-meter device profile for this machine (see calibrate --help)")
     return p
 
 

@@ -62,6 +62,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"pytest-cegi: {exc}") from None
     if settings.cache_dir is None:
         settings = dataclasses.replace(settings, cache_dir=config.rootpath / ".cegi-cache")
+    if settings.meter == "flops":
+        _check_flops_profile(settings)
     worker = getattr(config, "workerinput", None)
     state = SessionState(settings=settings, is_worker=worker is not None,
                          run_id=worker.get("testrunuid") if worker else None,
@@ -72,6 +74,16 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         xdist_support.adopt_controller_dist(config)
     config.pluginmanager.register(RecordCollector(state), "cegi-records")
+
+
+def _check_flops_profile(settings) -> None:
+    """Fail at start-up, not at the first window, on a bad device profile."""
+    from pytest_cegi.meters.flops import ProfileError, load_profile
+
+    try:
+        load_profile(settings.flops_profile)
+    except ProfileError as exc:
+        raise pytest.UsageError(f"pytest-cegi: flops profile: {exc}") from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -10,7 +10,8 @@ from pytest_cegi.settings import Settings
 def make_meter(settings: Settings, serialize_with: str | None = None):
     """The meter named in settings; wrapped in a cross-process lock under xdist."""
     meter = _base_meter(settings)
-    if serialize_with is not None:
+    # FLOP counts are per thread, so only metered energy needs windows serialised.
+    if serialize_with is not None and settings.meter != "flops":
         from pytest_cegi.meters.serial import SerializedMeter, lock_path
 
         meter = SerializedMeter(meter, lock_path(serialize_with))
@@ -25,7 +26,7 @@ def _base_meter(settings: Settings):
     if settings.meter == "flops":
         from pytest_cegi.meters.flops import FlopsMeter
 
-        return FlopsMeter(settings.carbon)
+        return FlopsMeter(settings.carbon, profile=settings.flops_profile)
     from pytest_cegi.meters.codecarbon import CodecarbonMeter
 
     return CodecarbonMeter(settings.carbon)

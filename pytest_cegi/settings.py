@@ -67,6 +67,7 @@ class Settings:
     junit: Path | None = None
     plot: Path | None = None
     meter: str = "codecarbon"
+    flops_profile: str | None = None   # built-in name or JSON path; None: $CEGI_FLOPS_PROFILE or generic-cpu
     repeat: int = 1
     carbon: Carbon = Carbon(None, DEFAULT_CARBON_INTENSITY, f"default ({DEFAULT_CARBON_INTENSITY:g} g/kWh world average)")
     invalid: str = "fail"            # what an invalid measurement does under --cegi-budget
@@ -208,7 +209,7 @@ def _parse_entry(source: str, raw) -> BudgetEntry:
 
 
 # Keys of [tool.cegi] (or of a budget file), and the option each mirrors.
-TABLE_KEYS = ("enforce", "baseline", "save", "report", "junit", "plot", "meter", "repeat",
+TABLE_KEYS = ("enforce", "baseline", "save", "report", "junit", "plot", "meter", "flops_profile", "repeat",
               "country", "carbon_intensity", "invalid", "allow_energy_mismatch", "cache_dir",
               "max_regression", "deployment", "budget")
 
@@ -254,6 +255,10 @@ def _layer(table: dict, label: str, base: Path) -> dict:
             out[key] = _check(src, key, _bool, table[key])
     if "meter" in table:
         out["meter"] = _check(src, "meter", _choice(METERS), table["meter"])
+    if "flops_profile" in table:
+        value = _check(src, "flops_profile", _string, table["flops_profile"])
+        # a path is relative to the file that names it; a bare name is a built-in profile
+        out["flops_profile"] = str(base / value) if value.endswith(".json") else value
     if "invalid" in table:
         out["invalid"] = _check(src, "invalid", _choice(("fail", "warn")), table["invalid"])
     if "repeat" in table:
@@ -352,6 +357,7 @@ def load(cli: dict, rootpath: Path, inipath: Path | None) -> Settings:
         enforce=merged.get("enforce", False), budget_file=budget_file,
         baseline=merged.get("baseline"), save=merged.get("save"), report=merged.get("report"),
         junit=merged.get("junit"), plot=merged.get("plot"), meter=merged.get("meter", "codecarbon"),
+        flops_profile=merged.get("flops_profile"),
         repeat=merged.get("repeat", 1), carbon=_carbon(merged), invalid=merged.get("invalid", "fail"),
         allow_energy_mismatch=merged.get("allow_energy_mismatch", False),
         cache_dir=merged.get("cache_dir"), max_regression=tolerances,
