@@ -31,6 +31,7 @@ class Cegi:
             higher_is_better=spec.higher_is_better if spec.higher_is_better is not None else True,
         )
         self._variant_set = self._reference_set = False
+        self._open_requests: list[int] = []   # requests counted per open window, innermost last
         if variant_param is not None:
             self.record.variant = variant_param.name
 
@@ -77,9 +78,19 @@ class Cegi:
         __tracebackhide__ = True
         _check_phase(phase)
         _check_requests(requests)
-        with self._meter_factory().window(phase) as handle:
-            yield handle
-        self.record.windows.append(dataclasses.replace(handle.result, requests=requests))
+        self._open_requests.append(0)
+        try:
+            with self._meter_factory().window(phase) as handle:
+                yield handle
+        finally:
+            counted = self._open_requests.pop()
+        self.record.windows.append(dataclasses.replace(handle.result, requests=requests or counted or None))
+
+    def count_requests(self, n: int) -> None:
+        """Add `n` served requests to the open window (prepared variants' generate()
+        calls this, so `requests=` is only needed for your own inference code)."""
+        if self._open_requests:
+            self._open_requests[-1] += n
 
     def measure_call(self, fn, *args, phase: str = "inference", requests: int | None = None, **kwargs):
         """Call `fn(*args, **kwargs)` in a measured window, `--cegi-repeat` times, and
@@ -89,12 +100,16 @@ class Cegi:
         _check_phase(phase)
         _check_requests(requests)
         meter = self._meter_factory()
-        windows, result = [], None
+        windows, result, counted = [], None, 0
         for _ in range(self.repeat):
-            with meter.window(phase) as handle:
-                result = fn(*args, **kwargs)
+            self._open_requests.append(0)
+            try:
+                with meter.window(phase) as handle:
+                    result = fn(*args, **kwargs)
+            finally:
+                counted = self._open_requests.pop()   # one repeat's worth
             windows.append(handle.result)
-        self.record.windows.append(_combine(windows, requests))
+        self.record.windows.append(_combine(windows, requests or counted or None))
         return result
 
     def add_window(self, window: Window) -> None:
@@ -145,6 +160,7 @@ class Cegi:
             self.record.variant = variant.name
         prepared = variants.prepare(variant, train=train, recorder=self, cache_dir=self._cache_dir,
                                     **finetune_kw)
+        prepared.on_requests = self.count_requests
         meta = dict(prepared.metadata)
         self.record.trainable_params = meta.get("trainable_params")
         self.record.total_params = meta.get("total_params")

@@ -122,6 +122,9 @@ class PreparedVariant:
     metadata: dict
     seq2seq: bool = False
     finetune_losses: list = field(default_factory=list)
+    # Told how many prompts each generate() call serves; the cegi fixture counts them
+    # as requests of the window that is open at the time.
+    on_requests: Any = None
 
     @property
     def device(self):
@@ -135,6 +138,8 @@ class PreparedVariant:
         import torch
 
         prompts = list(prompts)
+        if self.on_requests is not None:
+            self.on_requests(len(prompts))
         tok = self.tokenizer
         out: list[str] = []
         with torch.inference_mode():

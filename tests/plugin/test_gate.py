@@ -207,3 +207,24 @@ def test_carbon_intensity_option_sets_factor(pytester, run):
     assert rec["emissions_kg"] == pytest.approx(1e-6 * 100 / 1000)
     assert rec["method"]["carbon_factor_source"] == "--cegi-carbon-intensity (100 g/kWh)"
     result.stdout.fnmatch_lines(["cegi: meter fake, carbon factor --cegi-carbon-intensity (100 g/kWh)*"])
+
+
+def test_requests_are_counted_and_repeats_sampled(pytester, run):
+    pytester.makepyfile(test_req="""
+        def test_served(cegi):
+            def serve(prompts):
+                cegi.count_requests(len(prompts))   # what prepared variants' generate() does
+                return [p.upper() for p in prompts]
+            out = cegi.measure_call(serve, ["a", "b", "c"])
+            assert out == ["A", "B", "C"]
+            with cegi.measure(requests=2):
+                pass
+    """)
+    result = run("--cegi-repeat=3", "--cegi-save=r.json")
+    result.assert_outcomes(passed=1)
+    import json
+    rec = json.loads((pytester.path / "r.json").read_text())["records"][0]
+    first, second = rec["windows"]
+    assert first["requests"] == 3 and len(first["samples"]) == 3
+    assert second["requests"] == 2 and second["samples"] == []
+    assert rec["requests"] == 5
