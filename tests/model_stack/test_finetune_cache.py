@@ -31,8 +31,8 @@ def test_finetuning_beats_the_base(r, quantization, tiny_causal, demo_data, reco
     assert tuned > base + 0.3, (base, tuned)
 
 
-def test_second_run_hits_the_cache(tiny_causal, demo_data, tmp_path, monkeypatch):
-    from conftest import FakeRecorder
+def test_second_run_hits_the_cache(tiny_causal, demo_data, tmp_path, monkeypatch, recorder):
+    FakeRecorder = type(recorder)   # a fresh recorder per run
 
     first_rec = FakeRecorder()
     first = prepare(lora(tiny_causal, 4), train=demo_data["train"], recorder=first_rec, cache_dir=tmp_path,

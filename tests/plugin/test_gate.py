@@ -1,7 +1,7 @@
 """The gate: exit codes, failure messages and the terminal table, in real pytest sessions."""
 import pytest
 
-from conftest import TASK_SUITE
+from cegi_suites import TASK_SUITE
 
 
 def test_without_budget_violations_warn_and_tests_pass(pytester, run):

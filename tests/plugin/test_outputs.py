@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import TASK_SUITE
+from cegi_suites import TASK_SUITE
 
 CONTRACT_PROPERTIES = {
     "cegi.task", "cegi.variant", "cegi.metric", "cegi.score", "cegi.reference_score", "cegi.gain_pct",
