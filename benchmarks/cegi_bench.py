@@ -1,0 +1,111 @@
+"""Shared pieces of the benchmark suites: data, models, variants, fine-tuning settings.
+
+Each suite (`test_summarize.py`, `test_sql.py`, `test_translate.py`) parametrizes one
+test over `variants_for(task)`: the CEGI paper's axes -- LoRA rank, quantization,
+LoRA on a 4-bit base (QLoRA-style) and model size -- each judged against the task's
+small base model, the reference.
+
+Environment knobs (for demonstrations and tests, not for CI):
+
+- ``CEGI_BENCH_SABOTAGE=lora-r16[,qlora-nf4-r8]``: those variants skip fine-tuning
+  (an untrained adapter behaves exactly like its base), so the gate must fail them.
+- ``CEGI_BENCH_THREADS`` (default 1): torch CPU threads, see conftest.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pytest_cegi import Variant
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+MODELS = HERE / "models"
+
+# Every linear layer of the Llama blocks: the tiny models are too small for q/v-only LoRA.
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+# Fine-tuning settings, spelled out so that a change of the library's defaults neither
+# silently changes the benchmark nor invalidates the committed baseline unnoticed.
+FINETUNE = dict(epochs=4.0, batch_size=16, lr=1e-2, weight_decay=0.0, warmup_ratio=0.05,
+                max_length=128, seed=0, progress=False)
+
+# What gets generated per task: enough new tokens for the longest reference.
+MAX_NEW_TOKENS = {"summarize": 32, "sql": 40, "translate": 24}
+
+# Outcome of each test's preparation, for the end-of-run timing summary (conftest.py).
+RUN_LOG: list[dict] = []
+
+
+def model_dir(task: str, size: str) -> Path:
+    return MODELS / f"{task}-{size}"
+
+
+def variants_for(task: str) -> list[Variant]:
+    """The paper's variants for one task; `base` (the small pretrained model) is the reference."""
+    small, large = str(model_dir(task, "tiny")), str(model_dir(task, "small"))
+
+    def lora(r):
+        return {"r": r, "lora_alpha": 2 * r, "lora_dropout": 0.0, "target_modules": TARGETS}
+
+    return [
+        Variant("base", small, reference=True),
+        Variant("lora-r4", small, lora=lora(4)),
+        Variant("lora-r16", small, lora=lora(16)),
+        Variant("int8", small, quantization="int8"),
+        Variant("nf4", small, quantization="nf4"),
+        Variant("qlora-nf4-r8", small, quantization="nf4", lora=lora(8)),
+        Variant("large", large, reference=False),
+        Variant("large-lora-r8", large, lora=lora(8)),
+    ]
+
+
+@lru_cache(maxsize=None)
+def _records(task: str, split: str) -> tuple:
+    with open(DATA / task / f"{split}.jsonl", encoding="utf-8") as f:
+        return tuple(json.loads(line) for line in f if line.strip())
+
+
+def records(task: str, split: str) -> list[dict]:
+    """`train` or `test` records ({"prompt", "completion"}) of a task."""
+    return [dict(r) for r in _records(task, split)]
+
+
+def sabotaged() -> set[str]:
+    return {v.strip() for v in os.environ.get("CEGI_BENCH_SABOTAGE", "").split(",") if v.strip()}
+
+
+def run_variant(cegi, task: str, variant: Variant, metric: str, *, also=(), record_property=None,
+                **score_kw) -> dict:
+    """Prepare (fine-tune when LoRA), generate for the test set in a measured window, score.
+
+    `metric` is recorded (it drives gain and CEGI); metrics named in `also` are computed
+    on the same predictions and reported alongside (JUnit property, summary).
+    Returns every score computed.
+    """
+    train = records(task, "train") if variant.lora is not None else None
+    sabotage = variant.name in sabotaged()
+    if sabotage:
+        train = None  # an untrained LoRA adapter: B = 0, the base model's outputs
+    handle = cegi.prepare(variant, train=train, **FINETUNE)
+    test = records(task, "test")
+    prompts = [r["prompt"] for r in test]
+    predictions = cegi.measure_call(handle.generate, prompts, max_new_tokens=MAX_NEW_TOKENS[task],
+                                    requests=len(prompts))
+    references = [r["completion"].strip() for r in test]
+    scores = cegi.score(metric, predictions, references, **score_kw)
+    if also:
+        from pytest_cegi import metrics
+
+        for name in also:
+            result = metrics.compute(name, predictions, references)
+            scores[result.key] = result.value
+            if record_property is not None:
+                record_property(result.key, result.value)
+    meta = handle.metadata
+    RUN_LOG.append({"task": task, "variant": variant.name, "lora": variant.lora is not None,
+                    "cached": bool(meta.get("cached")), "trained": bool(meta.get("finetune_steps")),
+                    "sabotaged": sabotage, "scores": scores})
+    return scores

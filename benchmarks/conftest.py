@@ -1,0 +1,143 @@
+"""Benchmark-suite plumbing: offline switches, CPU threads, quiet logs, and the
+cold/warm timing line printed at the end of every run.
+
+Run: ``pytest benchmarks/ --cegi-budget`` (outputs in ``cegi-out/``, see benchmarks/README.md).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+# Never touch the network; keep third-party chatter out of the report.
+for _key, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                     "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false",
+                     "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
+    os.environ.setdefault(_key, _value)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import cegi_bench` under any import mode
+import cegi_bench  # noqa: E402
+
+_T0 = time.perf_counter()
+
+
+def _adapter_entries(cache_dir: Path) -> int:
+    root = cache_dir / "adapters"
+    return sum(1 for p in root.iterdir() if (p / "cegi-entry.json").is_file()) if root.is_dir() else 0
+
+
+OUTPUTS = {"cegi_save": "run.json", "cegi_report": "report.md", "cegi_plot": "pareto.png",
+           "cegi_junit": "checks.xml"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Benchmark runs write their results to `<rootdir>/cegi-out/` unless told otherwise.
+
+    Set here rather than in [tool.cegi], because pytest-cegi writes configured outputs
+    in every session, and `pytest tests/` must not write an empty cegi-out/.
+    `CEGI_OUT=DIR` moves the folder; an explicit --cegi-save etc. (or the same key
+    in [tool.cegi]) wins for that file.
+    """
+    from pytest_cegi.settings import find_pyproject, read_table
+
+    configured = {}
+    pyproject = find_pyproject(config.rootpath, config.inipath)
+    if pyproject is not None:
+        try:
+            configured = read_table(pyproject, pyproject.name, top_level_ok=False)
+        except Exception:  # noqa: BLE001 - the plugin reports bad configuration itself
+            configured = {}
+    out = Path(os.environ.get("CEGI_OUT") or config.rootpath / "cegi-out")
+    for option, name in OUTPUTS.items():
+        if getattr(config.option, option, None) is None and option.removeprefix("cegi_") not in configured:
+            setattr(config.option, option, str(out / name))
+
+
+def pytest_sessionstart(session):
+    from pytest_cegi.plugin import STATE
+
+    config = session.config
+    state = config.stash.get(STATE, None)
+    cache_dir = Path(state.settings.cache_dir) if state is not None and state.settings.cache_dir else Path(".cegi-cache")
+    config._cegi_bench = {"cache_dir": cache_dir, "adapters_before": _adapter_entries(cache_dir),
+                          "started": time.perf_counter()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _bench_environment():
+    """One torch thread by default: these models are tiny, and on a shared 2-core
+    machine two threads contend with everything else running there (measured: a
+    training step took 0.1 s on one thread, 0.5-3 s on two under load)."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("CEGI_BENCH_THREADS", "1")))
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # "inputs will be cast to float16" per matmul
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    _ensure_models()
+    yield
+
+
+def _ensure_models():
+    """The tiny base models are committed; rebuild any that is missing (minutes, once)."""
+    sys.path.insert(0, str(cegi_bench.MODELS))
+    for task in cegi_bench.MAX_NEW_TOKENS:
+        for size in ("tiny", "small"):
+            if not (cegi_bench.model_dir(task, size) / "config.json").is_file():
+                from build import build  # benchmarks/models/build.py
+
+                build(task, size)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    info = getattr(config, "_cegi_bench", None)
+    log = cegi_bench.RUN_LOG
+    if info is None or not log:
+        return
+    wall = time.perf_counter() - info["started"]
+    lora = [e for e in log if e["lora"] and not e["sabotaged"]]
+    trained = sum(e["trained"] for e in lora)
+    cached = sum(e["cached"] for e in lora)
+    if trained and not cached:
+        kind = "cold (every adapter fine-tuned in this run)"
+    elif cached and not trained:
+        kind = "warm (every adapter from the cache)"
+    else:
+        kind = "mixed"
+    tr = terminalreporter
+    tr.write_sep("-", "cegi benchmarks: run time")
+    tr.write_line(f"wall time {wall:.1f} s for {len(log)} variants ({time.perf_counter() - _T0:.1f} s "
+                  f"since conftest import); adapter cache {kind}: {trained} trained, {cached} reused; "
+                  f"adapter cache entries before the run: {info['adapters_before']} in {info['cache_dir']}")
+    extra = [e for e in log if len(e["scores"]) > 1]
+    for e in extra:
+        tr.write_line(f"  {e['task']}/{e['variant']}: " + ", ".join(f"{k} {v:.4f}" for k, v in e["scores"].items()
+                                                                    if isinstance(v, (int, float))))
+    from pytest_cegi.plugin import STATE
+
+    state = config.stash.get(STATE, None)
+    if state is not None and state.settings.save is not None:
+        out = Path(state.settings.save).parent / "timings.json"
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({"wall_s": round(wall, 1), "cache": kind.split()[0], "trained": trained,
+                                       "reused": cached, "variants": len(log),
+                                       "threads": int(os.environ.get("CEGI_BENCH_THREADS", "1")),
+                                       "exitstatus": int(exitstatus)}, indent=2) + "\n")
+            tr.write_line(f"cegi benchmarks: wrote {out}")
+        except OSError as exc:
+            tr.write_line(f"cegi benchmarks: could not write {out}: {exc}")

@@ -1,0 +1,281 @@
+"""Generate the benchmark suites' data: small, synthetic, deterministic, offline.
+
+    python benchmarks/data/generate.py          # rewrites benchmarks/data/<task>/...
+
+Every task gets three files (plus the SQLite database for text-to-SQL):
+
+- ``pretrain.jsonl`` (``{"text"}`` rows): the generic corpus the task's tiny base models are trained on
+  from scratch. It is *domain* text (dialogues and notes, questions and queries,
+  sentences in both languages, scene descriptions) with only a small share of
+  examples in the exact task template, so a base model knows the words but is
+  mediocre at the task -- the situation LoRA fine-tuning is for.
+- ``train.jsonl``: ``{"prompt", "completion"}`` records for LoRA fine-tuning.
+- ``test.jsonl``: held-out records (disjoint from train) the variants are scored on.
+
+Seeds are fixed; re-running writes byte-identical files (the test suite checks it).
+"""
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SIZES = {"pretrain": 3000, "train": 320, "test": 96}
+TEMPLATE_SHARE = 0.02   # share of pretraining docs in the exact task template
+
+# --- dialogue summarization ---------------------------------------------------------
+
+NAMES = ["ann", "tom", "eva", "max", "lia", "ben", "zoe", "sam", "ida", "leo",
+         "mia", "jon", "ada", "kai", "una", "ray"]
+DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+PLACES = ["the cafe", "the park", "the library", "the gym", "the station", "the office", "the market"]
+TIMES = ["nine", "ten", "noon", "two", "four", "six", "eight"]
+ITEMS = ["book", "bike", "camera", "laptop", "umbrella", "ladder", "guitar"]
+ACTS = ["lunch", "coffee", "a walk", "a run", "dinner", "a meeting"]
+
+
+def _dialogue(rng: random.Random) -> tuple[str, str]:
+    a, b = rng.sample(NAMES, 2)
+    day, place, time, item, act = (rng.choice(DAYS), rng.choice(PLACES), rng.choice(TIMES),
+                                   rng.choice(ITEMS), rng.choice(ACTS))
+    day2 = rng.choice([d for d in DAYS if d != day])
+    kind = rng.randrange(4)
+    if kind == 0:
+        turns = [f"{a}: hi {b} , want to have {act} on {day} ?",
+                 f"{b}: sure , where ?", f"{a}: {place} at {time} .", f"{b}: ok , see you then ."]
+        summary = f"{a} and {b} will have {act} at {place} on {day} at {time} ."
+    elif kind == 1:
+        turns = [f"{a}: {b} , can i borrow your {item} ?", f"{b}: yes , when do you need it ?",
+                 f"{a}: on {day} .", f"{b}: fine , pick it up at {place} ."]
+        summary = f"{b} will lend {a} the {item} on {day} at {place} ."
+    elif kind == 2:
+        turns = [f"{a}: sorry {b} , i can not make it on {day} .", f"{b}: no problem , what about {day2} ?",
+                 f"{a}: {day2} works , at {time} .", f"{b}: great ."]
+        summary = f"{a} and {b} moved their plan from {day} to {day2} at {time} ."
+    else:
+        turns = [f"{a}: did you see my {item} ?", f"{b}: i think you left it at {place} .",
+                 f"{a}: thanks , i will go there on {day} ."]
+        summary = f"{a} left the {item} at {place} and will get it on {day} ."
+    return " ".join(turns), summary
+
+
+def summarize_prompt(dialogue: str) -> str:
+    return f"dialogue: {dialogue}\nsummary:"
+
+
+def summarization(seed: int = 11) -> dict:
+    rng = random.Random(seed)
+    train, test, seen = [], [], set()
+    while len(test) < SIZES["test"]:
+        d, s = _dialogue(rng)
+        if d not in seen:
+            seen.add(d)
+            test.append({"prompt": summarize_prompt(d), "completion": " " + s})
+    while len(train) < SIZES["train"]:
+        d, s = _dialogue(rng)
+        if d not in seen:
+            seen.add(d)
+            train.append({"prompt": summarize_prompt(d), "completion": " " + s})
+    pretrain = []
+    for _ in range(SIZES["pretrain"]):
+        d, s = _dialogue(rng)
+        r = rng.random()
+        if r < TEMPLATE_SHARE:
+            pretrain.append(f"{summarize_prompt(d)} {s}")
+        elif r < 0.6:
+            pretrain.append(d)                     # chat logs on their own
+        else:
+            pretrain.append(f"note : {s}")          # diary notes on their own, unpaired
+    return {"pretrain": pretrain, "train": train, "test": test}
+
+
+# --- text-to-SQL ---------------------------------------------------------------------
+
+CITIES = ["paris", "oslo", "rome", "lima", "cairo", "delhi", "tokyo", "quito", "sofia", "dakar"]
+CATEGORIES = ["toys", "books", "tools", "food", "games"]
+PRODUCTS = ["kite", "puzzle", "novel", "atlas", "hammer", "drill", "apple", "bread", "chess",
+            "cards", "robot", "comic", "saw", "cheese", "dice", "yoyo", "poem", "wrench",
+            "honey", "tiles", "drum", "diary", "rake", "olive"]
+CUSTOMERS = NAMES + ["ali", "bea", "cal", "dot", "eli", "fay", "gus", "hal"]
+PRICES = [10, 15, 20, 25, 30, 35, 40, 45, 50]
+
+
+def build_database(path: Path, seed: int = 5) -> None:
+    rng = random.Random(seed)
+    path.unlink(missing_ok=True)
+    con = sqlite3.connect(path)
+    con.executescript("""
+        CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, city TEXT NOT NULL);
+        CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT NOT NULL, category TEXT NOT NULL,
+                               price INTEGER NOT NULL);
+        CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id),
+                             product_id INTEGER REFERENCES products(id), quantity INTEGER NOT NULL);
+    """)
+    con.executemany("INSERT INTO customers VALUES (?, ?, ?)",
+                    [(i + 1, n, rng.choice(CITIES)) for i, n in enumerate(CUSTOMERS)])
+    con.executemany("INSERT INTO products VALUES (?, ?, ?, ?)",
+                    [(i + 1, p, CATEGORIES[i % len(CATEGORIES)], rng.randint(2, 60))
+                     for i, p in enumerate(PRODUCTS)])
+    con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?)",
+                    [(i + 1, rng.randint(1, len(CUSTOMERS)), rng.randint(1, len(PRODUCTS)), rng.randint(1, 5))
+                     for i in range(200)])
+    con.commit()
+    con.close()
+
+
+SQL_KINDS = [
+    (["how many customers live in {city} ?", "count the customers from {city} .", "number of customers in {city} ?"],
+     "SELECT COUNT(*) FROM customers WHERE city = '{city}'"),
+    (["which products are in the {cat} category ?", "list the {cat} products .", "show products of category {cat} ."],
+     "SELECT name FROM products WHERE category = '{cat}'"),
+    (["what does the {prod} cost ?", "price of the {prod} ?", "how much is the {prod} ?"],
+     "SELECT price FROM products WHERE name = '{prod}'"),
+    (["which city is {name} from ?", "where does {name} live ?", "city of customer {name} ?"],
+     "SELECT city FROM customers WHERE name = '{name}'"),
+    (["which products cost less than {n} ?", "list products cheaper than {n} .", "products under {n} ?"],
+     "SELECT name FROM products WHERE price < {n}"),
+    (["how many orders did {name} place ?", "count the orders of {name} .", "number of orders by {name} ?"],
+     "SELECT COUNT(*) FROM orders JOIN customers ON orders.customer_id = customers.id "
+     "WHERE customers.name = '{name}'"),
+    (["who lives in {city} ?", "list the customers in {city} .", "names of customers from {city} ?"],
+     "SELECT name FROM customers WHERE city = '{city}'"),
+    (["how many {prod} items were ordered ?", "total quantity of {prod} ordered ?", "units of {prod} sold ?"],
+     "SELECT SUM(quantity) FROM orders JOIN products ON orders.product_id = products.id "
+     "WHERE products.name = '{prod}'"),
+]
+
+
+def _sql_pair(rng: random.Random) -> tuple[str, str]:
+    slots = dict(name=rng.choice(CUSTOMERS), city=rng.choice(CITIES), cat=rng.choice(CATEGORIES),
+                 prod=rng.choice(PRODUCTS), n=rng.choice(PRICES))
+    questions, sql = rng.choice(SQL_KINDS)
+    return rng.choice(questions).format(**slots), sql.format(**slots)
+
+
+def sql_prompt(question: str) -> str:
+    return f"question: {question}\nsql:"
+
+
+def text_to_sql(seed: int = 12) -> dict:
+    """Test questions never appear in train or pretraining data (their SQL may, asked another way)."""
+    rng = random.Random(seed)
+    train, test, held_out = [], [], set()
+    while len(test) < SIZES["test"] // 2:
+        q, s = _sql_pair(rng)
+        if q not in held_out:
+            held_out.add(q)
+            test.append({"prompt": sql_prompt(q), "completion": " " + s})
+    while len(train) < SIZES["train"]:
+        q, s = _sql_pair(rng)
+        if q not in held_out:
+            train.append({"prompt": sql_prompt(q), "completion": " " + s})
+    pretrain = []
+    while len(pretrain) < SIZES["pretrain"]:
+        q, s = _sql_pair(rng)
+        if q in held_out:
+            continue
+        r = rng.random()
+        if r < TEMPLATE_SHARE:
+            pretrain.append(f"{sql_prompt(q)} {s}")
+        elif r < 0.25:
+            pretrain.append(f"-- {q}\n{s} ;")          # a commented query log: the same skill, another template
+        elif r < 0.6:
+            pretrain.append(f"{s} ;")                   # bare query log
+        else:
+            pretrain.append(f"forum post : {q}")        # questions people ask
+    return {"pretrain": pretrain, "train": train, "test": test}
+
+
+# --- translation between two synthetic languages -------------------------------------
+
+# Source: English-like, subject-verb-object, adjective before noun.
+# Target ("Veli"): its own words, subject-object-verb, adjective after noun,
+# object marked with the suffix "-n", plural nouns with "-ri".
+NOUNS = {"dog": "vorn", "cat": "mila", "bird": "tesk", "child": "puro", "farmer": "gadu",
+         "horse": "ranti", "fish": "oslo", "teacher": "keda", "king": "baro", "wolf": "sunda"}
+VERBS = {"sees": "lato", "likes": "mevi", "follows": "dusa", "helps": "pira", "finds": "kolu",
+         "calls": "reza"}
+ADJS = {"big": "hura", "small": "tini", "red": "ruso", "old": "gaba", "happy": "lumi", "quick": "fesa"}
+
+
+def _np(rng: random.Random) -> tuple[list[str], list[str], bool]:
+    noun = rng.choice(list(NOUNS))
+    adj = rng.choice(list(ADJS)) if rng.random() < 0.6 else None
+    plural = rng.random() < 0.3
+    src = (["the"] + ([adj] if adj else []) + [noun + "s" if plural else noun])
+    tgt = [NOUNS[noun] + ("ri" if plural else "")] + ([ADJS[adj]] if adj else [])
+    return src, tgt, plural
+
+
+def _sentence(rng: random.Random) -> tuple[str, str]:
+    s_src, s_tgt, s_pl = _np(rng)
+    o_src, o_tgt, _ = _np(rng)
+    verb = rng.choice(list(VERBS))
+    src_verb = verb[:-1] if s_pl else verb     # "the dogs see", "the dog sees"
+    o_tgt = o_tgt[:-1] + [o_tgt[-1] + "n"]      # object suffix on the last word of its phrase
+    return " ".join(s_src + [src_verb] + o_src) + " .", " ".join(s_tgt + o_tgt + [VERBS[verb]]) + " ."
+
+
+def translate_prompt(src: str) -> str:
+    return f"english: {src}\nveli:"
+
+
+def translation(seed: int = 13) -> dict:
+    rng = random.Random(seed)
+    train, test, seen = [], [], set()
+    while len(test) < SIZES["test"]:
+        s, t = _sentence(rng)
+        if s not in seen:
+            seen.add(s)
+            test.append({"prompt": translate_prompt(s), "completion": " " + t})
+    while len(train) < SIZES["train"]:
+        s, t = _sentence(rng)
+        if s not in seen:
+            seen.add(s)
+            train.append({"prompt": translate_prompt(s), "completion": " " + t})
+    pretrain = []
+    lexicon = [f"dictionary : {e} = {v}" for table in (NOUNS, VERBS, ADJS) for e, v in table.items()]
+    while len(pretrain) < SIZES["pretrain"]:
+        s, t = _sentence(rng)
+        if s in seen:
+            continue
+        r = rng.random()
+        if r < TEMPLATE_SHARE:
+            pretrain.append(f"{translate_prompt(s)} {t}")
+        elif r < 0.3:
+            pretrain.append(f"subtitles : {s} / {t}")   # aligned subtitles: the same skill, another template
+        elif r < 0.35:
+            pretrain.append(rng.choice(lexicon))
+        elif r < 0.65:
+            pretrain.append(s)                      # monolingual source text
+        else:
+            pretrain.append(t)                      # monolingual target text
+    return {"pretrain": pretrain, "train": train, "test": test}
+
+
+TASKS = {"summarize": summarization, "sql": text_to_sql, "translate": translation}
+
+
+def write(out: Path = HERE) -> list[Path]:
+    written = []
+    for task, make in TASKS.items():
+        data = make()
+        folder = out / task
+        folder.mkdir(parents=True, exist_ok=True)
+        for split in ("pretrain", "train", "test"):
+            path = folder / f"{split}.jsonl"
+            rows = [{"text": t} for t in data[split]] if split == "pretrain" else data[split]
+            path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), encoding="utf-8")
+            written.append(path)
+    db = out / "sql" / "shop.sqlite"
+    build_database(db)
+    written.append(db)
+    return written
+
+
+if __name__ == "__main__":
+    for p in write(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE):
+        print(p)
