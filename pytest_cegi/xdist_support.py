@@ -1,20 +1,25 @@
 """pytest-xdist integration: keep each task on one worker, reference first.
 
 CEGI needs the reference's score when a candidate finishes, so all tests of a task
-must run in one process, in collection order. pytest-cegi tags them with an
-`xdist_group` per task; `--dist loadgroup` sends each group to one worker.
-With plain `-n N` (xdist's default `load`), pytest-cegi switches to `loadgroup`.
-If you choose another mode explicitly, it is respected and the header says what
-that means; results still reach the controller, which alone writes reports.
+must run in one process, in collection order. With plain `-n N` (xdist's implicit
+`load`), pytest-cegi switches to `--dist loadfile`: each test file runs on one worker,
+in order, which keeps every task that lives in one file together. `loadfile` is
+chosen over `loadgroup` because xdist's grouping works by rewriting node ids, which
+pytest 9.2 no longer allows (pytest-xdist issue #1386: groups are silently ignored).
+Each task is still tagged with an `xdist_group`, so an explicit `--dist loadgroup`
+groups by task wherever xdist can. Any explicit mode is respected and the header
+says what it means; results always reach the controller, which alone writes reports.
 """
 from __future__ import annotations
 
 import pytest
 
+_IMPLICIT_MODE = "loadfile"
 _MODE_NOTES = {
-    "loadgroup": None,
-    "loadfile": "--dist loadfile keeps a file's tests on one worker: tasks spread over several "
-                "files may lose their reference (CEGI undefined for those candidates)",
+    "loadgroup": "--dist loadgroup keeps each task on one worker where pytest-xdist can group "
+                 "(not on pytest >= 9.2, pytest-xdist#1386); otherwise use --dist loadfile",
+    "loadfile": "--dist loadfile keeps a file's tests on one worker, in order: a task spread over "
+                "several files may lose its reference (CEGI undefined for those candidates)",
     "loadscope": "--dist loadscope keeps a module or class on one worker: tasks spread over "
                  "several scopes may lose their reference (CEGI undefined for those candidates)",
     "each": "--dist each runs every test on every worker: each worker gates its own copy",
@@ -37,9 +42,9 @@ def _dist_given(config: pytest.Config) -> bool:
 
 
 def choose_distribution(config: pytest.Config) -> None:
-    """Switch xdist's implicit `load` to `loadgroup`; never override an explicit choice."""
+    """Switch xdist's implicit `load` to `loadfile`; never override an explicit choice."""
     if _xdist_active(config) and config.option.dist == "load" and not _dist_given(config):
-        config.option.dist = "loadgroup"
+        config.option.dist = _IMPLICIT_MODE
         config.stash[_DEFAULT_SWITCHED] = True
 
 
@@ -60,8 +65,9 @@ def distribution_note(config: pytest.Config) -> str | None:
         return None
     mode = config.option.dist
     if config.stash.get(_DEFAULT_SWITCHED, False):
-        return "xdist --dist switched to loadgroup so each task runs on one worker, reference first"
+        return (f"xdist --dist switched to {_IMPLICIT_MODE} so each test file (and the tasks in it) "
+                "runs on one worker, reference first")
     if mode in _SPLITTING:
         return (f"--dist {mode} can split a task across workers: a candidate whose reference ran "
-                "on another worker has no reference score and an undefined CEGI; use --dist loadgroup")
+                "on another worker has no reference score and an undefined CEGI; use --dist loadfile")
     return _MODE_NOTES.get(mode)

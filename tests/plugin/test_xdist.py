@@ -48,7 +48,7 @@ def test_parallel_run_matches_serial_run(pytester):
     parallel = _run(pytester, "-n", "2", "--cegi-save=parallel.json", "--junitxml=parallel.xml")
     serial.assert_outcomes(passed=8)
     parallel.assert_outcomes(passed=8)
-    parallel.stdout.fnmatch_lines(["cegi: xdist --dist switched to loadgroup*"])
+    parallel.stdout.fnmatch_lines(["cegi: xdist --dist switched to loadfile*"])
     # the controller alone prints the table
     assert parallel.stdout.str().count("cegi: quality and carbon") == 1
 
@@ -71,7 +71,7 @@ def test_parallel_gate_fails_the_same_test(pytester):
     pytester.makepyfile(test_alpha=SUITE.format(task="alpha").replace("work(0.25)", "work(0.01)"))
     result = _run(pytester, "-n", "2", "--cegi-budget", "--cegi-meter=fake")
     result.assert_outcomes(passed=3, failed=1)
-    result.stdout.fnmatch_lines(["FAILED test_alpha.py::test_alpha_candidate[[]0.3[]]* - score 0.3 < floo*"])
+    result.stdout.fnmatch_lines(["FAILED test_alpha.py::test_alpha_candidate[[]0.3[]] - score 0.3 < floor*"])
 
 
 def test_explicit_dist_mode_is_respected_and_explained(pytester):
