@@ -21,7 +21,6 @@ class Cegi:
 
     def __init__(self, *, nodeid: str, spec, meter_factory, default_variant: str,
                  variant_param=None, repeat: int = 1, cache_dir=None):
-        self._spec = spec
         self._meter_factory = meter_factory
         self._cache_dir = cache_dir
         self.repeat = repeat
@@ -30,7 +29,7 @@ class Cegi:
             reference=bool(spec.reference), metric=spec.metric,
             higher_is_better=spec.higher_is_better if spec.higher_is_better is not None else True,
         )
-        self._variant_set = self._reference_set = False
+        self._variant_set = False   # a name set by the test wins over prepare()'s
         self._open_requests: list[int] = []   # requests counted per open window, innermost last
         if variant_param is not None:
             self.record.variant = variant_param.name
@@ -54,7 +53,7 @@ class Cegi:
     def reference(self, value: bool) -> None:
         if not isinstance(value, bool):
             raise CegiUsageError(f"cegi.reference must be True or False, got {value!r}")
-        self.record.reference, self._reference_set = value, True
+        self.record.reference = value
 
     @property
     def trainable_params(self) -> int | None:
