@@ -95,7 +95,7 @@ def _ensure_models():
     """The tiny base models are committed; rebuild any that is missing (minutes, once)."""
     sys.path.insert(0, str(cegi_bench.MODELS))
     for task in cegi_bench.MAX_NEW_TOKENS:
-        for size in ("tiny", "small"):
+        for size in ("tiny", "wide"):
             if not (cegi_bench.model_dir(task, size) / "config.json").is_file():
                 from build import build  # benchmarks/models/build.py
 

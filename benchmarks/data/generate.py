@@ -256,7 +256,156 @@ def translation(seed: int = 13) -> dict:
     return {"pretrain": pretrain, "train": train, "test": test}
 
 
-TASKS = {"summarize": summarization, "sql": text_to_sql, "translate": translation}
+# --- visual question answering on generated images -----------------------------------
+
+# Images: 48x48 RGB, a 3x3 grid of 16-pixel cells, one to three coloured shapes.
+# The "vision encoder" is fixed and hand-written, not learned: each cell becomes one
+# patch token, colour letter + shape letter ("rc" = red circle, ".." = empty), read
+# off the pixels (nearest palette colour, share of the cell's box that is filled).
+# The tiny language model reads the patch tokens and answers; that is what is
+# pretrained and fine-tuned.
+PALETTE = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 70, 220), "yellow": (230, 210, 40)}
+SHAPES = ["square", "circle", "triangle"]
+ROWS, COLS = ["top", "middle", "bottom"], ["left", "center", "right"]
+NUMBERS = ["zero", "one", "two", "three"]
+CELL, GRID = 16, 3
+
+
+def render(scene: list[tuple[int, str, str]]):
+    """PIL image of (cell, colour, shape) triples."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (CELL * GRID, CELL * GRID), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    for cell, colour, shape in scene:
+        x0, y0 = (cell % GRID) * CELL + 2, (cell // GRID) * CELL + 2
+        box = [x0, y0, x0 + CELL - 5, y0 + CELL - 5]
+        if shape == "square":
+            draw.rectangle(box, fill=PALETTE[colour])
+        elif shape == "circle":
+            draw.ellipse(box, fill=PALETTE[colour])
+        else:
+            draw.polygon([(x0, box[3]), (box[2], box[3]), ((x0 + box[2]) // 2, y0)], fill=PALETTE[colour])
+    return img
+
+
+def patch_tokens(img) -> str:
+    """The fixed patch encoder: one token per cell, rows separated by '/'."""
+    px = img.load()
+    rows = []
+    for r in range(GRID):
+        row = []
+        for c in range(GRID):
+            ink = [px[x, y] for x in range(c * CELL, (c + 1) * CELL) for y in range(r * CELL, (r + 1) * CELL)
+                   if px[x, y] != (255, 255, 255)]
+            if len(ink) < 8:
+                row.append("..")
+                continue
+            mean = [sum(p[i] for p in ink) / len(ink) for i in range(3)]
+            colour = min(PALETTE, key=lambda k: sum((a - b) ** 2 for a, b in zip(PALETTE[k], mean)))
+            fill = len(ink) / float((CELL - 4) ** 2)
+            shape = "s" if fill > 0.9 else "c" if fill > 0.62 else "t"
+            row.append(colour[0] + shape)
+        rows.append(" ".join(row))
+    return " / ".join(rows)
+
+
+def _scene(rng: random.Random) -> list[tuple[int, str, str]]:
+    cells = rng.sample(range(GRID * GRID), rng.randint(1, 3))
+    return [(cell, rng.choice(list(PALETTE)), rng.choice(SHAPES)) for cell in sorted(cells)]
+
+
+def _where(cell: int) -> str:
+    return f"{ROWS[cell // GRID]} {COLS[cell % GRID]}"
+
+
+def _question(rng: random.Random, scene) -> tuple[str, str]:
+    kind = rng.randrange(5)
+    if kind == 0:
+        return "how many shapes are there ?", NUMBERS[len(scene)]
+    if kind == 1:
+        colour = rng.choice(list(PALETTE))
+        return f"how many {colour} shapes are there ?", NUMBERS[sum(c == colour for _, c, _ in scene)]
+    if kind == 2:
+        cell, colour, shape = rng.choice(scene)
+        return f"what color is the shape in the {_where(cell)} ?", colour
+    if kind == 3:
+        cell = rng.randrange(GRID * GRID)
+        found = [s for c, _, s in scene if c == cell]
+        return f"what shape is in the {_where(cell)} ?", found[0] if found else "nothing"
+    colour, shape = rng.choice(list(PALETTE)), rng.choice(SHAPES)
+    present = any(c == colour and s == shape for _, c, s in scene)
+    return f"is there a {colour} {shape} ?", "yes" if present else "no"
+
+
+def _caption(scene) -> str:
+    parts = [f"a {colour} {shape} in the {_where(cell)}" for cell, colour, shape in scene]
+    return "caption : " + " and ".join(parts) + " ."
+
+
+def vqa_prompt(tokens: str, question: str) -> str:
+    return f"image: {tokens}\nquestion: {question}\nanswer:"
+
+
+def vqa(seed: int = 14) -> dict:
+    """Test images are never seen in train or pretraining data."""
+    rng = random.Random(seed)
+    train, test, seen = [], [], set()
+
+    def example():
+        scene = _scene(rng)
+        return scene, patch_tokens(render(scene))
+
+    while len(test) < SIZES["test"]:
+        scene, tokens = example()
+        if tokens not in seen:
+            seen.add(tokens)
+            q, a = _question(rng, scene)
+            test.append({"prompt": vqa_prompt(tokens, q), "completion": " " + a})
+    while len(train) < SIZES["train"]:
+        scene, tokens = example()
+        if tokens not in seen:
+            q, a = _question(rng, scene)
+            train.append({"prompt": vqa_prompt(tokens, q), "completion": " " + a})
+    pretrain = []
+    while len(pretrain) < SIZES["pretrain"]:
+        scene, tokens = example()
+        if tokens in seen:
+            continue
+        r = rng.random()
+        if r < TEMPLATE_SHARE:
+            q, a = _question(rng, scene)
+            pretrain.append(f"{vqa_prompt(tokens, q)} {a}")
+        elif r < 0.75:
+            pretrain.append(f"image: {tokens}\n{_caption(scene)}")   # alt-text: sees pixels and words, no questions
+        else:
+            q, _ = _question(rng, scene)
+            pretrain.append(f"forum post : {q}")
+    return {"pretrain": pretrain, "train": train, "test": test}
+
+
+def contact_sheet(path: Path, n: int = 16, seed: int = 14) -> None:
+    """A PNG of the first `n` test scenes, for looking at (not used by the benchmark)."""
+    from PIL import Image
+
+    rng = random.Random(seed)
+    sheet = Image.new("RGB", (CELL * GRID * 8 + 7 * 4, (CELL * GRID + 4) * (n // 8)), (200, 200, 200))
+    seen: set = set()
+    i = 0
+    while i < n:
+        scene = _scene(rng)
+        img = render(scene)
+        tokens = patch_tokens(img)
+        if tokens in seen:
+            continue
+        seen.add(tokens)
+        _question(rng, scene)
+        sheet.paste(img, ((i % 8) * (CELL * GRID + 4), (i // 8) * (CELL * GRID + 4)))
+        i += 1
+    sheet.save(path)
+
+
+TASKS = {"summarize": summarization, "sql": text_to_sql, "translate": translation, "vqa": vqa}
 
 
 def write(out: Path = HERE) -> list[Path]:
@@ -270,6 +419,8 @@ def write(out: Path = HERE) -> list[Path]:
             rows = [{"text": t} for t in data[split]] if split == "pretrain" else data[split]
             path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), encoding="utf-8")
             written.append(path)
+    contact_sheet(out / "vqa" / "test-images.png")
+    written.append(out / "vqa" / "test-images.png")
     db = out / "sql" / "shop.sqlite"
     build_database(db)
     written.append(db)
