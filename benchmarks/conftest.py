@@ -112,7 +112,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     lora = [e for e in log if e["lora"] and not e["sabotaged"]]
     trained = sum(e["trained"] for e in lora)
     cached = sum(e["cached"] for e in lora)
-    if trained and not cached:
+    if not lora:
+        kind = "not used (no fine-tuned variant ran)"
+    elif trained and not cached:
         kind = "cold (every adapter fine-tuned in this run)"
     elif cached and not trained:
         kind = "warm (every adapter from the cache)"
@@ -123,6 +125,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.write_line(f"wall time {wall:.1f} s for {len(log)} variants ({time.perf_counter() - _T0:.1f} s "
                   f"since conftest import); adapter cache {kind}: {trained} trained, {cached} reused; "
                   f"adapter cache entries before the run: {info['adapters_before']} in {info['cache_dir']}")
+    spoiled = [e["variant"] for e in log if e["sabotaged"]]
+    if spoiled:
+        tr.write_line(f"sabotaged: {', '.join(spoiled)} (CEGI_BENCH_SABOTAGE: fine-tuning skipped)")
     extra = [e for e in log if len(e["scores"]) > 1]
     for e in extra:
         tr.write_line(f"  {e['task']}/{e['variant']}: " + ", ".join(f"{k} {v:.4f}" for k, v in e["scores"].items()
@@ -134,7 +139,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         out = Path(state.settings.save).parent / "timings.json"
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps({"wall_s": round(wall, 1), "cache": kind.split()[0], "trained": trained,
+            out.write_text(json.dumps({"wall_s": round(wall, 1), "cache": kind.split(" (")[0], "trained": trained,
                                        "reused": cached, "variants": len(log),
                                        "threads": int(os.environ.get("CEGI_BENCH_THREADS", "1")),
                                        "exitstatus": int(exitstatus)}, indent=2) + "\n")

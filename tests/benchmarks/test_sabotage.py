@@ -1,0 +1,81 @@
+"""The benchmark gate must fail a variant that really regressed.
+
+Runs the text-to-SQL suite (the fastest) through pytester in a copy of the repo's
+benchmark layout, with the repo's own [tool.cegi] budgets, and sabotages LoRA
+variants with CEGI_BENCH_SABOTAGE: they skip fine-tuning, so their untrained adapter
+scores exactly like the base. The gate must fail those tests -- on the score floor and
+on the CEGI ceiling ("no gain over reference") -- and pass the base.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("peft")
+pytest.importorskip("transformers")
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "benchmarks"
+
+
+def cegi_tables(pyproject: Path) -> str:
+    """The [tool.cegi] table and its [[tool.cegi.budget]] entries, as TOML text,
+    without the baseline (this run is compared with budgets only)."""
+    out, keep = [], False
+    for line in pyproject.read_text(encoding="utf-8").splitlines():
+        header = re.match(r"^\s*\[\[?([^\]]+)\]\]?\s*(#.*)?$", line)
+        if header:
+            keep = header.group(1).strip().startswith("tool.cegi")
+        if keep and not re.match(r"^\s*baseline\s*=", line):
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture
+def bench(pytester: pytest.Pytester) -> pytest.Pytester:
+    dest = pytester.path / "benchmarks"
+    dest.mkdir()
+    for name in ("conftest.py", "cegi_bench.py", "test_sql.py"):
+        shutil.copy(BENCH / name, dest / name)
+    (dest / "data").symlink_to(BENCH / "data", target_is_directory=True)
+    (dest / "models").symlink_to(BENCH / "models", target_is_directory=True)
+    text = cegi_tables(REPO / "pyproject.toml")
+    assert "[[tool.cegi.budget]]" in text, "the repo's pyproject.toml has no benchmark budgets"
+    (pytester.path / "pyproject.toml").write_text(text, encoding="utf-8")
+    return pytester
+
+
+def test_cegi_tables_extracts_budgets_only():
+    text = cegi_tables(REPO / "pyproject.toml")
+    assert "[tool.cegi]" in text and "[project]" not in text and "ini_options" not in text
+    assert not re.search(r"^\s*baseline\s*=", text, re.M)
+
+
+def test_gate_fails_a_variant_that_skips_finetuning(bench, monkeypatch):
+    monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "lora-r16")
+    result = bench.runpytest_subprocess(
+        "benchmarks/test_sql.py", "--cegi-budget", "-k", "base or lora-r16",
+        "-p", "no:cacheprovider", "--cegi-cache-dir", str(bench.path / "cache"),
+    )
+    out = result.stdout.str()
+    result.assert_outcomes(passed=1, failed=1)
+    assert "FAILED benchmarks/test_sql.py::test_sql[lora-r16] - score 0.625 < floor" in out, out
+    assert re.search(r"score 0\.625 < floor 0\.7 \(pyproject\.toml budget #\d+\)", out), out
+    assert re.search(r"CEGI undefined: no gain over reference \(\+0%\) \(ceiling [^,]+, pyproject\.toml budget #\d+\)",
+                     out), out
+    assert "sabotaged: lora-r16" in out, out
+
+
+def test_same_variant_passes_when_fine_tuned(bench, monkeypatch):
+    """The control: without sabotage the same selection passes (one LoRA fine-tune, ~5-20 s)."""
+    monkeypatch.delenv("CEGI_BENCH_SABOTAGE", raising=False)
+    result = bench.runpytest_subprocess(
+        "benchmarks/test_sql.py", "--cegi-budget", "-k", "base or lora-r16",
+        "-p", "no:cacheprovider", "--cegi-cache-dir", str(bench.path / "cache"),
+    )
+    result.assert_outcomes(passed=2)
