@@ -93,13 +93,16 @@ def _bench_environment():
 
 def _ensure_models():
     """The tiny base models are committed; rebuild any that is missing (minutes, once)."""
-    sys.path.insert(0, str(cegi_bench.MODELS))
-    for task in cegi_bench.MAX_NEW_TOKENS:
-        for size in ("tiny", "wide"):
-            if not (cegi_bench.model_dir(task, size) / "config.json").is_file():
-                from build import build  # benchmarks/models/build.py
+    missing = [(task, size) for task in cegi_bench.MAX_NEW_TOKENS for size in ("tiny", "wide")
+               if not (cegi_bench.model_dir(task, size) / "config.json").is_file()]
+    if missing:
+        import importlib.util
 
-                build(task, size)
+        spec = importlib.util.spec_from_file_location("cegi_bench_build", cegi_bench.MODELS / "build.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for task, size in missing:
+            module.build(task, size)
 
 
 @pytest.hookimpl(trylast=True)
