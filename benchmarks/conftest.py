@@ -142,6 +142,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         out = Path(state.settings.save).parent / "timings.json"
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
+            table = out.parent / "results.md"
+            table.write_text(results_table(state.records, wall, kind), encoding="utf-8")
+            tr.write_line(f"cegi benchmarks: wrote {table}")
             out.write_text(json.dumps({"wall_s": round(wall, 1), "cache": kind.split(" (")[0], "trained": trained,
                                        "reused": cached, "variants": len(log),
                                        "threads": int(os.environ.get("CEGI_BENCH_THREADS", "1")),
@@ -149,3 +152,26 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             tr.write_line(f"cegi benchmarks: wrote {out}")
         except OSError as exc:
             tr.write_line(f"cegi benchmarks: could not write {out}: {exc}")
+
+
+def results_table(records: list[dict], wall: float, kind: str) -> str:
+    """Markdown: every variant of every task with score, gain, T_M, energy, CO2e, CEGI."""
+    def num(value, spec):
+        return "-" if value is None else format(value, spec)
+
+    lines = [f"Run time {wall:.1f} s, adapter cache {kind}. Energy and CO2e per test; "
+             "modelled figures are estimates. CEGI in kg CO2e per (% gain x M trainable params).", "",
+             "| task | variant | metric | score | gain | T_M | energy (J) | CO2e (mg) | CEGI | kg per % gain | cached | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(records, key=lambda r: (r["task"], not r["reference"])):
+        gain = "ref" if r["reference"] else (f"{r['gain_pct']:+.1f}%" if r.get("gain_pct") is not None else "-")
+        cegi = "n/a" if r["reference"] else (f"{r['cegi']:.2e}" if r.get("cegi") is not None
+                                             else f"undefined ({r.get('cegi_reason') or '?'})")
+        tm = r.get("trainable_params")
+        lines.append(" | ".join([
+            "", r["task"], r["variant"], str(r.get("metric") or "-"), num(r.get("score"), ".4f"), gain,
+            "-" if tm is None else f"{tm / 1e6:.4f} M",
+            num(None if r.get("energy_kwh") is None else r["energy_kwh"] * 3.6e6, ".1f"),
+            num(None if r.get("emissions_kg") is None else r["emissions_kg"] * 1e6, ".2f"),
+            cegi, num(r.get("carbon_per_gain"), ".2e"), "yes" if r.get("cached") else "no", r["verdict"], ""]).strip())
+    return "\n".join(lines) + "\n"
