@@ -303,7 +303,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
 
 def _write_outputs(state: SessionState) -> None:
     s = state.settings
-    if not (s.save or s.junit or s.report or s.plot):
+    # A session that measured nothing (e.g. `pytest tests/` beside a benchmark suite
+    # whose pyproject sets save/report) must not overwrite the last run's files.
+    if not state.records or not (s.save or s.junit or s.report or s.plot):
         return
     from pytest_cegi.report.run_file import build_run, write_run
 
