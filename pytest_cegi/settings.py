@@ -4,7 +4,8 @@
 """
 from __future__ import annotations
 
-import fnmatch
+import functools
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,9 +53,19 @@ class BudgetEntry:
     def applies_to(self, nodeid: str, task: str) -> bool:
         if self.task is not None and self.task != task:
             return False
-        if self.match is not None and not fnmatch.fnmatchcase(nodeid, self.match):
+        if self.match is not None and not node_glob(self.match).fullmatch(nodeid):
             return False
         return True
+
+
+@functools.lru_cache(maxsize=None)
+def node_glob(pattern: str) -> re.Pattern:
+    """A glob over node ids: `*` any characters, `?` one; everything else literal.
+
+    Unlike fnmatch, `[` and `]` are literal, because node ids use them for
+    parameters: "test_sql.py::test_sql[*]" matches every parametrization."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern),
+                      re.DOTALL)
 
 
 @dataclass(frozen=True)

@@ -228,3 +228,20 @@ def test_requests_are_counted_and_repeats_sampled(pytester, run):
     assert first["requests"] == 3 and len(first["samples"]) == 3
     assert second["requests"] == 2 and second["samples"] == []
     assert rec["requests"] == 5
+
+
+def test_budget_match_treats_brackets_literally(pytester, run):
+    pytester.makepyfile(test_sql=TASK_SUITE)
+    pytester.makefile(".toml", pyproject="""
+[[tool.cegi.budget]]
+match = "test_sql.py::test_candidate[*]"
+floor = 0.65
+
+[[tool.cegi.budget]]
+match = "test_sql.py::test_candidate[b?d]"
+floor = 0.1
+""")
+    result = run("--cegi-budget")
+    # good (0.6) misses the first entry's floor; bad (0.3) is rescued by the second entry
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["score 0.6 < floor 0.65 (pyproject.toml budget #1)"])
