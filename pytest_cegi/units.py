@@ -125,3 +125,10 @@ def format_energy(kwh: float | None) -> str:
     if abs(joules) >= 1000:
         return f"{joules / 1e3:.3g} kJ"
     return f"{joules:.3g} J"
+
+
+def format_count(n: int | None) -> str:
+    """Parameter counts as 950, 11.8k, 0.164M."""
+    if n is None:
+        return "-"
+    return f"{n / 1e6:.3g}M" if n >= 1e5 else f"{n / 1e3:.3g}k" if n >= 1e3 else str(n)

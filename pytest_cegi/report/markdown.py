@@ -17,7 +17,7 @@ from pytest_cegi.projection import project_run
 from pytest_cegi.regression import QUANTITIES, format_delta, format_value
 from pytest_cegi.report.run_file import atomic_write_text
 from pytest_cegi.stats import ALPHA
-from pytest_cegi.units import format_mass
+from pytest_cegi.units import format_count, format_mass
 
 MARKER = "<!-- pytest-cegi report -->"   # lets CI find and update its own PR comment
 GITHUB_COMMENT_LIMIT = 65_536
@@ -199,7 +199,7 @@ class _Report:
             sample = (entries[0].head or entries[0].base) if self.cmp else entries[0]
             metric = sample.get("metric") or "score"
             better = "higher" if sample.get("higher_is_better", True) else "lower"
-            header = ["Variant", "Status"] + [_HEADERS[q] for q in QUANTITIES]
+            header = ["Variant", "Status", _HEADERS["score"], "Gain", "T_M"] + [_HEADERS[q] for q in QUANTITIES[1:]]
             bad = sum(1 for e in entries if (e.status if self.cmp else e.get("verdict")) in
                       ("regression", "fail", "invalid"))
             title = f"#### {task}"
@@ -215,7 +215,7 @@ class _Report:
             values = {"score": entry.get("score"), "emissions": entry.get("emissions_kg"),
                       "energy": entry.get("energy_kwh"), "cegi": entry.get("cegi")}
             cells = [format_value(q, values[q]) for q in QUANTITIES]
-            cells = [cells[0]] + [approx + c if c != "-" else c for c in cells[1:]]
+            cells = [cells[0], *_gain_and_params(entry)] + [approx + c if c != "-" else c for c in cells[1:]]
             return [_variant(entry), _ICONS.get(entry.get("verdict"), entry.get("verdict"))] + cells
         rec = entry.head or entry.base
         approx = "≈ " if rec.get("estimate") else ""
@@ -233,7 +233,7 @@ class _Report:
             if d.status == "not compared" and d.head is not None:
                 change = "not compared"
             cells.append(shown + (f" ({change}{mark})" if change else ""))
-        cells = [cells[0]] + [approx + c if c != "-" else c for c in cells[1:]]
+        cells = [cells[0], *_gain_and_params(rec)] + [approx + c if c != "-" else c for c in cells[1:]]
         return [_variant(rec), _ICONS[entry.status]] + cells
 
     # -- chart ---------------------------------------------------------------
@@ -310,6 +310,13 @@ class _Report:
 
     def test_name(self, r: RecordComparison) -> str:
         return f"{r.task} / {r.variant}"
+
+
+def _gain_and_params(rec: dict) -> list:
+    """The gain over the reference and T_M, the other two factors of CEGI."""
+    gain = "ref" if rec.get("reference") else (
+        "-" if rec.get("gain_pct") is None else f"{rec['gain_pct']:+.3g}%")
+    return [gain, format_count(rec.get("trainable_params"))]
 
 
 def _variant(rec: dict) -> str:

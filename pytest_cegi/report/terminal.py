@@ -1,15 +1,9 @@
 """The end-of-session table in the terminal."""
 from __future__ import annotations
 
-from pytest_cegi.units import format_energy, format_mass
+from pytest_cegi.units import format_count, format_energy, format_mass
 
 COLUMNS = ("task", "variant", "score", "gain", "T_M", "energy", "CO2e", "CEGI", "verdict")
-
-
-def _fmt_params(n) -> str:
-    if n is None:
-        return "-"
-    return f"{n / 1e6:.3g}M" if n >= 1e5 else f"{n / 1e3:.3g}k" if n >= 1e3 else str(n)
 
 
 def rows(records: list[dict]) -> list[tuple]:
@@ -24,7 +18,7 @@ def rows(records: list[dict]) -> list[tuple]:
         cegi = f"{r['cegi']:.3g}" if r.get("cegi") is not None else ("n/a" if r.get("reference") else "undef" if r.get("score") is not None else "-")
         measured = bool(r.get("windows"))
         out.append((
-            r["task"], r["variant"] + cached, score, gain, _fmt_params(r.get("trainable_params")),
+            r["task"], r["variant"] + cached, score, gain, format_count(r.get("trainable_params")),
             est + format_energy(r["energy_kwh"]) if measured else "-",
             est + format_mass(r["emissions_kg"]) if measured else "-",
             cegi, r["verdict"],
