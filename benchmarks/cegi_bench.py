@@ -99,15 +99,6 @@ def run_variant(cegi, task: str, variant: Variant, metric: str, *, also=(), reco
     sabotage = variant.name in sabotaged()
     if sabotage:
         train = None  # an untrained LoRA adapter: B = 0, the base model's outputs
-    if variant.quantization and variant.lora is not None:
-        # Work-around: a cached QLoRA adapter is put on a deep copy of the process's
-        # shared 4-bit base, and once another test (the `nf4` variant) has run that base,
-        # bitsandbytes has repacked its weights for CPU inference and the copy decodes
-        # differently (translate BLEU 0.275 instead of 0.315). A fresh base load keeps
-        # warm runs identical to cold ones and to running the variant alone.
-        from pytest_cegi import variants
-
-        variants.clear_base_cache()
     handle = cegi.prepare(variant, train=train, **finetune_settings(task))
     test = records(task, "test")
     prompts = [r["prompt"] for r in test]

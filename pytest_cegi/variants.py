@@ -328,15 +328,19 @@ def _check_targets(variant: Variant, model, targets) -> None:
                            f"{variant.model!r}; linear modules there: {leaves}")
 
 
-def _adapter_model(variant: Variant, base, path: str | Path):
+def _adapter_model(variant: Variant, base, path: str | Path, device: str):
     from peft import PeftModel
 
     p = Path(path).expanduser()
     if not (p / "adapter_config.json").is_file():
         raise VariantError(f"variant {variant.name!r}: adapter directory {str(path)!r} "
                            "does not exist or has no adapter_config.json")
+    # A quantized base is loaded afresh, never copied: once the shared base has run,
+    # bitsandbytes has repacked its 4-bit weights for CPU inference and a copy decodes
+    # differently, so a cached adapter would score differently warm and cold.
+    private = _load(variant, model_dir(variant), device)[0] if variant.quantization else copy.deepcopy(base)
     try:
-        model = PeftModel.from_pretrained(copy.deepcopy(base), p)
+        model = PeftModel.from_pretrained(private, p)
     except (OSError, ValueError, KeyError) as e:
         raise VariantError(f"variant {variant.name!r}: cannot load adapter {str(path)!r}: {e}") from e
     model.eval()
@@ -437,7 +441,7 @@ def prepare(variant: Variant, *, train=None, recorder=None, cache_dir=None, devi
     base, tokenizer, seq2seq = load_base(variant, device)
 
     if variant.adapter:
-        model = _adapter_model(variant, base, variant.adapter)
+        model = _adapter_model(variant, base, variant.adapter, device)
         return PreparedVariant(variant, model, tokenizer, describe(model, variant, cached=False, steps=0), seq2seq)
     if variant.lora is None:
         return PreparedVariant(variant, base, tokenizer, describe(base, variant, cached=False, steps=0), seq2seq)
@@ -456,7 +460,7 @@ def prepare(variant: Variant, *, train=None, recorder=None, cache_dir=None, devi
     if entry is not None and recorder is not None and (entry.window is None or entry.window.invalid_reason):
         entry = None  # nothing valid to replay: measure it again rather than report nothing
     if entry is not None:
-        model = _adapter_model(variant, base, entry.path)
+        model = _adapter_model(variant, base, entry.path, device)
         if recorder is not None:
             recorder.add_window(dataclasses.replace(entry.window, cached=True))
         meta = describe(model, variant, cached=True, steps=0)
