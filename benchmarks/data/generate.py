@@ -62,23 +62,26 @@ def _dialogue(rng: random.Random) -> tuple[str, str]:
     return " ".join(turns), summary
 
 
+def _distinct_splits(rng, make_pair, prompt) -> tuple[list, list, set]:
+    """Test examples first, then training examples, no source text in both (or twice).
+    Also returns the sources used, so pretraining text can avoid them."""
+    train, test, seen = [], [], set()
+    for split, size in ((test, SIZES["test"]), (train, SIZES["train"])):
+        while len(split) < size:
+            source, target = make_pair(rng)
+            if source not in seen:
+                seen.add(source)
+                split.append({"prompt": prompt(source), "completion": " " + target})
+    return train, test, seen
+
+
 def summarize_prompt(dialogue: str) -> str:
     return f"dialogue: {dialogue}\nsummary:"
 
 
 def summarization(seed: int = 11) -> dict:
     rng = random.Random(seed)
-    train, test, seen = [], [], set()
-    while len(test) < SIZES["test"]:
-        d, s = _dialogue(rng)
-        if d not in seen:
-            seen.add(d)
-            test.append({"prompt": summarize_prompt(d), "completion": " " + s})
-    while len(train) < SIZES["train"]:
-        d, s = _dialogue(rng)
-        if d not in seen:
-            seen.add(d)
-            train.append({"prompt": summarize_prompt(d), "completion": " " + s})
+    train, test, _ = _distinct_splits(rng, _dialogue, summarize_prompt)
     pretrain = []
     for _ in range(SIZES["pretrain"]):
         d, s = _dialogue(rng)
@@ -225,17 +228,7 @@ def translate_prompt(src: str) -> str:
 
 def translation(seed: int = 13) -> dict:
     rng = random.Random(seed)
-    train, test, seen = [], [], set()
-    while len(test) < SIZES["test"]:
-        s, t = _sentence(rng)
-        if s not in seen:
-            seen.add(s)
-            test.append({"prompt": translate_prompt(s), "completion": " " + t})
-    while len(train) < SIZES["train"]:
-        s, t = _sentence(rng)
-        if s not in seen:
-            seen.add(s)
-            train.append({"prompt": translate_prompt(s), "completion": " " + t})
+    train, test, seen = _distinct_splits(rng, _sentence, translate_prompt)
     pretrain = []
     lexicon = [f"dictionary : {e} = {v}" for table in (NOUNS, VERBS, ADJS) for e, v in table.items()]
     while len(pretrain) < SIZES["pretrain"]:
