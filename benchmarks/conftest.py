@@ -107,14 +107,20 @@ def _ensure_models():
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    from pytest_cegi.plugin import STATE
+
     info = getattr(config, "_cegi_bench", None)
-    log = cegi_bench.RUN_LOG
-    if info is None or not log:
+    state = config.stash.get(STATE, None)
+    # Records, not this process's RUN_LOG: under xdist the workers ran the variants
+    # and only their records reached this (controller) process.
+    records = state.records if state is not None else []
+    if info is None or not records:
         return
+    log = cegi_bench.RUN_LOG
     wall = time.perf_counter() - info["started"]
-    lora = [e for e in log if e["lora"] and not e["sabotaged"]]
-    trained = sum(e["trained"] for e in lora)
-    cached = sum(e["cached"] for e in lora)
+    lora = [r for r in records if r.get("lora_rank") is not None]
+    trained = sum(1 for r in lora if (r.get("variant_meta") or {}).get("finetune_steps", 0) > 0)
+    cached = sum(1 for r in lora if r.get("cached"))
     if not lora:
         kind = "not used (no fine-tuned variant ran)"
     elif trained and not cached:
@@ -125,7 +131,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         kind = "mixed"
     tr = terminalreporter
     tr.write_sep("-", "cegi benchmarks: run time")
-    tr.write_line(f"wall time {wall:.1f} s for {len(log)} variants ({time.perf_counter() - _T0:.1f} s "
+    tr.write_line(f"wall time {wall:.1f} s for {len(records)} variants ({time.perf_counter() - _T0:.1f} s "
                   f"since conftest import); adapter cache {kind}: {trained} trained, {cached} reused; "
                   f"adapter cache entries before the run: {info['adapters_before']} in {info['cache_dir']}")
     spoiled = [e["variant"] for e in log if e["sabotaged"]]
@@ -135,10 +141,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for e in extra:
         tr.write_line(f"  {e['task']}/{e['variant']}: " + ", ".join(f"{k} {v:.4f}" for k, v in e["scores"].items()
                                                                     if isinstance(v, (int, float))))
-    from pytest_cegi.plugin import STATE
-
-    state = config.stash.get(STATE, None)
-    if state is not None and state.settings.save is not None:
+    if state.settings.save is not None:
         out = Path(state.settings.save).parent / "timings.json"
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +149,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             table.write_text(results_table(state.records, wall, kind), encoding="utf-8")
             tr.write_line(f"cegi benchmarks: wrote {table}")
             out.write_text(json.dumps({"wall_s": round(wall, 1), "cache": kind.split(" (")[0], "trained": trained,
-                                       "reused": cached, "variants": len(log),
+                                       "reused": cached, "variants": len(records),
                                        "threads": int(os.environ.get("CEGI_BENCH_THREADS", "1")),
                                        "exitstatus": int(exitstatus)}, indent=2) + "\n")
             tr.write_line(f"cegi benchmarks: wrote {out}")
