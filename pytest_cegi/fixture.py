@@ -83,7 +83,8 @@ class Cegi:
                 yield handle
         finally:
             counted = self._open_requests.pop()
-        self.record.windows.append(dataclasses.replace(handle.result, requests=requests or counted or None))
+        self.record.windows.append(dataclasses.replace(handle.result, requests=requests or counted or None,
+                                                       details=_json_safe_notes(handle.notes)))
 
     def count_requests(self, n: int) -> None:
         """Add `n` served requests to the open window (prepared variants' generate()
@@ -107,7 +108,7 @@ class Cegi:
                     result = fn(*args, **kwargs)
             finally:
                 counted = self._open_requests.pop()   # one repeat's worth
-            windows.append(handle.result)
+            windows.append(dataclasses.replace(handle.result, details=_json_safe_notes(handle.notes)))
         self.record.windows.append(_combine(windows, requests or counted or None))
         return result
 
@@ -197,6 +198,11 @@ def _combine(windows: list[Window], requests: int | None) -> Window:
         gpu_energy_kwh=mean("gpu_energy_kwh"), ram_energy_kwh=mean("ram_energy_kwh"),
         samples=tuple(w.energy_kwh for w in windows), requests=requests,
     )
+
+
+def _json_safe_notes(notes: dict) -> dict:
+    """The meter's notes that survive JSON (they travel to xdist's controller and files)."""
+    return {k: v for k, v in notes.items() if _jsonable(v)}
 
 
 def _jsonable(value) -> bool:

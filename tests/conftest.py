@@ -1,1 +1,10 @@
 pytest_plugins = ["pytester"]
+
+# pytester's in-process runs remove the modules first imported inside them when they
+# end; matplotlib does not survive such a partial re-import (two Rectangle classes),
+# so the modules the plot code uses are loaded here, before any in-process run.
+try:
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+except ImportError:
+    pass

@@ -45,6 +45,7 @@ class Window:
     cached: bool = False           # replayed from the adapter cache, not run now
     samples: tuple = ()            # per-repeat energy samples (kWh), when repeated
     requests: int | None = None    # requests served in the window (one repeat's worth)
+    details: dict = field(default_factory=dict)   # meter-specific figures, e.g. FLOP counts
 
     @property
     def invalid_reason(self) -> str | None:
@@ -53,7 +54,8 @@ class Window:
         if self.duration_s < 0:
             return f"{self.phase} window has negative duration {self.duration_s:g} s"
         if not self.energy_kwh > 0:
-            return f"{self.phase} window measured no energy ({self.energy_kwh:g} kWh)"
+            why = self.details.get("why_zero")
+            return f"{self.phase} window measured no energy ({self.energy_kwh:g} kWh)" + (f": {why}" if why else "")
         return None
 
     def to_dict(self) -> dict:
@@ -65,6 +67,7 @@ class Window:
     def from_dict(cls, d: dict) -> "Window":
         d = dict(d)
         d["method"] = Method(**d["method"])
+        d.setdefault("details", {})
         d["samples"] = tuple(d.get("samples", ()))
         return cls(**d)
 
