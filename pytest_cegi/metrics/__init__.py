@@ -4,7 +4,10 @@
     result = metrics.compute("rouge", predictions, references)       # records rougeL
     result = metrics.compute("rouge:rouge1", predictions, references)
     result = metrics.compute("execution_accuracy", sqls, gold_sqls, db="shop.sqlite")
-    result = metrics.compute(evaluate.load("bertscore"), ...)         # any compute() object
+    result = metrics.compute(my_scorer, predictions, references)      # any object with compute()
+
+`my_scorer` is anything with `compute(predictions=..., references=...) -> dict` that
+you built locally; never `evaluate.load(...)`, which fetches its script from the Hub.
 
 Importing this package imports no third-party library; each metric imports its own
 dependency (rouge-score, sacrebleu, datasets) when first used. See docs/metrics.md.
