@@ -34,16 +34,6 @@ class MetricResult:
     scores: dict            # every named score the metric produced
     details: dict = field(default_factory=dict)  # signature, warnings, per-example data
 
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "key": self.key,
-            "value": self.value,
-            "higher_is_better": self.higher_is_better,
-            "scores": dict(self.scores),
-            "details": dict(self.details),
-        }
-
 
 class Metric:
     """A registered scorer.
@@ -57,8 +47,6 @@ class Metric:
     higher_is_better: bool = True
     range: tuple[float, float] = (0.0, 1.0)
     primary_key: str = ""
-    # Whether one example may carry several references (a list of strings).
-    multi_reference: bool = False
 
     def score(self, predictions: Sequence, references: Sequence, **kwargs: Any) -> tuple[dict, dict]:
         raise NotImplementedError

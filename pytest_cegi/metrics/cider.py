@@ -84,7 +84,6 @@ class CiderD(Metric):
     name = "cider"
     primary_key = "cider"
     range = (0.0, 10.0)
-    multi_reference = True
 
     def score(self, predictions: Sequence, references: Sequence, *, sigma: float = SIGMA,
               **kwargs: Any) -> tuple[dict, dict]:

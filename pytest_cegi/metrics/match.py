@@ -23,7 +23,6 @@ class ExactMatch(Metric):
 
     name = "exact_match"
     primary_key = "exact_match"
-    multi_reference = True
 
     def score(self, predictions: Sequence, references: Sequence, *,
               normalize: str | Callable[[str], str] = "squad", **kwargs: Any) -> tuple[dict, dict]:
@@ -71,7 +70,6 @@ class VqaAccuracy(Metric):
 
     name = "vqa_accuracy"
     primary_key = "vqa_accuracy"
-    multi_reference = True
 
     def score(self, predictions: Sequence, references: Sequence, **kwargs: Any) -> tuple[dict, dict]:
         _no_extra(self.name, kwargs)

@@ -24,7 +24,6 @@ class Rouge(Metric):
 
     name = "rouge"
     primary_key = "rougeL"
-    multi_reference = True
 
     def score(self, predictions: Sequence, references: Sequence, *,
               rouge_types: Sequence[str] = ROUGE_TYPES, use_stemmer: bool = True,

@@ -17,7 +17,6 @@ def _reference_streams(refs: list[list[str]]) -> list[list[str | None]]:
 
 
 class _SacreMetric(Metric):
-    multi_reference = True
     _class_name = ""
 
     def score(self, predictions: Sequence, references: Sequence, **kwargs: Any) -> tuple[dict, dict]:
