@@ -30,7 +30,7 @@ class Cegi:
             higher_is_better=spec.higher_is_better if spec.higher_is_better is not None else True,
         )
         self._variant_set = False   # a name set by the test wins over prepare()'s
-        self._open_requests: list[int] = []   # requests counted per open window, innermost last
+        self._open: list[WindowHandle] = []   # windows open now, innermost last
         if variant_param is not None:
             self.record.variant = variant_param.name
 
@@ -77,20 +77,15 @@ class Cegi:
         __tracebackhide__ = True
         _check_phase(phase)
         _check_requests(requests)
-        self._open_requests.append(0)
-        try:
-            with self._meter_factory().window(phase) as handle:
-                yield handle
-        finally:
-            counted = self._open_requests.pop()
-        self.record.windows.append(dataclasses.replace(handle.result, requests=requests or counted or None,
-                                                       details=_json_safe_notes(handle.notes)))
+        with self._window(self._meter_factory(), phase) as handle:
+            yield handle
+        self.record.windows.append(handle.finished(requests))
 
     def count_requests(self, n: int) -> None:
         """Add `n` served requests to the open window (prepared variants' generate()
         calls this, so `requests=` is only needed for your own inference code)."""
-        if self._open_requests:
-            self._open_requests[-1] += n
+        if self._open:
+            self._open[-1].requests += n
 
     def measure_call(self, fn, *args, phase: str = "inference", requests: int | None = None, **kwargs):
         """Call `fn(*args, **kwargs)` in a measured window, `--cegi-repeat` times, and
@@ -100,17 +95,23 @@ class Cegi:
         _check_phase(phase)
         _check_requests(requests)
         meter = self._meter_factory()
-        windows, result, counted = [], None, 0
+        windows, result = [], None
         for _ in range(self.repeat):
-            self._open_requests.append(0)
-            try:
-                with meter.window(phase) as handle:
-                    result = fn(*args, **kwargs)
-            finally:
-                counted = self._open_requests.pop()   # one repeat's worth
-            windows.append(dataclasses.replace(handle.result, details=_json_safe_notes(handle.notes)))
-        self.record.windows.append(_combine(windows, requests or counted or None))
+            with self._window(meter, phase) as handle:
+                result = fn(*args, **kwargs)
+            windows.append(handle.finished(requests))   # one repeat's requests
+        self.record.windows.append(_combine(windows))
         return result
+
+    @contextlib.contextmanager
+    def _window(self, meter, phase: str) -> Iterator[WindowHandle]:
+        """A meter window that count_requests() can find while it is open."""
+        with meter.window(phase) as handle:
+            self._open.append(handle)
+            try:
+                yield handle
+            finally:
+                self._open.pop()
 
     def add_window(self, window: Window) -> None:
         """Attach a window measured elsewhere (e.g. replayed from the adapter cache)."""
@@ -183,26 +184,21 @@ def _check_requests(requests) -> None:
         raise CegiUsageError(f"requests must be a whole number >= 1, got {requests!r}")
 
 
-def _combine(windows: list[Window], requests: int | None) -> Window:
+def _combine(windows: list[Window]) -> Window:
     """One window standing for N repeats: mean figures, per-repeat energy samples.
     Any invalid repeat makes the whole window invalid."""
     bad = next((w for w in windows if w.invalid_reason), None)
     if bad is not None:
-        return dataclasses.replace(bad, samples=tuple(w.energy_kwh for w in windows), requests=requests)
+        return dataclasses.replace(bad, samples=tuple(w.energy_kwh for w in windows))
     if len(windows) == 1:
-        return dataclasses.replace(windows[0], requests=requests)
+        return windows[0]
     mean = lambda attr: statistics.fmean(getattr(w, attr) for w in windows)  # noqa: E731
     return dataclasses.replace(
         windows[0], energy_kwh=mean("energy_kwh"), emissions_kg=mean("emissions_kg"),
         duration_s=mean("duration_s"), cpu_energy_kwh=mean("cpu_energy_kwh"),
         gpu_energy_kwh=mean("gpu_energy_kwh"), ram_energy_kwh=mean("ram_energy_kwh"),
-        samples=tuple(w.energy_kwh for w in windows), requests=requests,
+        samples=tuple(w.energy_kwh for w in windows),
     )
-
-
-def _json_safe_notes(notes: dict) -> dict:
-    """The meter's notes that survive JSON (they travel to xdist's controller and files)."""
-    return {k: v for k, v in notes.items() if _jsonable(v)}
 
 
 def _jsonable(value) -> bool:

@@ -6,7 +6,7 @@ only ever talks to this interface, so meters are interchangeable.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Iterator, Protocol
 
 
@@ -78,7 +78,14 @@ class WindowHandle:
 
     phase: str
     result: Window | None = None
-    notes: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)   # meter-specific figures, saved as Window.details
+    requests: int = 0                            # counted while open (cegi.count_requests)
+
+    def finished(self, requests: int | None = None) -> Window:
+        """The closed window, with its request count and the JSON-safe part of the notes."""
+        details = {k: v for k, v in self.notes.items()
+                   if isinstance(v, (str, int, float, bool, type(None), list, dict))}
+        return replace(self.result, requests=requests or self.requests or None, details=details)
 
 
 class Meter(Protocol):
