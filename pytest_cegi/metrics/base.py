@@ -70,6 +70,12 @@ def require(module: str, package: str | None = None):
         ) from exc
 
 
+def reject_options(metric: str, kwargs: dict) -> None:
+    """Fail on keyword options a metric does not take, naming them."""
+    if kwargs:
+        raise MetricError(f"{metric}: unexpected options {sorted(kwargs)}")
+
+
 def as_reference_lists(references: Sequence, metric: str) -> list[list[str]]:
     """Normalise references to one list of strings per example."""
     out = []

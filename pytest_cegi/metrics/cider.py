@@ -21,7 +21,8 @@ import warnings
 from collections import Counter
 from typing import Any, Sequence
 
-from pytest_cegi.metrics.base import Metric, MetricError, MetricWarning, as_reference_lists, as_strings, mean
+from pytest_cegi.metrics.base import (Metric, MetricWarning, as_reference_lists, as_strings, mean,
+                                      reject_options)
 from pytest_cegi.metrics.text import caption_tokens
 
 MAX_N = 4
@@ -87,8 +88,7 @@ class CiderD(Metric):
 
     def score(self, predictions: Sequence, references: Sequence, *, sigma: float = SIGMA,
               **kwargs: Any) -> tuple[dict, dict]:
-        if kwargs:
-            raise MetricError(f"cider: unexpected options {sorted(kwargs)}")
+        reject_options(self.name, kwargs)
         cands = [caption_tokens(p) for p in as_strings(predictions, self.name)]
         refs = [[caption_tokens(r) for r in rs] for rs in as_reference_lists(references, self.name)]
         per = cider_d(cands, refs, sigma=sigma)

@@ -14,7 +14,7 @@ import statistics
 from collections import Counter
 from typing import Any, Sequence
 
-from pytest_cegi.metrics.base import Metric, MetricError, mean
+from pytest_cegi.metrics.base import Metric, MetricError, mean, reject_options
 from pytest_cegi.metrics.sql_sandbox import QueryOutcome, SqlSandbox
 from pytest_cegi.metrics.sqltext import has_top_level_order_by
 
@@ -89,8 +89,7 @@ class ExecutionAccuracy(Metric):
     def score(self, predictions: Sequence, references: Sequence, *, db: Any = None,
               timeout_s: float = 5.0, max_rows: int = 10_000, set_semantics: bool = False,
               with_ves: bool = False, ves_repeats: int = 10, **kwargs: Any) -> tuple[dict, dict]:
-        if kwargs:
-            raise MetricError(f"execution_accuracy: unexpected options {sorted(kwargs)}")
+        reject_options(self.name, kwargs)
         paths = _db_paths(db, len(predictions))
         boxes = _Sandboxes(timeout_s, max_rows)
         statuses, errors, rewards = [], {}, []

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from pytest_cegi.metrics.base import Metric, MetricError, as_reference_lists, as_strings, mean
+from pytest_cegi.metrics.base import Metric, MetricError, as_reference_lists, as_strings, mean, reject_options
 from pytest_cegi.metrics.text import NORMALIZERS, normalize_vqa
 
 
@@ -26,7 +26,7 @@ class ExactMatch(Metric):
 
     def score(self, predictions: Sequence, references: Sequence, *,
               normalize: str | Callable[[str], str] = "squad", **kwargs: Any) -> tuple[dict, dict]:
-        _no_extra(self.name, kwargs)
+        reject_options(self.name, kwargs)
         norm = _normalizer(normalize, self.name)
         preds = as_strings(predictions, self.name)
         refs = as_reference_lists(references, self.name)
@@ -47,7 +47,7 @@ class Accuracy(Metric):
 
     def score(self, predictions: Sequence, references: Sequence, *,
               normalize: str | Callable[[str], str] = "basic", **kwargs: Any) -> tuple[dict, dict]:
-        _no_extra(self.name, kwargs)
+        reject_options(self.name, kwargs)
         norm = _normalizer(normalize, self.name)
 
         def same(p: Any, r: Any) -> bool:
@@ -72,7 +72,7 @@ class VqaAccuracy(Metric):
     primary_key = "vqa_accuracy"
 
     def score(self, predictions: Sequence, references: Sequence, **kwargs: Any) -> tuple[dict, dict]:
-        _no_extra(self.name, kwargs)
+        reject_options(self.name, kwargs)
         preds = as_strings(predictions, self.name)
         refs = as_reference_lists(references, self.name)
         per = []
@@ -81,11 +81,6 @@ class VqaAccuracy(Metric):
             matches = sum(normalize_vqa(a) == p for a in answers)
             per.append(float(matches == 1) if len(answers) == 1 else min(matches / 3.0, 1.0))
         return {"vqa_accuracy": mean(per)}, {"per_example": per}
-
-
-def _no_extra(metric: str, kwargs: dict) -> None:
-    if kwargs:
-        raise MetricError(f"{metric}: unexpected options {sorted(kwargs)}")
 
 
 __all__ = ["Accuracy", "ExactMatch", "VqaAccuracy"]

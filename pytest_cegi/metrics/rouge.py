@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from pytest_cegi.metrics.base import Metric, MetricError, as_reference_lists, as_strings, mean, require
+from pytest_cegi.metrics.base import (Metric, MetricError, as_reference_lists, as_strings, mean, reject_options,
+                                      require)
 from pytest_cegi.metrics.text import split_sentences
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -28,8 +29,7 @@ class Rouge(Metric):
     def score(self, predictions: Sequence, references: Sequence, *,
               rouge_types: Sequence[str] = ROUGE_TYPES, use_stemmer: bool = True,
               **kwargs: Any) -> tuple[dict, dict]:
-        if kwargs:
-            raise MetricError(f"rouge: unexpected options {sorted(kwargs)}")
+        reject_options(self.name, kwargs)
         unknown = [t for t in rouge_types if t not in ROUGE_TYPES and not _is_rouge_n(t)]
         if unknown:
             raise MetricError(f"rouge: unknown rouge_types {unknown}; use {list(ROUGE_TYPES)} or rougeN")
