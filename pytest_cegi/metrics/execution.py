@@ -90,6 +90,8 @@ class ExecutionAccuracy(Metric):
               timeout_s: float = 5.0, max_rows: int = 10_000, set_semantics: bool = False,
               with_ves: bool = False, ves_repeats: int = 10, **kwargs: Any) -> tuple[dict, dict]:
         reject_options(self.name, kwargs)
+        if with_ves and ves_repeats < 1:
+            raise MetricError(f"execution_accuracy: ves_repeats must be at least 1, got {ves_repeats}")
         paths = _db_paths(db, len(predictions))
         boxes = _Sandboxes(timeout_s, max_rows)
         statuses, errors, rewards = [], {}, []

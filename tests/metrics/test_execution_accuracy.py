@@ -92,6 +92,11 @@ def test_ves_is_off_by_default_and_follows_bird(singer_db, monkeypatch):
     assert result.key == "execution_accuracy"
 
 
+def test_ves_needs_at_least_one_timing(singer_db):
+    with pytest.raises(metrics.MetricError, match="execution_accuracy: ves_repeats must be at least 1"):
+        ex(["SELECT 1"], ["SELECT 1"], singer_db, with_ves=True, ves_repeats=0)
+
+
 def test_ves_with_real_timings_is_positive(singer_db):
     result = ex(["SELECT name FROM singer"], ["SELECT name FROM singer"], singer_db, with_ves=True, ves_repeats=5)
     assert result.scores["ves"] > 0
