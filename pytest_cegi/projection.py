@@ -90,7 +90,7 @@ def project(record: dict, deployment: Deployment) -> Projection:
     windows = [w for w in record.get("windows", []) if w.get("phase") == "inference"]
     if not windows:
         return result(reason="no inference window measured")
-    requests = record.get("requests") or (record.get("variant_meta") or {}).get("requests")
+    requests = record.get("requests")
     if isinstance(requests, bool) or not isinstance(requests, (int, float)) or requests <= 0:
         return result(reason="request count unknown (cegi.measure(requests=N))")
     emissions = sum(w.get("emissions_kg") or 0.0 for w in windows)

@@ -20,13 +20,14 @@ MACHINE = {"hostname": "ci-runner", "platform": "Linux-6.1-x86_64", "python": "3
            "cpu": "AMD EPYC 7763 64-Core Processor", "cpu_count": 4, "gpus": ["NVIDIA A10G"]}
 
 
-def window(energy_kwh: float, phase: str = "inference", samples=(), method: Method = METHOD) -> Window:
+def window(energy_kwh: float, phase: str = "inference", samples=(), method: Method = METHOD,
+           requests: int | None = None) -> Window:
     """A window; with samples, its energy is their mean (one repeat's figure)."""
     if samples:
         energy_kwh = statistics.fmean(samples)
     return Window(phase=phase, energy_kwh=energy_kwh,
                   emissions_kg=energy_kwh * method.carbon_factor_g_per_kwh / 1000.0,
-                  duration_s=2.0, method=method, samples=tuple(samples))
+                  duration_s=2.0, method=method, samples=tuple(samples), requests=requests)
 
 
 def record(variant: str, task: str = "sql", *, score: float | None = 0.5, energy: float = 1e-4,
@@ -36,10 +37,9 @@ def record(variant: str, task: str = "sql", *, score: float | None = 0.5, energy
     windows = []
     if finetune is not None:
         windows.append(window(finetune, "finetune", method=method))
-    windows.append(window(energy, samples=samples, method=method))
-    meta = {"requests": requests} if requests else {}
+    windows.append(window(energy, samples=samples, method=method, requests=requests))
     rec = Record(nodeid=nodeid or f"benchmarks/test_{task}.py::test_{task}[{variant}]", task=task,
-                 variant=variant, reference=reference, metric=metric, score=score, variant_meta=meta,
+                 variant=variant, reference=reference, metric=metric, score=score,
                  windows=windows, cegi=cegi, checks=list(checks), verdict=verdict,
                  cegi_reason=None if cegi is not None or reference else "no gain over reference")
     return rec.to_dict()
