@@ -7,6 +7,7 @@ it splits on when `split_summaries` is off.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 from pytest_cegi.metrics.base import (Metric, MetricError, as_reference_lists, as_strings, mean, reject_options,
@@ -14,6 +15,7 @@ from pytest_cegi.metrics.base import (Metric, MetricError, as_reference_lists, a
 from pytest_cegi.metrics.text import split_sentences
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+_ROUGE_N = re.compile(r"rouge[1-9]")  # rouge-score's own pattern, less the meaningless rouge0
 
 
 def _one_sentence_per_line(text: str) -> str:
@@ -30,7 +32,7 @@ class Rouge(Metric):
               rouge_types: Sequence[str] = ROUGE_TYPES, use_stemmer: bool = True,
               **kwargs: Any) -> tuple[dict, dict]:
         reject_options(self.name, kwargs)
-        unknown = [t for t in rouge_types if t not in ROUGE_TYPES and not _is_rouge_n(t)]
+        unknown = [t for t in rouge_types if t not in ROUGE_TYPES and not _ROUGE_N.fullmatch(t)]
         if unknown:
             raise MetricError(f"rouge: unknown rouge_types {unknown}; use {list(ROUGE_TYPES)} or rougeN")
         rouge_scorer = require("rouge_score.rouge_scorer", "rouge-score")
@@ -47,7 +49,3 @@ class Rouge(Metric):
         details = {"use_stemmer": use_stemmer, "aggregation": "mean of per-example F1",
                    "sentence_split": "regex on . ! ? and newlines (no punkt)", "per_example": per}
         return scores, details
-
-
-def _is_rouge_n(t: str) -> bool:
-    return t.startswith("rouge") and t[5:].isdigit() and 1 <= int(t[5:]) <= 9

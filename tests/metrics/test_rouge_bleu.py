@@ -82,6 +82,9 @@ def test_rouge_multiple_references_takes_the_best():
 def test_rouge_rejects_unknown_types():
     with pytest.raises(metrics.MetricError, match="unknown rouge_types"):
         metrics.compute("rouge", ["a"], ["a"], rouge_types=["rougeX"])
+    with pytest.raises(metrics.MetricError, match="unknown rouge_types"):
+        metrics.compute("rouge", ["a"], ["a"], rouge_types=["rouge01"])  # rouge-score would raise ValueError
+    assert metrics.compute("rouge:rouge3", ["a b c"], ["a b c"], rouge_types=["rouge3"]).value == 1.0
 
 
 # --- bleu / chrf ---------------------------------------------------------------------
