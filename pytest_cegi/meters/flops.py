@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Iterator
 
 from pytest_cegi.meters.base import Method, Window, WindowHandle, synchronize_accelerators
-from pytest_cegi.meters.flop_formulas import CLASSES
+from pytest_cegi.meters.flop_formulas import CLASSES, counting
+from pytest_cegi.settings import DEFAULT_CARBON_INTENSITY as WORLD_AVERAGE_G_PER_KWH
 
 PROFILE_SCHEMA = "pytest-cegi/flops-profile"
 PROFILE_SCHEMA_VERSION = 1
@@ -44,8 +45,6 @@ PROFILE_ENV = "CEGI_FLOPS_PROFILE"
 DEFAULT_PROFILE = "generic-cpu"
 PROFILES_DIR = Path(__file__).parent / "profiles"
 _DEVICES = ("cpu", "gpu")
-# codecarbon's own world-average fallback (g CO2e/kWh), used when it has no data.
-WORLD_AVERAGE_G_PER_KWH = 475.0
 
 
 class ProfileError(ValueError):
@@ -74,15 +73,9 @@ class Profile:
 
     def energy_joules(self, flops_by_class: dict) -> tuple[float, float, float]:
         """(total, dynamic, static) joules for FLOP counts by class; deterministic."""
-        dynamic = 0.0
-        seconds = 0.0
-        for cls in CLASSES:
-            n = flops_by_class.get(cls, 0)
-            if n:
-                cost = self.classes[cls]
-                dynamic += n * cost.joules_per_flop
-                seconds += n / cost.flops_per_second
-        static = self.static_watts * seconds
+        dynamic = sum(flops_by_class.get(c, 0) * self.classes[c].joules_per_flop for c in CLASSES
+                      if flops_by_class.get(c, 0))
+        static = self.static_watts * self.estimated_seconds(flops_by_class)
         return dynamic + static, dynamic, static
 
     def estimated_seconds(self, flops_by_class: dict) -> float:
@@ -231,28 +224,20 @@ class FlopsMeter:
     @contextlib.contextmanager
     def window(self, phase: str) -> Iterator[WindowHandle]:
         handle = WindowHandle(phase)
-        error = None
-        counter = None
+        error = counter = count = None
         try:
             import torch  # noqa: F401  (only now: sessions that never measure never import it)
-            from pytest_cegi.meters.flop_formulas import counting
-
-            counter = counting()
-            synchronize_accelerators()
         except ImportError as exc:
             error = (f"the flops meter needs torch, which is not importable ({exc}); "
                      f"install it (pip install 'pytest-cegi[models]') or use --cegi-meter=codecarbon")
-            counter = None
-        except Exception as exc:
-            error = f"flops counter could not start: {type(exc).__name__}: {exc}"
-            counter = None
-        count = None
-        if counter is not None:
+        else:
             try:
-                count = counter.__enter__()
+                synchronize_accelerators()
+                started_counter = counting()
+                count = started_counter.__enter__()
+                counter = started_counter      # entered: must be exited
             except Exception as exc:
                 error = f"flops counter could not start: {type(exc).__name__}: {exc}"
-                counter = None
         started = time.perf_counter()
         try:
             yield handle
