@@ -27,8 +27,6 @@ import argparse
 import datetime as _dt
 import json
 import logging
-import platform
-import socket
 import statistics
 import sys
 import time
@@ -102,16 +100,25 @@ def _measure(meter, fn, seconds: float):
 def calibrate(seconds: float = 2.0, repeats: int = 3, size: int = 512, rows: int = 64,
               idle_seconds: float = 3.0, base: str | None = None, log=print) -> dict:
     """Measure and return a profile dict (not yet written)."""
-    import torch
-
     from pytest_cegi.meters.codecarbon import CodecarbonMeter
-    from pytest_cegi.meters.flop_formulas import count_flops
     from pytest_cegi.meters.flops import DEFAULT_PROFILE, load_profile
     from pytest_cegi.settings import Settings
 
     logging.getLogger("codecarbon").setLevel(logging.ERROR)
     fallback = load_profile(base or DEFAULT_PROFILE)
     meter = CodecarbonMeter(Settings().carbon)
+    try:
+        return _calibrate(meter, fallback, seconds, repeats, size, rows, idle_seconds, log)
+    finally:
+        meter.close()
+
+
+def _calibrate(meter, fallback, seconds, repeats, size, rows, idle_seconds, log) -> dict:
+    import torch
+
+    from pytest_cegi.meters.flop_formulas import count_flops
+    from pytest_cegi.meters.flops import PROFILE_SCHEMA, PROFILE_SCHEMA_VERSION
+    from pytest_cegi.report.run_file import machine_info
 
     # Static power: an idle window.
     idle = []
@@ -179,7 +186,8 @@ def calibrate(seconds: float = 2.0, repeats: int = 3, size: int = 512, rows: int
     import codecarbon
 
     now = _dt.datetime.now(_dt.timezone.utc)
-    host = socket.gethostname()
+    machine = machine_info()
+    host = machine["hostname"]
     note = ""
     if not cpu_label.startswith("RAPL"):
         note = (" codecarbon had no RAPL counters here and modelled CPU power as TDP x load, so these "
@@ -188,41 +196,24 @@ def calibrate(seconds: float = 2.0, repeats: int = 3, size: int = 512, rows: int
         note += (f" Not measured, copied from {fallback.label}: "
                  + "; ".join(f"{c} ({why})" for c, why in sorted(not_measured.items())) + ".")
     profile = {
-        "schema": "pytest-cegi/flops-profile",
-        "schema_version": 1,
+        "schema": PROFILE_SCHEMA,
+        "schema_version": PROFILE_SCHEMA_VERSION,
         "name": f"calibrated-{host}",
         "version": now.strftime("%Y.%m.%d"),
         "device": "cpu",
-        "source": (f"pytest-cegi calibrate on {host} ({_cpu_name()}, {_cpu_count()} logical CPUs), "
+        "source": (f"pytest-cegi calibrate on {host} ({machine['cpu']}, {machine['cpu_count']} logical CPUs), "
                    f"{now:%Y-%m-%d %H:%M} UTC; energy from codecarbon {codecarbon.__version__} "
                    f"(cpu: {cpu_label}); torch {torch.__version__}.{note}"),
         "static_watts": static_watts,
         "classes": classes,
         "calibration": {
-            "date": now.isoformat(timespec="seconds"), "host": host, "platform": platform.platform(),
+            "date": now.isoformat(timespec="seconds"), "host": host, "platform": machine["platform"],
             "codecarbon_cpu": cpu_label, "seconds_per_run": seconds, "repeats": repeats,
             "size": size, "rows": rows, "idle_watts": idle, "measurements": raw,
             "not_measured": not_measured,
         },
     }
-    meter.close()
     return profile
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cpu_count() -> int:
-    import os
-
-    return os.cpu_count() or 1
 
 
 def build_parser() -> argparse.ArgumentParser:
