@@ -14,18 +14,15 @@ from typing import Callable, Mapping, Union
 
 from pytest_cegi import stats
 from pytest_cegi.record import Record
+from pytest_cegi.settings import DEFAULT_MAX_REGRESSION
 from pytest_cegi.units import Tolerance, format_energy, format_mass, parse_tolerance
 
 QUANTITIES = ("score", "emissions", "energy", "cegi")
 # Quantities derived from measured energy: noisy, and meaningless across machines.
 ENERGY_DERIVED = ("emissions", "energy", "cegi")
 
-DEFAULT_TOLERANCES = {
-    "emissions": parse_tolerance("10%"),
-    "energy": parse_tolerance("10%"),
-    "score": parse_tolerance(0.01),     # absolute: 0.01 of a 0..1 metric
-    "cegi": parse_tolerance("10%"),
-}
+# The same defaults `[tool.cegi] max_regression` starts from.
+DEFAULT_TOLERANCES = {q: parse_tolerance(t) for q, t in DEFAULT_MAX_REGRESSION.items()}
 DEFAULT_SOURCE = "default"
 
 # What callers may pass as tolerances: per quantity a Tolerance, something
