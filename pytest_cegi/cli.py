@@ -17,7 +17,7 @@ from pathlib import Path
 from pytest_cegi.baseline import BaselineError, Comparison, compare, load_run
 from pytest_cegi.projection import DeploymentError
 from pytest_cegi.regression import QUANTITIES
-from pytest_cegi.report.run_file import write_run
+from pytest_cegi.report.run_file import atomic_write_text, write_run
 from pytest_cegi.units import QuantityError, parse_tolerance
 
 OK, REGRESSED, USAGE = 0, 1, 2
@@ -37,10 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except SystemExit as exc:            # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else USAGE
-    except (BaselineError, DeploymentError, QuantityError, _UsageError) as exc:
-        print(f"pytest-cegi: error: {exc}", file=sys.stderr)
-        return USAGE
-    except OSError as exc:
+    except (BaselineError, DeploymentError, QuantityError, _UsageError, OSError) as exc:
         print(f"pytest-cegi: error: {exc}", file=sys.stderr)
         return USAGE
 
@@ -134,8 +131,7 @@ def _load_pair(args, base_path: str, head_path: str) -> tuple[dict, dict, Compar
 
 def _emit(text: str, output: str | None) -> None:
     if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text, encoding="utf-8")
+        atomic_write_text(output, text)
     else:
         sys.stdout.write(text)
 
@@ -170,12 +166,9 @@ def format_text(comparison: Comparison, base_label: str) -> str:
     if comparison.unrepeated:
         lines.append("NOTE some comparisons are unrepeated: tolerance alone, no significance test")
     for r in comparison.records:
-        name = f"{r.task} / {r.variant}"
-        if r.status in ("added", "removed"):
-            lines.append(f"{r.status.upper():<12}{name}")
-        elif r.status != "unchanged":
-            lines.append(f"{r.status.upper():<12}{name}")
-            lines += [f"{'':12}- {d.reason}" for d in r.deltas.values() if d.status in ("regression", "improvement")]
+        if r.status != "unchanged":      # added and removed records have no deltas
+            lines.append(f"{r.status.upper():<12}{r.task} / {r.variant}")
+            lines += [f"{'':12}- {reason}" for reason in r.reasons]
     if comparison.improvements():
         lines.append("Improvements found: refresh the baseline with `pytest-cegi update RUN.json BASELINE.json`.")
     return "\n".join(lines) + "\n"
