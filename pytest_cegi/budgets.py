@@ -66,16 +66,18 @@ def resolve(nodeid: str, default_task: str, marker: dict, entries) -> Spec:
                 higher_is_better=marker.get("higher_is_better"), limits=limits)
 
 
-def finish(record: Record, spec: Spec, reference_score: tuple | None, *, enforce: bool) -> None:
+def finish(record: Record, spec: Spec, reference_score: float | None, *, enforce: bool) -> None:
     """Fill gain, CEGI and checks on `record` and set its verdict.
 
-    `reference_score` is (score, where-from) from this session's reference test.
+    `reference_score` is the score of this session's reference test of the task, if any;
+    an explicit `reference_score` limit wins over it.
     """
     explicit = spec.limits.get("reference_score")
     if explicit is not None:
-        reference_score = (explicit.value, explicit.source)
+        reference_score = explicit.value
     record.gain_mode = spec.value("gain", "relative")
     record.phases_counted = list(spec.value("phases")) if spec.value("phases") else None
+    record.reference_score = reference_score
     gain = _gain(record, reference_score)
     if record.reference and reference_score is None and record.score is not None:
         gain = cegi_math.Outcome(0.0)  # the reference's gain over itself
@@ -101,14 +103,13 @@ def set_verdict(record: Record, *, enforce: bool) -> None:
         record.verdict = "pass"
 
 
-def _gain(record: Record, reference_score) -> cegi_math.Outcome:
+def _gain(record: Record, reference_score: float | None) -> cegi_math.Outcome:
     if record.score is None:
         return cegi_math.Outcome(None, "no score recorded")
     if reference_score is None:
         return cegi_math.Outcome(None, f"no reference score for task {record.task!r} "
                                        "(no reference test ran, or it recorded no score)")
-    record.reference_score = reference_score[0]
-    return cegi_math.gain_pct(record.score, reference_score[0], mode=record.gain_mode,
+    return cegi_math.gain_pct(record.score, reference_score, mode=record.gain_mode,
                               higher_is_better=record.higher_is_better)
 
 

@@ -35,11 +35,9 @@ def tolerances_for(settings):
 def regression_checks(state, record: Record) -> list:
     """Compare one finished test with its baseline twin; regressions become checks."""
     from pytest_cegi.baseline import compare_one
-    from pytest_cegi.report.run_file import machine_info
 
-    method = state.meter_method()
     result = compare_one(state.baseline_run, record.to_dict(), tolerances_for(state.settings),
-                         machine=machine_info(), meter=method,
+                         machine=state.machine, meter=state.meter_method(),
                          allow_energy_mismatch=state.settings.allow_energy_mismatch)
     return result.checks()
 

@@ -186,14 +186,13 @@ def _choose_reference(task: str, entries: list) -> None:
 
 def _reference_first(items: list, by_task: dict) -> None:
     """Move each task's reference just before the first test of its task, so its score
-    exists when the others finish."""
+    exists when the others finish. One stable sort: large suites stay O(n log n)."""
+    position = {id(item): float(i) for i, item in enumerate(items)}
     for entries in by_task.values():
         ref = next((e[0] for e in entries if e[1].reference), None)
-        if ref is None:
-            continue
-        first = min(items.index(e[0]) for e in entries)
-        items.remove(ref)
-        items.insert(first, ref)
+        if ref is not None:
+            position[id(ref)] = min(position[id(e[0])] for e in entries) - 0.5
+    items.sort(key=lambda item: position[id(item)])
 
 
 # -- the fixture ---------------------------------------------------------------------------
@@ -203,7 +202,9 @@ def cegi(request: pytest.FixtureRequest) -> Cegi:
     """Measure windows, record scores and describe the model variant of this test."""
     state = request.config.stash[STATE]
     item = request.node
-    spec = item.stash.get(SPEC, None) or budgets.resolve(item.nodeid, item.name, {}, state.settings.budgets)
+    # No spec only when the fixture was requested dynamically (getfixturevalue).
+    spec = item.stash.get(SPEC, None) or budgets.resolve(
+        item.nodeid, getattr(item, "originalname", item.name), {}, state.settings.budgets)
     handle = Cegi(nodeid=item.stash.get(NODEID, item.nodeid), spec=spec, meter_factory=state.get_meter,
                   default_variant=_default_variant(item), variant_param=_variant_param(item),
                   repeat=state.settings.repeat, cache_dir=state.settings.cache_dir)
@@ -236,7 +237,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         record.checks += gate.regression_checks(state, record)
         budgets.set_verdict(record, enforce=state.settings.enforce)
     if record.reference and record.score is not None:
-        state.reference_scores[spec.task] = (record.score, f"reference test {record.nodeid}")
+        state.reference_scores[spec.task] = record.score
     data = record.to_dict()
     report.cegi_record = data          # travels to the xdist controller with the report
     item.user_properties.extend(junit.properties(data))
@@ -309,7 +310,7 @@ def _write_outputs(state: SessionState) -> None:
         return
     from pytest_cegi.report.run_file import build_run, write_run
 
-    run = build_run(state.records, state.meter_method(), s.as_dict())
+    run = build_run(state.records, state.meter_method(), s.as_dict(), machine=state.machine)
     if s.save is not None:
         write_run(s.save, run)
         state.written.append(Path(s.save))

@@ -2,6 +2,7 @@
 and the finished records collected for reports."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from pytest_cegi.settings import Settings
@@ -38,7 +39,7 @@ class SessionState:
     is_worker: bool = False            # an xdist worker: measure, but report nothing
     run_id: str | None = None          # xdist's test-run id, shared by all workers of a run
     meter: object = None
-    reference_scores: dict = field(default_factory=dict)   # task -> (score, source)
+    reference_scores: dict = field(default_factory=dict)   # task -> the reference test's score
     records: list = field(default_factory=list)            # finished Record dicts, in run order
     written: list = field(default_factory=list)            # files written at session end
     baseline_run: dict | None = None                       # --cegi-baseline, loaded once
@@ -49,6 +50,13 @@ class SessionState:
         if self.meter is None:
             self.meter = make_meter(self.settings, serialize_with=self.run_id if self.is_worker else None)
         return self.meter
+
+    @functools.cached_property
+    def machine(self) -> dict:
+        """This machine's description, read once (per-test baseline checks need it)."""
+        from pytest_cegi.report.run_file import machine_info
+
+        return machine_info()
 
     def meter_method(self) -> dict | None:
         if self.meter is not None:

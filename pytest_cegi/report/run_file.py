@@ -13,6 +13,7 @@ Shape (schema_version 1):
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -41,17 +42,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with _suppress():
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-class _suppress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return True
 
 
 def package_versions() -> dict:
@@ -92,15 +85,16 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def build_run(records: list[dict], meter: dict | None, settings: dict) -> dict:
+def build_run(records: list[dict], meter: dict | None, settings: dict, machine: dict | None = None) -> dict:
+    packages = package_versions()
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "pytest_cegi": package_versions().get("pytest-cegi"),
-        "machine": machine_info(),
+        "pytest_cegi": packages.get("pytest-cegi"),
+        "machine": machine if machine is not None else machine_info(),
         "meter": meter,
-        "packages": package_versions(),
+        "packages": packages,
         "settings": settings,
         "records": records,
     }
