@@ -129,7 +129,8 @@ class Mismatch:
         return {"kind": self.kind, "base": self.base, "head": self.head, "refuses": list(self.refuses)}
 
 
-def _meter(run: dict) -> dict:
+def run_meter(run: dict) -> dict:
+    """The run's meter description (Method dict); {} when it has none."""
     if run.get("meter"):
         return run["meter"]
     for rec in run.get("records", []):   # older writers: take it from a record
@@ -148,7 +149,7 @@ def _hardware(run: dict) -> str | None:
 
 def environment_mismatches(base: dict, head: dict) -> list:
     out = []
-    bm, hm = _meter(base), _meter(head)
+    bm, hm = run_meter(base), run_meter(head)
     # The flops meter models energy from a declared device profile, not the
     # machine it runs on, so its figures stay comparable across hardware.
     deterministic = bm.get("meter") == hm.get("meter") == "flops"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
-from pytest_cegi.baseline import Comparison, RecordComparison
+from pytest_cegi.baseline import Comparison, RecordComparison, run_meter
 from pytest_cegi.projection import project_run
 from pytest_cegi.regression import QUANTITIES, format_delta, format_value
 from pytest_cegi.report.run_file import atomic_write_text
@@ -30,6 +30,7 @@ _ICONS = {"regression": "🔴 regression", "improvement": "🟢 improvement", "u
           "pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "invalid": "⛔ invalid"}
 _VERDICT_ORDER = {"invalid": 0, "fail": 1, "warn": 2, "pass": 3}
 _HEADERS = {"score": "Score", "emissions": "Emissions", "energy": "Energy", "cegi": "CEGI"}
+_RECORD_KEYS = {"score": "score", "emissions": "emissions_kg", "energy": "energy_kwh", "cegi": "cegi"}
 
 
 def render(run: dict, comparison: Comparison | None = None, *, projections: list | None = None,
@@ -127,8 +128,8 @@ class _Report:
                        + "\n".join(lines) + "\n>\n" + tail)
         if self.cmp and self.cmp.unrepeated:
             out.append("> [!NOTE]\n> Some comparisons are **unrepeated**: single samples, judged by "
-                       "tolerance alone, without a significance test. Measured energy varies by up "
-                       "to 30% between identical runs; use `--cegi-repeat 5` in both runs.")
+                       "tolerance alone, without a significance test. Measured energy varies between "
+                       "identical runs; use `--cegi-repeat 5` in both runs.")
         if any(r.get("estimate") for r in self.records):
             out.append("> [!NOTE]\n> Figures marked ≈ are **modelled estimates**, not metered energy.")
         return "\n\n".join(out)
@@ -212,9 +213,7 @@ class _Report:
     def task_row(self, entry) -> list:
         if not self.cmp:
             approx = "≈ " if entry.get("estimate") else ""
-            values = {"score": entry.get("score"), "emissions": entry.get("emissions_kg"),
-                      "energy": entry.get("energy_kwh"), "cegi": entry.get("cegi")}
-            cells = [format_value(q, values[q]) for q in QUANTITIES]
+            cells = [format_value(q, entry.get(_RECORD_KEYS[q])) for q in QUANTITIES]
             cells = [cells[0], *_gain_and_params(entry)] + [approx + c if c != "-" else c for c in cells[1:]]
             return [_variant(entry), _ICONS.get(entry.get("verdict"), entry.get("verdict"))] + cells
         rec = entry.head or entry.base
@@ -223,8 +222,7 @@ class _Report:
         for q in QUANTITIES:
             d = entry.deltas.get(q)
             if d is None:        # added or removed: one side only
-                key = {"score": "score", "emissions": "emissions_kg", "energy": "energy_kwh", "cegi": "cegi"}[q]
-                value = format_value(q, rec.get(key))
+                value = format_value(q, rec.get(_RECORD_KEYS[q]))
                 cells.append(f"was {value}" if entry.status == "removed" and value != "-" else value)
                 continue
             shown = format_value(q, d.head)
@@ -283,7 +281,7 @@ class _Report:
 
     # -- method ----------------------------------------------------------------
     def method(self) -> str:
-        meter = self.run.get("meter") or next((r["method"] for r in self.records if r.get("method")), None)
+        meter = run_meter(self.run)
         lines = ["### How figures were measured", ""]
         if meter:
             kind = "modelled estimate" if meter.get("estimate") else "measured"
