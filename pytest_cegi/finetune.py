@@ -67,11 +67,6 @@ class FinetuneResult:
     steps: int
     losses: list[float]
 
-    @property
-    def final_loss(self) -> float:
-        tail = self.losses[-10:]
-        return sum(tail) / len(tail)
-
 
 def finetune(model, tokenizer, records: list[dict], settings: FinetuneSettings, *, seq2seq: bool) -> FinetuneResult:
     """Train the model's trainable parameters in place; leaves it in eval mode."""
@@ -95,7 +90,7 @@ def finetune(model, tokenizer, records: list[dict], settings: FinetuneSettings, 
     model.train()
     try:
         for idx in batches:
-            inputs = _collate([examples[i] for i in idx], tokenizer.pad_token_id, seq2seq, device)
+            inputs = _collate([examples[i] for i in idx], tokenizer.pad_token_id, device)
             loss = model(**inputs).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -134,21 +129,18 @@ def _batches(n: int, size: int, total: int, seed: int):
     return out[:total]
 
 
-def _collate(batch, pad_id: int, seq2seq: bool, device):
+def _collate(batch, pad_id: int, device):
+    """Right-padded inputs and labels; the same for both kinds, as `_encode` already
+    split them (seq2seq: source and target; causal: one sequence, prompt masked)."""
     import torch
 
     def pad(rows, value):
         width = max(len(r) for r in rows)
         return torch.tensor([r + [value] * (width - len(r)) for r in rows], device=device)
 
-    if seq2seq:
-        src = [s for s, _ in batch]
-        ids = pad(src, pad_id)
-        mask = pad([[1] * len(s) for s in src], 0)
-        return {"input_ids": ids, "attention_mask": mask, "labels": pad([t for _, t in batch], -100)}
-    ids = pad([s for s, _ in batch], pad_id)
-    mask = pad([[1] * len(s) for s, _ in batch], 0)
-    return {"input_ids": ids, "attention_mask": mask, "labels": pad([t for _, t in batch], -100)}
+    inputs = [s for s, _ in batch]
+    return {"input_ids": pad(inputs, pad_id), "attention_mask": pad([[1] * len(s) for s in inputs], 0),
+            "labels": pad([t for _, t in batch], -100)}
 
 
 def _progress(total: int, enabled: bool):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
