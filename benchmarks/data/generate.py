@@ -62,17 +62,27 @@ def _dialogue(rng: random.Random) -> tuple[str, str]:
     return " ".join(turns), summary
 
 
-def _distinct_splits(rng, make_pair, prompt) -> tuple[list, list, set]:
-    """Test examples first, then training examples, no source text in both (or twice).
-    Also returns the sources used, so pretraining text can avoid them."""
+def _held_out_splits(draw, key, record, n_test: int = SIZES["test"], *,
+                     repeat_train: bool = False) -> tuple[list, list, set]:
+    """Test examples first (no key twice), then training examples whose key is not a
+    test key; with repeat_train=False no key appears twice in train either.
+    `record(item)` runs only for a kept item. Also returns the keys seen, so
+    pretraining text can avoid them (with repeat_train, the test keys only)."""
     train, test, seen = [], [], set()
-    for split, size in ((test, SIZES["test"]), (train, SIZES["train"])):
+    for split, size, remember in ((test, n_test, True), (train, SIZES["train"], not repeat_train)):
         while len(split) < size:
-            source, target = make_pair(rng)
-            if source not in seen:
-                seen.add(source)
-                split.append({"prompt": prompt(source), "completion": " " + target})
+            item = draw()
+            if key(item) not in seen:
+                if remember:
+                    seen.add(key(item))
+                split.append(record(item))
     return train, test, seen
+
+
+def _distinct_splits(rng, make_pair, prompt) -> tuple[list, list, set]:
+    """Held-out splits of (source, target) pairs, no source text in both (or twice)."""
+    return _held_out_splits(lambda: make_pair(rng), lambda pair: pair[0],
+                            lambda pair: {"prompt": prompt(pair[0]), "completion": " " + pair[1]})
 
 
 def summarize_prompt(dialogue: str) -> str:
@@ -165,16 +175,10 @@ def sql_prompt(question: str) -> str:
 def text_to_sql(seed: int = 12) -> dict:
     """Test questions never appear in train or pretraining data (their SQL may, asked another way)."""
     rng = random.Random(seed)
-    train, test, held_out = [], [], set()
-    while len(test) < SIZES["test"] // 2:
-        q, s = _sql_pair(rng)
-        if q not in held_out:
-            held_out.add(q)
-            test.append({"prompt": sql_prompt(q), "completion": " " + s})
-    while len(train) < SIZES["train"]:
-        q, s = _sql_pair(rng)
-        if q not in held_out:
-            train.append({"prompt": sql_prompt(q), "completion": " " + s})
+    train, test, held_out = _held_out_splits(
+        lambda: _sql_pair(rng), lambda pair: pair[0],
+        lambda pair: {"prompt": sql_prompt(pair[0]), "completion": " " + pair[1]},
+        SIZES["test"] // 2, repeat_train=True)
     pretrain = []
     while len(pretrain) < SIZES["pretrain"]:
         q, s = _sql_pair(rng)
@@ -343,23 +347,17 @@ def vqa_prompt(tokens: str, question: str) -> str:
 def vqa(seed: int = 14) -> dict:
     """Test images are never seen in train or pretraining data."""
     rng = random.Random(seed)
-    train, test, seen = [], [], set()
 
     def example():
         scene = _scene(rng)
         return scene, patch_tokens(render(scene))
 
-    while len(test) < SIZES["test"]:
-        scene, tokens = example()
-        if tokens not in seen:
-            seen.add(tokens)
-            q, a = _question(rng, scene)
-            test.append({"prompt": vqa_prompt(tokens, q), "completion": " " + a})
-    while len(train) < SIZES["train"]:
-        scene, tokens = example()
-        if tokens not in seen:
-            q, a = _question(rng, scene)
-            train.append({"prompt": vqa_prompt(tokens, q), "completion": " " + a})
+    def record(item):  # the question is drawn only for a kept image
+        scene, tokens = item
+        q, a = _question(rng, scene)
+        return {"prompt": vqa_prompt(tokens, q), "completion": " " + a}
+
+    train, test, seen = _held_out_splits(example, lambda item: item[1], record, repeat_train=True)
     pretrain = []
     while len(pretrain) < SIZES["pretrain"]:
         scene, tokens = example()
