@@ -28,8 +28,10 @@ _T0 = time.perf_counter()
 
 
 def _adapter_entries(cache_dir: Path) -> int:
+    from pytest_cegi.adapter_cache import ENTRY_FILE
+
     root = cache_dir / "adapters"
-    return sum(1 for p in root.iterdir() if (p / "cegi-entry.json").is_file()) if root.is_dir() else 0
+    return sum(1 for p in root.iterdir() if (p / ENTRY_FILE).is_file()) if root.is_dir() else 0
 
 
 OUTPUTS = {"cegi_save": "run.json", "cegi_report": "report.md", "cegi_plot": "pareto.png",
@@ -142,16 +144,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(f"  {e['task']}/{e['variant']}: " + ", ".join(f"{k} {v:.4f}" for k, v in e["scores"].items()
                                                                     if isinstance(v, (int, float))))
     if state.settings.save is not None:
+        from pytest_cegi.report.run_file import atomic_write_text
+
         out = Path(state.settings.save).parent / "timings.json"
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
             table = out.parent / "results.md"
-            table.write_text(results_table(state.records, wall, kind), encoding="utf-8")
+            atomic_write_text(table, results_table(state.records, wall, kind))
             tr.write_line(f"cegi benchmarks: wrote {table}")
-            out.write_text(json.dumps({"wall_s": round(wall, 1), "cache": kind.split(" (")[0], "trained": trained,
-                                       "reused": cached, "variants": len(records),
-                                       "threads": int(os.environ.get("CEGI_BENCH_THREADS", "1")),
-                                       "exitstatus": int(exitstatus)}, indent=2) + "\n")
+            timings = {"wall_s": round(wall, 1), "cache": kind.split(" (")[0], "trained": trained,
+                       "reused": cached, "variants": len(records),
+                       "threads": int(os.environ.get("CEGI_BENCH_THREADS", "1")), "exitstatus": int(exitstatus)}
+            atomic_write_text(out, json.dumps(timings, indent=2) + "\n")
             tr.write_line(f"cegi benchmarks: wrote {out}")
         except OSError as exc:
             tr.write_line(f"cegi benchmarks: could not write {out}: {exc}")
