@@ -6,7 +6,7 @@
 Each task gets two Llama-style causal LMs trained by `pytest_cegi.tiny_models` on
 the task's generic corpus (`benchmarks/data/<task>/pretrain.jsonl`, see
 `benchmarks/data/generate.py`): the reference ``tiny`` (2 layers, 64 wide, ~0.16 M
-parameters) and the "larger base" ``wide`` (2 layers, 128 wide, ~0.66 M). They are
+parameters) and the "larger base" ``wide`` (2 layers, 128 wide, ~0.6 M). They are
 a few MB, so they are committed under `benchmarks/models/<task>-<size>/` and the
 benchmark run only loads them: pretraining is not part of any variant's measured
 emissions (as in the CEGI paper, whose base models come pretrained).
