@@ -22,8 +22,13 @@ class Method:
     estimate: bool                 # True when energy is modelled rather than metered
 
     def label(self) -> str:
+        """One line for people: measured or modelled, by what, and the carbon factor."""
         kind = "modelled" if self.estimate else "measured"
-        return f"{kind} ({self.meter}; cpu {self.cpu}; gpu {self.gpu})"
+        factor = self.carbon_factor_g_per_kwh
+        known = isinstance(factor, (int, float)) and factor == factor   # None or NaN: unknown
+        factor_text = f"{factor:.4g} g CO2e/kWh" if known else "unknown factor"
+        return (f"{kind} with {self.meter}: CPU {self.cpu}, GPU {self.gpu}; "
+                f"carbon factor {factor_text} from {self.carbon_factor_source}")
 
     def to_dict(self) -> dict:
         return asdict(self)

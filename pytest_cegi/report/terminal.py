@@ -1,6 +1,7 @@
 """The end-of-session table in the terminal."""
 from __future__ import annotations
 
+from pytest_cegi.meters.base import Method
 from pytest_cegi.units import format_count, format_energy, format_mass
 
 COLUMNS = ("task", "variant", "score", "gain", "T_M", "energy", "CO2e", "CEGI", "verdict")
@@ -34,17 +35,9 @@ def render(records: list[dict], method: dict | None) -> list[str]:
     if any(r.get("estimate") for r in records):
         lines.append("~ modelled estimate, not metered (see 'measured by' below)")
     if method:
-        lines.append(f"measured by: {_method_label(method)}")
+        lines.append(f"measured by: {Method(**method).label()}")
     for r in records:
         relevant = r.get("reference_score") is not None or any(c["limit"] == "ceiling" for c in r.get("checks", []))
         if r.get("cegi") is None and r.get("cegi_reason") and not r.get("reference") and relevant:
             lines.append(f"CEGI undefined for {r['task']}/{r['variant']}: {r['cegi_reason']}")
     return lines
-
-
-def _method_label(m: dict) -> str:
-    kind = "modelled" if m.get("estimate") else "measured"
-    factor = m.get("carbon_factor_g_per_kwh")
-    factor_text = f"{factor:.4g} g CO2e/kWh" if isinstance(factor, (int, float)) else "unknown factor"
-    return (f"{kind} with {m.get('meter')}: CPU {m.get('cpu')}, GPU {m.get('gpu')}; "
-            f"carbon factor {factor_text} from {m.get('carbon_factor_source')}")
