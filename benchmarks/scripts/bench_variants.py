@@ -155,8 +155,7 @@ def main() -> None:
         all_variants = variants(path)
         rows = [run_one(v, data, meter, cache_dir, 4) for v in all_variants]
         method = next(r["inf"].method for r in rows)
-        print(f"meter: {method.label()}; carbon factor {method.carbon_factor_g_per_kwh:.0f} g/kWh "
-              f"({method.carbon_factor_source}); energy in joules")
+        print(f"meter: {method.label()}; energy in joules")
         report(rows)
         if args.twice:
             print("\nsecond pass, same inputs (adapter cache hits replay the stored fine-tuning window):")
