@@ -175,8 +175,14 @@ def _deployment(source: str, key: str, value) -> dict:
         if number <= 0:
             raise SettingsError(f"{_where(source, f'{key}.{k}')}: must be positive, got {v!r}")
         out[k] = number
-    if "requests_per_second" in out and "requests_per_day" in out:
-        raise SettingsError(f"{_where(source, key)}: give requests_per_second or requests_per_day, not both")
+    # The projection owns the rules (exactly one rate, positive values); checking them
+    # here makes a bad declaration a start-up error rather than a crash at report time.
+    from pytest_cegi.projection import DeploymentError, parse_deployment
+
+    try:
+        parse_deployment(out, _where(source, key))
+    except DeploymentError as exc:
+        raise SettingsError(str(exc)) from None
     return out
 
 

@@ -38,6 +38,8 @@ def _usage_error(result, *patterns):
      ["pyproject.toml budget #2: key 'flor': unknown key"]),
     ("[[tool.cegi.budget]]\nfloor = 0.2", ["budget #1: needs 'match'"]),
     ("[[tool.cegi.budget]]\nmatch = '*'\ngain = 'ratio'", ["budget #1: key 'gain'", "relative, points"]),
+    ("[tool.cegi]\ndeployment = { units = 3 }", ["key 'deployment'", "exactly one of requests_per_second or requests_per_day"]),
+    ("[tool.cegi]\ndeployment = { requests_per_day = 0 }", ["key 'deployment.requests_per_day'", "must be positive"]),
 ])
 def test_bad_pyproject(pytester, run, toml, expected):
     pytester.makepyfile(test_x=SIMPLE)
