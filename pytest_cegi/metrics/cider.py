@@ -13,6 +13,14 @@ the candidate's weights to the reference's (so repeating a good n-gram does not 
 CIDEr-D is the mean of CIDEr-D_1..4, then the mean over examples. The reported score
 keeps the paper's x10 factor, so it lies in 0..10 (COCO leaderboards usually print this
 figure x100, e.g. 1.10 here is "110").
+
+Tokens come from `text.caption_tokens`, not from the Java PTB tokeniser that the COCO
+caption toolkit (pycocoevalcap) runs first. Both lower-case; ours keeps words of any
+script and makes each Chinese/Japanese character a token. It differs from PTB in that it
+keeps "don't" and "dog's" whole (PTB: "do n't", "dog 's"), splits "black-and-white",
+"3.5" and "1,000" at the symbol (PTB keeps them whole), and drops symbols such as & $ % #
+(PTB keeps them as tokens). On text already tokenised into lower-case words separated
+by spaces, the scores equal pycocoevalcap's Cider (the tests check this).
 """
 from __future__ import annotations
 
@@ -31,8 +39,9 @@ SIGMA = 6.0
 SMALL_SET = 100
 
 NOT_COMPARABLE = (
-    "CIDEr-D here uses a simple regex tokeniser, not the PTB tokeniser of the COCO caption "
-    "toolkit, so figures are not comparable with published COCO numbers"
+    "CIDEr-D here tokenises with a Unicode word regex (one token per CJK character), not the "
+    "PTB tokeniser of the COCO caption toolkit, so figures are not comparable with published "
+    "COCO numbers unless the captions are tokenised the same way beforehand"
 )
 
 

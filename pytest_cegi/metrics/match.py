@@ -59,13 +59,35 @@ class Accuracy(Metric):
         return {"accuracy": mean(hits)}, {"per_example": hits}
 
 
-class VqaAccuracy(Metric):
-    """VQA accuracy: min(#references equal to the answer / 3, 1) after VQA normalisation.
+def vqa_score(matches: int, humans: int) -> float:
+    """The official VQA accuracy of an answer that `matches` of `humans` answers agree with.
 
-    With a single reference string this is exact match. The official VQA script also
-    averages over the 10 leave-one-out subsets of the 10 human answers; this one uses all
-    references at once (the formula in the VQA paper), which differs slightly when the
-    answer matches exactly 3 of 10 humans.
+    The official script scores min(1, agreeing others / 3) once for each human left out
+    and averages: with 10 humans, 1, 2 and 3 matches give 0.3, 0.6 and 0.9, 4 or more 1.
+    """
+    if humans == 1:
+        # Leave-one-out leaves no one to agree with (the official score is always 0);
+        # the project scores a single reference as exact match instead.
+        return float(matches == 1)
+    left_out_match = min(1.0, (matches - 1) / 3.0)   # one of the agreeing humans is left out
+    left_out_other = min(1.0, matches / 3.0)          # someone else is left out
+    return (matches * left_out_match + (humans - matches) * left_out_other) / humans
+
+
+class VqaAccuracy(Metric):
+    """VQA accuracy as the official evaluation computes it (GT-Vision-Lab/VQA, vqaEval.py).
+
+    Answers are normalised with the official rules (`text.normalize_vqa`), and an answer
+    scores the mean, over the leave-one-out subsets of the human answers, of
+    min(1, #matches / 3): with 10 humans, 1/2/3 matches score 0.3/0.6/0.9.
+
+    Where this differs from the official script (see docs/metrics.md):
+    - a single reference string is scored as exact match (officially always 0);
+    - references get the same full normalisation as the answer. The official script
+      trusts its pre-normalised annotations: it only applies the punctuation rule to
+      them, and not even that when all humans gave the same answer.
+    With fewer than 4 references a perfect answer cannot reach 1 (3 agreeing of 3: 2/3),
+    exactly as in the official formula.
     """
 
     name = "vqa_accuracy"
@@ -78,9 +100,8 @@ class VqaAccuracy(Metric):
         per = []
         for pred, answers in zip(preds, refs):
             p = normalize_vqa(pred)
-            matches = sum(normalize_vqa(a) == p for a in answers)
-            per.append(float(matches == 1) if len(answers) == 1 else min(matches / 3.0, 1.0))
+            per.append(vqa_score(sum(normalize_vqa(a) == p for a in answers), len(answers)))
         return {"vqa_accuracy": mean(per)}, {"per_example": per}
 
 
-__all__ = ["Accuracy", "ExactMatch", "VqaAccuracy"]
+__all__ = ["Accuracy", "ExactMatch", "VqaAccuracy", "vqa_score"]

@@ -53,7 +53,11 @@ class Bleu(_SacreMetric):
 
 
 class Chrf(_SacreMetric):
-    """Corpus chrF (chrF++ with word_order=2), on 0..1. Options go to `sacrebleu.metrics.CHRF`."""
+    """Corpus chrF with sacrebleu's `CHRF()` defaults, on 0..1.
+
+    The default is plain chrF: character 6-grams, no word n-grams (word_order=0),
+    beta 2. Pass `word_order=2` for chrF++. Options go to `sacrebleu.metrics.CHRF`.
+    """
 
     name = "chrf"
     primary_key = "chrf"

@@ -37,40 +37,134 @@ NORMALIZERS: dict[str, Callable[[str], str]] = {
 }
 
 # --- VQA answers --------------------------------------------------------------------
+# The rules of the official VQA evaluation (GT-Vision-Lab/VQA, vqaEval.py), reproduced
+# from its documented behaviour: processPunctuation, then processDigitArticle.
+
+# Marks handled by the punctuation rule. Everything else ("-", "!", "%", "#", "$", "&",
+# curly quotes, ...) is kept, as in the official script.
+_VQA_MARKS = (";", ":", "/", "'", "[", "]", '"', "(", ")", "=", "+", "\\", "_",
+              ">", "<", "@", "`", ",", "?")
+_DIGIT_COMMA_DIGIT = re.compile(r"\d,\d")
+# A period not followed by a digit: "dog." loses it, "2.5" and ".5" keep theirs.
+_PERIOD = re.compile(r"\.(?!\d)")
+# The official script passes re.UNICODE (= 32) where re.sub takes `count`, so at most 32
+# periods are removed per answer; kept for exactness.
+_PERIOD_LIMIT = 32
 
 _NUMBER_WORDS = {
     "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4",
     "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
 }
-_DIGIT_COMMA = re.compile(r"(?<=\d),(?=\d)")      # "1,000" -> "1000"
-_NON_DECIMAL_PERIOD = re.compile(r"(?<!\d)\.|\.(?!\d)")  # keep "2.5", drop "dog."
-# Apostrophes stay so that "don't" and "dont" remain distinguishable from "do not".
-_VQA_PUNCT = re.compile(r"[^\w\s'.]")
+_ARTICLES_VQA = frozenset({"a", "an", "the"})
+
+# The official contraction table. Its entries mostly map a word written without its
+# apostrophe to the contracted form; those are derived from the contracted forms below.
+# Note the mix of straight (') and curly (\u2019) apostrophes: it is the official one.
+_CONTRACTED = (
+    "ain't aren't can't could've couldn't didn\u2019t doesn\u2019t don\u2019t hadn\u2019t "
+    "hasn\u2019t haven\u2019t he\u2019d he\u2019s how\u2019d how\u2019ll how\u2019s "
+    "isn\u2019t it\u2019d it\u2019ll ma\u2019am mightn\u2019t might\u2019ve mustn\u2019t "
+    "must\u2019ve needn\u2019t not\u2019ve o\u2019clock oughtn\u2019t shan\u2019t "
+    "should\u2019ve shouldn\u2019t somebody\u2019ll somebody\u2019s someone\u2019d "
+    "someone\u2019ll someone\u2019s something\u2019d something\u2019ll that\u2019s "
+    "there\u2019d there\u2019re there\u2019s they\u2019d they\u2019ll they\u2019re "
+    "they\u2019ve \u2019twas wasn\u2019t we've weren\u2019t what\u2019ll what\u2019re "
+    "what\u2019s what\u2019ve when\u2019s where\u2019d where's where\u2019ve who\u2019d "
+    "who\u2019ll who\u2019s who've why\u2019ll why\u2019re why\u2019s won\u2019t "
+    "would\u2019ve wouldn\u2019t y\u2019all you\u2019d you\u2019ll you\u2019re you\u2019ve"
+).split()
+# The remaining entries, spelled out. Entries that can never fire are left out: keys with
+# a straight apostrophe (the punctuation rule has removed it by then), capitalised keys
+# (words are lower-cased first) and entries that map a word to itself.
+_CONTRACTION_VARIANTS = {
+    "couldn\u2019t\u2019ve": ("couldnt\u2019ve",),
+    "hadn\u2019t\u2019ve": ("hadnt\u2019ve",),
+    "he\u2019d\u2019ve": ("hed\u2019ve", "he\u2019dve"),
+    "it\u2019d\u2019ve": ("itd\u2019ve", "it\u2019dve"),
+    "mightn\u2019t\u2019ve": ("mightnt\u2019ve", "mightn\u2019tve"),
+    "\u2019ow\u2019s\u2019at": ("ow\u2019s\u2019at", "\u2019ows\u2019at", "\u2019ow\u2019sat"),
+    "she\u2019d\u2019ve": ("shed\u2019ve", "she\u2019dve"),
+    "shouldn\u2019t\u2019ve": ("shouldnt\u2019ve", "shouldn\u2019tve"),
+    "somebodyd": ("somebody\u2019d",),  # sic: the official table maps this one backwards
+    "somebody\u2019d\u2019ve": ("somebodyd\u2019ve", "somebody\u2019dve"),
+    "someone\u2019d\u2019ve": ("someoned\u2019ve", "someone\u2019dve"),
+    "something\u2019d\u2019ve": ("somethingd\u2019ve", "something\u2019dve"),
+    "there\u2019d\u2019ve": ("thered\u2019ve", "there\u2019dve"),
+    "they\u2019d\u2019ve": ("theyd\u2019ve", "they\u2019dve"),
+    "we\u2019d\u2019ve": ("wed\u2019ve", "we\u2019dve"),
+    "who\u2019d\u2019ve": ("whod\u2019ve", "who\u2019dve"),
+    "wouldn\u2019t\u2019ve": ("wouldnt\u2019ve", "wouldn\u2019tve"),
+    "y\u2019all\u2019ll": ("yall\u2019ll", "y\u2019allll"),
+    "y\u2019all\u2019d\u2019ve": ("yall\u2019d\u2019ve", "y\u2019alld\u2019ve", "y\u2019all\u2019dve"),
+    "you\u2019d\u2019ve": ("youd\u2019ve", "you\u2019dve"),
+}
+
+
+def _contraction_table() -> dict[str, str]:
+    table = {re.sub("['\u2019]", "", form): form for form in _CONTRACTED}
+    table.update({key: form for form, keys in _CONTRACTION_VARIANTS.items() for key in keys})
+    return table
+
+
+_CONTRACTIONS = _contraction_table()
+
+
+def vqa_punctuation(text: str) -> str:
+    """The official `processPunctuation`.
+
+    A mark from the list is deleted when it touches a space somewhere in the text, or
+    when the text contains a digit-comma-digit ("1,000") anywhere; otherwise it becomes
+    a space ("red/white" -> "red white"). Then periods not followed by a digit go.
+    """
+    delete = _DIGIT_COMMA_DIGIT.search(text) is not None
+    out = text
+    for mark in _VQA_MARKS:
+        # The test looks at the original text, mark by mark, as the official script does.
+        touches_space = f"{mark} " in text or f" {mark}" in text
+        out = out.replace(mark, "" if delete or touches_space else " ")
+    return _PERIOD.sub("", out, count=_PERIOD_LIMIT)
+
+
+def vqa_digits_articles(text: str) -> str:
+    """The official `processDigitArticle`: lower-case and split on whitespace; number words
+    zero..ten become digits ("none" -> "0"); a/an/the are dropped; contractions are
+    restored from the official table ("dont" -> "don\u2019t", curly apostrophe)."""
+    words = (_NUMBER_WORDS.get(w, w) for w in text.lower().split())
+    return " ".join(_CONTRACTIONS.get(w, w) for w in words if w not in _ARTICLES_VQA)
 
 
 def normalize_vqa(text: str) -> str:
-    """VQA-style answer normalisation (close to, not identical with, the official script).
+    """An answer as the official VQA evaluation normalises it.
 
-    Lower-case; drop thousands separators; drop periods that are not decimal points;
-    turn other punctuation except apostrophes into spaces; number words zero..ten to
-    digits ("none" counts as 0, as in VQA); drop articles a/an/the; collapse whitespace.
+    Newlines and tabs become spaces, the ends are trimmed, then `vqa_punctuation` and
+    `vqa_digits_articles`. Python 3 string semantics (Unicode lower-casing and whitespace).
     """
-    text = text.lower().strip()
-    text = _DIGIT_COMMA.sub("", text)
-    text = _NON_DECIMAL_PERIOD.sub("", text)
-    text = _VQA_PUNCT.sub(" ", text)
-    words = [_NUMBER_WORDS.get(w, w) for w in text.split() if w not in ("a", "an", "the")]
-    return " ".join(words)
+    text = text.replace("\n", " ").replace("\t", " ").strip()
+    return vqa_digits_articles(vqa_punctuation(text))
 
 
 # --- tokenising and sentence splitting ----------------------------------------------
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# Chinese and Japanese are written without spaces between words. Without a word
+# segmenter (jieba, MeCab: extra dependencies and dictionaries), one character per token
+# is the usual fallback, and it still gives partial credit where whole runs would not.
+_CJK_CHAR = re.compile(
+    "[\u3040-\u30ff"               # hiragana, katakana
+    "\u3400-\u4dbf\u4e00-\u9fff"   # CJK unified ideographs, extension A
+    "\uf900-\ufaff\uff66-\uff9f"   # compatibility ideographs, half-width katakana
+    "\U00020000-\U0003134f]"        # ideograph extensions B..H
+)
+# A run of letters or digits in any script, with an apostrophe suffix kept ("don't").
+# `[^\W_]` is \w without the underscore; on ASCII text this is exactly [a-z0-9] after
+# lower-casing, so ASCII captions tokenise as before Unicode support.
+_WORD = re.compile(r"[^\W_]+(?:'[^\W\d_]+)?")
 
 
 def caption_tokens(text: str) -> list[str]:
-    """Lower-cased alphanumeric words (apostrophe contractions kept); for CIDEr-D."""
-    return _WORD.findall(text.lower())
+    """Tokens for CIDEr-D: lower-cased words of letters and digits in any script, an
+    apostrophe suffix kept ("don't", "dog's"); each Chinese/Japanese character is a token
+    of its own; punctuation and symbols are dropped."""
+    return _WORD.findall(_CJK_CHAR.sub(r" \g<0> ", text.lower()))
 
 
 # A sentence ends at . ! or ? (optionally followed by closing quotes/brackets) and
@@ -79,9 +173,6 @@ _SENT_END = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+")
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split text into sentences: on newlines when present, otherwise on end punctuation."""
-    if "\n" in text.strip():
-        parts = text.splitlines()
-    else:
-        parts = _SENT_END.split(text)
+    """Split text into sentences: at newlines, and after end punctuation within a line."""
+    parts = (part for line in text.splitlines() for part in _SENT_END.split(line))
     return [p.strip() for p in parts if p.strip()]

@@ -37,23 +37,28 @@ def test_normalisers_documented_behaviour():
     assert normalize_vqa("Two dogs.") == "2 dogs"
     assert normalize_vqa("1,000") == "1000"
     assert normalize_vqa("2.5") == "2.5"
-    assert normalize_vqa("a red-white flag") == "red white flag"
+    assert normalize_vqa("a red/white flag") == "red white flag"
+    assert normalize_vqa("a red-white flag") == "red-white flag"  # "-" is not a VQA mark
+    assert normalize_vqa("dont") == "don\u2019t"
     assert split_sentences("One. Two! Three? four") == ["One.", "Two!", "Three?", "four"]
     assert split_sentences("line one\nline two.") == ["line one", "line two."]
+    assert split_sentences("One. Two\nthree") == ["One.", "Two", "three"]
 
 
 def test_vqa_accuracy_hand_worked():
     ten_humans = ["2", "2", "two", "3", "3", "3", "3", "2 ", "several", "4"]
-    # "2" matches 4 humans -> min(4/3, 1) = 1; "3" matches 4 -> 1; "4" matches 1 -> 1/3;
-    # "several" 1 -> 1/3; "5" none -> 0
+    # Official leave-one-out average of min(matches among the other 9 / 3, 1):
+    # "2" matches 4 humans -> 1; "3" matches 4 -> 1; "4" matches 1 -> 9 * (1/3) / 10 = 0.3;
+    # "several" 1 -> 0.3; "5" none -> 0
     preds = ["2", "three", "4", "Several.", "5"]
     result = metrics.compute("vqa_accuracy", preds, [ten_humans] * 5)
-    assert result.details["per_example"] == pytest.approx([1.0, 1.0, 1 / 3, 1 / 3, 0.0])
-    assert result.value == pytest.approx((1 + 1 + 1 / 3 + 1 / 3) / 5)
+    assert result.details["per_example"] == pytest.approx([1.0, 1.0, 0.3, 0.3, 0.0])
+    assert result.value == pytest.approx((1 + 1 + 0.3 + 0.3) / 5)
 
 
-def test_vqa_accuracy_two_matches_is_two_thirds():
-    assert metrics.compute("vqa_accuracy", ["yes"], [["yes", "Yes", "no"]]).value == pytest.approx(2 / 3)
+def test_vqa_accuracy_two_of_three_is_four_ninths():
+    # Leaving out either "yes" leaves 1 match (1/3), leaving out "no" leaves 2 (2/3).
+    assert metrics.compute("vqa_accuracy", ["yes"], [["yes", "Yes", "no"]]).value == pytest.approx(4 / 9)
 
 
 def test_vqa_accuracy_single_reference_is_exact_match():

@@ -42,34 +42,72 @@ def test_rouge_stems():
     assert unstemmed.value == pytest.approx(0.0)
 
 
-def test_rouge_lsum_splits_sentences_without_punkt():
+def test_rouge_lsum_one_sentence_without_newlines_by_default():
+    # rouge-score's default: only newlines separate sentences. Without one, each text is
+    # a single sentence and rougeLsum is rougeL: LCS "the dog ran" is 3 of 6 tokens.
+    pred, ref = "the cat sat. the dog ran.", "the dog ran. the cat sat."
+    result = metrics.compute("rouge", [pred], [ref])
+    assert result.scores["rougeLsum"] == pytest.approx(0.5)
+    assert result.scores["rougeL"] == pytest.approx(0.5)
+    assert result.details["sentence_split"].startswith("newlines only")
+    # One sentence per line: each reference sentence is found whole -> 1.0
+    assert metrics.compute("rouge:rougeLsum", [pred.replace(". ", ".\n")], [ref.replace(". ", ".\n")]).value == 1.0
+
+
+def test_rouge_lsum_split_sentences_is_opt_in():
     # As one sequence the LCS is "the cat the dog" (4 of 6 tokens). Sentence by sentence
     # (summary-level LCS), each reference sentence is covered by the union of its LCS with
     # both candidate sentences: {the, cat, ran} and {the, dog, sat} -> 6 of 6.
     pred, ref = "The cat sat. The dog ran.", "The cat ran. The dog sat."
-    result = metrics.compute("rouge", [pred], [ref])
-    assert result.scores["rougeL"] == pytest.approx(4 / 6)
-    assert result.scores["rougeLsum"] == pytest.approx(1.0)
+    default = metrics.compute("rouge", [pred], [ref])
+    split = metrics.compute("rouge", [pred], [ref], split_sentences=True)
+    assert default.scores["rougeLsum"] == pytest.approx(4 / 6)
+    assert split.scores["rougeLsum"] == pytest.approx(1.0)
+    assert split.scores["rougeL"] == default.scores["rougeL"] == pytest.approx(4 / 6)
+    assert "regex" in split.details["sentence_split"]
 
 
-def test_rouge_agrees_with_rouge_score():
-    # Texts of 1-3 sentences. rouge-score is given the known sentence boundaries as
-    # newlines; ours gets the plain text and must find them itself.
-    rng = random.Random(1)
-    pairs = [tuple(random_corpus(rng.randint(1, 3), seed=rng.random())) for _ in range(60)]
+def random_documents(n, seed):
+    """(pred sentences, ref sentences) pairs, 1-3 sentences each."""
+    rng = random.Random(seed)
+    return [tuple(random_corpus(rng.randint(1, 3), seed=rng.random())) for _ in range(n)]
+
+
+N_ROUGE_DOCS = 300
+
+
+@pytest.mark.parametrize("joiner", [". ", ".\n"])
+def test_rouge_defaults_agree_with_rouge_score(joiner):
+    # The same raw strings go to both; ". " texts are one sentence each in rougeLsum,
+    # ".\n" texts one per line. Compared example by example.
     types = ["rouge1", "rouge2", "rougeL", "rougeLsum"]
     scorer = rouge_scorer.RougeScorer(types, use_stemmer=True)
-    direct = {t: 0.0 for t in types}
-    for p_sents, r_sents in pairs:
-        s = scorer.score("\n".join(r_sents), "\n".join(p_sents))
-        for t in types:
-            direct[t] += s[t].fmeasure / len(pairs)
-    preds = [". ".join(p) + "." for p, _ in pairs]
-    refs = [". ".join(r) + "." for _, r in pairs]
-    ours = metrics.compute("rouge", preds, refs).scores
-    assert ours["rougeLsum"] != pytest.approx(ours["rougeL"])
-    for t in types:
-        assert ours[t] == pytest.approx(direct[t], abs=1e-12)
+    docs = random_documents(N_ROUGE_DOCS, seed=1)
+    preds = [joiner.join(p) + "." for p, _ in docs]
+    refs = [joiner.join(r) + "." for _, r in docs]
+    ours = metrics.compute("rouge", preds, refs).details["per_example"]
+    worst = 0.0
+    for i, (pred, ref) in enumerate(zip(preds, refs)):
+        direct = scorer.score(ref, pred)
+        worst = max([worst] + [abs(ours[t][i] - direct[t].fmeasure) for t in types])
+    assert worst <= 1e-12
+
+
+def test_rouge_split_sentences_agrees_with_rouge_score_on_known_boundaries():
+    # rouge-score is given the known sentence boundaries as newlines; ours gets the plain
+    # text with split_sentences=True and must find them itself.
+    types = ["rouge1", "rouge2", "rougeL", "rougeLsum"]
+    scorer = rouge_scorer.RougeScorer(types, use_stemmer=True)
+    docs = random_documents(N_ROUGE_DOCS, seed=2)
+    preds = [". ".join(p) + "." for p, _ in docs]
+    refs = [". ".join(r) + "." for _, r in docs]
+    ours = metrics.compute("rouge", preds, refs, split_sentences=True)
+    worst = 0.0
+    for i, (p_sents, r_sents) in enumerate(docs):
+        direct = scorer.score("\n".join(r_sents), "\n".join(p_sents))
+        worst = max([worst] + [abs(ours.details["per_example"][t][i] - direct[t].fmeasure) for t in types])
+    assert worst <= 1e-12
+    assert ours.scores["rougeLsum"] != pytest.approx(ours.scores["rougeL"])
 
 
 def test_rouge_multiple_references_takes_the_best():
@@ -131,12 +169,18 @@ def test_bleu_options_reach_sacrebleu():
         metrics.compute("bleu", ["a"], ["a"], not_an_option=1)
 
 
-def test_chrf_agrees_with_sacrebleu():
+def test_chrf_default_is_chrf_not_chrf_plus_plus():
     preds, refs = random_corpus(80, seed=5)
-    assert metrics.compute("chrf", preds, refs).value == pytest.approx(sacrebleu.corpus_chrf(preds, [refs]).score / 100)
-    # chrF++ (word bigrams too)
-    plus = sacrebleu.corpus_chrf(preds, [refs], word_order=2).score / 100
-    assert metrics.compute("chrf", preds, refs, word_order=2).value == pytest.approx(plus)
+    default = metrics.compute("chrf", preds, refs)
+    direct = sacrebleu.metrics.CHRF()  # sacrebleu's defaults: char_order 6, word_order 0
+    assert default.value == pytest.approx(direct.corpus_score(preds, [refs]).score / 100)
+    assert default.value == pytest.approx(sacrebleu.corpus_chrf(preds, [refs]).score / 100)
+    assert "|nw:0|" in default.details["signature"]
+    # chrF++ (word bigrams too) only when asked for
+    plus = metrics.compute("chrf", preds, refs, word_order=2)
+    assert plus.value == pytest.approx(sacrebleu.corpus_chrf(preds, [refs], word_order=2).score / 100)
+    assert plus.value != pytest.approx(default.value)
+    assert "|nw:2|" in plus.details["signature"]
 
 
 def test_chrf_extremes():
