@@ -1,12 +1,15 @@
 """CIDEr-D against hand-worked values (idf = log(N/df), raw counts, sigma 6, x10)."""
 import math
 import random
+import re
+import string
 import warnings
 
 import pytest
 
 from pytest_cegi import metrics
 from pytest_cegi.metrics import MetricWarning
+from pytest_cegi.metrics.text import caption_tokens
 
 
 def cider(preds, refs, **kw):
@@ -78,3 +81,64 @@ def test_no_small_set_warning_from_100_examples():
 def test_tokenisation_ignores_case_and_punctuation():
     assert cider(["A man, riding.", "dogs"], ["a man riding", "dogs"]).details["per_example"][0] == pytest.approx(
         cider(["a man riding", "dogs"], ["a man riding", "dogs"]).details["per_example"][0])
+
+
+# --- tokenisation: any script --------------------------------------------------------
+
+CHINESE = ["一只猫坐在垫子上", "两个男人在公园里踢足球", "一辆红色的公共汽车停在路边",
+           "小女孩拿着一个蓝色的气球", "桌子上有一盘水果和面包"]
+
+
+def test_identical_non_ascii_captions_score_the_maximum():
+    # Every caption has 4+ tokens and none of its n-grams is in every reference set, so
+    # each n = 1..4 contributes a cosine of 1: 10 per example, the top of the range.
+    for caps in (CHINESE,
+                 ["кошка сидит на коврике", "двое мужчин играют в футбол", "красный автобус стоит у дороги"],
+                 ["un café crème très chaud", "l'élève lit un livre épais", "deux garçons jouent au ballon"]):
+        result = cider(caps, caps)
+        assert result.details["per_example"] == pytest.approx([10.0] * len(caps))
+
+
+def test_chinese_characters_are_tokens_so_near_misses_get_credit():
+    tokens = caption_tokens("一只猫坐在垫子上。")
+    assert tokens == list("一只猫坐在垫子上")
+    near = cider(["一只狗坐在垫子上"] + CHINESE[1:], CHINESE).details["per_example"][0]
+    assert 0 < near < 10
+
+
+def test_ascii_tokenisation_is_unchanged_by_unicode_support():
+    # The tokeniser before Unicode support, for ASCII text.
+    old = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+    rng = random.Random(3)
+    alphabet = string.ascii_letters + string.digits + string.punctuation + " \t\n'''"
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert caption_tokens(text) == old.findall(text.lower())
+
+
+# --- agreement with the COCO caption toolkit ------------------------------------------
+
+def pretokenised_corpus(n, seed):
+    """Lower-case words joined by single spaces: what pycocoevalcap's PTB step produces."""
+    rng = random.Random(seed)
+    words = "a an the man woman dog cat two red ball park grass sits runs on in with near".split()
+
+    def caption():
+        return " ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
+
+    preds = [caption() for _ in range(n)]
+    refs = [[caption() for _ in range(rng.randint(1, 5))] for _ in range(n)]
+    return preds, refs
+
+
+@pytest.mark.parametrize("n, seed", [(5, 0), (40, 1), (500, 2)])
+def test_agrees_with_pycocoevalcap_cider_on_pretokenised_text(n, seed):
+    # pycocoevalcap's Cider itself is pure Python; only its PTB tokenizer needs Java,
+    # so it is given text that is already tokenised.
+    coco_cider = pytest.importorskip("pycocoevalcap.cider.cider", reason="pycocoevalcap is not installed")
+    preds, refs = pretokenised_corpus(n, seed)
+    corpus, per_image = coco_cider.Cider().compute_score(
+        {i: r for i, r in enumerate(refs)}, {i: [p] for i, p in enumerate(preds)})
+    ours = cider(preds, refs)
+    assert max(abs(a - b) for a, b in zip(ours.details["per_example"], per_image)) <= 1e-9
+    assert ours.value == pytest.approx(float(corpus), abs=1e-9)
