@@ -46,12 +46,15 @@ def get(name: str) -> Metric:
 
 
 class EvaluateMetric(Metric):
-    """Adapts any object with ``compute(predictions=..., references=...)`` (an `evaluate` module).
+    """Adapts any object with ``compute(predictions=..., references=...)``: an `evaluate`
+    module loaded from a local script (``evaluate.load("path/to/metric.py")`` needs no
+    network), or anything shaped like one.
 
-    The recorded key is `key` when given (wrap an object in this class to choose one);
-    otherwise the module's name when it is a result key, else "score",
-    else the first numeric result. Non-numeric results (lists, strings) go to details.
-    The scale is whatever the object returns: `evaluate`'s sacrebleu reports 0..100.
+    The recorded key is `key` when given (wrap an object in this class to choose one; a
+    key the object does not produce is an error); otherwise the module's name when it is
+    a result key, else "score", else the first numeric result. Non-numeric results (lists,
+    strings) go to details. The scale is whatever the object returns: `evaluate`'s
+    sacrebleu reports 0..100.
     """
 
     def __init__(self, module: Any, key: str | None = None, higher_is_better: bool = True):
@@ -66,6 +69,9 @@ class EvaluateMetric(Metric):
     def score(self, predictions: Sequence, references: Sequence, **kwargs: Any) -> tuple[dict, dict]:
         raw = self.module.compute(predictions=list(predictions), references=list(references), **kwargs)
         scores, extras = _split_numeric(self.name, raw)
+        if self.primary_key and self.primary_key not in scores:
+            # compute() would otherwise fall back to a guessed key without a word.
+            raise MetricError(f"{self.name}: no score named {self.primary_key!r}; it produced {sorted(scores)}")
         return scores, {"source": "evaluate-compatible object", "extras": extras}
 
 

@@ -107,6 +107,11 @@ def test_evaluate_wrapper_chooses_key_and_direction():
     assert (result.key, result.value, result.higher_is_better) == ("count", 1.0, False)
 
 
+def test_evaluate_wrapper_key_must_be_produced():
+    with pytest.raises(MetricError, match="overlap: no score named 'f1'; it produced \\['count', 'overlap'\\]"):
+        metrics.compute(EvaluateMetric(FakeEvaluateModule(), key="f1"), ["a"], ["a"])
+
+
 def test_object_without_compute_is_rejected():
     with pytest.raises(MetricError, match="no compute"):
         metrics.compute(object(), ["a"], ["a"])
