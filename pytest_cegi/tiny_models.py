@@ -83,12 +83,8 @@ def _build(examples: list, settings: BuildSettings, name: str, cache_dir) -> Pat
         raise ValueError("need at least one training text")
     root = Path(cache_dir or default_cache_dir()) / "tiny-models"
     out = root / f"{name}-{settings.size}-{_key(settings, examples)}"
-    if (out / DONE_FILE).is_file():
-        return out
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=root))
-    try:
-        started = time.perf_counter()
+
+    def write(tmp: Path) -> dict:
         texts = [t for ex in examples for t in ((ex,) if isinstance(ex, str) else ex)]
         tokenizer = _train_tokenizer(texts, SIZES[settings.size]["vocab"])
         model = _new_model(settings, tokenizer)
@@ -96,9 +92,23 @@ def _build(examples: list, settings: BuildSettings, name: str, cache_dir) -> Pat
             loss = _train(model, tokenizer, examples, settings)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        info = {"settings": asdict(settings), "final_loss": loss, "examples": len(examples),
-                "params": sum(p.numel() for p in model.parameters()),
-                "seconds": round(time.perf_counter() - started, 2)}
+        return {"settings": asdict(settings), "final_loss": loss, "examples": len(examples),
+                "params": sum(p.numel() for p in model.parameters())}
+
+    return _publish(out, write)
+
+
+def _publish(out: Path, write) -> Path:
+    """Build into a temporary sibling of `out` with `write(tmp) -> info`, then rename it
+    into place; DONE_FILE, written last, marks a directory complete and reusable."""
+    if (out / DONE_FILE).is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        started = time.perf_counter()
+        info = write(tmp)
+        info["seconds"] = round(time.perf_counter() - started, 2)
         (tmp / DONE_FILE).write_text(json.dumps(info, indent=2))  # written last: marks complete
         if not (out / DONE_FILE).is_file():  # another process may have finished first
             shutil.rmtree(out, ignore_errors=True)  # a half-built leftover, never used
@@ -224,6 +234,109 @@ def _labels(inputs: dict):
     return inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
 
 
+# --- a tiny vision-language model (LLaVA layout), random weights --------------------
+
+@dataclass(frozen=True)
+class VisionBuildSettings:
+    """A CLIP vision tower and a Llama text model, both 64 wide (bitsandbytes' 8- and 4-bit
+    kernels need such widths, and every linear layer of a quantized VLM is quantized)."""
+
+    image_size: int = 16
+    patch_size: int = 4            # (16 / 4)^2 = 16 image tokens per image
+    hidden: int = 64
+    vision_ffn: int = 128
+    text_ffn: int = 256
+    layers: int = 2                # in each of the two towers
+    heads: int = 4
+    chat_template: bool = True     # False: prompts get the bare image token instead
+    seed: int = 0
+
+
+IMAGE_TOKEN = "<image>"
+# LLaVA-1.5's conversation layout ("USER: <image>\n... ASSISTANT:"), written for a
+# character-level vocabulary; content may be a string or a list of typed items.
+LLAVA_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'].upper() }}: "
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'image' %}{{ '<image>\\n' }}"
+    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "{{ ' ' }}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+
+
+def build_tiny_llava(*, name: str = "llava", cache_dir=None, **settings) -> Path:
+    """A LLaVA-style model with random weights and its processor; return its directory.
+
+    Nothing is trained or downloaded: configs, a character-level tokenizer with an image
+    token and a CLIP image processor, saved like any local checkpoint (under 1 MB, ~1 s).
+    """
+    s = VisionBuildSettings(**settings)
+    if s.image_size % s.patch_size:
+        raise ValueError(f"image_size {s.image_size} is not a multiple of patch_size {s.patch_size}")
+    out = Path(cache_dir or default_cache_dir()) / "tiny-models" / f"{name}-{_key(s, ['llava'])}"
+
+    def write(tmp: Path) -> dict:
+        processor = _llava_processor(s)
+        model = _new_llava(s, processor.tokenizer)
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        vision = sum(p.numel() for p in model.model.vision_tower.parameters())
+        return {"settings": asdict(s), "params": sum(p.numel() for p in model.parameters()),
+                "vision_params": vision}
+
+    return _publish(out, write)
+
+
+def _char_tokenizer(specials: Sequence[str]):
+    """One token per printable ASCII character (plus newline): no training needed, and
+    "red" and "blue" are short, distinct token sequences."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    chars = [chr(c) for c in range(32, 127)] + ["\n"]
+    vocab = {t: i for i, t in enumerate(["<pad>", "<s>", "</s>", "<unk>", *specials, *chars])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    tok.decoder = decoders.Fuse()  # concatenate, no spaces between characters
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                                   unk_token="<unk>", model_max_length=512,
+                                   extra_special_tokens={"image_token": IMAGE_TOKEN})
+
+
+def _llava_processor(s: VisionBuildSettings):
+    from transformers import LlavaProcessor
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    # The PIL backend: the default (torchvision) one needs a package the model extra lacks.
+    images = CLIPImageProcessorPil(size={"shortest_edge": s.image_size},
+                                   crop_size={"height": s.image_size, "width": s.image_size})
+    return LlavaProcessor(image_processor=images, tokenizer=_char_tokenizer([IMAGE_TOKEN]),
+                          patch_size=s.patch_size, vision_feature_select_strategy="default",
+                          num_additional_image_tokens=1,  # CLIP's class token, dropped by "default"
+                          chat_template=LLAVA_CHAT_TEMPLATE if s.chat_template else None,
+                          image_token=IMAGE_TOKEN)
+
+
+def _new_llava(s: VisionBuildSettings, tokenizer):
+    import torch
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    ids = dict(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+               eos_token_id=tokenizer.eos_token_id)
+    vision = CLIPVisionConfig(hidden_size=s.hidden, intermediate_size=s.vision_ffn, num_hidden_layers=s.layers,
+                              num_attention_heads=s.heads, image_size=s.image_size, patch_size=s.patch_size,
+                              projection_dim=s.hidden)
+    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=s.hidden, intermediate_size=s.text_ffn,
+                       num_hidden_layers=s.layers, num_attention_heads=s.heads, num_key_value_heads=s.heads,
+                       max_position_embeddings=256, **ids)
+    config = LlavaConfig(vision_config=vision, text_config=text,
+                         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+                         image_seq_length=(s.image_size // s.patch_size) ** 2,
+                         vision_feature_select_strategy="default", vision_feature_layer=-1, **ids)
+    torch.manual_seed(s.seed)
+    return LlavaForConditionalGeneration(config)
+
+
 # --- the demo task used by the tests and the variants benchmark -------------------
 
 ANIMALS = ["cat", "dog", "fox", "owl", "bee", "cow", "pig", "hen", "ant", "bat",
@@ -265,6 +378,31 @@ def exact_match(predictions: Sequence[str], records: Sequence[dict]) -> float:
     """Share of predictions equal to the stripped reference completion."""
     hits = sum(p.strip() == r["completion"].strip() for p, r in zip(predictions, records))
     return hits / max(1, len(records))
+
+
+COLOUR_RGB = {"red": (0, 1, 1), "blue": (1, 1, 0), "green": (1, 0, 1)}  # channels kept dark
+
+
+def colour_task(n: int, seed: int = 0, colours: Sequence[str] = ("red", "blue")) -> list[dict]:
+    """Solid-colour images to name, for vision-language models:
+    {"image": PIL image, "prompt": "colour?", "completion": "red"}.
+
+    Shades and sizes are drawn from `seed`, so another seed gives held-out images.
+    Colours alternate, so any n >= 2 holds both classes.
+    """
+    from PIL import Image
+
+    unknown = sorted(set(colours) - set(COLOUR_RGB))
+    if unknown:
+        raise ValueError(f"unknown colour(s) {unknown}; choose from {sorted(COLOUR_RGB)}")
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        colour = colours[i % len(colours)]
+        rgb = tuple(rng.randint(0, 60) if dark else rng.randint(150, 255) for dark in COLOUR_RGB[colour])
+        side = rng.randint(12, 40)
+        rows.append({"image": Image.new("RGB", (side, side), rgb), "prompt": "colour?", "completion": colour})
+    return rows
 
 
 def build_demo(size: str = "tiny", cache_dir=None, kind: str = "causal", **settings) -> Path:

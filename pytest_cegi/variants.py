@@ -129,27 +129,124 @@ class PreparedVariant:
     def device(self):
         return next(self.model.parameters()).device
 
-    def generate(self, prompts: Iterable[str], max_new_tokens: int = 32, batch_size: int = 32) -> list[str]:
+    @property
+    def vision(self) -> bool:
+        """A vision-language model: its `tokenizer` is a processor with an image processor."""
+        return is_processor(self.tokenizer)
+
+    def generate(self, prompts: Iterable[str], images: Iterable | None = None, max_new_tokens: int = 32,
+                 batch_size: int = 32) -> list[str]:
         """Batched greedy decoding; returns the completions only, stripped of whitespace.
 
+        For a vision-language model, `images` gives one image (PIL image or path) per
+        prompt, and each plain-text prompt gets the processor's image placeholder.
         Runs in the caller's measurement window, whatever that is.
         """
         import torch
 
         prompts = list(prompts)
+        images = self._check_images(prompts, images)
         if self.on_requests is not None:
             self.on_requests(len(prompts))
-        tok = self.tokenizer
+        tok = text_tokenizer(self.tokenizer)
         out: list[str] = []
         with torch.inference_mode():
             for i in range(0, len(prompts), batch_size):
-                enc = tok(prompts[i : i + batch_size], return_tensors="pt", padding=True).to(self.device)
+                enc = self._inputs(prompts[i : i + batch_size], images and images[i : i + batch_size])
                 ids = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                           num_beams=1, pad_token_id=tok.pad_token_id)
                 if not self.seq2seq:  # decoder-only output repeats the (left-padded) prompt
                     ids = ids[:, enc["input_ids"].shape[1] :]
                 out.extend(t.strip() for t in tok.batch_decode(ids, skip_special_tokens=True))
         return out
+
+    def _check_images(self, prompts: list[str], images) -> list | None:
+        """One image per prompt for a VLM, none for a text model; loaded as PIL images."""
+        name, model = self.variant.name, self.variant.model
+        if not self.vision:
+            if images is not None:
+                raise VariantError(f"variant {name!r}: images were given, but {model!r} is not a "
+                                   "vision-language model")
+            return None
+        images = None if images is None else list(images)
+        if images is None or len(images) != len(prompts):
+            got = "no images" if images is None else f"{len(images)} image(s)"
+            raise VariantError(f"variant {name!r}: the vision-language model {model!r} needs one image per "
+                               f"prompt; got {len(prompts)} prompt(s) and {got}")
+        missing = [i for i, im in enumerate(images) if im is None]
+        if missing:
+            raise VariantError(f"variant {name!r}: prompt(s) {missing} have no image; the vision-language "
+                               f"model {model!r} needs one image per prompt")
+        return [load_image(im, f"image {i}") for i, im in enumerate(images)]
+
+    def _inputs(self, prompts: list[str], images: list | None):
+        """Model inputs on the model's device (vision towers cast images to their dtype)."""
+        if images is None:
+            return self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        return processor_inputs(self.tokenizer, prompts, images).to(self.device)
+
+
+# --- vision-language models -------------------------------------------------------
+
+def is_vision_language(config) -> bool:
+    """An image-text-to-text model: its type is in transformers' mapping for that task,
+    or (a remote-code or newer model) its config has a vision tower."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    return (getattr(config, "model_type", None) in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+            or getattr(config, "vision_config", None) is not None)
+
+
+def is_processor(tokenizer) -> bool:
+    return hasattr(tokenizer, "image_processor")
+
+
+def text_tokenizer(tokenizer):
+    """The text tokenizer of a processor (pad and EOS ids, decoding); a tokenizer itself."""
+    return tokenizer.tokenizer if is_processor(tokenizer) else tokenizer
+
+
+def vlm_prompt(processor, prompt: str) -> str:
+    """A plain-text prompt with the image placeholder the processor expects: through its
+    chat template (one user turn: the image, then the text) when it has one, else its
+    image token before the text. A prompt that already holds the image token is kept."""
+    token = getattr(processor, "image_token", None)
+    if token and token in prompt:
+        return prompt
+    if getattr(processor, "chat_template", None):
+        turn = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        return processor.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
+    if not token:
+        raise VariantError(f"{type(processor).__name__} has neither a chat template nor an image token; "
+                           "put the image placeholder in the prompt yourself")
+    return f"{token}\n{prompt}"
+
+
+def processor_inputs(processor, prompts: list[str], images: list):
+    """Tensors for prompts with one image each, as generation and training both see them."""
+    return processor(text=[vlm_prompt(processor, p) for p in prompts], images=images,
+                     return_tensors="pt", padding=True)
+
+
+def load_image(image, what: str = "image"):
+    """A PIL image from a PIL image, a path, or a `datasets` image dict (bytes or path)."""
+    import io
+    import os
+
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, dict) and (image.get("bytes") or image.get("path")):
+        image = io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]
+    elif not isinstance(image, (str, os.PathLike)):
+        raise VariantError(f"{what}: expected a PIL image or a path, got {type(image).__name__}")
+    try:
+        with Image.open(image) as im:
+            im.load()  # read now: the file is closed on leaving the block
+            return im
+    except (OSError, ValueError) as e:
+        raise VariantError(f"{what}: cannot read {image!r}: {e}") from None
 
 
 # --- loading ----------------------------------------------------------------------
@@ -254,13 +351,15 @@ def _quiet_int8() -> None:
 
 
 def _load(variant: Variant, path: Path, device: str):
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    """(model, tokenizer, seq2seq); for a vision-language model the tokenizer is its processor."""
+    from transformers import AutoConfig, AutoProcessor, AutoTokenizer
 
     remote = variant.trust_remote_code
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=remote, local_files_only=True)
         seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-        cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+        vision = is_vision_language(config)
+        cls = _model_class(vision, seq2seq)
         kw: dict = dict(trust_remote_code=remote, local_files_only=True, dtype=_torch_dtype(variant))
         if variant.quantization:
             kw.update(quantization_config=_quant_config(variant), device_map={"": device})
@@ -269,14 +368,43 @@ def _load(variant: Variant, path: Path, device: str):
         model = cls.from_pretrained(path, **kw)
         if not variant.quantization:
             model.to(device)
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=remote, local_files_only=True)
+        if not vision:
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=remote, local_files_only=True)
     except (OSError, ValueError, KeyError) as e:
         raise VariantError(f"variant {variant.name!r}: cannot load {str(path)!r}: {e}") from e
+    if vision:
+        tokenizer = _load_processor(variant, path)
     model.eval()
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "right" if seq2seq else "left"  # left: generation continues the prompt
+    text = text_tokenizer(tokenizer)
+    if text.pad_token is None:
+        text.pad_token = text.eos_token
+    text.padding_side = "right" if seq2seq else "left"  # left: generation continues the prompt
     return model, tokenizer, seq2seq
+
+
+def _load_processor(variant: Variant, path: Path):
+    """A VLM's processor; any failure names the variant (processors fail in many ways, e.g.
+    an AttributeError when one of their parts needs torchvision and it is missing)."""
+    from transformers import AutoProcessor
+
+    try:
+        processor = AutoProcessor.from_pretrained(path, trust_remote_code=variant.trust_remote_code,
+                                                  local_files_only=True)
+    except Exception as e:  # noqa: BLE001 - re-raised with the variant and the cause
+        raise VariantError(f"variant {variant.name!r}: cannot load the processor of the vision-language "
+                           f"model {str(path)!r}: {type(e).__name__}: {e}") from e
+    if not is_processor(processor):
+        raise VariantError(f"variant {variant.name!r}: {str(path)!r} is a vision-language model, but "
+                           f"AutoProcessor loaded a {type(processor).__name__} without an image processor")
+    return processor
+
+
+def _model_class(vision: bool, seq2seq: bool):
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoModelForSeq2SeqLM
+
+    if vision:
+        return AutoModelForImageTextToText
+    return AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
 
 
 def _lora_model(variant: Variant, base, seq2seq: bool, device: str, seed: int = 0):
@@ -438,6 +566,11 @@ def prepare(variant: Variant, *, train=None, recorder=None, cache_dir=None, devi
 
             pytest.skip(f"variant {variant.name!r}: {variant.quantization} quantization unavailable: {problem}")
     base, tokenizer, seq2seq = load_base(variant, device)
+    if variant.lora is not None and train is not None:
+        # Normalized once, here, before any training: images are read and hashed once
+        # (normalizing again below keeps them), and a modality mismatch fails early.
+        train = finetune.normalize_records(train)
+        _check_train_images(variant, train, is_processor(tokenizer))
 
     if variant.adapter:
         model = _adapter_model(variant, base, variant.adapter, device)
@@ -473,6 +606,18 @@ def prepare(variant: Variant, *, train=None, recorder=None, cache_dir=None, devi
     cache.store(key, model, getattr(window, "result", None), info)
     return PreparedVariant(variant, model, tokenizer, describe(model, variant, cached=False, steps=result.steps),
                            seq2seq, result.losses)
+
+
+def _check_train_images(variant: Variant, records: list[dict], vision: bool) -> None:
+    """A VLM trains on records with images, a text model on records without."""
+    with_image = [i for i, r in enumerate(records) if "image" in r]
+    if vision and len(with_image) < len(records):
+        missing = sorted(set(range(len(records))) - set(with_image))[:5]
+        raise VariantError(f"variant {variant.name!r}: {variant.model!r} is a vision-language model; every "
+                           f"training record needs an 'image' (missing in record(s) {missing})")
+    if not vision and with_image:
+        raise VariantError(f"variant {variant.name!r}: training record(s) {with_image[:5]} have an 'image', "
+                           f"but {variant.model!r} is not a vision-language model")
 
 
 def _default_cache_dir():
