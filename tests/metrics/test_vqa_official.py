@@ -68,7 +68,7 @@ def process_punctuation(in_text):
             out_text = out_text.replace(p, "")
         else:
             out_text = out_text.replace(p, " ")
-    return PERIOD_STRIP.sub("", out_text, re.UNICODE)  # sic: re.UNICODE lands in `count`
+    return PERIOD_STRIP.sub("", out_text, count=re.UNICODE)  # sic: the script passes re.UNICODE as `count`
 
 
 def process_digit_article(in_text):
