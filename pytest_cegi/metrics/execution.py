@@ -3,19 +3,22 @@
 A prediction is correct when its result equals the gold query's result, compared as a
 multiset of rows (duplicates count, order does not), as an ordered list when the gold
 query has a top-level ORDER BY, or as a set with ``set_semantics=True`` (BIRD's rule).
-Every query runs inside `SqlSandbox`. A prediction that fails in any way scores 0; a
-gold query that fails is a data error and raises `GoldQueryError`.
+Every query runs inside `SqlSandbox` (a child process per database, with time and memory
+limits). A prediction that fails in any way scores 0; a gold query that fails is a data
+error and raises `GoldQueryError`.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import statistics
 from collections import Counter
-from typing import Any, Sequence
+from contextlib import closing
+from typing import Any, Iterator, Sequence
 
 from pytest_cegi.metrics.base import Metric, MetricError, mean, reject_options
-from pytest_cegi.metrics.sql_sandbox import QueryOutcome, SqlSandbox
+from pytest_cegi.metrics.sql_sandbox import DEFAULT_MEMORY_MIB, QueryOutcome, SqlSandbox
 from pytest_cegi.metrics.sqltext import has_top_level_order_by
 
 
@@ -52,23 +55,37 @@ def _timed(box: SqlSandbox, sql: str, repeats: int) -> float | None:
 
 
 class _Sandboxes:
-    """One sandbox per database file, opened on first use, all closed together."""
+    """A sandbox per database file, opened on first use; the least recently used are
+    closed beyond `_OPEN_AT_MOST`, since each holds a child process."""
 
-    def __init__(self, timeout_s: float, max_rows: int):
-        self._open: dict[str, SqlSandbox] = {}
-        self._kw = {"timeout_s": timeout_s, "max_rows": max_rows}
+    def __init__(self, timeout_s: float, max_rows: int, memory_mib: int):
+        self._open: dict[str, SqlSandbox] = {}  # least recently used first
+        self._kw = {"timeout_s": timeout_s, "max_rows": max_rows, "memory_mib": memory_mib}
 
     def __getitem__(self, path: str) -> SqlSandbox:
-        if path not in self._open:
+        box = self._open.pop(path, None)
+        if box is None:
             try:
-                self._open[path] = SqlSandbox(path, **self._kw)
+                box = SqlSandbox(path, **self._kw)
             except FileNotFoundError as exc:
                 raise MetricError(f"execution_accuracy: {exc}") from None
-        return self._open[path]
+        self._open[path] = box
+        while len(self._open) > _OPEN_AT_MOST:
+            self._open.pop(next(iter(self._open))).close()
+        return box
 
     def close(self) -> None:
         for box in self._open.values():
             box.close()
+
+
+_OPEN_AT_MOST = 4
+
+
+def _runs(paths: list[str]) -> Iterator[tuple[str, list[int]]]:
+    """Consecutive examples that share a database: each run goes to one sandbox as one batch."""
+    for path, indices in itertools.groupby(range(len(paths)), key=paths.__getitem__):
+        yield path, list(indices)
 
 
 def _db_paths(db: Any, count: int) -> list[str]:
@@ -87,45 +104,53 @@ class ExecutionAccuracy(Metric):
     primary_key = "execution_accuracy"
 
     def score(self, predictions: Sequence, references: Sequence, *, db: Any = None,
-              timeout_s: float = 5.0, max_rows: int = 10_000, set_semantics: bool = False,
-              with_ves: bool = False, ves_repeats: int = 10, **kwargs: Any) -> tuple[dict, dict]:
+              timeout_s: float = 5.0, max_rows: int = 10_000, memory_mib: int = DEFAULT_MEMORY_MIB,
+              set_semantics: bool = False, with_ves: bool = False, ves_repeats: int = 10,
+              **kwargs: Any) -> tuple[dict, dict]:
         reject_options(self.name, kwargs)
         if with_ves and ves_repeats < 1:
             raise MetricError(f"execution_accuracy: ves_repeats must be at least 1, got {ves_repeats}")
         paths = _db_paths(db, len(predictions))
-        boxes = _Sandboxes(timeout_s, max_rows)
+        boxes = _Sandboxes(timeout_s, max_rows, memory_mib)
         statuses, errors, rewards = [], {}, []
         try:
-            for i, (pred, gold, path) in enumerate(zip(predictions, references, paths)):
+            for path, run in _runs(paths):
                 box = boxes[path]
-                gold_out = box.execute(gold)
-                if not gold_out.ok:
-                    raise GoldQueryError(_gold_message(i, gold, gold_out))
-                pred_out = box.execute(pred)
-                if not pred_out.ok:
-                    statuses.append(pred_out.status)
-                    errors[i] = pred_out.error
-                    rewards.append(0.0)
-                    continue
-                ordered = has_top_level_order_by(gold)
-                correct = results_match(pred_out.rows, gold_out.rows, ordered=ordered, set_semantics=set_semantics)
-                statuses.append("correct" if correct else "wrong")
-                if with_ves and correct:
-                    rewards.append(_ves_reward(box, pred, gold, ves_repeats))
-                else:
-                    rewards.append(0.0)
+                # Gold, prediction, gold, ...: the child runs ahead while we compare.
+                queries = (sql for i in run for sql in (references[i], predictions[i]))
+                with closing(box.execute_many(queries)) as outcomes:
+                    for i in run:
+                        gold_out, pred_out = next(outcomes), next(outcomes)
+                        statuses.append(_judge(i, references[i], gold_out, pred_out, set_semantics, errors))
+                # Timed afterwards, alone: queued queries would distort the timings.
+                for i in run:
+                    correct = with_ves and statuses[i] == "correct"
+                    rewards.append(_ves_reward(box, predictions[i], references[i], ves_repeats) if correct else 0.0)
         finally:
             boxes.close()
         accuracy = statuses.count("correct") / len(statuses)
         scores = {"execution_accuracy": accuracy}
         details: dict = {"per_example": statuses, "errors": errors, "counts": dict(Counter(statuses)),
                          "comparison": "set" if set_semantics else "multiset (ordered if gold has ORDER BY)",
-                         "timeout_s": timeout_s, "max_rows": max_rows}
+                         "timeout_s": timeout_s, "max_rows": max_rows, "memory_mib": memory_mib}
         if with_ves:
             scores["ves"] = mean(rewards)
             details["ves"] = {"repeats": ves_repeats, "definition": "mean of sqrt(gold_time / pred_time) "
                               "over correct predictions, 0 otherwise; 3-sigma outliers dropped"}
         return scores, details
+
+
+def _judge(index: int, gold: str, gold_out: QueryOutcome, pred_out: QueryOutcome, set_semantics: bool,
+           errors: dict) -> str:
+    """The prediction's status: correct, wrong, or why it failed (recorded in `errors`)."""
+    if not gold_out.ok:
+        raise GoldQueryError(_gold_message(index, gold, gold_out))
+    if not pred_out.ok:
+        errors[index] = pred_out.error
+        return pred_out.status
+    ordered = has_top_level_order_by(gold)
+    correct = results_match(pred_out.rows, gold_out.rows, ordered=ordered, set_semantics=set_semantics)
+    return "correct" if correct else "wrong"
 
 
 def _ves_reward(box: SqlSandbox, pred: str, gold: str, repeats: int) -> float:
@@ -138,5 +163,7 @@ def _ves_reward(box: SqlSandbox, pred: str, gold: str, repeats: int) -> float:
 def _gold_message(index: int, gold: str, outcome: QueryOutcome) -> str:
     hint = " (raise max_rows)" if outcome.status == "too_many_rows" else ""
     hint = " (raise timeout_s)" if outcome.status == "timeout" else hint
+    # Only the memory limit can be raised; the per-value length limit is fixed.
+    hint = " (raise memory_mib)" if outcome.status == "memory" and "per value" not in outcome.error else hint
     return (f"execution_accuracy: gold query {index} failed ({outcome.status}: {outcome.error}){hint}; "
             f"this is a data error, not a model error. Query: {gold!r}")

@@ -6,43 +6,90 @@ Usable on its own:
         outcome = box.execute("SELECT name FROM customers")
         outcome.ok, outcome.rows, outcome.status, outcome.error
 
-Layers, each enough on its own for most attacks, together for defence in depth:
+Queries run in a child process, one per open sandbox, reused from query to query. Layers,
+each enough on its own for most attacks, together for defence in depth:
 
-1. The file is opened read-only through a ``file:...?mode=ro`` URI.
-2. Only statements that start with SELECT, WITH or VALUES are sent to SQLite at all;
+1. Bounds that hold whatever SQLite does (some single built-in calls, such as ``instr``
+   on two long strings, never reach SQLite's progress handler):
+   - the child is killed (its whole process group) once a query runs past
+     ``timeout_s + KILL_GRACE_S``, and a fresh child takes over the next query;
+   - the child's address space is limited (``RLIMIT_AS``) to ``memory_mib`` MiB;
+   - its CPU time (``RLIMIT_CPU``) to about ``timeout_s + 1`` s per query, in case the
+     parent is gone and nobody is left to kill it; each temporary file it writes
+     (``RLIMIT_FSIZE``) to ``TEMP_FILE_MIB`` MiB; it never dumps core.
+   So a query returns within ``timeout_s + KILL_GRACE_S`` plus the time to kill and
+   reap, the child never holds more than ``memory_mib`` MiB, and a result sent back is
+   at most ``memory_mib / 8`` MiB of pickled rows (and ``max_rows`` rows).
+2. The file is opened through a ``file:...?mode=ro&immutable=1`` URI, so SQLite neither
+   writes nor creates anything next to it (no ``-wal``/``-shm``/``-journal`` files, even
+   for WAL-mode databases). A database whose committed data still sits in a ``-wal``
+   file, or which has a hot rollback journal, is first copied (with that file) into a
+   private temporary directory and settled there; the original is only read.
+3. Only statements that start with SELECT, WITH or VALUES are sent to SQLite at all;
    Python's sqlite3 already refuses a string holding several statements.
-3. An authorizer allows reading tables, calling functions, and recursive CTEs, and
+4. An authorizer allows reading tables, calling functions, and recursive CTEs, and
    denies everything else: writes, DDL, ATTACH/DETACH (which also stops
    ``VACUUM INTO 'file'``, allowed by SQLite on read-only databases), every PRAGMA
    including table-valued ones such as ``pragma_table_info()`` (the schema stays
    readable through ``sqlite_master``), transactions, and ``load_extension()``.
-4. Connection limits: no attached databases, strings/blobs capped (stops
-   ``zeroblob(1e9)``-style memory bombs), bounded SQL length.
-5. A progress handler aborts any statement that runs past its time limit, counting
-   the fetching of rows too; at most ``max_rows`` rows are ever fetched.
+5. Connection limits: no attached databases, any one string/blob at most
+   ``MAX_VALUE_BYTES`` (stops ``zeroblob(1e9)``), SQL text at most ``MAX_SQL_BYTES``.
+6. A progress handler interrupts a statement that runs past ``timeout_s`` (counting
+   the fetching of rows too), so an ordinary slow query ends without killing the child.
+
+The parent reads replies with an unpickler that refuses every class and function, so
+even a subverted child can only hand back plain data. A `SqlSandbox` is not thread-safe.
 """
 from __future__ import annotations
 
+import io
+import math
 import os
+import pickle
+import resource
+import select
+import shutil
+import signal
 import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
 import time
+import weakref
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-
-from pytest_cegi.metrics.sqltext import leading_keyword
+from collections.abc import Iterable, Iterator
 
 ALLOWED_STATEMENTS = frozenset({"select", "with", "values"})
 DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit"})
 _ALWAYS_ALLOWED = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE})
 _PROGRESS_EVERY = 1000  # SQLite VM instructions between deadline checks
 
+DEFAULT_MEMORY_MIB = 512    # the child's address-space limit
+MAX_VALUE_BYTES = 10_000_000  # SQLITE_LIMIT_LENGTH: longest string/blob/row
+MAX_SQL_BYTES = 1_000_000     # SQLITE_LIMIT_SQL_LENGTH
+TEMP_FILE_MIB = 4096          # largest temporary (sort/spill) file the child may write
+KILL_GRACE_S = 0.25           # past timeout_s, before the child is killed
+_START_TIMEOUT_S = 30.0       # a child's start-up (not counted against any query)
+_FETCH_CHUNK = 256            # rows per fetch; each chunk is pickled, then counted
+_FRAME = struct.Struct("!Q")  # length prefix of every message between parent and child
+_JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # header of a hot rollback journal
+
+def max_result_bytes(memory_mib: int) -> int:
+    """Largest result (pickled rows) a child with `memory_mib` MiB sends back: an eighth of it."""
+    return (memory_mib << 20) // 8
+
+
 # Outcome statuses.
-OK, ERROR, DENIED, REFUSED, TIMEOUT, TOO_MANY_ROWS = "ok", "error", "denied", "refused", "timeout", "too_many_rows"
+OK, ERROR, DENIED, REFUSED, TIMEOUT, TOO_MANY_ROWS, MEMORY = (
+    "ok", "error", "denied", "refused", "timeout", "too_many_rows", "memory")
 
 
 @dataclass(frozen=True)
 class QueryOutcome:
-    status: str                     # one of OK, ERROR, DENIED, REFUSED, TIMEOUT, TOO_MANY_ROWS
+    status: str                     # one of OK, ERROR, DENIED, REFUSED, TIMEOUT, TOO_MANY_ROWS, MEMORY
     rows: tuple | None = None       # result rows (tuples) when status is OK
     error: str | None = None        # why it did not run, for every other status
     elapsed_s: float = 0.0          # wall time of execute + fetch
@@ -50,6 +97,10 @@ class QueryOutcome:
     @property
     def ok(self) -> bool:
         return self.status == OK
+
+
+# --------------------------------------------------------------------------------------
+# Child side: runs in a fresh interpreter that loads only this file (see _BOOT).
 
 
 def _authorize(action: int, arg1, arg2, _db, _source) -> int:
@@ -66,31 +117,50 @@ def _decode(raw: bytes) -> str:
 
 
 def open_readonly(db_path: str | os.PathLike) -> sqlite3.Connection:
-    """A locked-down read-only connection (layers 1, 3 and 4 above)."""
+    """A locked-down connection that cannot write the file or create files next to it (layers 2, 4, 5)."""
     path = Path(db_path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"SQLite database not found: {path}")
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
     conn.text_factory = _decode
     conn.execute("PRAGMA query_only = ON")  # belt and braces; set before the authorizer
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 10_000_000)
-    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, 1_000_000)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES)
     conn.set_authorizer(_authorize)
     return conn
 
 
-class SqlSandbox:
-    """One read-only connection that executes untrusted single SELECT statements."""
+def _lower_limit(which: int, value: int) -> None:
+    """Set soft and hard limit to `value`, or keep a stricter limit already in place."""
+    _, hard = resource.getrlimit(which)
+    value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+    resource.setrlimit(which, (value, value))
 
-    def __init__(self, db_path: str | os.PathLike, *, timeout_s: float = 5.0, max_rows: int = 10_000):
-        if timeout_s <= 0:
-            raise ValueError("timeout_s must be positive")
-        if max_rows < 1:
-            raise ValueError("max_rows must be at least 1")
-        self.db_path = Path(db_path)
-        self.timeout_s = float(timeout_s)
-        self.max_rows = int(max_rows)
+
+def _limit_child(memory_mib: int) -> None:
+    """Hard bounds on this (child) process: address space, temp file size, no core dumps."""
+    _lower_limit(resource.RLIMIT_AS, memory_mib << 20)
+    _lower_limit(resource.RLIMIT_FSIZE, TEMP_FILE_MIB << 20)
+    _lower_limit(resource.RLIMIT_CORE, 0)
+    # Over-long writes then fail with EFBIG (an SQLite error) instead of killing us.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _cap_cpu(seconds: float, hard: int) -> None:
+    """Let this process use about `seconds` more CPU time, then SIGXCPU ends it."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft = math.ceil(usage.ru_utime + usage.ru_stime + seconds) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+
+
+class _Runner:
+    """Executes one query at a time on the child's connection; replies are plain tuples."""
+
+    def __init__(self, db_path: str, timeout_s: float, max_rows: int, memory_mib: int):
+        self.timeout_s, self.max_rows, self.memory_mib = timeout_s, max_rows, memory_mib
+        self.max_result_bytes = max_result_bytes(memory_mib)
+        self._cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
         self._deadline = float("inf")
         self._conn = open_readonly(db_path)
         self._conn.set_progress_handler(self._past_deadline, _PROGRESS_EVERY)
@@ -98,49 +168,383 @@ class SqlSandbox:
     def _past_deadline(self) -> int:
         return 1 if time.perf_counter() > self._deadline else 0
 
-    def execute(self, sql: str) -> QueryOutcome:
-        if not isinstance(sql, str):
-            return QueryOutcome(REFUSED, error=f"not a SQL string: {type(sql).__name__}")
-        keyword = leading_keyword(sql)
-        if keyword not in ALLOWED_STATEMENTS:
-            what = repr(keyword.upper()) if keyword else "an empty or unrecognised statement"
-            return QueryOutcome(REFUSED, error=f"only SELECT/WITH/VALUES queries run here, not {what}")
+    def run(self, sql: str) -> tuple:
+        """(status, error, elapsed_s, pickled row chunks)."""
         start = time.perf_counter()
         self._deadline = start + self.timeout_s
+        _cap_cpu(self.timeout_s, self._cpu_hard)
         cursor = self._conn.cursor()
         try:
-            cursor.execute(sql)
-            rows: list = []
-            while len(rows) <= self.max_rows:
-                chunk = cursor.fetchmany(min(1000, self.max_rows + 1 - len(rows)))
-                if not chunk:
-                    break
-                rows.extend(chunk)
+            return self._fetch(cursor, sql, start)
         except sqlite3.ProgrammingError as exc:  # e.g. "You can only execute one statement at a time."
-            return QueryOutcome(REFUSED, error=str(exc), elapsed_s=time.perf_counter() - start)
+            return REFUSED, str(exc), time.perf_counter() - start, []
         except sqlite3.Error as exc:
             return self._failure(exc, start)
-        except (MemoryError, OverflowError, ValueError) as exc:
-            return QueryOutcome(ERROR, error=f"{type(exc).__name__}: {exc}", elapsed_s=time.perf_counter() - start)
+        except MemoryError:
+            return MEMORY, f"needed more than the {self.memory_mib} MiB memory limit", time.perf_counter() - start, []
+        except (OverflowError, ValueError) as exc:
+            return ERROR, f"{type(exc).__name__}: {exc}", time.perf_counter() - start, []
         finally:
             cursor.close()
             self._deadline = float("inf")
-        elapsed = time.perf_counter() - start
-        if len(rows) > self.max_rows:
-            return QueryOutcome(TOO_MANY_ROWS, error=f"more than max_rows={self.max_rows} rows", elapsed_s=elapsed)
-        return QueryOutcome(OK, rows=tuple(rows), elapsed_s=elapsed)
 
-    def _failure(self, exc: sqlite3.Error, start: float) -> QueryOutcome:
+    def _fetch(self, cursor: sqlite3.Cursor, sql: str, start: float) -> tuple:
+        cursor.execute(sql)
+        parts: list[bytes] = []
+        count = size = 0
+        while count <= self.max_rows:
+            chunk = cursor.fetchmany(min(_FETCH_CHUNK, self.max_rows + 1 - count))
+            if not chunk:
+                break
+            count += len(chunk)
+            parts.append(pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
+            size += len(parts[-1])
+            if size > self.max_result_bytes:
+                return (MEMORY, f"result larger than {self.max_result_bytes >> 20} MiB",
+                        time.perf_counter() - start, [])
+        elapsed = time.perf_counter() - start
+        if count > self.max_rows:
+            return TOO_MANY_ROWS, f"more than max_rows={self.max_rows} rows", elapsed, []
+        return OK, None, elapsed, parts
+
+    def _failure(self, exc: sqlite3.Error, start: float) -> tuple:
         elapsed = time.perf_counter() - start
         message = str(exc)
         if "interrupted" in message and elapsed >= self.timeout_s:
-            return QueryOutcome(TIMEOUT, error=f"exceeded the {self.timeout_s:g} s time limit", elapsed_s=elapsed)
+            return TIMEOUT, f"exceeded the {self.timeout_s:g} s time limit", elapsed, []
         if "not authorized" in message or "prohibited" in message:
-            return QueryOutcome(DENIED, error=message, elapsed_s=elapsed)
-        return QueryOutcome(ERROR, error=message, elapsed_s=elapsed)
+            return DENIED, message, elapsed, []
+        if "too big" in message:
+            return MEMORY, f"{message} (limit {MAX_VALUE_BYTES:,} bytes per value)", elapsed, []
+        return ERROR, message, elapsed, []
+
+
+def _read_request(stream: io.BufferedReader) -> bytes | None:
+    """The next framed request, or None once the parent has closed the pipe."""
+    header = stream.read(_FRAME.size)
+    if len(header) < _FRAME.size:
+        return None
+    size = _FRAME.unpack(header)[0]
+    request = stream.read(size)
+    return request if len(request) == size else None
+
+
+def _write_frame(fd: int, payload: bytes) -> None:
+    view = memoryview(_FRAME.pack(len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _serve(db_path: str, timeout_s: str, max_rows: str, memory_mib: str) -> None:
+    """The child's main loop: one UTF-8 query in, one pickled reply out, until stdin closes."""
+    _limit_child(int(memory_mib))
+    reply_fd = os.dup(1)
+    os.dup2(2, 1)  # a stray print must not corrupt the replies
+    try:
+        runner = _Runner(db_path, float(timeout_s), int(max_rows), int(memory_mib))
+        broken = None
+    except Exception as exc:  # reported with every query, so no query can pass
+        runner, broken = None, f"could not open the database: {type(exc).__name__}: {exc}"
+    _write_frame(reply_fd, pickle.dumps(broken))
+    requests = open(0, "rb", closefd=False)  # buffered: usually one read() per request
+    while (request := _read_request(requests)) is not None:
+        reply = runner.run(request.decode("utf-8")) if runner else (ERROR, broken, 0.0, [])
+        try:
+            payload = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+        except MemoryError:
+            payload = pickle.dumps((MEMORY, "no memory left to send the result", reply[2], []))
+        del reply
+        _write_frame(reply_fd, payload)
+
+
+# --------------------------------------------------------------------------------------
+# Parent side.
+
+# Loads this file alone, not the pytest_cegi package: the child starts in ~20 ms.
+_BOOT = ("import importlib.util, sys\n"
+         "spec = importlib.util.spec_from_file_location('_cegi_sql_child', sys.argv[1])\n"
+         "module = importlib.util.module_from_spec(spec)\n"
+         "sys.modules[spec.name] = module\n"
+         "spec.loader.exec_module(module)\n"
+         "module._serve(*sys.argv[2:])\n")
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Loads plain data only: a subverted child cannot make the parent import or call anything."""
+
+    def find_class(self, module: str, name: str):
+        raise pickle.UnpicklingError(f"the sandbox reply refers to {module}.{name}; refusing it")
+
+
+def _load_plain(data: bytes):
+    return _PlainUnpickler(io.BytesIO(data)).load()
+
+
+class _ChildGone(Exception):
+    """The child ended (or misbehaved) before replying."""
+
+
+class _Child:
+    """One sandbox child process and the pipes to it."""
+
+    def __init__(self, db_path: Path, timeout_s: float, max_rows: int, memory_mib: int):
+        self._stderr = tempfile.TemporaryFile()
+        args = [sys.executable, "-I", "-S", "-B", "-c", _BOOT, __file__,
+                str(db_path), repr(timeout_s), str(max_rows), str(memory_mib)]
+        # A session of its own: killing the group kills all of it, and Ctrl-C stays with us.
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                                     cwd="/", start_new_session=True)
+        self._poll = select.poll()
+        self._poll.register(self.proc.stdout.fileno(), select.POLLIN)
+        self._buf = bytearray()  # bytes read from the child, not yet handed out
+        self.started = False
+        self.last_reply_at = 0.0  # when the child was last seen idle or finishing a query
+
+    def start(self) -> str | None:
+        """Wait for the child's ready message; returns why every query will fail, if it will."""
+        ready = self.read_frame(time.perf_counter() + _START_TIMEOUT_S, 1 << 16)
+        if ready is None:
+            raise _ChildGone(f"did not start within {_START_TIMEOUT_S:g} s")
+        self.started = True
+        return _load_plain(ready)
+
+    def send(self, request: bytes) -> None:
+        try:
+            _write_frame(self.proc.stdin.fileno(), request)
+        except BrokenPipeError:
+            pass  # it died; reading its reply says how
+
+    def read_frame(self, deadline: float, limit: int) -> bytes | None:
+        """The next reply, or None once `deadline` passes (raises _ChildGone)."""
+        if not self._fill(_FRAME.size, deadline):
+            return None
+        size = _FRAME.unpack_from(self._buf)[0]
+        if size > limit:
+            raise _ChildGone(f"sent a {size:,}-byte reply, over the {limit:,}-byte limit")
+        end = _FRAME.size + size
+        if not self._fill(end, deadline):
+            return None
+        frame = bytes(self._buf[_FRAME.size:end])
+        del self._buf[:end]
+        self.last_reply_at = time.perf_counter()
+        return frame
+
+    def _fill(self, n: int, deadline: float) -> bool:
+        """Read until the buffer holds n bytes (True) or the deadline passes (False)."""
+        fd = self.proc.stdout.fileno()
+        while len(self._buf) < n:
+            wait_ms = math.ceil((deadline - time.perf_counter()) * 1000)
+            if wait_ms <= 0 or not self._poll.poll(wait_ms):
+                return False
+            # At most 64 KiB past this frame: the read-ahead buffer stays small.
+            data = os.read(fd, max(n - len(self._buf), 1 << 16))
+            if not data:
+                raise _ChildGone(self.death_note())
+            self._buf += data
+        return True
+
+    def death_note(self) -> str:
+        """How the child ended, with the end of what it wrote to stderr."""
+        code = self.proc.wait()
+        how = f"killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
+        self._stderr.seek(0)
+        tail = self._stderr.read()[-500:].decode("utf-8", "replace").strip()
+        return f"{how}{': ' + tail if tail else ''}"
+
+    def kill(self) -> None:
+        # Only while not yet reaped: after wait() its pid (and group id) may belong to another process.
+        if self.proc.returncode is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+        self._stderr.close()
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _hot_side_file(path: Path) -> bool:
+    """True when committed data may live outside the main file: a WAL with frames, or a hot journal."""
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        return True
+    journal = path.with_name(path.name + "-journal")
+    if not journal.is_file():
+        return False
+    with journal.open("rb") as f:
+        return f.read(len(_JOURNAL_MAGIC)) == _JOURNAL_MAGIC
+
+
+def _settled_copy(path: Path, into: Path) -> Path:
+    """Copy the database and its side files into `into`, and fold them into one file there."""
+    for suffix in ("", "-wal", "-journal"):
+        source = path.with_name(path.name + suffix)
+        if source.is_file():
+            shutil.copyfile(source, into / source.name)
+    copy = into / path.name
+    conn = sqlite3.connect(copy)  # replays the WAL or rolls back the hot journal: on the copy
+    try:
+        conn.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        conn.close()
+    return copy
+
+
+def _stop(child: list, private_dir: str | None) -> None:
+    # A function, not a method: weakref.finalize must not hold on to the sandbox.
+    if child[0] is not None:
+        child[0].kill()
+        child[0] = None
+    if private_dir is not None:
+        shutil.rmtree(private_dir, ignore_errors=True)
+
+
+class _Request:
+    """One query of a batch: its bytes for the child, or its outcome once known."""
+
+    __slots__ = ("payload", "outcome", "sent_at")
+
+    def __init__(self, sql):
+        prepared = _prepare(sql)
+        self.payload = prepared if isinstance(prepared, bytes) else b""
+        self.outcome = None if isinstance(prepared, bytes) else prepared
+        self.sent_at: float | None = None  # None: not (or no longer) in the child's pipe
+
+
+class SqlSandbox:
+    """Executes untrusted single SELECT statements against one database, in a child process."""
+
+    def __init__(self, db_path: str | os.PathLike, *, timeout_s: float = 5.0, max_rows: int = 10_000,
+                 memory_mib: int = DEFAULT_MEMORY_MIB):
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        if max_rows < 1:
+            raise ValueError("max_rows must be at least 1")
+        if memory_mib < 64:
+            raise ValueError("memory_mib must be at least 64 (the child's interpreter needs ~20 MiB)")
+        path = Path(db_path).resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"SQLite database not found: {path}")
+        self.db_path = Path(db_path)
+        self.timeout_s, self.max_rows, self.memory_mib = float(timeout_s), int(max_rows), int(memory_mib)
+        self.max_result_bytes = max_result_bytes(self.memory_mib)
+        private_dir = tempfile.mkdtemp(prefix="cegi-sql-") if _hot_side_file(path) else None
+        try:
+            self._open_path = _settled_copy(path, Path(private_dir)) if private_dir else path
+        except BaseException:
+            _stop([None], private_dir)
+            raise
+        self._broken: str | None = None  # why no query can run (the child cannot start or open the file)
+        self._child: list[_Child | None] = [None]  # a cell shared with the finalizer
+        self._finalizer = weakref.finalize(self, _stop, self._child, private_dir)
+        self._spawn()  # boots while the caller gets its queries ready
+
+    def execute(self, sql: str) -> QueryOutcome:
+        (outcome,) = self.execute_many([sql])
+        return outcome
+
+    def execute_many(self, sqls: Iterable[str]) -> Iterator[QueryOutcome]:
+        """The outcome of each query, in order.
+
+        Up to `_WINDOW` queries wait in the child's pipe, so it runs the next query while
+        the caller looks at the last. Each query still gets `timeout_s` of its own,
+        counted from when the child is free to start it.
+        """
+        sqls, pending = iter(sqls), deque()
+        try:
+            while True:
+                self._top_up(pending, sqls)
+                if not pending:
+                    return
+                yield self._next_outcome(pending)
+        finally:
+            if any(r.sent_at is not None for r in pending):
+                self._replace()  # closed early: the child still owes replies nobody will read
+
+    def _top_up(self, pending: deque, sqls: Iterator) -> None:
+        while len(pending) < _WINDOW:
+            sql = next(sqls, _END)
+            if sql is _END:
+                break
+            pending.append(_Request(sql))
+        self._send(pending)
+
+    def _send(self, pending: deque) -> None:
+        """Send unsent queries in order, keeping the bytes in flight under what a pipe holds."""
+        in_flight = sum(len(r.payload) for r in pending if r.sent_at is not None)
+        for request in pending:
+            if request.outcome is not None or request.sent_at is not None:
+                continue
+            if in_flight and in_flight + len(request.payload) > _PIPE_BUDGET:
+                break  # a blocked write would stop us from watching the clock
+            child = self._ready_child()
+            if child is None:
+                request.outcome = QueryOutcome(ERROR, error=self._broken)
+                continue
+            child.send(request.payload)
+            request.sent_at = time.perf_counter()
+            in_flight += len(request.payload)
+
+    def _ready_child(self) -> _Child | None:
+        """The child, started; None when no query can run (see self._broken)."""
+        child = self._child[0]
+        if child is None:
+            raise ValueError("this SqlSandbox is closed")
+        if not child.started and self._broken is None:
+            try:
+                self._broken = child.start()
+            except _ChildGone as exc:
+                self._broken = f"the sandbox process {exc}"
+        return None if self._broken else child
+
+    def _next_outcome(self, pending: deque) -> QueryOutcome:
+        request = pending[0]
+        if request.outcome is None and request.sent_at is None:
+            self._send(pending)  # nothing before it is in flight, so it goes now
+        if request.outcome is None:
+            request.outcome = self._await(request, pending)
+        pending.popleft()
+        return request.outcome
+
+    def _await(self, request: _Request, pending: deque) -> QueryOutcome:
+        child = self._child[0]
+        start = max(request.sent_at, child.last_reply_at)
+        try:
+            reply = child.read_frame(start + self.timeout_s + KILL_GRACE_S, self.max_result_bytes + (1 << 16))
+        except _ChildGone as exc:
+            self._restart(pending)
+            return _crash_outcome(str(exc), time.perf_counter() - start)
+        if reply is None:
+            self._restart(pending)
+            return QueryOutcome(TIMEOUT, error=f"exceeded the {self.timeout_s:g} s time limit (killed)",
+                                elapsed_s=time.perf_counter() - start)
+        return _outcome(reply)
+
+    def _restart(self, pending: deque) -> None:
+        """A fresh child for the rest of the batch; queries sent to the old one go again."""
+        self._replace()
+        for request in pending:
+            request.sent_at = None
+
+    def _replace(self) -> None:
+        """Kill the child and start the next one now, so it boots while we report."""
+        if self._child[0] is not None:
+            self._child[0].kill()
+            self._spawn()
+
+    def _spawn(self) -> None:
+        self._child[0] = _Child(self._open_path, self.timeout_s, self.max_rows, self.memory_mib)
 
     def close(self) -> None:
-        self._conn.close()
+        self._finalizer()
 
     def __enter__(self) -> "SqlSandbox":
         return self
@@ -149,7 +553,49 @@ class SqlSandbox:
         self.close()
 
 
-def run_query(db_path: str | os.PathLike, sql: str, *, timeout_s: float = 5.0, max_rows: int = 10_000) -> QueryOutcome:
+_END = object()
+_WINDOW = 8                # queries queued in the child at once
+_PIPE_BUDGET = 32 << 10    # request bytes in flight; a Linux pipe holds 64 KiB
+
+
+def _prepare(sql) -> QueryOutcome | bytes:
+    """The bytes to send to the child, or the outcome of a query that is not even sent."""
+    # Imported here: the child loads this file without the package (see _BOOT).
+    from pytest_cegi.metrics.sqltext import leading_keyword
+
+    if not isinstance(sql, str):
+        return QueryOutcome(REFUSED, error=f"not a SQL string: {type(sql).__name__}")
+    keyword = leading_keyword(sql)
+    if keyword not in ALLOWED_STATEMENTS:
+        what = repr(keyword.upper()) if keyword else "an empty or unrecognised statement"
+        return QueryOutcome(REFUSED, error=f"only SELECT/WITH/VALUES queries run here, not {what}")
+    try:
+        payload = sql.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return QueryOutcome(ERROR, error=f"the SQL text is not valid Unicode: {exc}")
+    if len(payload) > MAX_SQL_BYTES:
+        return QueryOutcome(REFUSED, error=f"SQL text of {len(payload):,} bytes, over the {MAX_SQL_BYTES:,}-byte limit")
+    return payload
+
+
+def _crash_outcome(note: str, elapsed: float) -> QueryOutcome:
+    if "SIGXCPU" in note:
+        return QueryOutcome(TIMEOUT, error=f"exceeded the CPU time limit ({note})", elapsed_s=elapsed)
+    return QueryOutcome(ERROR, error=f"the query ended the sandbox process ({note})", elapsed_s=elapsed)
+
+
+def _outcome(reply: bytes) -> QueryOutcome:
+    status, error, elapsed, parts = _load_plain(reply)
+    if status != OK:
+        return QueryOutcome(status, error=error, elapsed_s=elapsed)
+    rows: list = []
+    for part in parts:
+        rows.extend(_load_plain(part))
+    return QueryOutcome(OK, rows=tuple(rows), elapsed_s=elapsed)
+
+
+def run_query(db_path: str | os.PathLike, sql: str, *, timeout_s: float = 5.0, max_rows: int = 10_000,
+              memory_mib: int = DEFAULT_MEMORY_MIB) -> QueryOutcome:
     """Run one untrusted query in a fresh sandbox."""
-    with SqlSandbox(db_path, timeout_s=timeout_s, max_rows=max_rows) as box:
+    with SqlSandbox(db_path, timeout_s=timeout_s, max_rows=max_rows, memory_mib=memory_mib) as box:
         return box.execute(sql)

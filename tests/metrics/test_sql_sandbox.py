@@ -66,7 +66,7 @@ def test_hostile_query_scores_zero_fast_and_changes_nothing(name, singer_db, oth
     result = metrics.compute("execution_accuracy", [sql], [GOLD], db=singer_db, timeout_s=TIMEOUT_S, max_rows=1000)
     elapsed = time.perf_counter() - start
     assert result.value == 0.0
-    assert result.details["per_example"][0] in {"refused", "denied", "timeout", "too_many_rows", "error"}
+    assert result.details["per_example"][0] in {"refused", "denied", "timeout", "too_many_rows", "error", "memory"}
     assert elapsed < TIMEOUT_S + SLACK_S
     assert digest(singer_db) == before
     assert digest(other_db) == other_before
