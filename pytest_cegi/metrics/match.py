@@ -82,7 +82,8 @@ class VqaAccuracy(Metric):
     min(1, #matches / 3): with 10 humans, 1/2/3 matches score 0.3/0.6/0.9.
 
     Where this differs from the official script (see docs/metrics.md):
-    - a single reference string is scored as exact match (officially always 0);
+    - a single reference (a string or a one-item list) is scored as exact match
+      (officially always 0);
     - references get the same full normalisation as the answer. The official script
       trusts its pre-normalised annotations: it only applies the punctuation rule to
       them, and not even that when all humans gave the same answer.
