@@ -7,14 +7,23 @@ records and the fine-tuning settings (not the variant's name, so renaming a
 variant reuses its adapter). With the adapter we keep the measured fine-tuning
 window, so a cache hit can report the energy the adapter cost, marked cached.
 
+A window is kept per meter identity (`codecarbon:attributed-v1:<cpu>`,
+`flops:<profile>`, ...): a run replays only a window its own meter measured, so a
+flops run reads the same figures whatever a codecarbon run left in the cache. A
+meter that finds the adapter but no window of its own trains again (the weights
+are deterministic) and adds its window to the entry.
+
 Layout: `<cache_dir>/adapters/<key>/` holding the peft adapter files and
-`cegi-entry.json` (written last) with the window and a SHA-256 of every file.
-A missing or mismatching file makes the entry corrupt: it is deleted and rebuilt.
+`cegi-entry.json` (written last) with the windows, a SHA-256 of every file and a
+SHA-256 of the entry's own record (windows and info). A missing or mismatching
+file, or an edited record, makes the entry corrupt: it is deleted and rebuilt.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -25,7 +34,7 @@ from pathlib import Path
 from pytest_cegi.meters.base import Window
 
 ENTRY_FILE = "cegi-entry.json"
-FORMAT = 1
+FORMAT = 2   # 2: windows per meter identity, record checksum
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 _fingerprints: dict[tuple, str] = {}
@@ -62,8 +71,17 @@ def cache_key(base: str, variant_spec: dict, records: list[dict], settings: dict
 @dataclass(frozen=True)
 class Entry:
     path: Path
-    window: Window | None    # the fine-tuning window measured when the adapter was trained
+    windows: dict            # meter identity -> the fine-tuning Window it measured
     info: dict               # steps, final loss, ...
+
+    def window_for(self, identity: str | None) -> Window | None:
+        return self.windows.get(identity) if identity is not None else None
+
+
+def _record_digest(meta: dict) -> str:
+    """Checksum of what an entry tells about itself: its windows and info."""
+    body = {"windows": meta.get("windows"), "info": meta.get("info"), "files": meta.get("files")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 class AdapterCache:
@@ -81,30 +99,50 @@ class AdapterCache:
             shutil.rmtree(path, ignore_errors=True)
             return None
         meta = json.loads((path / ENTRY_FILE).read_text())
-        window = Window.from_dict(meta["window"]) if meta.get("window") else None
-        return Entry(path, window, meta.get("info", {}))
+        windows = {ident: Window.from_dict(w) for ident, w in meta["windows"].items()}
+        return Entry(path, windows, meta.get("info", {}))
 
-    def store(self, key: str, model, window: Window | None, info: dict) -> Entry:
-        """Save a peft model's adapter atomically: a temp dir renamed into place."""
+    def store(self, key: str, model, window: Window | None, info: dict, identity: str | None) -> Entry:
+        """Save a peft model's adapter atomically (a temp dir renamed into place), or,
+        when a valid entry exists, add this meter's window to it."""
+        dest = self.root / key
+        windows = {identity: window.to_dict()} if window is not None and identity is not None else {}
+        if dest.exists() and not _check(dest, key):
+            return self._add_windows(dest, windows)
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
         try:
             model.save_pretrained(tmp)
             files = {p.name: _sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-            meta = {"format": FORMAT, "key": key, "files": files, "info": info,
-                    "window": window.to_dict() if window else None}
+            meta = {"format": FORMAT, "key": key, "files": files, "info": info, "windows": windows}
+            meta["record_sha256"] = _record_digest(meta)
             (tmp / ENTRY_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
-            dest = self.root / key
-            if dest.exists() and _check(dest, key):  # a corrupt leftover; a valid one stays
+            if dest.exists():  # a corrupt leftover (a valid one was handled above)
                 shutil.rmtree(dest, ignore_errors=True)
             try:
                 os.rename(tmp, dest)
             except OSError:  # another process stored the same key first: keep theirs
                 if _check(dest, key):
                     raise
+                return self._add_windows(dest, windows)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return Entry(dest, window, info)
+        return self.lookup(key) or Entry(dest, {}, info)
+
+    def _add_windows(self, dest: Path, windows: dict) -> Entry:
+        meta = json.loads((dest / ENTRY_FILE).read_text())
+        meta["windows"] = {**meta["windows"], **windows}
+        meta["record_sha256"] = _record_digest(meta)
+        fd, tmp = tempfile.mkstemp(prefix=f".{ENTRY_FILE}.", dir=dest)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(meta, indent=2, sort_keys=True))
+            os.replace(tmp, dest / ENTRY_FILE)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return self.lookup(dest.name) or Entry(dest, {}, meta.get("info", {}))
 
 
 def _check(path: Path, key: str) -> str | None:
@@ -112,8 +150,12 @@ def _check(path: Path, key: str) -> str | None:
         meta = json.loads((path / ENTRY_FILE).read_text())
     except (OSError, ValueError) as e:
         return f"unreadable {ENTRY_FILE}: {e}"
-    if meta.get("format") != FORMAT or meta.get("key") != key:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("key") != key:
         return "entry written for another key or format"
+    if meta.get("record_sha256") != _record_digest(meta):
+        return f"its record ({ENTRY_FILE}) was edited after it was written"
+    if not isinstance(meta.get("windows"), dict) or not isinstance(meta.get("files"), dict):
+        return "malformed windows or files"
     if not meta.get("files"):
         return "no adapter files recorded"
     for name, digest in meta["files"].items():
@@ -122,9 +164,19 @@ def _check(path: Path, key: str) -> str | None:
             return f"missing {name}"
         if _sha256_file(f) != digest:
             return f"checksum mismatch in {name}"
-    try:
-        if meta.get("window"):
-            Window.from_dict(meta["window"])
-    except (TypeError, KeyError) as e:
-        return f"unreadable stored window: {e}"
+    for identity, stored in meta["windows"].items():
+        try:
+            window = Window.from_dict(stored)
+        except (TypeError, KeyError, ValueError, AttributeError) as e:
+            return f"unreadable stored window for {identity}: {e}"
+        if window.invalid_reason or not _numbers_ok(window):
+            return f"stored window for {identity} is not a valid measurement"
     return None
+
+
+def _numbers_ok(window: Window) -> bool:
+    """Every figure a replay reports is a finite, non-negative number of the right type."""
+    figures = (window.energy_kwh, window.emissions_kg, window.duration_s, window.cpu_energy_kwh,
+               window.gpu_energy_kwh, window.ram_energy_kwh)
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+               for v in figures)

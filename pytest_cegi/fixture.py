@@ -16,6 +16,32 @@ class CegiUsageError(ValueError):
     """A test used the fixture wrongly (NaN score, unknown phase name, ...)."""
 
 
+class RepeatRun:
+    """One run of `cegi.repeated()`: use it as `with run:` around the work."""
+
+    def __init__(self, context: contextlib.AbstractContextManager):
+        self._context = context
+        self._used = False
+
+    def __enter__(self) -> WindowHandle:
+        self._used = True
+        return self._context.__enter__()
+
+    def __exit__(self, *exc) -> bool | None:
+        return self._context.__exit__(*exc)
+
+    def check_used(self) -> None:
+        if not self._used:
+            raise CegiUsageError("each run of cegi.repeated() must be used as `with run:` around the work "
+                                 "(for run in cegi.repeated(): with run: ...)")
+
+
+def _should_count_flops(meter) -> bool:
+    """Count in a separate pass only when torch is already in use and the meter does
+    not count FLOPs itself; never import torch for a test that does not use it."""
+    return "torch" in sys.modules and getattr(meter, "name", "") != "flops" and getattr(meter, "counts_flops", True)
+
+
 class Cegi:
     """Per-test handle. Everything it learns goes into one `Record`."""
 
@@ -73,13 +99,61 @@ class Cegi:
 
         requests: how many requests (prompts, queries) the window serves; needed for
         per-request figures and deployment projections.
+
+        A `with` block cannot re-run its body, so under `--cegi-repeat N` it is measured
+        once and the test says so; `for run in cegi.repeated(): with run: ...` repeats.
         """
         __tracebackhide__ = True
         _check_phase(phase)
         _check_requests(requests)
+        if self.repeat > 1:
+            self._note_measured_once(phase)
         with self._window(self._meter_factory(), phase) as handle:
             yield handle
         self.record.windows.append(handle.finished(requests))
+
+    def repeated(self, phase: str = "inference", *, requests: int | None = None) -> Iterator[RepeatRun]:
+        """Repeat a block `--cegi-repeat` times, each run one measured window::
+
+            for run in cegi.repeated():
+                with run:
+                    predictions = handle.generate(prompts)
+
+        Before the measured runs comes one unmeasured run that counts the block's
+        FLOPs with torch's counter (counting slows torch down several-fold, so it never
+        runs inside a measured window); it also warms caches up. The record gets one
+        window: the mean of the runs, every run's energy kept as a sample for
+        significance tests, and the FLOPs and tokens of one run.
+        """
+        __tracebackhide__ = True
+        _check_phase(phase)
+        _check_requests(requests)
+        meter = self._meter_factory()
+        counted: dict = {}
+        windows: list[Window] = []
+        if _should_count_flops(meter):
+            run = RepeatRun(self._counting_pass(counted))
+            yield run
+            run.check_used()
+        for _ in range(self.repeat):
+            handle_box: list[WindowHandle] = []
+            run = RepeatRun(self._collect(meter, phase, handle_box))
+            yield run
+            run.check_used()
+            windows.append(handle_box[0].finished(requests))
+        combined = _combine(windows)
+        if combined.flops is None and counted.get("flops") is not None:
+            combined = dataclasses.replace(combined, flops=counted["flops"])
+        self.record.windows.append(combined)
+
+    def measure_call(self, fn, *args, phase: str = "inference", requests: int | None = None, **kwargs):
+        """Call `fn(*args, **kwargs)` under `cegi.repeated()` and return its last result."""
+        __tracebackhide__ = True
+        result = None
+        for run in self.repeated(phase, requests=requests):
+            with run:
+                result = fn(*args, **kwargs)
+        return result
 
     def count_requests(self, n: int) -> None:
         """Add `n` served requests to the open window (prepared variants' generate()
@@ -87,21 +161,40 @@ class Cegi:
         if self._open:
             self._open[-1].requests += n
 
-    def measure_call(self, fn, *args, phase: str = "inference", requests: int | None = None, **kwargs):
-        """Call `fn(*args, **kwargs)` in a measured window, `--cegi-repeat` times, and
-        return its last result. The window's figures are the mean of the repeats, and
-        every repeat's energy is kept as a sample for noise-aware comparisons."""
-        __tracebackhide__ = True
-        _check_phase(phase)
-        _check_requests(requests)
-        meter = self._meter_factory()
-        windows, result = [], None
-        for _ in range(self.repeat):
-            with self._window(meter, phase) as handle:
-                result = fn(*args, **kwargs)
-            windows.append(handle.finished(requests))   # one repeat's requests
-        self.record.windows.append(_combine(windows))
-        return result
+    def count_tokens(self, n: int) -> None:
+        """Add `n` processed tokens (read and written) to the open window."""
+        if self._open:
+            self._open[-1].tokens += n
+
+    @contextlib.contextmanager
+    def _collect(self, meter, phase: str, box: list) -> Iterator[WindowHandle]:
+        with self._window(meter, phase) as handle:
+            yield handle
+        box.append(handle)
+
+    @contextlib.contextmanager
+    def _counting_pass(self, out: dict) -> Iterator[WindowHandle]:
+        """An unmeasured run under torch's FLOP counter; its counts go nowhere else."""
+        from pytest_cegi.meters.flop_formulas import counting
+
+        handle = WindowHandle("counting")
+        self._open.append(handle)   # requests and tokens of this run are not the window's
+        try:
+            with counting() as count:
+                yield handle
+            out["flops"] = int(count.total)
+        finally:
+            self._open.pop()
+
+    def _note_measured_once(self, phase: str) -> None:
+        if phase == "finetune":
+            why = "fine-tuning was measured once: training changes the model, so --cegi-repeat cannot re-run it"
+        else:
+            why = (f"--cegi-repeat {self.repeat}: a `with cegi.measure()` block ran once (a with block "
+                   f"cannot re-run its body); use `for run in cegi.repeated(): with run: ...` or "
+                   f"cegi.measure_call() to repeat it and count its FLOPs")
+        if why not in self.record.notes:
+            self.record.notes.append(why)
 
     @contextlib.contextmanager
     def _window(self, meter, phase: str) -> Iterator[WindowHandle]:
@@ -114,8 +207,28 @@ class Cegi:
                 self._open.pop()
 
     def add_window(self, window: Window) -> None:
-        """Attach a window measured elsewhere (e.g. replayed from the adapter cache)."""
+        """Attach a window measured elsewhere."""
         self.record.windows.append(window)
+
+    def meter_identity(self) -> str:
+        """Which meter (and device model) this session's windows come from; the adapter
+        cache replays only windows with the same identity."""
+        return str(self._meter_factory().cache_identity())
+
+    def replay_window(self, window: Window) -> None:
+        """Attach a fine-tuning window from the adapter cache, marked cached, its
+        emissions re-expressed with this session's carbon factor."""
+        method = self._meter_factory().method()
+        factor = method.carbon_factor_g_per_kwh
+        if isinstance(factor, (int, float)) and math.isfinite(factor):
+            window = dataclasses.replace(
+                window, emissions_kg=window.energy_kwh * factor / 1000.0,
+                machine_emissions_kg=(None if window.machine_energy_kwh is None
+                                      else window.machine_energy_kwh * factor / 1000.0),
+                samples=window.samples,
+                method=dataclasses.replace(window.method, carbon_factor_g_per_kwh=factor,
+                                           carbon_factor_source=method.carbon_factor_source))
+        self.record.windows.append(dataclasses.replace(window, cached=True))
 
     # -- scores --------------------------------------------------------------------------
     def record_score(self, value: float, metric: str | None = None, *,
@@ -162,6 +275,7 @@ class Cegi:
         prepared = variants.prepare(variant, train=train, recorder=self, cache_dir=self._cache_dir,
                                     **finetune_kw)
         prepared.on_requests = self.count_requests
+        prepared.on_tokens = self.count_tokens
         meta = dict(prepared.metadata)
         self.record.trainable_params = meta.get("trainable_params")
         self.record.total_params = meta.get("total_params")
@@ -192,11 +306,20 @@ def _combine(windows: list[Window]) -> Window:
         return dataclasses.replace(bad, samples=tuple(w.energy_kwh for w in windows))
     if len(windows) == 1:
         return windows[0]
-    mean = lambda attr: statistics.fmean(getattr(w, attr) for w in windows)  # noqa: E731
+    def mean(attr: str) -> float:
+        return statistics.fmean(getattr(w, attr) for w in windows)
+
+    def mean_or_none(attr: str) -> float | None:
+        values = [getattr(w, attr) for w in windows]
+        return None if any(v is None for v in values) else statistics.fmean(values)
+
     return dataclasses.replace(
         windows[0], energy_kwh=mean("energy_kwh"), emissions_kg=mean("emissions_kg"),
         duration_s=mean("duration_s"), cpu_energy_kwh=mean("cpu_energy_kwh"),
         gpu_energy_kwh=mean("gpu_energy_kwh"), ram_energy_kwh=mean("ram_energy_kwh"),
+        machine_energy_kwh=mean_or_none("machine_energy_kwh"),
+        machine_emissions_kg=mean_or_none("machine_emissions_kg"),
+        cpu_seconds=mean_or_none("cpu_seconds"),
         samples=tuple(w.energy_kwh for w in windows),
     )
 

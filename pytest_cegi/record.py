@@ -59,6 +59,7 @@ class Record:
     outcome: str = "passed"                         # the test's own outcome
     deployment: dict | None = None                  # declared serving volume (budget entry/marker)
     max_regression: dict | None = None              # tolerance texts set for this test
+    notes: list = field(default_factory=list)       # things the user must know, e.g. "measured once"
 
     @property
     def requests(self) -> int | None:
@@ -81,6 +82,34 @@ class Record:
     @property
     def emissions_kg(self) -> float:
         return sum(w.emissions_kg for w in self.counted_windows())
+
+    @property
+    def machine_energy_kwh(self) -> float | None:
+        """The machine-level reading beside attributed energy; None if a window lacks it."""
+        values = [w.machine_energy_kwh for w in self.counted_windows()]
+        return None if not values or any(v is None for v in values) else sum(values)
+
+    @property
+    def flops(self) -> int | None:
+        """FLOPs of one repeat of every counted window; None if any window was not counted."""
+        return _total_or_none(w.flops for w in self.counted_windows())
+
+    @property
+    def tokens(self) -> int | None:
+        return _total_or_none(w.tokens for w in self.counted_windows())
+
+    def cost(self) -> tuple[int, str] | None:
+        """The hardware-independent cost: (value, basis), FLOPs where any window counted
+        them, else tokens. The basis names the unit and the windows it covers, so two
+        runs are compared only when they counted the same thing."""
+        windows = self.counted_windows()
+        for unit, attr in (("FLOPs", "flops"), ("tokens", "tokens")):
+            covered = [w for w in windows if getattr(w, attr) is not None]
+            if covered:
+                phases = ", ".join(sorted({w.phase for w in covered}))
+                part = "" if len(covered) == len(windows) else f"; {len(covered)} of {len(windows)} windows"
+                return sum(getattr(w, attr) for w in covered), f"{unit} ({phases}{part})"
+        return None
 
     @property
     def duration_s(self) -> float:
@@ -125,6 +154,8 @@ class Record:
         d.update(
             energy_kwh=self.energy_kwh, emissions_kg=self.emissions_kg, duration_s=self.duration_s,
             cached=self.cached, estimate=self.estimate, phases=self.phases(), requests=self.requests,
+            machine_energy_kwh=self.machine_energy_kwh, flops=self.flops, tokens=self.tokens,
+            cost=(self.cost() or (None, None))[0], cost_basis=(self.cost() or (None, None))[1],
             method=self.method.to_dict() if self.method else None,
         )
         return _json_safe(d)
@@ -136,6 +167,11 @@ class Record:
         kw["windows"] = [Window.from_dict(w) for w in d.get("windows", [])]
         kw["checks"] = [Check(**c) for c in d.get("checks", [])]
         return cls(**kw)
+
+
+def _total_or_none(values) -> int | None:
+    values = list(values)
+    return None if not values or any(v is None for v in values) else sum(values)
 
 
 def _json_safe(value):

@@ -2,9 +2,11 @@
 
 A quantity regresses when it got worse by more than its tolerance and, where
 both runs stored per-repeat samples (`--cegi-repeat N`), the change is also
-significant (one-sided Mann-Whitney U, see stats.py). With single samples the
-tolerance alone decides and the result says it was unrepeated.
-Scores are deterministic (greedy decoding), so they are judged by tolerance alone.
+significant (one-sided Mann-Whitney U, see stats.py); such comparisons also say
+the smallest change they could have detected. With single samples the tolerance
+alone decides and the result says it was unrepeated.
+Scores (greedy decoding) and cost (FLOPs or tokens, counted) are deterministic, so
+they are judged by tolerance alone; cost is comparable across machines.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pytest_cegi.record import Record
 from pytest_cegi.settings import DEFAULT_MAX_REGRESSION
 from pytest_cegi.units import Tolerance, format_energy, format_mass, parse_tolerance
 
-QUANTITIES = ("score", "emissions", "energy", "cegi")
+QUANTITIES = ("score", "cost", "emissions", "energy", "cegi")
 # Quantities derived from measured energy: noisy, and meaningless across machines.
 ENERGY_DERIVED = ("emissions", "energy", "cegi")
 
@@ -69,6 +71,7 @@ class QuantityDelta:
     reason: str                       # one line a reviewer can act on
     test: stats.TestResult | None = None
     unrepeated: bool = False          # judged on single samples (tolerance alone)
+    detectable: float | None = None   # smallest relative change the repeats could detect
 
     @property
     def delta(self) -> float | None:
@@ -91,12 +94,16 @@ class QuantityDelta:
             "source": self.rule.source if self.rule else None,
             "p_value": self.test.p_value if self.test else None,
             "test": self.test.describe() if self.test else None,
+            "detectable": self.detectable,
         }
 
 
 def value_of(record: Record, quantity: str) -> float | None:
     if quantity == "score":
         return record.score
+    if quantity == "cost":
+        cost = record.cost()
+        return None if cost is None else float(cost[0])
     if quantity == "cegi":
         return record.cegi
     if not record.measured:
@@ -151,18 +158,28 @@ def judge(quantity: str, base: Record, head: Record, rule: Rule | None,
         delta.reason = f"{quantity} not available in {missing}" + _why_missing(quantity, base if b is None else head)
         return delta
 
+    if quantity == "cost":
+        b_basis, h_basis = (base.cost() or (0, ""))[1], (head.cost() or (0, ""))[1]
+        if b_basis != h_basis:
+            delta.reason = f"cost not compared: baseline counted {b_basis}, this run {h_basis}"
+            return delta
+
     higher_is_better = quantity == "score" and head.higher_is_better
     worse_by = (b - h) if higher_is_better else (h - b)
     allowed = rule.tolerance.allowed_increase(b)
     change = describe_change(quantity, b, h)
     limit = f"tolerance {rule.tolerance.text} ({rule.source})"
+    base_samples, head_samples = repeat_samples(base, quantity), repeat_samples(head, quantity)
+    if base_samples and head_samples:
+        delta.detectable = stats.smallest_detectable_change(base_samples, head_samples)
+        if delta.detectable is not None:
+            change += f"; smallest detectable change ±{100 * delta.detectable:.1f}%"
     if abs(worse_by) <= allowed or math.isclose(abs(worse_by), allowed, rel_tol=1e-12, abs_tol=0):
         delta.status, delta.reason = "unchanged", f"{change}, within {limit}"
         return delta
     direction = "regression" if worse_by > 0 else "improvement"
     verb = "exceeds" if direction == "regression" else "improves beyond"
 
-    base_samples, head_samples = repeat_samples(base, quantity), repeat_samples(head, quantity)
     if base_samples and head_samples and stats.can_reach_significance(len(base_samples), len(head_samples)):
         # Test in the direction of the change: "head greater" unless it went down.
         went_up = h > b
@@ -204,6 +221,8 @@ def format_value(quantity: str, value: float | None) -> str:
         return format_mass(value)
     if quantity == "energy":
         return format_energy(value)
+    if quantity == "cost":
+        return f"{value:.4g}"
     return f"{value:.4g}"
 
 

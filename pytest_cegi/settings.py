@@ -22,8 +22,9 @@ else:  # pragma: no cover
 # World average grid intensity codecarbon itself falls back to (g CO2e/kWh).
 DEFAULT_CARBON_INTENSITY = 475.0
 METERS = ("codecarbon", "flops", "fake")
-REGRESSION_KEYS = ("emissions", "energy", "score", "cegi")
-DEFAULT_MAX_REGRESSION = {"emissions": "10%", "energy": "10%", "score": "0.01", "cegi": "10%"}
+REGRESSION_KEYS = ("emissions", "energy", "score", "cegi", "cost")
+# cost (FLOPs or tokens) is deterministic: 1 % catches any change of 2 % or more.
+DEFAULT_MAX_REGRESSION = {"emissions": "10%", "energy": "10%", "score": "0.01", "cegi": "10%", "cost": "1%"}
 
 
 class SettingsError(Exception):

@@ -51,6 +51,31 @@ def smallest_p(n_base: int, n_head: int) -> float:
     return 1.0 / math.comb(n_base + n_head, n_base)
 
 
+# z(0.95) + z(0.80): a one-sided test at ALPHA with 80 % power.
+_Z_ALPHA_PLUS_POWER = 1.6449 + 0.8416
+
+
+def smallest_detectable_change(base: list[float], head: list[float]) -> float | None:
+    """The relative change these repeats would detect with 80 % power at ALPHA, from
+    their spread (normal approximation: (z_a + z_b) * standard error / base mean).
+
+    An approximation for the reader ("changes below this are invisible here"); the
+    decision itself is the Mann-Whitney test. None with fewer than 2 repeats a side.
+    """
+    if len(base) < 2 or len(head) < 2:
+        return None
+    mean = sum(base) / len(base)
+    if mean <= 0:
+        return None
+    se = math.sqrt(_variance(base) / len(base) + _variance(head) / len(head))
+    return _Z_ALPHA_PLUS_POWER * se / mean
+
+
+def _variance(xs: list[float]) -> float:
+    m = sum(xs) / len(xs)
+    return sum((x - m) ** 2 for x in xs) / (len(xs) - 1)
+
+
 def can_reach_significance(n_base: int, n_head: int) -> bool:
     return smallest_p(n_base, n_head) <= ALPHA
 

@@ -124,6 +124,8 @@ class PreparedVariant:
     # Told how many prompts each generate() call serves; the cegi fixture counts them
     # as requests of the window that is open at the time.
     on_requests: Any = None
+    # Told how many tokens each generate() call read and wrote (prompt + new tokens).
+    on_tokens: Any = None
 
     @property
     def device(self):
@@ -157,6 +159,9 @@ class PreparedVariant:
                                           num_beams=1, pad_token_id=tok.pad_token_id)
                 if not self.seq2seq:  # decoder-only output repeats the (left-padded) prompt
                     ids = ids[:, enc["input_ids"].shape[1] :]
+                if self.on_tokens is not None:   # a hardware-independent cost of the window
+                    pad = tok.pad_token_id
+                    self.on_tokens(int(enc["attention_mask"].sum()) + int((ids != pad).sum()))
                 out.extend(t.strip() for t in tok.batch_decode(ids, skip_special_tokens=True))
         return out
 
@@ -589,21 +594,23 @@ def prepare(variant: Variant, *, train=None, recorder=None, cache_dir=None, devi
                                   settings.cache_dict())
     cache = adapter_cache.AdapterCache(cache_dir or _default_cache_dir())
     entry = cache.lookup(key)
-    if entry is not None and recorder is not None and (entry.window is None or entry.window.invalid_reason):
-        entry = None  # nothing valid to replay: measure it again rather than report nothing
-    if entry is not None:
+    identity = recorder.meter_identity() if recorder is not None else None
+    stored = entry.window_for(identity) if entry is not None else None
+    if entry is not None and (recorder is None or stored is not None):
         model = _adapter_model(variant, base, entry.path, device)
-        if recorder is not None:
-            recorder.add_window(dataclasses.replace(entry.window, cached=True))
+        if recorder is not None and stored is not None:
+            recorder.replay_window(stored)
         meta = describe(model, variant, cached=True, steps=0)
         return PreparedVariant(variant, model, tokenizer, meta, seq2seq, list(entry.info.get("losses", [])))
+    # No entry, or none measured by this meter: train (and measure) here. Training is
+    # seeded, so the weights match any adapter already stored under this key.
 
     model = _lora_model(variant, base, seq2seq, device, settings.seed)
     measure = recorder.measure if recorder is not None else _unmeasured
     with measure("finetune") as window:
         result = finetune.finetune(model, tokenizer, records, settings, seq2seq=seq2seq)
     info = {"steps": result.steps, "losses": [round(x, 5) for x in result.losses], "variant": variant.name}
-    cache.store(key, model, getattr(window, "result", None), info)
+    cache.store(key, model, getattr(window, "result", None), info, identity)
     return PreparedVariant(variant, model, tokenizer, describe(model, variant, cached=False, steps=result.steps),
                            seq2seq, result.losses)
 

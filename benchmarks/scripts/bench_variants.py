@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import tempfile
 import time
@@ -57,6 +58,12 @@ class Recorder:
 
     def add_window(self, window):
         self.windows.append(window)
+
+    def meter_identity(self):
+        return self.meter.cache_identity()
+
+    def replay_window(self, window):
+        self.windows.append(dataclasses.replace(window, cached=True))
 
 
 def make_meter(name: str):

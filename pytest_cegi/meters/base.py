@@ -20,6 +20,11 @@ class Method:
     carbon_factor_g_per_kwh: float
     carbon_factor_source: str      # "--cegi-carbon-intensity", "country USA (codecarbon data)", ...
     estimate: bool                 # True when energy is modelled rather than metered
+    # Which figure `energy_kwh` is: "attributed" (the test process's own work; the
+    # machine-level reading is kept beside it), "machine" (everything the machine
+    # drew while the window was open), or "flops" (counted FLOPs x a device profile).
+    basis: str = "machine"
+    ram: str = ""                  # how RAM energy was obtained, when the meter has any
 
     def label(self) -> str:
         """One line for people: measured or modelled, by what, and the carbon factor."""
@@ -27,7 +32,9 @@ class Method:
         factor = self.carbon_factor_g_per_kwh
         known = isinstance(factor, (int, float)) and factor == factor   # None or NaN: unknown
         factor_text = f"{factor:.4g} g CO2e/kWh" if known else "unknown factor"
-        return (f"{kind} with {self.meter}: CPU {self.cpu}, GPU {self.gpu}; "
+        basis = f"{self.basis} energy, " if self.basis != "machine" else ""
+        ram = f", RAM {self.ram}" if self.ram else ""
+        return (f"{basis}{kind} with {self.meter}: CPU {self.cpu}, GPU {self.gpu}{ram}; "
                 f"carbon factor {factor_text} from {self.carbon_factor_source}")
 
     def to_dict(self) -> dict:
@@ -51,6 +58,14 @@ class Window:
     samples: tuple = ()            # per-repeat energy samples (kWh), when repeated
     requests: int | None = None    # requests served in the window (one repeat's worth)
     details: dict = field(default_factory=dict)   # meter-specific figures, e.g. FLOP counts
+    # The machine-level reading beside an attributed figure (None when the meter has none).
+    machine_energy_kwh: float | None = None
+    machine_emissions_kg: float | None = None
+    cpu_seconds: float | None = None   # the process's CPU time in the window (one repeat's worth)
+    # Hardware-independent cost of one repeat: FLOPs counted by torch (in a separate,
+    # unmeasured pass, or by the flops meter itself) and tokens processed.
+    flops: int | None = None
+    tokens: int | None = None
 
     @property
     def invalid_reason(self) -> str | None:
@@ -85,12 +100,15 @@ class WindowHandle:
     result: Window | None = None
     notes: dict = field(default_factory=dict)   # meter-specific figures, saved as Window.details
     requests: int = 0                            # counted while open (cegi.count_requests)
+    tokens: int = 0                              # counted while open (cegi.count_tokens)
 
     def finished(self, requests: int | None = None) -> Window:
-        """The closed window, with its request count and the JSON-safe part of the notes."""
+        """The closed window, with its counts and the JSON-safe part of the notes."""
+        assert self.result is not None, "finished() before the window closed"
         details = {k: v for k, v in self.notes.items()
                    if isinstance(v, (str, int, float, bool, type(None), list, dict))}
-        return replace(self.result, requests=requests or self.requests or None, details=details)
+        return replace(self.result, requests=requests or self.requests or None, details=details,
+                       tokens=self.tokens or self.result.tokens)
 
 
 class Meter(Protocol):

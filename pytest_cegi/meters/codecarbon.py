@@ -1,5 +1,6 @@
 """Measured energy through codecarbon: one offline tracker per process, one task
-window per `measure()`.
+window per `measure()`, and the window's energy attributed to this process's own
+work (see `attribution`), with codecarbon's machine-level reading kept beside it.
 
 codecarbon reads RAPL counters where the kernel exposes them and otherwise models
 CPU power from TDP x load; GPUs come from NVML. It never goes to the network here:
@@ -13,6 +14,7 @@ import logging
 import time
 from typing import Iterator
 
+from pytest_cegi.meters import attribution
 from pytest_cegi.meters.base import Method, Window, WindowHandle, synchronize_accelerators
 
 # codecarbon labels its CPU modes with these strings; anything else is a model.
@@ -28,6 +30,8 @@ class CodecarbonMeter:
         self._carbon = carbon
         self._tracker = None
         self._method: Method | None = None
+        self._power: attribution.PowerModel | None = None
+        self._power_problem: str | None = None    # why attribution is unavailable, if it is
 
     # The tracker is built on the first window, so sessions that never measure
     # never import codecarbon.
@@ -55,11 +59,14 @@ class CodecarbonMeter:
         cpu, gpu = "not yet measured", "not yet measured"
         if self._tracker is not None:
             cpu, gpu = self._hardware_labels()
+        from pytest_cegi.meters.carbon import carbon_factor
+
         return Method(
             meter=self.name, cpu=cpu, gpu=gpu,
-            carbon_factor_g_per_kwh=self._carbon.intensity_g_per_kwh or float("nan"),
+            carbon_factor_g_per_kwh=carbon_factor(self._carbon)[0],
             carbon_factor_source=self._carbon.source,
             estimate=not cpu.startswith("RAPL") and cpu != "not yet measured",
+            basis="attributed",
         )
 
     def _hardware_labels(self) -> tuple[str, str]:
@@ -73,17 +80,35 @@ class CodecarbonMeter:
                 gpu = "NVML"
         return cpu, gpu
 
+    def _power_model(self) -> attribution.PowerModel | None:
+        """Built once, after the first window told us whether the CPU is metered."""
+        if self._power is None and self._power_problem is None:
+            cpu, _ = self._hardware_labels()
+            try:
+                self._power = attribution.codecarbon_power_model(cpu_metered=not cpu.startswith("modelled"))
+            except Exception as exc:  # codecarbon's data layout changed: say so, keep machine figures
+                self._power_problem = f"{type(exc).__name__}: {exc}"
+        return self._power
+
     def _finish_method(self, emissions_kg: float, energy_kwh: float) -> Method:
         if self._method is None:
             cpu, gpu = self._hardware_labels()
             factor = self._carbon.intensity_g_per_kwh
             if factor is None and energy_kwh > 0:
                 factor = emissions_kg / energy_kwh * 1000.0  # country mix from codecarbon's data
+            power = self._power_model()
+            if power is not None:
+                basis, cpu_text = "attributed", f"{cpu}; {power.describe_cpu}"
+                ram_text = power.describe_ram
+            else:
+                basis = "machine"
+                cpu_text = f"{cpu} (attribution unavailable: {self._power_problem})"
+                ram_text = "modelled (constant power x wall time)"
             self._method = Method(
-                meter=self.name, cpu=cpu, gpu=gpu,
+                meter=self.name, cpu=cpu_text, gpu=gpu + (", whole device" if gpu == "NVML" else ""),
                 carbon_factor_g_per_kwh=factor if factor is not None else float("nan"),
                 carbon_factor_source=self._carbon.source,
-                estimate=not cpu.startswith("RAPL"),
+                estimate=not cpu.startswith("RAPL"), basis=basis, ram=ram_text,
             )
         return self._method
 
@@ -98,12 +123,14 @@ class CodecarbonMeter:
             tracker.start_task(phase)
         except Exception as exc:  # a broken tracker makes the window invalid, never the run
             error = f"{type(exc).__name__}: {exc}"
+        before = attribution.sample(with_machine=True)
         started = time.perf_counter()
         try:
             yield handle
         finally:
             synchronize_accelerators()
             elapsed = time.perf_counter() - started
+            after = attribution.sample(with_machine=True)
             data = None
             if error is None:
                 try:
@@ -112,21 +139,41 @@ class CodecarbonMeter:
                         error = "codecarbon returned no data for the window"
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
-            handle.result = self._to_window(phase, data, elapsed, error)
+            handle.result = self._to_window(phase, data, elapsed, error, before, after)
 
-    def _to_window(self, phase, data, elapsed, error) -> Window:
+    def _to_window(self, phase, data, elapsed, error, before, after) -> Window:
+        cpu_s = max(0.0, after.cpu_s - before.cpu_s)
         if data is None:
             return Window(phase=phase, energy_kwh=0.0, emissions_kg=0.0, duration_s=elapsed,
-                          method=self.method(), error=error)
-        energy = float(data.energy_consumed)
-        emissions = float(data.emissions)
+                          method=self.method(), error=error, cpu_seconds=cpu_s)
+        machine_energy = float(data.energy_consumed)
+        machine_emissions = float(data.emissions)
+        method = self._finish_method(machine_emissions, machine_energy)
+        gpu = float(data.gpu_energy)
+        power = self._power_model()
+        if power is None:   # no attribution possible: the machine figure, labelled as such
+            cpu, ram = float(data.cpu_energy), float(data.ram_energy)
+        else:
+            cpu, ram, cpu_s = power.attribute(before, after, float(data.cpu_energy))
+        energy = cpu + ram + gpu
+        factor = method.carbon_factor_g_per_kwh
+        if factor != factor:   # NaN: no factor known yet; use the window's own ratio
+            factor = machine_emissions / machine_energy * 1000.0 if machine_energy > 0 else 0.0
         return Window(
-            phase=phase, energy_kwh=energy, emissions_kg=emissions,
-            duration_s=float(data.duration),
-            method=self._finish_method(emissions, energy),
-            cpu_energy_kwh=float(data.cpu_energy), gpu_energy_kwh=float(data.gpu_energy),
-            ram_energy_kwh=float(data.ram_energy), error=error,
+            phase=phase, energy_kwh=energy, emissions_kg=energy * factor / 1000.0,
+            duration_s=float(data.duration), method=method,
+            cpu_energy_kwh=cpu, gpu_energy_kwh=gpu, ram_energy_kwh=ram, error=error,
+            machine_energy_kwh=machine_energy, machine_emissions_kg=machine_emissions,
+            cpu_seconds=cpu_s,
         )
+
+    def cache_identity(self) -> str:
+        """Attributed energy depends on the CPU model and core count (TDP per core)."""
+        import os
+
+        from pytest_cegi.report.run_file import cpu_model
+
+        return f"codecarbon:attributed-v1:{cpu_model()}:{os.cpu_count()} cores"
 
     def close(self) -> None:
         # Task windows never started the tracker's own scheduler, so there is

@@ -46,5 +46,8 @@ class FakeMeter:
                 cpu_energy_kwh=energy,
             )
 
+    def cache_identity(self) -> str:
+        return "fake"
+
     def close(self) -> None:
         pass

@@ -37,7 +37,7 @@ from typing import Iterator
 
 from pytest_cegi.meters.base import Method, Window, WindowHandle, synchronize_accelerators
 from pytest_cegi.meters.flop_formulas import CLASSES, counting
-from pytest_cegi.settings import DEFAULT_CARBON_INTENSITY as WORLD_AVERAGE_G_PER_KWH
+from pytest_cegi.meters.carbon import carbon_factor
 
 PROFILE_SCHEMA = "pytest-cegi/flops-profile"
 PROFILE_SCHEMA_VERSION = 1
@@ -166,32 +166,6 @@ def load_profile(spec: str | os.PathLike | None = None) -> Profile:
     return parse_profile(data, str(path))
 
 
-def carbon_factor(carbon) -> tuple[float, str]:
-    """(g CO2e per kWh, source) for `settings.Carbon`, never from the network.
-
-    A country is resolved from codecarbon's bundled global energy-mix data, the
-    same table and arithmetic its OfflineEmissionsTracker uses for a country;
-    a country it has no data for falls back to the world average, and says so.
-    """
-    if carbon.intensity_g_per_kwh is not None:
-        return float(carbon.intensity_g_per_kwh), carbon.source
-    country = carbon.country
-    try:
-        from codecarbon.core.emissions import Emissions
-        from codecarbon.input import DataSource
-
-        mix = DataSource().get_global_energy_mix_data()
-        if country in mix:
-            rate = Emissions._global_energy_mix_to_emissions_rate(mix[country])
-            return rate.kgs_per_kWh * 1000.0, carbon.source
-        world = DataSource().get_carbon_intensity_per_source_data().get("world_average",
-                                                                        WORLD_AVERAGE_G_PER_KWH)
-        return float(world), f"world average {world:g} g/kWh (codecarbon has no data for {country})"
-    except Exception as exc:  # codecarbon missing or its data layout changed
-        return WORLD_AVERAGE_G_PER_KWH, (f"world average {WORLD_AVERAGE_G_PER_KWH:g} g/kWh (country {country} "
-                                         f"not resolvable: {type(exc).__name__}: {exc})")
-
-
 class FlopsMeter:
     name = "flops"
 
@@ -218,6 +192,7 @@ class FlopsMeter:
                 cpu=label if self.profile.device == "cpu" else "none",
                 gpu=label if self.profile.device == "gpu" else "none",
                 carbon_factor_g_per_kwh=factor, carbon_factor_source=source, estimate=True,
+                basis="flops",
             )
         return self._method
 
@@ -272,10 +247,14 @@ class FlopsMeter:
         return Window(
             phase=phase, energy_kwh=energy_kwh,
             emissions_kg=energy_kwh * method.carbon_factor_g_per_kwh / 1000.0,
-            duration_s=elapsed, method=method,
+            duration_s=elapsed, method=method, flops=int(count.total),
             cpu_energy_kwh=energy_kwh if self.profile.device == "cpu" else 0.0,
             gpu_energy_kwh=energy_kwh if self.profile.device == "gpu" else 0.0,
         )
+
+    def cache_identity(self) -> str:
+        """Windows this meter produces are comparable only with its own profile's."""
+        return f"flops:{self.profile.label}"
 
     def close(self) -> None:
         pass

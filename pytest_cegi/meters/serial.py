@@ -31,6 +31,9 @@ class SerializedMeter:
     def method(self):
         return self._meter.method()
 
+    def cache_identity(self) -> str:
+        return self._meter.cache_identity()
+
     @contextlib.contextmanager
     def window(self, phase: str) -> Iterator[WindowHandle]:
         import fcntl  # POSIX only; xdist on Windows runs unserialised (see README)

@@ -29,8 +29,9 @@ _ICONS = {"regression": "🔴 regression", "improvement": "🟢 improvement", "u
           "added": "➕ added", "removed": "➖ removed",
           "pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "invalid": "⛔ invalid"}
 _VERDICT_ORDER = {"invalid": 0, "fail": 1, "warn": 2, "pass": 3}
-_HEADERS = {"score": "Score", "emissions": "Emissions", "energy": "Energy", "cegi": "CEGI"}
-_RECORD_KEYS = {"score": "score", "emissions": "emissions_kg", "energy": "energy_kwh", "cegi": "cegi"}
+_HEADERS = {"score": "Score", "cost": "Cost", "emissions": "Emissions", "energy": "Energy", "cegi": "CEGI"}
+_RECORD_KEYS = {"score": "score", "cost": "cost", "emissions": "emissions_kg", "energy": "energy_kwh",
+                "cegi": "cegi"}
 
 
 def render(run: dict, comparison: Comparison | None = None, *, projections: list | None = None,

@@ -5,6 +5,7 @@ WindowHandle whose result is a Window with energy proportional to elapsed time.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from contextlib import contextmanager
@@ -42,6 +43,14 @@ class FakeRecorder:
 
     def add_window(self, window: Window) -> None:
         self.windows.append(window)
+
+    identity = "fake-recorder"
+
+    def meter_identity(self) -> str:
+        return self.identity
+
+    def replay_window(self, window: Window) -> None:
+        self.windows.append(dataclasses.replace(window, cached=True))
 
 
 @pytest.fixture(scope="package", autouse=True)

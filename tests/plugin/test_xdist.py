@@ -54,7 +54,7 @@ def test_parallel_run_matches_serial_run(pytester):
 
     a, b = _records(pytester.path / "serial.json"), _records(pytester.path / "parallel.json")
     assert set(a) == set(b) and len(a) == 8
-    figures = {"energy_kwh", "emissions_kg", "duration_s", "windows", "phases", "cegi", "carbon_per_gain",
+    figures = {"energy_kwh", "machine_energy_kwh", "emissions_kg", "duration_s", "windows", "phases", "cegi", "carbon_per_gain",
                "checks", "method"}
     for nodeid in a:
         same_a = {k: v for k, v in a[nodeid].items() if k not in figures}

@@ -1,0 +1,30 @@
+"""The carbon factor (g CO2e per kWh) of a run, resolved offline, never from the network."""
+from __future__ import annotations
+
+from pytest_cegi.settings import DEFAULT_CARBON_INTENSITY as WORLD_AVERAGE_G_PER_KWH
+
+
+def carbon_factor(carbon) -> tuple[float, str]:
+    """(g CO2e per kWh, source) for `settings.Carbon`, never from the network.
+
+    A country is resolved from codecarbon's bundled global energy-mix data, the
+    same table and arithmetic its OfflineEmissionsTracker uses for a country;
+    a country it has no data for falls back to the world average, and says so.
+    """
+    if carbon.intensity_g_per_kwh is not None:
+        return float(carbon.intensity_g_per_kwh), carbon.source
+    country = carbon.country
+    try:
+        from codecarbon.core.emissions import Emissions
+        from codecarbon.input import DataSource
+
+        mix = DataSource().get_global_energy_mix_data()
+        if country in mix:
+            rate = Emissions._global_energy_mix_to_emissions_rate(mix[country])
+            return rate.kgs_per_kWh * 1000.0, carbon.source
+        world = DataSource().get_carbon_intensity_per_source_data().get("world_average",
+                                                                        WORLD_AVERAGE_G_PER_KWH)
+        return float(world), f"world average {world:g} g/kWh (codecarbon has no data for {country})"
+    except Exception as exc:  # codecarbon missing or its data layout changed
+        return WORLD_AVERAGE_G_PER_KWH, (f"world average {WORLD_AVERAGE_G_PER_KWH:g} g/kWh (country {country} "
+                                         f"not resolvable: {type(exc).__name__}: {exc})")
