@@ -159,10 +159,14 @@ def _load_builtins() -> None:
         return
     _builtins_loaded = True
     from pytest_cegi.metrics.cider import CiderD
+    from pytest_cegi.metrics.detection import DetectionMap
     from pytest_cegi.metrics.execution import ExecutionAccuracy
     from pytest_cegi.metrics.match import Accuracy, ExactMatch, VqaAccuracy
+    from pytest_cegi.metrics.numeric import NumericAccuracy
+    from pytest_cegi.metrics.pass_at_k import PassAtK
     from pytest_cegi.metrics.rouge import Rouge
     from pytest_cegi.metrics.sacrebleu_metrics import Bleu, Chrf
 
-    for cls in (Rouge, Bleu, Chrf, ExactMatch, Accuracy, VqaAccuracy, CiderD, ExecutionAccuracy):
+    for cls in (Rouge, Bleu, Chrf, ExactMatch, Accuracy, VqaAccuracy, CiderD, ExecutionAccuracy,
+                PassAtK, NumericAccuracy, DetectionMap):
         _REGISTRY.setdefault(cls.name, cls())
