@@ -79,6 +79,33 @@ def test_one_database_per_example(singer_db, tmp_path):
     assert result.value == 1.0
 
 
+def test_many_databases_interleaved(tmp_path):
+    # More databases than sandboxes kept open, revisited out of order.
+    paths = []
+    for n in range(6):
+        path = tmp_path / f"db{n}.sqlite"
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE t (x)")
+        conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(n)])
+        conn.commit()
+        conn.close()
+        paths.append(path)
+    order = [0, 1, 2, 3, 4, 5, 0, 5, 1, 1, 2]
+    preds = ["SELECT count(*) FROM t"] * len(order)
+    golds = [f"SELECT {n}" for n in order]
+    golds[-1] = "SELECT 99"  # one wrong, to see the results stay with their examples
+    result = ex(preds, golds, [paths[n] for n in order])
+    assert result.details["per_example"] == ["correct"] * 10 + ["wrong"]
+
+
+def test_gold_over_memory_limit_suggests_raising_it(singer_db):
+    big = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 20) "
+           "SELECT printf('%.*c', 1000000, 'x') FROM c")
+    with pytest.raises(GoldQueryError, match="raise memory_mib"):
+        ex(["SELECT 1"], [big], singer_db, memory_mib=64)
+    assert ex([big], [big], singer_db, memory_mib=256).details["memory_mib"] == 256
+
+
 def test_ves_is_off_by_default_and_follows_bird(singer_db, monkeypatch):
     golds = ["SELECT count(*) FROM singer", "SELECT count(*) FROM singer", "SELECT 1"]
     preds = ["SELECT count(name) FROM singer", "SELECT count(id) FROM singer", "SELECT 2"]
