@@ -181,6 +181,16 @@ def test_training_records_must_carry_images(tiny_llava, colours, tmp_path):
         prepare(v, train=rows, cache_dir=tmp_path, progress=False)
 
 
+def test_dataset_with_an_image_column(tiny_llava, colours, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    rows = colours["train"][:8]
+    v = Variant("lora", tiny_llava, lora={"r": 4, "target_modules": ["q_proj"]})
+    pv = prepare(v, train=datasets.Dataset.from_list(rows), cache_dir=tmp_path, max_steps=2, progress=False)
+    assert pv.metadata["finetune_steps"] == 2
+    hit = prepare(v, train=rows, cache_dir=tmp_path, max_steps=2, progress=False)
+    assert hit.metadata["cached"]          # same pixels (PNG inside the dataset), same key
+
+
 def test_cegi_fixture_runs_vlm_variants(pytester, tiny_llava):
     pytester.makepyfile(test_vlm_suite=f"""
         import pytest
