@@ -42,25 +42,16 @@ even a subverted child can only hand back plain data. A `SqlSandbox` is not thre
 """
 from __future__ import annotations
 
-import io
+# Only what the child needs (see _BOOT); the parent's own imports follow _PARENT_SIDE.
 import math
 import os
 import pickle
 import resource
-import select
-import shutil
 import signal
 import sqlite3
 import struct
-import subprocess
 import sys
-import tempfile
 import time
-import weakref
-from collections import deque
-from dataclasses import dataclass
-from pathlib import Path
-from collections.abc import Iterable, Iterator
 
 ALLOWED_STATEMENTS = frozenset({"select", "with", "values"})
 DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit"})
@@ -77,6 +68,7 @@ _FETCH_CHUNK = 256            # rows per fetch; each chunk is pickled, then coun
 _FRAME = struct.Struct("!Q")  # length prefix of every message between parent and child
 _JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # header of a hot rollback journal
 
+
 def max_result_bytes(memory_mib: int) -> int:
     """Largest result (pickled rows) a child with `memory_mib` MiB sends back: an eighth of it."""
     return (memory_mib << 20) // 8
@@ -87,20 +79,9 @@ OK, ERROR, DENIED, REFUSED, TIMEOUT, TOO_MANY_ROWS, MEMORY = (
     "ok", "error", "denied", "refused", "timeout", "too_many_rows", "memory")
 
 
-@dataclass(frozen=True)
-class QueryOutcome:
-    status: str                     # one of OK, ERROR, DENIED, REFUSED, TIMEOUT, TOO_MANY_ROWS, MEMORY
-    rows: tuple | None = None       # result rows (tuples) when status is OK
-    error: str | None = None        # why it did not run, for every other status
-    elapsed_s: float = 0.0          # wall time of execute + fetch
-
-    @property
-    def ok(self) -> bool:
-        return self.status == OK
-
-
 # --------------------------------------------------------------------------------------
-# Child side: runs in a fresh interpreter that loads only this file (see _BOOT).
+# Child side. The child compiles this file only down to _PARENT_SIDE (see _BOOT), so
+# that it starts fast: nothing above that line may use the imports below it.
 
 
 def _authorize(action: int, arg1, arg2, _db, _source) -> int:
@@ -116,12 +97,9 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def open_readonly(db_path: str | os.PathLike) -> sqlite3.Connection:
-    """A locked-down connection that cannot write the file or create files next to it (layers 2, 4, 5)."""
-    path = Path(db_path).resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"SQLite database not found: {path}")
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
+def _connect(uri: str) -> sqlite3.Connection:
+    """A locked-down connection to a ``file:`` URI (layers 4 and 5)."""
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None)
     conn.text_factory = _decode
     conn.execute("PRAGMA query_only = ON")  # belt and braces; set before the authorizer
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
@@ -157,12 +135,12 @@ def _cap_cpu(seconds: float, hard: int) -> None:
 class _Runner:
     """Executes one query at a time on the child's connection; replies are plain tuples."""
 
-    def __init__(self, db_path: str, timeout_s: float, max_rows: int, memory_mib: int):
+    def __init__(self, uri: str, timeout_s: float, max_rows: int, memory_mib: int):
         self.timeout_s, self.max_rows, self.memory_mib = timeout_s, max_rows, memory_mib
         self.max_result_bytes = max_result_bytes(memory_mib)
         self._cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
         self._deadline = float("inf")
-        self._conn = open_readonly(db_path)
+        self._conn = _connect(uri)
         self._conn.set_progress_handler(self._past_deadline, _PROGRESS_EVERY)
 
     def _past_deadline(self) -> int:
@@ -219,7 +197,7 @@ class _Runner:
         return ERROR, message, elapsed, []
 
 
-def _read_request(stream: io.BufferedReader) -> bytes | None:
+def _read_request(stream) -> bytes | None:
     """The next framed request, or None once the parent has closed the pipe."""
     header = stream.read(_FRAME.size)
     if len(header) < _FRAME.size:
@@ -235,13 +213,13 @@ def _write_frame(fd: int, payload: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _serve(db_path: str, timeout_s: str, max_rows: str, memory_mib: str) -> None:
+def _serve(uri: str, timeout_s: str, max_rows: str, memory_mib: str) -> None:
     """The child's main loop: one UTF-8 query in, one pickled reply out, until stdin closes."""
     _limit_child(int(memory_mib))
     reply_fd = os.dup(1)
     os.dup2(2, 1)  # a stray print must not corrupt the replies
     try:
-        runner = _Runner(db_path, float(timeout_s), int(max_rows), int(memory_mib))
+        runner = _Runner(uri, float(timeout_s), int(max_rows), int(memory_mib))
         broken = None
     except Exception as exc:  # reported with every query, so no query can pass
         runner, broken = None, f"could not open the database: {type(exc).__name__}: {exc}"
@@ -257,16 +235,40 @@ def _serve(db_path: str, timeout_s: str, max_rows: str, memory_mib: str) -> None
         _write_frame(reply_fd, payload)
 
 
-# --------------------------------------------------------------------------------------
-# Parent side.
+# _PARENT_SIDE: the child stops reading here.
+_PARENT_SIDE = "# _PARENT_" + "SIDE: the child stops reading here."
 
-# Loads this file alone, not the pytest_cegi package: the child starts in ~20 ms.
-_BOOT = ("import importlib.util, sys\n"
-         "spec = importlib.util.spec_from_file_location('_cegi_sql_child', sys.argv[1])\n"
-         "module = importlib.util.module_from_spec(spec)\n"
-         "sys.modules[spec.name] = module\n"
-         "spec.loader.exec_module(module)\n"
-         "module._serve(*sys.argv[2:])\n")
+import io  # noqa: E402
+import select  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import weakref  # noqa: E402
+from collections import deque  # noqa: E402
+from collections.abc import Iterable, Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+@dataclass(frozen=True)
+class QueryOutcome:
+    status: str                     # one of OK, ERROR, DENIED, REFUSED, TIMEOUT, TOO_MANY_ROWS, MEMORY
+    rows: tuple | None = None       # result rows (tuples) when status is OK
+    error: str | None = None        # why it did not run, for every other status
+    elapsed_s: float = 0.0          # wall time of execute + fetch
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+# The child runs the child side of this file alone: not the parent side, not the
+# pytest_cegi package (whose imports would double its start-up time).
+_BOOT = ("import sys\n"
+         "source = open(sys.argv[1], encoding='utf-8').read().split(sys.argv[2])[0]\n"
+         "child = {'__name__': '_cegi_sql_child'}\n"
+         "exec(compile(source, sys.argv[1], 'exec'), child)\n"
+         "child['_serve'](*sys.argv[3:])\n")
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -289,8 +291,8 @@ class _Child:
 
     def __init__(self, db_path: Path, timeout_s: float, max_rows: int, memory_mib: int):
         self._stderr = tempfile.TemporaryFile()
-        args = [sys.executable, "-I", "-S", "-B", "-c", _BOOT, __file__,
-                str(db_path), repr(timeout_s), str(max_rows), str(memory_mib)]
+        args = [sys.executable, "-I", "-S", "-B", "-c", _BOOT, __file__, _PARENT_SIDE,
+                _readonly_uri(db_path), repr(timeout_s), str(max_rows), str(memory_mib)]
         # A session of its own: killing the group kills all of it, and Ctrl-C stays with us.
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
                                      cwd="/", start_new_session=True)
@@ -362,6 +364,22 @@ class _Child:
         self.proc.stdin.close()
         self.proc.stdout.close()
         self._stderr.close()
+
+
+def _readonly_uri(path: Path) -> str:
+    # immutable=1: SQLite takes no locks and creates no -wal/-shm/-journal files.
+    return f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+
+
+def open_readonly(db_path: str | os.PathLike) -> sqlite3.Connection:
+    """A locked-down, in-process connection that cannot write the file or create files next to it.
+
+    No time or memory bounds: those come from `SqlSandbox`'s child process.
+    """
+    path = Path(db_path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"SQLite database not found: {path}")
+    return _connect(_readonly_uri(path))
 
 
 def _signal_name(number: int) -> str:

@@ -222,3 +222,9 @@ def test_metric_on_wal_database_leaves_directory_unchanged(tmp_path):
                              ["SELECT 10", "SELECT 1", "SELECT 9"], db=db_dir / "wal.sqlite", timeout_s=TIMEOUT_S)
     assert result.details["per_example"] == ["correct", "timeout", "correct"]
     assert _snapshot(db_dir) == before
+
+
+def test_child_reads_its_side_of_the_file_only():
+    # The child compiles sql_sandbox.py up to this marker; a second copy would cut it short.
+    source = open(sql_sandbox.__file__, encoding="utf-8").read()
+    assert source.count(sql_sandbox._PARENT_SIDE) == 1
