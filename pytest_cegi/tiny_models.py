@@ -5,12 +5,16 @@ builds one: a byte-level BPE tokenizer trained on the given texts, a small Llama
 (causal) or T5 (sequence-to-sequence) model trained on the same texts, both saved
 with `save_pretrained` so they load like any local model directory.
 
+`build_tiny_llava` builds a vision-language model (CLIP vision tower, Llama text model,
+LLaVA processor) from configs alone, with random weights: nothing to train.
+
 Builds are deterministic (fixed seeds, fixed data order) and cached under
 `<cache_dir>/tiny-models/<name>-<key>/`, the key hashing every builder setting and
 the texts, so a second call with the same inputs just returns the directory.
 
     python -m pytest_cegi.tiny_models demo            # the model the tests use
     python -m pytest_cegi.tiny_models causal --texts corpus.txt --size small
+    python -m pytest_cegi.tiny_models llava           # the tiny vision-language model
 """
 from __future__ import annotations
 
@@ -415,7 +419,7 @@ def build_demo(size: str = "tiny", cache_dir=None, kind: str = "causal", **setti
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m pytest_cegi.tiny_models", description=__doc__.split("\n\n")[0])
-    p.add_argument("kind", choices=["demo", "causal", "seq2seq"])
+    p.add_argument("kind", choices=["demo", "causal", "seq2seq", "llava"])
     p.add_argument("--texts", help="UTF-8 file, one training text per line (seq2seq: source<TAB>target)")
     p.add_argument("--size", default="tiny", choices=sorted(SIZES))
     p.add_argument("--name", help="directory name prefix (default: the kind)")
@@ -425,6 +429,9 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.kind == "demo":
         print(build_demo(a.size, a.cache_dir))
+        return 0
+    if a.kind == "llava":  # random weights: --size, --steps and --texts do not apply
+        print(build_tiny_llava(name=a.name or "llava", cache_dir=a.cache_dir, seed=a.seed))
         return 0
     if not a.texts:
         p.error("--texts is required for causal and seq2seq")

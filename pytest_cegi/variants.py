@@ -4,6 +4,10 @@
 transformers, peft or bitsandbytes at top level; `prepare` does, when a test
 actually loads a model.
 
+A model directory holds a causal LM, a seq2seq model or a vision-language model,
+told apart by its config; a VLM loads with its processor, which stands in for the
+tokenizer everywhere (`is_vision_language`, `vlm_prompt`).
+
 Parameter counting (the `T_M` of CEGI, DESIGN.md section 2):
 - LoRA / adapter variants: trainable = the adapter's parameters.
 - base and quantized models used as they are: trainable = all parameters, the

@@ -55,6 +55,20 @@ def accuracy(pv, rows) -> float:
     return sum(o == r["completion"] for o, r in zip(out, rows)) / len(rows)
 
 
+def test_tiny_llava_is_small_deterministic_and_cached(tmp_path):
+    from safetensors.torch import load_file
+
+    from pytest_cegi.tiny_models import DONE_FILE
+
+    a, b = build_tiny_llava(cache_dir=tmp_path / "a"), build_tiny_llava(cache_dir=tmp_path / "b")
+    assert a.name == b.name and sum(f.stat().st_size for f in a.iterdir()) < 5_000_000
+    sa, sb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert sa.keys() == sb.keys() and all((sa[k] == sb[k]).all() for k in sa)
+    mtime = (a / DONE_FILE).stat().st_mtime_ns
+    assert build_tiny_llava(cache_dir=tmp_path / "a") == a and (a / DONE_FILE).stat().st_mtime_ns == mtime
+    assert build_tiny_llava(cache_dir=tmp_path / "a", seed=1) != a
+
+
 def test_detected_from_the_config(tiny_llava, cache_root):
     from transformers import LlamaConfig, LlavaConfig
 
