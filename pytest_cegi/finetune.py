@@ -175,8 +175,8 @@ def _encode_vlm(processor, record: dict, max_length: int) -> tuple[list[int], li
     enc.pop("attention_mask", None)
     room = max_length - len(prompt)
     if room < 1:
-        raise ValueError(f"a training prompt with its image is {len(prompt)} tokens, more than max_length="
-                         f"{max_length}; pass a larger max_length to prepare()")
+        raise ValueError(f"a training prompt with its image is {len(prompt)} tokens: no room for the completion "
+                         f"within max_length={max_length}; pass a larger max_length to prepare()")
     completion = (tok(record["completion"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id])[:room]
     extras = {k: (v[0].tolist() + [0] * len(completion) if k in TOKEN_KEYS else v) for k, v in enc.items()}
     return prompt + completion, [-100] * len(prompt) + completion, extras

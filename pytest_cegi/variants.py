@@ -186,7 +186,7 @@ class PreparedVariant:
         if missing:
             raise VariantError(f"variant {name!r}: prompt(s) {missing} have no image; the vision-language "
                                f"model {model!r} needs one image per prompt")
-        return [load_image(im, f"image {i}") for i, im in enumerate(images)]
+        return [load_image(im, f"variant {name!r}: image {i}") for i, im in enumerate(images)]
 
     def _inputs(self, prompts: list[str], images: list | None):
         """Model inputs on the model's device (vision towers cast images to their dtype)."""

@@ -181,7 +181,7 @@ def test_images_must_match_prompts(tiny_llava, cache_root, colours):
         pv.generate(["colour?"], images=[image, image])
     with pytest.raises(VariantError, match=r"prompt\(s\) \[1\] have no image"):
         pv.generate(["colour?", "colour?"], images=[image, None])
-    with pytest.raises(VariantError, match="image 0: cannot read"):
+    with pytest.raises(VariantError, match="'base': image 0: cannot read"):
         pv.generate(["colour?"], images=["/nonexistent/red.png"])
     text_model = PreparedVariant(Variant("text", "m"), model=None, tokenizer=object(), metadata={})
     with pytest.raises(VariantError, match="'text'.*not a vision-language model"):
