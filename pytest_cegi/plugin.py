@@ -46,6 +46,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cegi-cache-dir", metavar="DIR", help="where fine-tuned adapters and tiny models are cached (default: .cegi-cache)")
 
 
+OMP_NOTE = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser, args) -> None:
+    """Before conftest files import torch: make idle OpenMP threads sleep, so a test's
+    CPU time (its attributed energy) is its own work, not spinning beside a neighbour."""
+    from pytest_cegi.meters.attribution import omp_wait_policy
+
+    note = omp_wait_policy()
+    if note:
+        early_config.stash[OMP_NOTE] = note
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     opt = config.option
@@ -101,6 +115,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     s = config.stash[STATE].settings
     mode = "enforced" if s.enforce else "report only (use --cegi-budget to enforce)"
     lines = [f"cegi: meter {s.meter}, carbon factor {s.carbon.source}, budgets {mode}"]
+    if s.meter == "codecarbon" and OMP_NOTE in config.stash:
+        lines.append(f"cegi: {config.stash[OMP_NOTE]}")
     note = xdist_support.distribution_note(config)
     if note:
         lines.append(f"cegi: {note}")

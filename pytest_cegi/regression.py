@@ -168,6 +168,8 @@ def judge(quantity: str, base: Record, head: Record, rule: Rule | None,
     worse_by = (b - h) if higher_is_better else (h - b)
     allowed = rule.tolerance.allowed_increase(b)
     change = describe_change(quantity, b, h)
+    if quantity == "cost":
+        change += f" [{(head.cost() or (0, ''))[1]}]"
     limit = f"tolerance {rule.tolerance.text} ({rule.source})"
     base_samples, head_samples = repeat_samples(base, quantity), repeat_samples(head, quantity)
     if base_samples and head_samples:

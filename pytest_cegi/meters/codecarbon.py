@@ -98,7 +98,7 @@ class CodecarbonMeter:
                 factor = emissions_kg / energy_kwh * 1000.0  # country mix from codecarbon's data
             power = self._power_model()
             if power is not None:
-                basis, cpu_text = "attributed", f"{cpu}; {power.describe_cpu}"
+                basis, cpu_text = "attributed", f"{power.describe_cpu} (machine reading: {cpu})"
                 ram_text = power.describe_ram
             else:
                 basis = "machine"

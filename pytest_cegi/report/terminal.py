@@ -36,8 +36,26 @@ def render(records: list[dict], method: dict | None) -> list[str]:
         lines.append("~ modelled estimate, not metered (see 'measured by' below)")
     if method:
         lines.append(f"measured by: {Method(**method).label()}")
+        if method.get("basis") == "attributed":
+            lines.append("energy and CO2e are attributed to each test's own process (the machine-level "
+                         "reading is saved beside them as machine_energy_kwh); budgets and the "
+                         "regression gate use the attributed figures")
+    lines += notes(records)
     for r in records:
         relevant = r.get("reference_score") is not None or any(c["limit"] == "ceiling" for c in r.get("checks", []))
         if r.get("cegi") is None and r.get("cegi_reason") and not r.get("reference") and relevant:
             lines.append(f"CEGI undefined for {r['task']}/{r['variant']}: {r['cegi_reason']}")
     return lines
+
+
+def notes(records: list[dict]) -> list[str]:
+    """Each distinct note once, with how many tests it concerns (e.g. "measured once")."""
+    by_note: dict[str, list[str]] = {}
+    for r in records:
+        for note in r.get("notes") or []:
+            by_note.setdefault(note, []).append(f"{r['task']}/{r['variant']}")
+    out = []
+    for note, tests in by_note.items():
+        who = tests[0] if len(tests) == 1 else f"{len(tests)} tests ({', '.join(tests[:3])}{', ...' if len(tests) > 3 else ''})"
+        out.append(f"note: {who}: {note}")
+    return out
