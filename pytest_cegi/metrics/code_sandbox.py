@@ -118,7 +118,8 @@ class CodeSandbox:
 
     def describe(self) -> str:
         if self.isolated:
-            return "unshare -r -n -m -p; read-only mounts + private tmpfs; landlock where available; rlimits"
+            return ("unshare -r -n -m -p; read-only minimal root + private tmpfs workdir; "
+                    "landlock where available; seccomp; no capabilities; rlimits")
         return "UNSANDBOXED (allow_unsandboxed=True): rlimits, time limit and a temporary directory only"
 
     def run(self, code: str, test: str) -> SampleOutcome:
