@@ -27,7 +27,9 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 AT_FDCWD, AT_RECURSIVE = -100, 0x8000
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID = 0x1, 0x2
-_X86 = os.uname().machine in ("x86_64", "amd64")
+_MACHINE = os.uname().machine
+_X86 = _MACHINE in ("x86_64", "amd64")
+_SUPPORTED = ("x86_64", "amd64", "aarch64", "arm64")  # the syscall numbers and seccomp arch below
 SYS_MOUNT_SETATTR = 442
 SYS_LANDLOCK_CREATE, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT = 444, 445, 446
 SYS_CAPSET = 126 if _X86 else 91
@@ -40,7 +42,7 @@ PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 
 
 # Landlock access rights: everything that creates, changes or removes a file.
 LL_WRITE_FILE, LL_TRUNCATE = 1 << 1, 1 << 14
-LL_WRITES_V1 = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))
+LL_WRITES_V1 = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))  # WRITE_FILE, REMOVE_*, MAKE_*
 LL_REFER = 1 << 13
 LL_NET_BIND_TCP, LL_NET_CONNECT_TCP = 1 << 0, 1 << 1
 LL_SCOPE_ABSTRACT_UNIX, LL_SCOPE_SIGNAL = 1 << 0, 1 << 1
@@ -59,6 +61,12 @@ def _check(result: int, what: str) -> int:
         err = ctypes.get_errno()
         raise SetupError(f"{what}: {os.strerror(err)} (errno {err})")
     return result
+
+
+def _prctl(option: int, arg: int = 0) -> int:
+    # Unused arguments must be zero as unsigned longs, which plain ints do not guarantee.
+    zero = ctypes.c_ulong(0)
+    return _libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), zero, zero, zero)
 
 
 def _mount(source, target, fstype, flags, data=None) -> None:
@@ -105,6 +113,8 @@ def build_root(root: str, workdir: str, keep: list, disk_mb: int, max_pids: int)
     Everything but the workdir is read-only; home directories, /etc secrets, /tmp and host
     sockets (a unix-socket connect is not a write) simply do not exist in it.
     """
+    if _MACHINE not in _SUPPORTED:
+        raise SetupError(f"the sandbox knows the system calls of x86_64 and aarch64, not {_MACHINE}")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount propagates to the host
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
     done: list = []
@@ -153,7 +163,7 @@ def apply_landlock(workdir: str) -> int:
     abi = landlock_abi()
     if abi < 1:
         return 0
-    fs = LL_WRITES_V1 | LL_WRITE_FILE | (LL_REFER if abi >= 2 else 0) | (LL_TRUNCATE if abi >= 3 else 0)
+    fs = LL_WRITES_V1 | (LL_REFER if abi >= 2 else 0) | (LL_TRUNCATE if abi >= 3 else 0)
     fields = [fs, LL_NET_BIND_TCP | LL_NET_CONNECT_TCP if abi >= 4 else 0,
               LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL if abi >= 6 else 0]
     size = 8 * (3 if abi >= 6 else 2 if abi >= 4 else 1)
@@ -165,7 +175,7 @@ def apply_landlock(workdir: str) -> int:
         rule = _PathBeneath(rights, fd)
         _check(_libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, 1, ctypes.byref(rule), 0), f"landlock rule {path}")
         os.close(fd)
-    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
     _check(_libc.syscall(SYS_LANDLOCK_RESTRICT, ruleset, 0), "landlock_restrict_self")
     os.close(ruleset)
     return abi
@@ -205,16 +215,17 @@ def apply_seccomp() -> None:
     ]
     filters = (_SockFilter * len(program))(*[_SockFilter(*ins) for ins in program])
     prog = _SockFprog(len(program), filters)
-    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp filter")
+    _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(prog),
+                       ctypes.c_ulong(0), ctypes.c_ulong(0)), "seccomp filter")
 
 
 def drop_capabilities() -> None:
     """Root inside the user namespace keeps no capability, now or after an exec."""
     cap = 0
-    while _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+    while _prctl(PR_CAPBSET_DROP, cap) == 0:  # until EINVAL: past the last capability
         cap += 1
-    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
     data = (ctypes.c_uint32 * 6)()
     _check(_libc.syscall(SYS_CAPSET, ctypes.byref(header), ctypes.byref(data)), "capset")

@@ -67,8 +67,10 @@ class SandboxLimits:
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise MetricError(f"code sandbox: {name} must be a positive number, got {value!r}")
+            kinds = (int, float) if name == "timeout_s" else (int,)
+            if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+                what = "number" if name == "timeout_s" else "int"
+                raise MetricError(f"code sandbox: {name} must be a positive {what}, got {value!r}")
 
 
 @dataclass(frozen=True)
