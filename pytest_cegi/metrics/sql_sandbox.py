@@ -14,7 +14,7 @@ each enough on its own for most attacks, together for defence in depth:
    - the child is killed (its whole process group) once a query runs past
      ``timeout_s + KILL_GRACE_S``, and a fresh child takes over the next query;
    - the child's address space is limited (``RLIMIT_AS``) to ``memory_mib`` MiB;
-   - its CPU time (``RLIMIT_CPU``) to about ``timeout_s + 1`` s per query, in case the
+   - its CPU time (``RLIMIT_CPU``) to at most ``timeout_s + 2`` s per query, in case the
      parent is gone and nobody is left to kill it; each temporary file it writes
      (``RLIMIT_FSIZE``) to ``TEMP_FILE_MIB`` MiB; it never dumps core.
    So a query returns within ``timeout_s + KILL_GRACE_S`` plus the time to kill and
@@ -248,6 +248,8 @@ from collections import deque  # noqa: E402
 from collections.abc import Iterable, Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+from pytest_cegi.metrics.sqltext import leading_keyword  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -578,9 +580,6 @@ _PIPE_BUDGET = 32 << 10    # request bytes in flight; a Linux pipe holds 64 KiB
 
 def _prepare(sql) -> QueryOutcome | bytes:
     """The bytes to send to the child, or the outcome of a query that is not even sent."""
-    # Imported here: the child loads this file without the package (see _BOOT).
-    from pytest_cegi.metrics.sqltext import leading_keyword
-
     if not isinstance(sql, str):
         return QueryOutcome(REFUSED, error=f"not a SQL string: {type(sql).__name__}")
     keyword = leading_keyword(sql)

@@ -83,7 +83,7 @@ def test_value_length_limit_is_a_memory_failure(singer_db):
 
 
 def test_cpu_limit_ends_the_child_if_nobody_kills_it(singer_db, monkeypatch):
-    # With the parent's kill postponed, RLIMIT_CPU (about timeout_s + 1 s) ends the child.
+    # With the parent's kill postponed, RLIMIT_CPU (at most timeout_s + 2 s) ends the child.
     monkeypatch.setattr(sql_sandbox, "KILL_GRACE_S", 30.0)
     outcome, elapsed = timed(lambda: run_query(singer_db, INSTR, timeout_s=TIMEOUT_S))
     assert outcome.status == "timeout"
