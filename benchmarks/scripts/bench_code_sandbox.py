@@ -26,7 +26,8 @@ from pytest_cegi.metrics.code_sandbox import CodeSandbox, SandboxLimits, _run, i
 PROBLEMS = [
     ("def add(a, b):\n    return a + b", "assert add(2, 3) == 5\nassert add(-1, 1) == 0"),
     ("def is_palindrome(s):\n    return s == s[::-1]", "assert is_palindrome('abba')\nassert not is_palindrome('ab')"),
-    ("import math\ndef primes(n):\n    return [p for p in range(2, n) if all(p % d for d in range(2, math.isqrt(p) + 1))]",
+    ("import math\ndef primes(n):\n"
+     "    return [p for p in range(2, n) if all(p % d for d in range(2, math.isqrt(p) + 1))]",
      "assert primes(20) == [2, 3, 5, 7, 11, 13, 17, 19]"),
     ("from collections import Counter\ndef top(words):\n    return Counter(words).most_common(1)[0][0]",
      "assert top(['a', 'b', 'a']) == 'a'"),

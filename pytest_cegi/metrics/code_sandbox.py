@@ -47,7 +47,7 @@ from pytest_cegi.metrics.base import MetricError
 PASSED, FAILED, TIMEOUT, ERROR = "passed", "failed", "timeout", "error"
 UNSHARE_FLAGS = ("-r", "-n", "-m", "-p")  # user (root mapped to you), network, mount, PID
 OPT_IN = "allow_unsandboxed=True"
-_SETUP_S = 5.0     # building the box (interpreter start, mounts) before the sample's clock starts
+_SETUP_S = 10.0    # building the box (interpreter start, mounts) before the sample's clock starts
 _MARGIN_S = 2.0    # the parent's backstop beyond the supervisor's own deadline
 _MIN_PID_MAX = 301  # the kernel's smallest pid_max (RESERVED_PIDS + 1)
 
