@@ -4,7 +4,8 @@
              memory bombs, endless CTEs, cross joins) runs `--runs` times through
              `run_query(timeout_s=--timeout)`, each run in a fresh Python process so
              that process's RUSAGE_CHILDREN peak RSS is the sandbox child's alone;
-             the worst wall time and peak RSS over the runs are printed with the status
+             the worst wall time (sandbox start-up included) and peak RSS over the
+             runs are printed with the status
   ordinary   generated SELECTs against a 500-row database: queries/s through one
              open `SqlSandbox`, one `execute()` at a time and as one `execute_many()`
              batch (best of `--repeats` passes over `--n` queries), and examples/s of
