@@ -81,7 +81,9 @@ class PassAtK(Metric):
                                 "samples": [_outcome_detail(o) for o in mine]})
         scores = {f"pass@{kk}": mean([pass_at_k(p["n"], p["c"], kk) for p in per_problem]) for kk in ks}
         details = {"per_problem": per_problem, "counts": dict(Counter(o.status for o in outcomes)),
-                   "k": ks, "sandbox": box.describe(), "timeout_s": timeout_s, "memory_mb": memory_mb}
+                   "k": ks, "sandbox": box.describe(), "timeout_s": timeout_s, "memory_mb": memory_mb,
+                   # what the kernel gave: Landlock ABI (0: none), whether the PID range was capped
+                   "sandbox_layers": next((o.box for o in outcomes if o.box), {})}
         return scores, details
 
 

@@ -52,6 +52,7 @@ def test_pass_at_k_scores_and_outcomes(isolated):
     assert "AssertionError" in first["samples"][1]["why"]
     assert result.details["counts"] == {"passed": 3, "failed": 3, "error": 1, "timeout": 1}
     assert "unshare" in result.details["sandbox"]
+    assert set(result.details["sandbox_layers"]) == {"landlock_abi", "pid_cap"}
 
 
 def test_primary_is_the_smallest_k_when_1_is_not_requested(isolated):
