@@ -337,8 +337,9 @@ class _Child:
         """Read until the buffer holds n bytes (True) or the deadline passes (False)."""
         fd = self.proc.stdout.fileno()
         while len(self._buf) < n:
-            wait_ms = math.ceil((deadline - time.perf_counter()) * 1000)
-            if wait_ms <= 0 or not self._poll.poll(wait_ms):
+            # Past the deadline still look once (poll 0 ms): a reply may be waiting unread.
+            wait_ms = max(0, math.ceil((deadline - time.perf_counter()) * 1000))
+            if not self._poll.poll(wait_ms):
                 return False
             # At most 64 KiB past this frame: the read-ahead buffer stays small.
             data = os.read(fd, max(n - len(self._buf), 1 << 16))

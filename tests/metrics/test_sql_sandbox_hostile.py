@@ -108,6 +108,15 @@ def test_batch_with_a_runaway_query_in_the_middle(singer_db):
     assert elapsed < TIMEOUT_S + SLACK_S
 
 
+def test_batch_read_slowly_keeps_finished_results(singer_db):
+    # The child runs ahead; a reply that waited in the pipe past its deadline still counts.
+    with SqlSandbox(singer_db, timeout_s=0.2) as box:
+        outcomes = box.execute_many(["SELECT 1", "SELECT 2", "SELECT 3"])
+        assert next(outcomes).rows == ((1,),)
+        time.sleep(0.8)
+        assert [o.rows for o in outcomes] == [((2,),), ((3,),)]
+
+
 def test_batch_abandoned_early_leaves_the_sandbox_usable(singer_db):
     with SqlSandbox(singer_db, timeout_s=TIMEOUT_S) as box:
         outcomes = box.execute_many(f"SELECT {i}" for i in range(100))
