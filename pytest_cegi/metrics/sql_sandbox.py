@@ -547,7 +547,11 @@ class SqlSandbox:
             self._restart(pending)
             return QueryOutcome(TIMEOUT, error=f"exceeded the {self.timeout_s:g} s time limit (killed)",
                                 elapsed_s=time.perf_counter() - start)
-        return _outcome(reply)
+        try:
+            return _outcome(reply)
+        except Exception as exc:  # only a broken or subverted child sends such a reply
+            self._restart(pending)
+            return QueryOutcome(ERROR, error=f"unreadable reply from the sandbox process: {exc!r}")
 
     def _restart(self, pending: deque) -> None:
         """A fresh child for the rest of the batch; queries sent to the old one go again."""

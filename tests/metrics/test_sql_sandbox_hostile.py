@@ -141,6 +141,15 @@ def test_a_subverted_child_cannot_make_the_parent_run_code():
         sql_sandbox._load_plain(evil)
 
 
+def test_a_malformed_reply_is_an_error_outcome(singer_db, monkeypatch):
+    with SqlSandbox(singer_db) as box:
+        monkeypatch.setattr(sql_sandbox, "_outcome", lambda reply: sql_sandbox._load_plain(pickle.dumps(os.system)))
+        outcome = box.execute("SELECT 1")
+        monkeypatch.undo()
+        assert outcome.status == "error" and "unreadable reply" in outcome.error
+        assert box.execute("SELECT 1").rows == ((1,),)
+
+
 @pytest.mark.parametrize("sql, status", [
     ("SELECT '\ud800'", "error"),                         # not encodable as UTF-8
     ("SELECT '" + "x" * 1_000_001 + "'", "refused"),      # over the SQL length limit
