@@ -21,6 +21,7 @@ import select
 import signal
 import sys
 import time
+import types
 
 # Mount flags and syscalls (x86_64 / aarch64 numbers where they differ).
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
@@ -38,6 +39,7 @@ MNT_DETACH = 2
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+SHM = "/dev/shm"
 PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 24, 22, 2
 
 # Landlock access rights: everything that creates, changes or removes a file.
@@ -120,10 +122,13 @@ def build_root(root: str, workdir: str, keep: list, disk_mb: int, max_pids: int)
     done: list = []
     for path in SYSTEM_DIRS + tuple(sorted(keep, key=len)) + ETC_FILES + DEVICES:
         _expose(root, path, done)
-    os.makedirs(root + "/proc")
+    for path in ("/proc", SHM):
+        os.makedirs(root + path, exist_ok=True)
     os.makedirs(root + workdir, mode=0o700, exist_ok=True)
     _readonly(root, recursive=True)
     _mount("tmpfs", root + workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk_mb}m,nr_inodes=8192,mode=700")
+    # A private /dev/shm: multiprocessing's locks and queues need POSIX semaphores.
+    _mount("tmpfs", root + SHM, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16m,nr_inodes=1024,mode=1777")
     pid_cap = mount_proc(root + "/proc", max_pids)
     os.chdir(root)
     _check(_libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
@@ -159,7 +164,8 @@ class _PathBeneath(ctypes.Structure):
 
 
 def apply_landlock(workdir: str) -> int:
-    """Second layer: writes only under workdir, no TCP, no signals or abstract sockets out."""
+    """Second layer: writes only under workdir and /dev/shm (both private tmpfs), no TCP,
+    no signals or abstract sockets out."""
     abi = landlock_abi()
     if abi < 1:
         return 0
@@ -170,7 +176,7 @@ def apply_landlock(workdir: str) -> int:
     attr = (ctypes.c_uint64 * 3)(*fields)
     ruleset = _check(_libc.syscall(SYS_LANDLOCK_CREATE, ctypes.byref(attr), size, 0), "landlock_create_ruleset")
     file_rights = LL_WRITE_FILE | (LL_TRUNCATE if abi >= 3 else 0)
-    for path, rights in ((workdir, fs), ("/dev/null", file_rights)):
+    for path, rights in ((workdir, fs), (SHM, fs), ("/dev/null", file_rights)):
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
         rule = _PathBeneath(rights, fd)
         _check(_libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, 1, ctypes.byref(rule), 0), f"landlock rule {path}")
@@ -255,7 +261,11 @@ def _why(exc: BaseException, limit: int = 300) -> str:
 
 def run_sample(code: str, test: str) -> dict:
     """Sample then test in one namespace: passed, failed (the test's assert) or error."""
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    # A real __main__ module, so that pickling the sample's functions works
+    # (multiprocessing pools look them up as __main__.name).
+    main = types.ModuleType("__main__")
+    sys.modules["__main__"] = main
+    namespace = main.__dict__
     stage = "sample"
     try:
         exec(compile(code, "<sample>", "exec"), namespace)

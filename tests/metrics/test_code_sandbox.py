@@ -122,6 +122,19 @@ def test_the_sample_can_use_the_stdlib_and_its_working_directory(box):
     assert outcome.box["landlock_abi"] >= 0
 
 
+def test_multiprocessing_and_tempfile_work_privately(box):
+    code = """
+        import multiprocessing, os, tempfile
+        def square(x):
+            return x * x
+        with multiprocessing.Pool(2) as pool:  # semaphores in a private /dev/shm
+            squares = pool.map(square, [1, 2, 3])
+        scratch = tempfile.mkdtemp()           # falls back to the working directory
+    """
+    outcome = box.run(textwrap.dedent(code), "assert squares == [1, 4, 9] and scratch.startswith(os.getcwd())")
+    assert outcome.status == "passed", outcome
+
+
 def test_the_why_is_truncated(box):
     outcome = box.run("raise ValueError('x' * 10_000)", "pass")
     assert outcome.status == "error" and len(outcome.why) < 400 and outcome.why.endswith("...")
