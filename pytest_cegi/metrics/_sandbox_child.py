@@ -40,7 +40,7 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 SHM = "/dev/shm"
-PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 24, 22, 2
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 24, 22, 2
 
 # Landlock access rights: everything that creates, changes or removes a file.
 LL_WRITE_FILE, LL_TRUNCATE = 1 << 1, 1 << 14
@@ -282,6 +282,7 @@ def run_sample(code: str, test: str) -> dict:
 
 def executor(request: dict, out_fd: int) -> None:
     """PID 1 of the new namespace: lock down, run, report on out_fd, exit."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the supervisor killed: the namespace dies too
     os.setsid()  # kill(0, ...) from the sample reaches only its own group
     report = {}
     try:

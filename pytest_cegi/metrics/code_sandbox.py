@@ -161,11 +161,16 @@ def _run(code: str, test: str, limits: SandboxLimits, python: str, *, isolate: b
         try:
             out, err = proc.communicate(request, timeout=backstop)
         except subprocess.TimeoutExpired:
+            # The supervisor enforces the limit itself; this is the backstop. Killing it
+            # kills the sample too (its parent-death signal). Not yet reaped, so the
+            # group id cannot belong to anyone else.
             _kill_group(proc.pid)
             proc.communicate()
             return SampleOutcome(TIMEOUT, f"the sandbox did not finish within {backstop:g} s; killed")
-        finally:
-            _kill_group(proc.pid)  # anything left in the session's process group
+        except BaseException:
+            _kill_group(proc.pid)
+            proc.wait()
+            raise
         return _parse(out, err, proc.returncode, isolate)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -371,3 +371,36 @@ def test_refuses_without_namespaces_unless_opted_in(monkeypatch):
     assert not weak.isolated and "UNSANDBOXED" in weak.describe()
     assert weak.run("x = 2", "assert x == 2").status == "passed"
     assert weak.run("while True:\n    pass", "pass").status == "timeout"
+
+
+def test_killing_the_supervisor_kills_the_sample(isolated, tmp_path):
+    """The parent's backstop kills the supervisor's process group; the sample (PID 1 of its
+    namespace, in a session of its own) must die with it, taking its children along."""
+    import signal
+    import subprocess
+
+    from pytest_cegi.metrics import code_sandbox
+
+    mark = marker()
+    code = (f"import subprocess, sys, time\nfor _ in range(3):\n"
+            f"    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{mark}'])\ntime.sleep(60)")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = subprocess.Popen(code_sandbox._argv(sys.executable, True), stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir,
+                            env=code_sandbox._minimal_env(str(workdir)), start_new_session=True)
+    proc.stdin.write(code_sandbox._request(code, "", code_sandbox.SandboxLimits(timeout_s=30), str(workdir),
+                                           sys.executable, True))
+    proc.stdin.close()
+    try:
+        deadline = time.monotonic() + 5
+        while len(survivors(mark)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(survivors(mark)) == 3
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 2
+    while survivors(mark) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert survivors(mark) == []
