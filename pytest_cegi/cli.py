@@ -48,7 +48,7 @@ class _UsageError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pytest-cegi", description="Compare, report and promote pytest-cegi runs.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{compare,report,update,calibrate}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{compare,report,update,pool,calibrate}")
 
     c = sub.add_parser("compare", help="compare a run with a baseline; exit 1 on regressions")
     c.add_argument("base", help="baseline run JSON (e.g. benchmarks/baseline.json)")
@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("baseline", nargs="?", default=DEFAULT_BASELINE, help=f"default: {DEFAULT_BASELINE}")
     u.add_argument("--force", action="store_true", help="promote even a run with invalid measurements")
     u.set_defaults(handler=_update)
+
+    pl = sub.add_parser("pool", help="pool the repeats of several runs of the same tests (alternated A/B runs)")
+    pl.add_argument("runs", nargs="+", help="run JSON files of the same tests")
+    pl.add_argument("-o", "--output", required=True, help="pooled run JSON to write")
+    pl.set_defaults(handler=_pool)
 
     # Listed for --help; main() hands its arguments to the calibration code's own parser.
     sub.add_parser("calibrate", add_help=False,
@@ -134,6 +139,15 @@ def _emit(text: str, output: str | None) -> None:
         atomic_write_text(output, text)
     else:
         sys.stdout.write(text)
+
+
+def _pool(args) -> int:
+    from pytest_cegi.pooling import pool_runs
+
+    pooled = pool_runs([(path, load_run(path)) for path in args.runs])
+    atomic_write_text(args.output, json.dumps(pooled, indent=2, sort_keys=True) + "\n")
+    print(f"pytest-cegi: pooled {len(args.runs)} runs ({len(pooled['records'])} tests) into {args.output}")
+    return 0
 
 
 def _compare(args) -> int:

@@ -321,7 +321,14 @@ def _combine(windows: list[Window]) -> Window:
         machine_emissions_kg=mean_or_none("machine_emissions_kg"),
         cpu_seconds=mean_or_none("cpu_seconds"),
         samples=tuple(w.energy_kwh for w in windows),
+        details={**windows[0].details, **_machine_samples(windows)},
     )
+
+
+def _machine_samples(windows: list[Window]) -> dict:
+    """Per-repeat machine-level readings, kept so the two figures can be compared later."""
+    values = [w.machine_energy_kwh for w in windows]
+    return {} if any(v is None for v in values) else {"machine_samples": values}
 
 
 def _jsonable(value) -> bool:

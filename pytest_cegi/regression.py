@@ -11,6 +11,7 @@ they are judged by tolerance alone; cost is comparable across machines.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Callable, Mapping, Union
 
@@ -165,14 +166,19 @@ def judge(quantity: str, base: Record, head: Record, rule: Rule | None,
             return delta
 
     higher_is_better = quantity == "score" and head.higher_is_better
-    worse_by = (b - h) if higher_is_better else (h - b)
-    allowed = rule.tolerance.allowed_increase(b)
-    change = describe_change(quantity, b, h)
+    base_samples, head_samples = repeat_samples(base, quantity), repeat_samples(head, quantity)
+    # Repeated windows are judged by their medians: interference from other work only
+    # ever adds cost, so a single disturbed repeat must not move the verdict.
+    b_typ, h_typ = (statistics.median(base_samples), statistics.median(head_samples)) \
+        if base_samples and head_samples else (b, h)
+    worse_by = (b_typ - h_typ) if higher_is_better else (h_typ - b_typ)
+    allowed = rule.tolerance.allowed_increase(b_typ)
+    change = describe_change(quantity, b_typ, h_typ)
     if quantity == "cost":
         change += f" [{(head.cost() or (0, ''))[1]}]"
     limit = f"tolerance {rule.tolerance.text} ({rule.source})"
-    base_samples, head_samples = repeat_samples(base, quantity), repeat_samples(head, quantity)
     if base_samples and head_samples:
+        change = change.replace(f"{quantity} ", f"{quantity} (median of repeats) ", 1)
         delta.detectable = stats.smallest_detectable_change(base_samples, head_samples)
         if delta.detectable is not None:
             change += f"; smallest detectable change ±{100 * delta.detectable:.1f}%"
@@ -184,7 +190,7 @@ def judge(quantity: str, base: Record, head: Record, rule: Rule | None,
 
     if base_samples and head_samples and stats.can_reach_significance(len(base_samples), len(head_samples)):
         # Test in the direction of the change: "head greater" unless it went down.
-        went_up = h > b
+        went_up = h_typ > b_typ
         test = (stats.mann_whitney_greater(base_samples, head_samples) if went_up
                 else stats.mann_whitney_greater(head_samples, base_samples))
         if went_up:

@@ -1,0 +1,42 @@
+"""`pytest-cegi pool`: alternated runs of the same tests pooled into one comparison."""
+import json
+
+import pytest
+
+from pytest_cegi.cli import main
+
+QUIET = [1.00e-4, 1.05e-4, 0.95e-4, 1.02e-4, 0.98e-4]
+
+
+def test_pooled_run_holds_every_repeat(make, tmp_path):
+    a = make.save(make.run([make.record("lora", samples=QUIET, finetune=5e-4)], repeat=5), "a.json")
+    b = make.save(make.run([make.record("lora", samples=[x * 1.1 for x in QUIET], finetune=5e-4)], repeat=5),
+                  "b.json")
+    out = tmp_path / "pooled.json"
+    assert main(["pool", a, b, "-o", str(out)]) == 0
+    pooled = json.loads(out.read_text())
+    finetune, inference = pooled["records"][0]["windows"]
+    assert len(inference["samples"]) == 10
+    assert inference["energy_kwh"] == pytest.approx(sum(QUIET) / 5 * 1.05)
+    assert finetune["samples"] == [5e-4, 5e-4] and finetune["energy_kwh"] == pytest.approx(5e-4)
+    assert pooled["pooled_from"] == [a, b]
+    # the pooled file is a valid run: it compares
+    assert main(["compare", a, str(out)]) == 0
+
+
+def test_pooled_alternated_runs_catch_a_regression(make, tmp_path):
+    base = [make.save(make.run([make.record("lora", samples=QUIET)], repeat=5), f"b{i}.json") for i in range(2)]
+    head = [make.save(make.run([make.record("lora", samples=[x * 1.25 for x in QUIET])], repeat=5), f"h{i}.json")
+            for i in range(2)]
+    assert main(["pool", *base, "-o", str(tmp_path / "base.json")]) == 0
+    assert main(["pool", *head, "-o", str(tmp_path / "head.json")]) == 0
+    assert main(["compare", str(tmp_path / "base.json"), str(tmp_path / "head.json"), "--fail-on", "energy"]) == 1
+
+
+def test_pooling_runs_of_different_tests_is_a_usage_error(make, tmp_path, capsys):
+    a = make.save(make.run([make.record("lora")]), "a.json")
+    b = make.save(make.run([make.record("other")]), "b.json")
+    assert main(["pool", a, b, "-o", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err
+    assert "b.json" in err and "has no record" in err and "lora" in err
+    assert not (tmp_path / "p.json").exists()
