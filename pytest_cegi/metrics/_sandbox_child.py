@@ -40,6 +40,8 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 SHM = "/dev/shm"
+RESERVED_PIDS = 300  # the kernel's: after wrapping, PIDs are handed out from here
+M_ARENA_MAX = -8
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 24, 22, 2
 
 # Landlock access rights: everything that creates, changes or removes a file.
@@ -109,7 +111,7 @@ def _expose(root: str, path: str, done: list) -> None:
     done.append(path)
 
 
-def build_root(root: str, workdir: str, keep: list, disk_mb: int, max_pids: int) -> bool:
+def build_root(root: str, workdir: str, keep: list, disk_mb: int, max_processes: int) -> bool:
     """A new root holding only system libraries, the interpreter and a private workdir.
 
     Everything but the workdir is read-only; home directories, /etc secrets, /tmp and host
@@ -129,7 +131,7 @@ def build_root(root: str, workdir: str, keep: list, disk_mb: int, max_pids: int)
     _mount("tmpfs", root + workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk_mb}m,nr_inodes=8192,mode=700")
     # A private /dev/shm: multiprocessing's locks and queues need POSIX semaphores.
     _mount("tmpfs", root + SHM, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16m,nr_inodes=1024,mode=1777")
-    pid_cap = mount_proc(root + "/proc", max_pids)
+    pid_cap = mount_proc(root + "/proc", max_processes)
     os.chdir(root)
     _check(_libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
     _check(_libc.umount2(b".", MNT_DETACH), "detach the old root")
@@ -137,18 +139,25 @@ def build_root(root: str, workdir: str, keep: list, disk_mb: int, max_pids: int)
     return pid_cap
 
 
-def mount_proc(proc: str, max_pids: int) -> bool:
-    """A /proc for the new PID namespace; caps its PID range where the kernel allows (6.14+).
+def mount_proc(proc: str, max_processes: int) -> bool:
+    """A /proc for the new PID namespace, whose PID range holds at most `max_processes`.
 
-    Mounted before pivot_root: a user namespace may mount proc only while a fully visible
-    proc is already mounted in its mount namespace.
+    RLIMIT_NPROC is not enforced for root, even inside a user namespace, so the cap comes
+    from the PID numbers instead (per-namespace pid_max, Linux 6.14+): once the last PID
+    handed out is past RESERVED_PIDS (300), the kernel only hands out PIDs in
+    [300, pid_max), so pid_max = 299 + max_processes caps processes and threads together.
+    Mounted before pivot_root: a user namespace may mount proc only while a fully
+    visible proc is already mounted in its mount namespace.
     """
     _mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     try:
         with open(f"{proc}/sys/kernel/pid_max", "w") as fh:
-            fh.write(str(max_pids))
+            # PIDs 300..pid_max-1, plus the executor's PID 1
+            fh.write(str(max(RESERVED_PIDS + 1, RESERVED_PIDS + max_processes - 1)))
+        with open(f"{proc}/sys/kernel/ns_last_pid", "w") as fh:
+            fh.write(str(RESERVED_PIDS))
         capped = True
-    except OSError:
+    except OSError:  # an older kernel: the supervisor's count and RLIMIT_NPROC remain
         capped = False
     _readonly(proc, recursive=False)
     return capped
@@ -289,7 +298,7 @@ def executor(request: dict, out_fd: int) -> None:
         if request["isolate"]:
             limits = request["limits"]
             report["pid_cap"] = build_root(request["root"], request["workdir"], request["keep"],
-                                           limits["disk_mb"], limits["max_pids"])
+                                           limits["disk_mb"], limits["max_processes"])
             report["landlock_abi"] = apply_landlock(request["workdir"])
             drop_capabilities()
             apply_seccomp()
@@ -298,6 +307,9 @@ def executor(request: dict, out_fd: int) -> None:
     except (SetupError, OSError, ValueError) as exc:
         _send(out_fd, {"status": "setup_error", "why": _why(exc, 1000)})
         os._exit(3)
+    # One malloc arena: each extra one reserves 64 MB of address space per thread,
+    # which would let RLIMIT_AS stop a sample at a handful of threads.
+    _libc.mallopt(M_ARENA_MAX, 1)
     _send(out_fd, {"ready": report})
     _quiet_stdio()
     outcome = run_sample(request["code"], request["test"])
@@ -311,18 +323,20 @@ def _send(fd: int, message: dict) -> None:
         data = data[os.write(fd, data):]
 
 
-def _ns_usage() -> tuple:
-    """(processes, resident MB) in the namespace, from the namespace's own /proc."""
-    count, pages = 0, 0
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            count += 1
-            try:
-                with open(f"/proc/{name}/statm") as fh:
-                    pages += int(fh.read().split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
-    return count, pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _ns_pids() -> list:
+    """The namespace's processes, from its own /proc."""
+    return [name for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _resident_mb(pids: list) -> float:
+    pages = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as fh:
+                pages += int(fh.read().split()[1])
+        except (OSError, IndexError, ValueError):  # it just exited
+            pass
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 class _Child:
@@ -409,10 +423,10 @@ def _kill_group(pgid: int) -> None:
 
 
 def _over_limits(limits: dict):
-    procs, rss_mb = _ns_usage()
-    if procs > limits["max_processes"]:
+    pids = _ns_pids()
+    if len(pids) > limits["max_processes"]:  # counted first: cheap while a fork bomb hogs the CPU
         return {"status": "error", "why": f"started more than {limits['max_processes']} processes"}
-    if rss_mb > limits["memory_mb"]:
+    if _resident_mb(pids) > limits["memory_mb"]:
         return {"status": "error", "why": f"its processes used more than {limits['memory_mb']} MB together"}
     return None
 

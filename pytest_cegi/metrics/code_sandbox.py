@@ -13,9 +13,10 @@ Each sample gets a fresh interpreter, ``python -I -S -B``, started under
   `max_processes` processes or `memory_mb` of resident memory, the supervisor kills it
   and the kernel kills everything left in the namespace (daemons, setsid + double
   fork) before the result comes back. The parent kills the whole process group as a
-  backstop. rlimits: address space, processes, file size, open files, CPU time, no cores;
-  the PID range of the namespace is capped where the kernel allows it (Linux 6.14+),
-  because RLIMIT_NPROC is not enforced for root;
+  backstop, and the sample dies with the supervisor. rlimits: address space, processes,
+  file size, open files, CPU time, no cores. RLIMIT_NPROC does not bind root, so the
+  namespace's PID range is narrowed to `max_processes` PIDs where the kernel allows it
+  (per-namespace pid_max, Linux 6.14+);
 - **network**: a new network namespace whose only interface (loopback) is down;
 - **filesystem**: a mount namespace whose root (pivot_root) is a new, read-only tree
   holding only /usr, /bin, /lib*, /sbin, the interpreter's prefix, five /etc files and
@@ -49,7 +50,6 @@ UNSHARE_FLAGS = ("-r", "-n", "-m", "-p")  # user (root mapped to you), network, 
 OPT_IN = "allow_unsandboxed=True"
 _SETUP_S = 10.0    # building the box (interpreter start, mounts) before the sample's clock starts
 _MARGIN_S = 2.0    # the parent's backstop beyond the supervisor's own deadline
-_MIN_PID_MAX = 301  # the kernel's smallest pid_max (RESERVED_PIDS + 1)
 
 
 class SandboxUnavailable(MetricError):
@@ -129,8 +129,7 @@ class CodeSandbox:
 
 
 def _request(code: str, test: str, limits: SandboxLimits, workdir: str, python: str, isolate: bool) -> bytes:
-    child_limits = {**asdict(limits), "setup_s": _SETUP_S,
-                    "max_pids": max(_MIN_PID_MAX, limits.max_processes + 1)}
+    child_limits = {**asdict(limits), "setup_s": _SETUP_S}
     # The host's empty temp dir is the mount point of the new root; inside that root the
     # private working directory sits at the same path, so HOME and tracebacks agree.
     return json.dumps({"code": code, "test": test, "workdir": workdir, "root": workdir,

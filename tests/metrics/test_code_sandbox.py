@@ -178,6 +178,27 @@ def test_fork_bomb_is_stopped_and_leaves_nothing(box):
     assert survivors(mark) == []
 
 
+def test_the_kernel_caps_processes_and_threads(box):
+    # RLIMIT_NPROC does not bind root; the namespace's PID range does (Linux 6.14+).
+    code = """
+        import os, time
+        children, err = 0, None
+        try:
+            while True:
+                if os.fork() == 0:
+                    time.sleep(5)
+                    os._exit(0)
+                children += 1
+        except OSError as exc:
+            err = exc
+    """
+    outcome = box.run(textwrap.dedent(code), "assert children == 31 and isinstance(err, BlockingIOError)")
+    if outcome.box.get("pid_cap"):
+        assert outcome.status == "passed", outcome  # 31 children + the sample = max_processes
+    else:  # an older kernel: the supervisor's count stops it
+        assert outcome.status == "error" and "more than 32 processes" in outcome.why
+
+
 def test_sleep_spray_and_daemons_do_not_outlive_the_sample(box):
     mark = marker()
     code = f"""
