@@ -11,7 +11,7 @@ stdout. Two processes:
 - the *executor*: PID 1 of the new PID namespace. When it dies the kernel kills every
   process left in the namespace before the supervisor's waitpid returns, so nothing the
   sample started (daemons, setsid + double fork) outlives the sample. It locks itself
-  down (filesystem, Landlock, capabilities, rlimits) and then runs sample + test.
+  down (filesystem, Landlock, capabilities, seccomp, rlimits) and then runs sample + test.
 """
 import ctypes
 import json
