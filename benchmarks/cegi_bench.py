@@ -1,9 +1,12 @@
 """Shared pieces of the benchmark suites: data, models, variants, fine-tuning settings.
 
-Each suite (`test_summarize.py`, `test_sql.py`, `test_translate.py`) parametrizes one
-test over `variants_for(task)`: the CEGI paper's axes -- LoRA rank, quantization,
-LoRA on a 4-bit base (QLoRA-style) and model size -- each judged against the task's
-small base model, the reference.
+Each suite (`test_summarize.py`, `test_sql.py`, `test_translate.py`, and the vision
+suites `test_caption.py`, `test_vqa.py`) parametrizes one test over `variants_for(task)`:
+the CEGI paper's axes -- LoRA rank, quantization, LoRA on a 4-bit base (QLoRA-style)
+and model size -- each judged against the task's small base model, the reference.
+
+The vision tasks share one pair of tiny LLaVA-style base models (`SHARED_MODELS`); their
+records carry a scene code that `records()` renders into the record's `"image"`.
 
 Environment knobs (for demonstrations and tests, not for CI):
 
@@ -35,7 +38,9 @@ FINETUNE = dict(epochs=4.0, batch_size=16, lr=1e-2, weight_decay=0.0, warmup_rat
 # Per-task changes to FINETUNE: translation (a lexicon plus reordering) and SQL need more
 # passes than the template-mapping tasks to be stable across seeds
 # (benchmarks/scripts/seed_spread.py).
-TASK_FINETUNE = {"translate": {"epochs": 8.0}, "sql": {"epochs": 8.0}}
+# Captions are up to ~110 characters, one token each in the VLM's character vocabulary,
+# after ~50 prompt and image tokens.
+TASK_FINETUNE = {"translate": {"epochs": 8.0}, "sql": {"epochs": 8.0}, "caption": {"max_length": 192}}
 
 
 def finetune_settings(task: str, **overrides) -> dict:
@@ -43,14 +48,24 @@ def finetune_settings(task: str, **overrides) -> dict:
 
 
 # What gets generated per task: enough new tokens for the longest reference.
-MAX_NEW_TOKENS = {"summarize": 32, "sql": 40, "translate": 24, "vqa": 4}
+# (The VLM's tokens are characters: "nothing" is 7.)
+MAX_NEW_TOKENS = {"summarize": 32, "sql": 40, "translate": 24, "caption": 116, "vqa": 8}
+
+# The vision test sets in one generation batch each: the VLM's tokens are characters, so a
+# caption is ~100 decoding steps, and per-step overhead (most of all in the unmeasured
+# FLOP-counting pass before each measured window) dominates at these sizes; one batch of
+# 100 instead of four of 32 made the captioning suite ~3x faster. Text tasks keep the default.
+GENERATE_BATCH = {"caption": 128, "vqa": 128}
+
+# Vision tasks and the base models they share (benchmarks/models/build.py).
+SHARED_MODELS = {"caption": "scenes", "vqa": "scenes"}
 
 # Outcome of each test's preparation, for the end-of-run timing summary (conftest.py).
 RUN_LOG: list[dict] = []
 
 
 def model_dir(task: str, size: str) -> Path:
-    return MODELS / f"{task}-{size}"
+    return MODELS / f"{SHARED_MODELS.get(task, task)}-{size}"
 
 
 def variants_for(task: str) -> list[Variant]:
@@ -79,8 +94,29 @@ def _records(task: str, split: str) -> tuple:
 
 
 def records(task: str, split: str) -> list[dict]:
-    """`train` or `test` records ({"prompt", "completion"}) of a task."""
-    return [dict(r) for r in _records(task, split)]
+    """`train` or `test` records ({"prompt", "completion"}) of a task; a vision task's
+    also have their "image" (and test records their "references", several captions)."""
+    rows = [dict(r) for r in _records(task, split)]
+    for r in rows:
+        if "scene" in r:
+            r["image"] = scene_image(r["scene"])
+    return rows
+
+
+@lru_cache(maxsize=None)
+def _generate_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cegi_bench_generate", DATA / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@lru_cache(maxsize=4096)
+def scene_image(code: str):
+    """The 24x24 image of a scene code ("0rc 4bs"), drawn by data/generate.py (about 0.3 ms)."""
+    return _generate_module().render_scene(code)
 
 
 def sabotaged() -> set[str]:
@@ -102,9 +138,13 @@ def run_variant(cegi, task: str, variant: Variant, metric: str, *, also=(), reco
     handle = cegi.prepare(variant, train=train, **finetune_settings(task))
     test = records(task, "test")
     prompts = [r["prompt"] for r in test]
+    extra = {"images": [r["image"] for r in test]} if "image" in test[0] else {}
+    if task in GENERATE_BATCH:
+        extra["batch_size"] = GENERATE_BATCH[task]
     predictions = cegi.measure_call(handle.generate, prompts, max_new_tokens=MAX_NEW_TOKENS[task],
-                                    requests=len(prompts))
-    references = [r["completion"].strip() for r in test]
+                                    requests=len(prompts), **extra)
+    # Several reference captions where the data has them, else the completion.
+    references = [r.get("references") or r["completion"].strip() for r in test]
     scores = cegi.score(metric, predictions, references, **score_kw)
     if also:
         from pytest_cegi import metrics

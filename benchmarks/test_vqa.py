@@ -1,10 +1,10 @@
-"""Visual question answering on generated images (shapes, colours, counts), scored with
-VQA accuracy (the CEGI paper's VQA task, scaled down to a 48x48-pixel world).
+"""Visual question answering on generated scenes (shapes, colours, positions, counts),
+scored with VQA accuracy (the CEGI paper's VQA task, scaled down to 24x24 pixels).
 
-The images are rendered with PIL by benchmarks/data/generate.py and turned into patch
-tokens by a fixed, hand-written patch encoder (one token per 16x16 cell: colour and
-shape read off the pixels); the tiny language model that reads them is what is
-pretrained, fine-tuned and measured. See benchmarks/README.md for what this is not.
+The variants are a LLaVA-style vision-language model in miniature (CLIP vision tower,
+projector, Llama text model, LLaVA processor), the same base models as the captioning
+suite, pretrained by benchmarks/models/build.py; questions get one-word answers, as VQA
+annotations do. See benchmarks/README.md.
 """
 import pytest
 

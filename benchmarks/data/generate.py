@@ -20,6 +20,7 @@ import json
 import random
 import sqlite3
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -253,150 +254,213 @@ def translation(seed: int = 13) -> dict:
     return {"pretrain": pretrain, "train": train, "test": test}
 
 
-# --- visual question answering on generated images -----------------------------------
+# --- vision: scenes of coloured shapes, for captioning and VQA ------------------------
 
-# Images: 48x48 RGB, a 3x3 grid of 16-pixel cells, one to three coloured shapes.
-# The "vision encoder" is fixed and hand-written, not learned: each cell becomes one
-# patch token, colour letter + shape letter ("rc" = red circle, ".." = empty), read
-# off the pixels (nearest palette colour, share of the cell's box that is filled).
-# The tiny language model reads the patch tokens and answers; that is what is
-# pretrained and fine-tuned.
-PALETTE = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 70, 220), "yellow": (230, 210, 40)}
+# A scene is 1-3 shapes on a 3x3 grid of 8-pixel cells: a 24x24 RGB image, so each
+# 8x8 patch of the tiny VLM's vision tower (benchmarks/models/build.py) sees one cell.
+# Records store the scene as a short code ("0rc 4bs": cell, colour letter, shape
+# letter); `render_scene` draws it with plain pixel arithmetic (no PIL drawing
+# primitives, whose anti-aliasing changes between Pillow versions), so the images are
+# identical everywhere and need not be committed.
+PALETTE = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (50, 70, 220), "yellow": (230, 200, 30)}
 SHAPES = ["square", "circle", "triangle"]
-ROWS, COLS = ["top", "middle", "bottom"], ["left", "center", "right"]
+POSITIONS = ["top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right"]
 NUMBERS = ["zero", "one", "two", "three"]
-CELL, GRID = 16, 3
+CELL, GRID = 8, 3
+SCENE_SIZES = {"pretrain": 1500, "train": 320}
+TEST_SIZES = {"caption": 100, "vqa": 96}   # CIDEr-D's idf wants 100+ examples
+
+Scene = tuple  # ((cell, colour, shape), ...) in cell order
 
 
-def render(scene: list[tuple[int, str, str]]):
-    """PIL image of (cell, colour, shape) triples."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGB", (CELL * GRID, CELL * GRID), (255, 255, 255))
-    draw = ImageDraw.Draw(img)
-    for cell, colour, shape in scene:
-        x0, y0 = (cell % GRID) * CELL + 2, (cell // GRID) * CELL + 2
-        box = [x0, y0, x0 + CELL - 5, y0 + CELL - 5]
-        if shape == "square":
-            draw.rectangle(box, fill=PALETTE[colour])
-        elif shape == "circle":
-            draw.ellipse(box, fill=PALETTE[colour])
-        else:
-            draw.polygon([(x0, box[3]), (box[2], box[3]), ((x0 + box[2]) // 2, y0)], fill=PALETTE[colour])
-    return img
+def _inside(shape: str, x: int, y: int) -> bool:
+    """Whether pixel (x, y) of a cell (0..7) belongs to a shape drawn in its 6x6 box at (1, 1)."""
+    if not (1 <= x <= 6 and 1 <= y <= 6):
+        return False
+    if shape == "square":
+        return True
+    if shape == "circle":
+        return (x - 3.5) ** 2 + (y - 3.5) ** 2 <= 3.2 ** 2
+    return abs(x - 3.5) <= (y - 0.5) / 2          # triangle: apex up, base on row 6
 
 
-def patch_tokens(img) -> str:
-    """The fixed patch encoder: one token per cell, rows separated by '/'."""
-    px = img.load()
-    rows = []
-    for r in range(GRID):
-        row = []
-        for c in range(GRID):
-            ink = [px[x, y] for x in range(c * CELL, (c + 1) * CELL) for y in range(r * CELL, (r + 1) * CELL)
-                   if px[x, y] != (255, 255, 255)]
-            if len(ink) < 8:
-                row.append("..")
-                continue
-            mean = [sum(p[i] for p in ink) / len(ink) for i in range(3)]
-            colour = min(PALETTE, key=lambda k: sum((a - b) ** 2 for a, b in zip(PALETTE[k], mean)))
-            fill = len(ink) / float((CELL - 4) ** 2)
-            shape = "s" if fill > 0.9 else "c" if fill > 0.62 else "t"
-            row.append(colour[0] + shape)
-        rows.append(" ".join(row))
-    return " / ".join(rows)
-
-
-def _scene(rng: random.Random) -> list[tuple[int, str, str]]:
-    cells = rng.sample(range(GRID * GRID), rng.randint(1, 3))
-    return [(cell, rng.choice(list(PALETTE)), rng.choice(SHAPES)) for cell in sorted(cells)]
-
-
-def _where(cell: int) -> str:
-    return f"{ROWS[cell // GRID]} {COLS[cell % GRID]}"
-
-
-def _question(rng: random.Random, scene) -> tuple[str, str]:
-    kind = rng.randrange(5)
-    if kind == 0:
-        return "how many shapes are there ?", NUMBERS[len(scene)]
-    if kind == 1:
-        colour = rng.choice(list(PALETTE))
-        return f"how many {colour} shapes are there ?", NUMBERS[sum(c == colour for _, c, _ in scene)]
-    if kind == 2:
-        cell, colour, shape = rng.choice(scene)
-        return f"what color is the shape in the {_where(cell)} ?", colour
-    if kind == 3:
-        cell = rng.randrange(GRID * GRID)
-        found = [s for c, _, s in scene if c == cell]
-        return f"what shape is in the {_where(cell)} ?", found[0] if found else "nothing"
-    colour, shape = rng.choice(list(PALETTE)), rng.choice(SHAPES)
-    present = any(c == colour and s == shape for _, c, s in scene)
-    return f"is there a {colour} {shape} ?", "yes" if present else "no"
-
-
-def _caption(scene) -> str:
-    parts = [f"a {colour} {shape} in the {_where(cell)}" for cell, colour, shape in scene]
-    return "caption : " + " and ".join(parts) + " ."
-
-
-def vqa_prompt(tokens: str, question: str) -> str:
-    return f"image: {tokens}\nquestion: {question}\nanswer:"
-
-
-def vqa(seed: int = 14) -> dict:
-    """Test images are never seen in train or pretraining data."""
-    rng = random.Random(seed)
-
-    def example():
-        scene = _scene(rng)
-        return scene, patch_tokens(render(scene))
-
-    def record(item):  # the question is drawn only for a kept image
-        scene, tokens = item
-        q, a = _question(rng, scene)
-        return {"prompt": vqa_prompt(tokens, q), "completion": " " + a}
-
-    train, test, seen = _held_out_splits(example, lambda item: item[1], record, repeat_train=True)
-    pretrain = []
-    while len(pretrain) < SIZES["pretrain"]:
-        scene, tokens = example()
-        if tokens in seen:
-            continue
-        r = rng.random()
-        if r < TEMPLATE_SHARE:
-            q, a = _question(rng, scene)
-            pretrain.append(f"{vqa_prompt(tokens, q)} {a}")
-        elif r < 0.75:
-            pretrain.append(f"image: {tokens}\n{_caption(scene)}")   # alt-text: sees pixels and words, no questions
-        else:
-            q, _ = _question(rng, scene)
-            pretrain.append(f"forum post : {q}")
-    return {"pretrain": pretrain, "train": train, "test": test}
-
-
-def contact_sheet(path: Path, n: int = 16, seed: int = 14) -> None:
-    """A PNG of the first `n` test scenes, for looking at (not used by the benchmark)."""
+def render_scene(code: str):
+    """The 24x24 PIL image of a scene code."""
     from PIL import Image
 
+    pixels = bytearray(b"\xff" * (CELL * GRID) ** 2 * 3)
+    for cell, colour, shape in parse_scene(code):
+        ox, oy = (cell % GRID) * CELL, (cell // GRID) * CELL
+        for y in range(CELL):
+            for x in range(CELL):
+                if _inside(shape, x, y):
+                    i = ((oy + y) * CELL * GRID + ox + x) * 3
+                    pixels[i:i + 3] = bytes(PALETTE[colour])
+    return Image.frombytes("RGB", (CELL * GRID, CELL * GRID), bytes(pixels))
+
+
+def scene_code(scene: Scene) -> str:
+    return " ".join(f"{cell}{colour[0]}{shape[0]}" for cell, colour, shape in scene)
+
+
+def parse_scene(code: str) -> Scene:
+    colours = {c[0]: c for c in PALETTE}
+    shapes = {s[0]: s for s in SHAPES}
+    return tuple((int(t[0]), colours[t[1]], shapes[t[2]]) for t in code.split())
+
+
+def _scene(rng: random.Random) -> Scene:
+    cells = sorted(rng.sample(range(GRID * GRID), rng.randint(1, 3)))
+    return tuple((cell, rng.choice(list(PALETTE)), rng.choice(SHAPES)) for cell in cells)
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else " , ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def captions(scene: Scene) -> list[str]:
+    """Three reference captions, as COCO has several per image: reading order (the one
+    fine-tuning learns), reverse order in another phrasing, and a terse alt-text."""
+    said = [f"a {colour} {shape} at the {POSITIONS[cell]}" for cell, colour, shape in scene]
+    reverse = [f"a {colour} {shape} at the {POSITIONS[cell]}" for cell, colour, shape in reversed(scene)]
+    return [_join(said) + " .", "there is " + _join(reverse) + " .", alt_text(scene)]
+
+
+def alt_text(scene: Scene) -> str:
+    """Pretraining's image descriptions: the same facts, terser, another template."""
+    return " , ".join(f"{colour} {shape} {POSITIONS[cell]}" for cell, colour, shape in scene) + " ."
+
+
+CAPTION_PROMPT = "describe the image ."
+
+
+def _vqa_question(rng: random.Random, scene: Scene) -> tuple[int, dict]:
+    """A question kind and its slots; `vqa_pair` and `forum_pair` phrase it."""
+    kind = rng.randrange(5)
+    cell, colour, shape = rng.choice(scene)
+    slots = {"colour": colour, "shape": shape, "cell": cell}
+    if kind == 1:
+        slots["colour"] = rng.choice(list(PALETTE))
+    elif kind == 3:
+        slots["cell"] = rng.randrange(GRID * GRID)
+    elif kind == 4:
+        slots["colour"], slots["shape"] = rng.choice(list(PALETTE)), rng.choice(SHAPES)
+    return kind, slots
+
+
+def _facts(scene: Scene, kind: int, s: dict):
+    """The answer's facts: a count, a colour, a shape (or None) or a yes/no truth."""
+    if kind == 0:
+        return len(scene)
+    if kind == 1:
+        return sum(c == s["colour"] for _, c, _ in scene)
+    if kind == 2:
+        return s["colour"]
+    if kind == 3:
+        return next((sh for c, _, sh in scene if c == s["cell"]), None)
+    return any(c == s["colour"] and sh == s["shape"] for _, c, sh in scene)
+
+
+def vqa_pair(scene: Scene, kind: int, s: dict) -> tuple[str, str]:
+    """The task template: a question, a one-word answer (as VQA annotations are)."""
+    fact, where = _facts(scene, kind, s), POSITIONS[s["cell"]]
+    if kind == 0:
+        return "how many shapes are there ?", NUMBERS[fact]
+    if kind == 1:
+        return f"how many {s['colour']} shapes are there ?", NUMBERS[fact]
+    if kind == 2:
+        return f"what color is the shape at the {where} ?", fact
+    if kind == 3:
+        return f"what shape is at the {where} ?", fact or "nothing"
+    return f"is there a {s['colour']} {s['shape']} ?", "yes" if fact else "no"
+
+
+def forum_pair(scene: Scene, kind: int, s: dict) -> tuple[str, str]:
+    """Pretraining's questions about images: other phrasing, answered in a sentence."""
+    fact, where = _facts(scene, kind, s), POSITIONS[s["cell"]]
+    if kind in (0, 1):
+        noun = "shape" if fact == 1 else "shapes"
+        what = noun if kind == 0 else f"{s['colour']} {noun}"
+        verb = "is" if fact == 1 else "are"
+        return (f"count the {'' if kind == 0 else s['colour'] + ' '}shapes .",
+                f"there {verb} {NUMBERS[fact] if fact else 'no'} {what} .")
+    if kind == 2:
+        return f"which colour is at the {where} ?", f"the shape at the {where} is {fact} ."
+    if kind == 3:
+        return f"which shape is at the {where} ?", f"there is {'a ' + fact if fact else 'nothing'} at the {where} ."
+    thing = f"{s['colour']} {s['shape']}"
+    return f"look for a {thing} .", f"yes , there is a {thing} ." if fact else f"no , there is no {thing} ."
+
+
+def _vision_record(scene: Scene, prompt: str, completion: str, **extra) -> dict:
+    return {"scene": scene_code(scene), "prompt": prompt, "completion": " " + completion, **extra}
+
+
+def _caption_record(scene: Scene, rng: random.Random) -> dict:
+    refs = captions(scene)
+    return _vision_record(scene, CAPTION_PROMPT, refs[0], references=refs)
+
+
+def _vqa_record(scene: Scene, rng: random.Random) -> dict:
+    return _vision_record(scene, *vqa_pair(scene, *_vqa_question(rng, scene)))
+
+
+def _caption_pretrain(scene: Scene, rng: random.Random) -> dict:
+    if rng.random() < TEMPLATE_SHARE:
+        return _vision_record(scene, CAPTION_PROMPT, captions(scene)[0])
+    return _vision_record(scene, "alt text :", alt_text(scene))
+
+
+def _vqa_pretrain(scene: Scene, rng: random.Random) -> dict:
+    pair = vqa_pair if rng.random() < TEMPLATE_SHARE else forum_pair
+    return _vision_record(scene, *pair(scene, *_vqa_question(rng, scene)))
+
+
+VISION = {"caption": (_caption_record, _caption_pretrain), "vqa": (_vqa_record, _vqa_pretrain)}
+
+
+@lru_cache(maxsize=None)
+def vision(seed: int = 14) -> dict:
+    """Both vision tasks share one base model, so no test image of either task appears in
+    either task's training or pretraining data (train images may repeat; test ones never)."""
     rng = random.Random(seed)
-    sheet = Image.new("RGB", (CELL * GRID * 8 + 7 * 4, (CELL * GRID + 4) * (n // 8)), (200, 200, 200))
-    seen: set = set()
-    i = 0
-    while i < n:
-        scene = _scene(rng)
-        img = render(scene)
-        tokens = patch_tokens(img)
-        if tokens in seen:
-            continue
-        seen.add(tokens)
-        _question(rng, scene)
-        sheet.paste(img, ((i % 8) * (CELL * GRID + 4), (i // 8) * (CELL * GRID + 4)))
-        i += 1
-    sheet.save(path)
+    held_out: set = set()
+    out = {task: {} for task in VISION}
+    for task, (record, _) in VISION.items():
+        tests = []
+        while len(tests) < TEST_SIZES[task]:
+            scene = _scene(rng)
+            if scene not in held_out:
+                held_out.add(scene)
+                tests.append(record(scene, rng))
+        out[task]["test"] = tests
+    for split in ("train", "pretrain"):
+        for task, (record, pretrain) in VISION.items():
+            make = record if split == "train" else pretrain
+            rows = out[task][split] = []
+            while len(rows) < SCENE_SIZES[split]:
+                scene = _scene(rng)
+                if scene not in held_out:
+                    rows.append(make(scene, rng))
+    for task in out:  # references are for scoring; training records need none
+        out[task]["train"] = [{k: v for k, v in r.items() if k != "references"} for r in out[task]["train"]]
+    return out
 
 
-TASKS = {"summarize": summarization, "sql": text_to_sql, "translate": translation, "vqa": vqa}
+def contact_sheet(path: Path, task: str, n: int = 16, scale: int = 3) -> None:
+    """A PNG of the first `n` test images of a vision task, for looking at."""
+    from PIL import Image
+
+    side, gap = CELL * GRID * scale, 4
+    sheet = Image.new("RGB", (8 * side + 7 * gap, (n // 8) * (side + gap) - gap), (160, 160, 160))
+    for i, r in enumerate(vision()[task]["test"][:n]):
+        img = render_scene(r["scene"]).resize((side, side), Image.NEAREST)
+        sheet.paste(img, ((i % 8) * (side + gap), (i // 8) * (side + gap)))
+    sheet.save(path, optimize=True)
+
+
+TASKS = {"summarize": summarization, "sql": text_to_sql, "translate": translation,
+         "caption": lambda: vision()["caption"], "vqa": lambda: vision()["vqa"]}
 
 
 def write(out: Path = HERE) -> list[Path]:
@@ -407,11 +471,14 @@ def write(out: Path = HERE) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
         for split in ("pretrain", "train", "test"):
             path = folder / f"{split}.jsonl"
-            rows = [{"text": t} for t in data[split]] if split == "pretrain" else data[split]
+            # Text pretraining rows are strings; vision ones are records with a scene.
+            rows = [t if isinstance(t, dict) else {"text": t} for t in data[split]] if split == "pretrain" \
+                else data[split]
             path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), encoding="utf-8")
             written.append(path)
-    contact_sheet(out / "vqa" / "test-images.png")
-    written.append(out / "vqa" / "test-images.png")
+    for task in VISION:
+        contact_sheet(out / task / "test-images.png", task)
+        written.append(out / task / "test-images.png")
     db = out / "sql" / "shop.sqlite"
     build_database(db)
     written.append(db)
