@@ -1,6 +1,7 @@
 """The benchmark gate must fail a variant that really regressed.
 
-Runs the text-to-SQL suite (the fastest) through pytester in a copy of the repo's
+Runs the text-to-SQL suite (the fastest text suite) and the VQA suite (a tiny
+vision-language model) through pytester in a copy of the repo's
 benchmark layout, with the repo's own [tool.cegi] budgets, and sabotages LoRA
 variants with CEGI_BENCH_SABOTAGE: they skip fine-tuning, so their untrained adapter
 scores exactly like the base. The gate must fail those tests -- on the score floor and
@@ -39,7 +40,7 @@ def cegi_tables(pyproject: Path) -> str:
 def bench(pytester: pytest.Pytester) -> pytest.Pytester:
     dest = pytester.path / "benchmarks"
     dest.mkdir()
-    for name in ("conftest.py", "cegi_bench.py", "test_sql.py"):
+    for name in ("conftest.py", "cegi_bench.py", "test_sql.py", "test_vqa.py"):
         shutil.copy(BENCH / name, dest / name)
     (dest / "data").symlink_to(BENCH / "data", target_is_directory=True)
     (dest / "models").symlink_to(BENCH / "models", target_is_directory=True)
@@ -78,3 +79,29 @@ def test_same_variant_passes_when_fine_tuned(bench, monkeypatch):
         "-p", "no:cacheprovider", "--cegi-cache-dir", str(bench.path / "cache"),
     )
     result.assert_outcomes(passed=2)
+
+
+def run_vqa(bench: pytest.Pytester) -> pytest.RunResult:
+    return bench.runpytest_subprocess(
+        "benchmarks/test_vqa.py", "--cegi-budget", "-k", "base or lora-r16",
+        "-p", "no:cacheprovider", "--cegi-cache-dir", str(bench.path / "cache"),
+    )
+
+
+def test_gate_fails_a_vision_variant_that_skips_finetuning(bench, monkeypatch):
+    """The same on the tiny LLaVA: an untrained adapter answers exactly like the base."""
+    monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "lora-r16")
+    result = run_vqa(bench)
+    out = result.stdout.str()
+    result.assert_outcomes(passed=1, failed=1)
+    assert "FAILED benchmarks/test_vqa.py::test_vqa[lora-r16] - score " in out, out
+    failed = re.search(r"score (0\.\d+) < floor (0\.\d+) \(pyproject\.toml budget #\d+\)", out)
+    assert failed and float(failed.group(1)) < float(failed.group(2)), out
+    assert re.search(r"CEGI undefined: no gain over reference \(\+0%\)", out), out
+    assert "sabotaged: lora-r16" in out, out
+
+
+def test_same_vision_variant_passes_when_fine_tuned(bench, monkeypatch):
+    """The control for the vision suite (one LoRA fine-tune of the tiny VLM, ~10 s)."""
+    monkeypatch.delenv("CEGI_BENCH_SABOTAGE", raising=False)
+    run_vqa(bench).assert_outcomes(passed=2)
