@@ -12,6 +12,10 @@ Every task gets three files (plus the SQLite database for text-to-SQL):
 - ``train.jsonl``: ``{"prompt", "completion"}`` records for LoRA fine-tuning.
 - ``test.jsonl``: held-out records (disjoint from train) the variants are scored on.
 
+The vision tasks (``caption``, ``vqa``) store every row, pretraining included, as a
+record with a ``"scene"`` code that `render_scene` turns into the image, and write a
+``test-images.png`` to look at; their captioning test records also hold ``"references"``.
+
 Seeds are fixed; re-running writes byte-identical files (the test suite checks it).
 """
 from __future__ import annotations
