@@ -16,6 +16,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from pytest_cegi import run_schema
 from pytest_cegi.record import Check, Record
 from pytest_cegi.regression import (
     ENERGY_DERIVED, QUANTITIES, Tolerances, judge, resolve_rules,
@@ -44,19 +45,22 @@ MIGRATIONS: dict = {}
 def load_run(path: str | os.PathLike) -> dict:
     """Read, migrate and validate a saved run; BaselineError says what is wrong."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        text = run_schema.read_bounded(path)
     except FileNotFoundError:
         raise BaselineError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except run_schema.RunFileError as exc:
+        raise BaselineError(path, str(exc)) from None
+    except OSError as exc:
         raise BaselineError(path, f"cannot read the file ({exc})") from None
     if not text.strip():
         raise BaselineError(path, "the file is empty (an interrupted write?); " + REGENERATE)
     try:
-        run = json.loads(text)
+        run = run_schema.parse_json(text)
     except json.JSONDecodeError as exc:
         raise BaselineError(path, f"not valid JSON at line {exc.lineno} column {exc.colno} "
                                   f"({exc.msg}): the file is truncated or corrupted; " + REGENERATE) from None
+    except run_schema.RunFileError as exc:
+        raise BaselineError(path, str(exc)) from None
     return validate_run(migrate_run(run, path), path)
 
 
@@ -86,6 +90,12 @@ def _readable_versions() -> str:
 
 
 def validate_run(run: dict, path: str | os.PathLike = "<run>") -> dict:
+    """The run_schema check (every field's type and finiteness), then a rebuild of
+    each record, so nothing downstream meets a value it cannot handle."""
+    try:
+        run_schema.check_run(run)
+    except run_schema.RunFileError as exc:
+        raise BaselineError(path, f"field {exc.field or '(top level)'}: {exc.problem}") from None
     records = run.get("records")
     if not isinstance(records, list):
         raise BaselineError(path, "\"records\" must be a list")

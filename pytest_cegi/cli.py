@@ -2,10 +2,11 @@
 
     pytest-cegi compare BASE.json HEAD.json [--fail-on ...] [--format md|text|json]
     pytest-cegi report RUN.json [--baseline BASE.json] [-o report.md] [--plot pareto.png]
-    pytest-cegi update RUN.json [benchmarks/baseline.json]
+    pytest-cegi update RUN.json [BASELINE.json]   (default: [tool.cegi] baseline of ./pyproject.toml)
 
 Exit codes: 0 no regression, 1 regressions (or whatever --fail-on names),
-2 usage errors and unusable files.
+2 usage errors and unusable files, 3 an internal error (a bug). Only a regression
+exits 1, so a script can tell a verdict from a crash.
 """
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ from pytest_cegi.regression import QUANTITIES
 from pytest_cegi.report.run_file import atomic_write_text, write_run
 from pytest_cegi.units import QuantityError, parse_tolerance
 
-OK, REGRESSED, USAGE = 0, 1, 2
-DEFAULT_BASELINE = "benchmarks/baseline.json"
+OK, REGRESSED, USAGE, INTERNAL = 0, 1, 2, 3
 _TRIGGERS = (*QUANTITIES, "removed", "mismatch")
 
 
@@ -40,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     except (BaselineError, DeploymentError, QuantityError, _UsageError, OSError) as exc:
         print(f"pytest-cegi: error: {exc}", file=sys.stderr)
         return USAGE
+    except Exception:                    # a bug: never exit 1, which means "regression"
+        import traceback
+
+        traceback.print_exc()
+        print("pytest-cegi: internal error (a bug in pytest-cegi; please report it with the traceback above)",
+              file=sys.stderr)
+        return INTERNAL
 
 
 class _UsageError(Exception):
@@ -74,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("update", help="promote a run to the committed baseline")
     u.add_argument("run", help="run JSON to promote")
-    u.add_argument("baseline", nargs="?", default=DEFAULT_BASELINE, help=f"default: {DEFAULT_BASELINE}")
+    u.add_argument("baseline", nargs="?", default=None,
+                   help="default: the baseline named in [tool.cegi] of the pyproject.toml in this folder "
+                        "or above; without one, name it")
     u.add_argument("--force", action="store_true", help="promote even a run with invalid measurements")
     u.set_defaults(handler=_update)
 
@@ -117,11 +126,15 @@ def _tolerances(args, head_run: dict):
             raise _UsageError(f"--max-regression expects QUANTITY=TOL with QUANTITY one of "
                               f"{', '.join(QUANTITIES)}, got {item!r}")
         overrides[quantity] = (parse_tolerance(value), "--max-regression")
-    saved = (head_run.get("settings") or {}).get("max_regression") or {}
+    settings = head_run.get("settings") or {}
+    saved = settings.get("max_regression") or {}
+    # Runs written before sources were saved say only "saved run settings".
+    sources = settings.get("max_regression_sources") or {}
 
     def for_record(record: dict) -> dict:
-        spec = {q: (parse_tolerance(v), "saved run settings") for q, v in saved.items()}
-        spec.update({q: (parse_tolerance(v), "budget entry")
+        spec = {q: (parse_tolerance(v), sources.get(q, "saved run settings")) for q, v in saved.items()}
+        own = record.get("max_regression_source") or "budget entry"
+        spec.update({q: None if v is None else (parse_tolerance(v), f"{own} max_regression")
                      for q, v in (record.get("max_regression") or {}).items()})
         spec.update(overrides)
         return spec
@@ -196,8 +209,9 @@ def _report(args) -> int:
     if args.baseline:
         comparison = compare(load_run(args.baseline), head, _tolerances(args, head),
                              allow_energy_mismatch=args.allow_energy_mismatch)
+    baseline = args.baseline or configured_baseline()
     text = render(head, comparison, baseline_label=args.baseline,
-                  refresh_command=f"pytest-cegi update {args.run} {args.baseline or DEFAULT_BASELINE}")
+                  refresh_command=f"pytest-cegi update {args.run} {baseline or 'BASELINE.json'}")
     if args.output:
         write_report(text, args.output)
     else:
@@ -222,11 +236,44 @@ def _report(args) -> int:
     return OK
 
 
+def configured_baseline(start: Path | None = None) -> str | None:
+    """The `baseline` of [tool.cegi] in the nearest pyproject.toml (this folder or above),
+    as a path relative to the working directory when it lies inside it."""
+    from pytest_cegi.settings import SettingsError, read_table
+
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        pyproject = folder / "pyproject.toml"
+        if not pyproject.is_file():
+            continue
+        try:
+            value = read_table(pyproject, str(pyproject), top_level_ok=False).get("baseline")
+        except SettingsError as exc:
+            raise _UsageError(str(exc)) from None
+        if not isinstance(value, str):
+            return None
+        path = (folder / value).resolve()
+        try:
+            return str(path.relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(path)
+    return None
+
+
 def _update(args) -> int:
+    if args.baseline is None:
+        # Never guess a path (a guess once created benchmarks/ in the wrong project).
+        args.baseline = configured_baseline()
+        if args.baseline is None:
+            raise _UsageError("update RUN.json needs the baseline to write: name it "
+                              "(pytest-cegi update RUN.json BASELINE.json) or set `baseline` in "
+                              "[tool.cegi] of pyproject.toml")
+        print(f"pytest-cegi: baseline from [tool.cegi]: {args.baseline}", file=sys.stderr)
     run = load_run(args.run)
-    invalid = [r["nodeid"] for r in run["records"] if r.get("verdict") == "invalid"]
+    invalid = [r["nodeid"] for r in run["records"] if r.get("verdict") in ("invalid", "error")]
     if invalid and not args.force:
-        raise _UsageError(f"{args.run} has {len(invalid)} invalid measurement(s) (first: {invalid[0]}); "
+        raise _UsageError(f"{args.run} has {len(invalid)} invalid measurement(s) or errored test(s) "
+                          f"(first: {invalid[0]}); "
                           f"a baseline built on them would hide regressions. Fix them or pass --force")
     if not run["records"]:
         raise _UsageError(f"{args.run} has no records; nothing to promote")

@@ -18,6 +18,8 @@ STATE = pytest.StashKey[SessionState]()
 HANDLE = pytest.StashKey[Cegi]()
 SPEC = pytest.StashKey[budgets.Spec]()
 NODEID = pytest.StashKey[str]()       # node id before xdist's loadgroup adds "@group"
+ATTEMPTS = pytest.StashKey[list]()    # earlier attempts of this item (pytest-rerunfailures)
+REPEAT_PARAM = "__pytest_repeat_step_number"   # pytest-repeat's parameter
 
 MARKER_HELP = (
     "cegi(task=None, metric=None, floor=None, ceiling=None, max_emissions=None, max_energy=None, "
@@ -104,6 +106,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
         state.close()
+    xdist_support.remove_locks(config)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -192,7 +195,8 @@ def _choose_reference(task: str, entries: list) -> None:
         kind = "candidate reference variants (no adapter, LoRA or quantization)"
     else:
         kind = "tests marked as reference"
-    if len(chosen) > 1:
+    # pytest-repeat's copies of one test are one reference, run (and scored) each time.
+    if len(chosen) > 1 and len({_unrepeated_key(e[0]) for e in chosen}) > 1:
         ids = ", ".join(e[0].stash[NODEID] for e in chosen)
         raise pytest.UsageError(f"pytest-cegi: task {task!r} has {len(chosen)} {kind}: {ids}; "
                                 "mark exactly one with reference=True")
@@ -200,14 +204,21 @@ def _choose_reference(task: str, entries: list) -> None:
         entry[1] = dataclasses.replace(entry[1], reference=any(entry is c for c in chosen))
 
 
+def _unrepeated_key(item) -> tuple:
+    """The item without pytest-repeat's step parameter: its copies share this key."""
+    callspec = getattr(item, "callspec", None)
+    params = {} if callspec is None else {k: v for k, v in callspec.params.items() if k != REPEAT_PARAM}
+    return (str(item.path), getattr(item, "originalname", item.name), repr(sorted(params.items(), key=str)))
+
+
 def _reference_first(items: list, by_task: dict) -> None:
     """Move each task's reference just before the first test of its task, so its score
     exists when the others finish. One stable sort: large suites stay O(n log n)."""
     position = {id(item): float(i) for i, item in enumerate(items)}
     for entries in by_task.values():
-        ref = next((e[0] for e in entries if e[1].reference), None)
-        if ref is not None:
-            position[id(ref)] = min(position[id(e[0])] for e in entries) - 0.5
+        first = min(position[id(e[0])] for e in entries)
+        for ref in (e[0] for e in entries if e[1].reference):   # several only under pytest-repeat
+            position[id(ref)] = first - 0.5
     items.sort(key=lambda item: position[id(item)])
 
 
@@ -248,7 +259,15 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     record = handle.record if handle is not None else Record(
         nodeid=item.stash[NODEID], task=spec.task, variant=_default_variant(item), reference=bool(spec.reference))
     record.outcome = report.outcome
-    budgets.finish(record, spec, state.reference_scores.get(spec.task), enforce=state.settings.enforce)
+    budgets.finish(record, spec, state.reference_scores.get(spec.task), enforce=state.settings.enforce,
+                   error=_raised(call))
+    # pytest-rerunfailures runs the same item again after a failure: this record (the
+    # latest attempt) carries the count and energy of the attempts before it.
+    attempts = item.stash.setdefault(ATTEMPTS, [])
+    record.reruns = len(attempts)
+    record.rerun_energy_kwh = sum(a[0] for a in attempts)
+    record.rerun_emissions_kg = sum(a[1] for a in attempts)
+    attempts.append((record.energy_kwh, record.emissions_kg))
     if state.baseline_run is not None:
         record.checks += gate.regression_checks(state, record)
         budgets.set_verdict(record, enforce=state.settings.enforce)
@@ -256,12 +275,24 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         state.reference_scores[spec.task] = record.score
     data = record.to_dict()
     report.cegi_record = data          # travels to the xdist controller with the report
+    # Replace, not add to, an earlier attempt's properties: one set per test.
+    item.user_properties[:] = [p for p in item.user_properties if not str(p[0]).startswith("cegi.")]
     item.user_properties.extend(junit.properties(data))
     if report.passed and _fails_test(record, state.settings):
         report.outcome = "failed"
         # One line per violated limit; the first shows in pytest's short summary.
         report.longrepr = "\n".join(budgets.failure_messages(record))
     return report
+
+
+def _raised(call) -> str | None:
+    """"ValueError: boom" when the test body raised (not a skip or xfail), else None."""
+    excinfo = call.excinfo
+    if excinfo is None or excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
+        return None
+    text = str(excinfo.value).strip().splitlines()
+    first = text[0][:200] if text else ""
+    return f"{excinfo.typename}: {first}" if first else excinfo.typename
 
 
 def _fails_test(record: Record, settings) -> bool:
@@ -280,7 +311,9 @@ class RecordCollector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "cegi_record", None)
-        if data is not None and report.when == "call":
+        # An attempt pytest-rerunfailures will retry is not kept: the last attempt's
+        # record says how many reruns there were and what they spent.
+        if data is not None and report.when == "call" and report.outcome != "rerun":
             self.state.records.append(data)
 
 
@@ -294,7 +327,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     tr.write_sep("=", "cegi: quality and carbon")
     for line in terminal.render(state.records, state.meter_method()):
         tr.write_line(line)
-    warned = [r for r in state.records if r["verdict"] in ("warn", "invalid")]
+    warned = [r for r in state.records if r["verdict"] in ("warn", "invalid", "error")]
     if warned:
         tr.write_sep("-", "cegi budget warnings" if not state.settings.enforce else "cegi budget violations")
         for r in warned:

@@ -26,6 +26,7 @@ _MODE_NOTES = {
 }
 _SPLITTING = ("load", "worksteal")
 _DEFAULT_SWITCHED = pytest.StashKey[bool]()
+_LOCKS = pytest.StashKey[set]()
 
 
 def group_name(task: str) -> str:
@@ -52,6 +53,22 @@ def tell_worker(node) -> None:
     """Controller side: pass the final --dist to workers, which re-parse the original
     command line and would not see a mode switched here."""
     node.workerinput["cegi_dist"] = node.config.option.dist
+    run_id = node.workerinput.get("testrunuid")
+    if run_id:   # the workers' shared window lock (meters/serial.py); removed at the end
+        from pytest_cegi.meters.serial import lock_path
+
+        node.config.stash.setdefault(_LOCKS, set()).add(lock_path(run_id))
+
+
+def remove_locks(config: pytest.Config) -> None:
+    """Controller side, after every worker finished: delete the window lock files,
+    so runs do not leave /tmp/pytest-cegi-<uuid>.lock behind."""
+    import contextlib
+    import os
+
+    for path in config.stash.get(_LOCKS, set()):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def adopt_controller_dist(config: pytest.Config) -> None:

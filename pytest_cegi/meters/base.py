@@ -6,6 +6,7 @@ only ever talks to this interface, so meters are interchangeable.
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Iterator, Protocol
 
@@ -69,10 +70,13 @@ class Window:
 
     @property
     def invalid_reason(self) -> str | None:
+        """Why this window cannot be trusted, or None. Every consumer (checks, verdicts,
+        the adapter cache, calibration) asks here, so a tracker fault is caught once."""
         if self.error:
             return f"tracker error in {self.phase} window: {self.error}"
-        if self.duration_s < 0:
-            return f"{self.phase} window has negative duration {self.duration_s:g} s"
+        bad = _bad_figure(self)
+        if bad:
+            return f"{self.phase} window has {bad}"
         if not self.energy_kwh > 0:
             why = self.details.get("why_zero")
             return f"{self.phase} window measured no energy ({self.energy_kwh:g} kWh)" + (f": {why}" if why else "")
@@ -90,6 +94,30 @@ class Window:
         d.setdefault("details", {})
         d["samples"] = tuple(d.get("samples", ()))
         return cls(**d)
+
+
+# Figures a tracker fault can corrupt; each must be a finite number >= 0 (None allowed
+# for the optional ones). Negative emissions would make CEGI negative and pass any ceiling.
+_FIGURES = ("energy_kwh", "emissions_kg", "duration_s", "cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh")
+_OPTIONAL_FIGURES = ("machine_energy_kwh", "machine_emissions_kg", "cpu_seconds")
+
+
+def _bad_figure(window: "Window") -> str | None:
+    for name in _FIGURES + _OPTIONAL_FIGURES:
+        value = getattr(window, name)
+        if value is None and name in _OPTIONAL_FIGURES:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"a non-numeric {name} ({value!r})"
+        if not math.isfinite(value):
+            return f"a non-finite {name} ({value!r})"
+        if value < 0:
+            unit = "s" if name.endswith("_s") or name == "cpu_seconds" else ""
+            return f"a negative {name} ({value:g}{unit and ' ' + unit})"
+    for sample in window.samples:
+        if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not math.isfinite(sample) or sample < 0:
+            return f"an invalid energy sample ({sample!r})"
+    return None
 
 
 @dataclass

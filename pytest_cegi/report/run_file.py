@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import glob
 import json
 import os
 import platform
+import secrets
 import socket
-import tempfile
+import stat
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -29,22 +32,77 @@ _PACKAGES = ("pytest", "pytest-cegi", "codecarbon", "torch", "transformers", "pe
              "bitsandbytes", "pytest-xdist")
 
 
+TMP_MARK = ".cegi-tmp-"          # temporary files are named .NAME.cegi-tmp-<pid>-<random>
+_STALE_AFTER_S = 3600.0           # a temp file this old is stale even if its pid was reused
+
+
+class UnsafeOutputError(OSError):
+    """The output path names something other than a regular file (a device, a folder)."""
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write via a temporary file in the same folder and rename, so readers never
-    see half a file and a crash never destroys the previous one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    see half a file and a crash never destroys the previous one.
+
+    Only a regular file (or nothing) is ever replaced; a symlink is written through
+    to its target. A new file gets the usual 0666 & ~umask mode, a replaced one
+    keeps its mode. The temporary file is `.NAME.cegi-tmp-<pid>-<random>`; ones
+    left by a killed writer are deleted on the next write of NAME."""
+    target = Path(os.path.realpath(path))
+    mode = _existing_mode(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(target)
+    tmp = target.parent / f".{target.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(6)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # the kernel applies the umask
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            if mode is not None:
+                os.fchmod(fh.fileno(), mode)
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _existing_mode(target: Path) -> int | None:
+    """The mode to keep, None for a new file; refuse anything that is not a regular file."""
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafeOutputError(f"{target}: not a regular file (a device, folder or pipe); "
+                                "pytest-cegi only replaces regular files")
+    return stat.S_IMODE(st.st_mode)
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Delete temp files of `target` whose writer is gone (dead pid) or that are old."""
+    now = time.time()
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}{TMP_MARK}*"):
+        pid_text = tmp.name[len(target.name) + 1 + len(TMP_MARK):].split("-", 1)[0]
+        with contextlib.suppress(OSError):
+            if not _alive(pid_text) or now - tmp.lstat().st_mtime > _STALE_AFTER_S:
+                tmp.unlink()
+
+
+def _alive(pid_text: str) -> bool:
+    if not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False     # this process writes one file at a time: its old temps are leftovers
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def package_versions() -> dict:

@@ -33,7 +33,7 @@ def test_save_then_load_round_trips(make):
     ("[1, 2, 3]", "not a pytest-cegi run file"),
     ('{"schema": "other", "schema_version": 1}', "not a pytest-cegi run file"),
     ('{"schema": "pytest-cegi/run", "schema_version": "1", "records": []}', "schema_version must be an integer"),
-    ('{"schema": "pytest-cegi/run", "schema_version": 1, "records": {}}', "\"records\" must be a list"),
+    ('{"schema": "pytest-cegi/run", "schema_version": 1, "records": {}}', "field records: expected an array"),
 ])
 def test_unusable_files_are_clear_errors_naming_the_file(make, text, problem):
     path = make.write_text(text, "baseline.json")
@@ -58,10 +58,10 @@ def test_missing_file(make):
 def test_malformed_record_names_the_record(make):
     run = make.run([make.record("base"), make.record("lora")])
     run["records"][1]["score"] = "high"
-    with pytest.raises(BaselineError, match=r"record #2 \(.*lora.*\): 'score' must be a number"):
+    with pytest.raises(BaselineError, match=r"field records\[1\] \(.*lora.*\)\.score: expected a finite number"):
         load_run(make.save(run))
     del run["records"][1]["variant"]
-    with pytest.raises(BaselineError, match=r"record #2 has no string 'variant'"):
+    with pytest.raises(BaselineError, match=r"field records\[1\]\.variant: expected a string"):
         load_run(make.save(run))
 
 
