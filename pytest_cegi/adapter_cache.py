@@ -16,7 +16,9 @@ are deterministic) and adds its window to the entry.
 Layout: `<cache_dir>/adapters/<key>/` holding the peft adapter files and
 `cegi-entry.json` (written last) with the windows, a SHA-256 of every file and a
 SHA-256 of the entry's own record (windows and info). A missing or mismatching
-file, or an edited record, makes the entry corrupt: it is deleted and rebuilt.
+file, an edited record, or a record that fails run_schema's checks (types,
+finiteness, NaN, size, a file name outside the entry folder) makes the entry
+corrupt: a warning says why, and it is deleted and rebuilt, never replayed.
 """
 from __future__ import annotations
 
@@ -98,7 +100,7 @@ class AdapterCache:
             warnings.warn(f"pytest-cegi: adapter cache entry {path} is corrupt ({problem}); rebuilding it")
             shutil.rmtree(path, ignore_errors=True)
             return None
-        meta = json.loads((path / ENTRY_FILE).read_text())
+        meta = _read_meta(path)
         windows = {ident: Window.from_dict(w) for ident, w in meta["windows"].items()}
         return Entry(path, windows, meta.get("info", {}))
 
@@ -145,19 +147,28 @@ class AdapterCache:
         return self.lookup(dest.name) or Entry(dest, {}, meta.get("info", {}))
 
 
+def _read_meta(path: Path):
+    """The entry record, read as strictly as a run file: bounded, regular file, no NaN."""
+    from pytest_cegi import run_schema
+
+    return run_schema.parse_json(run_schema.read_bounded(path / ENTRY_FILE))
+
+
 def _check(path: Path, key: str) -> str | None:
+    from pytest_cegi import run_schema
+
     try:
-        meta = json.loads((path / ENTRY_FILE).read_text())
-    except (OSError, ValueError) as e:
+        meta = _read_meta(path)
+    except (OSError, ValueError) as e:     # RunFileError and JSONDecodeError are ValueErrors
         return f"unreadable {ENTRY_FILE}: {e}"
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("key") != key:
         return "entry written for another key or format"
+    try:   # the digest first would hash _Rejected stand-ins: check the shapes first
+        _check_record_shape(meta)
+    except run_schema.RunFileError as e:
+        return f"malformed record in {ENTRY_FILE}: {e}"
     if meta.get("record_sha256") != _record_digest(meta):
         return f"its record ({ENTRY_FILE}) was edited after it was written"
-    if not isinstance(meta.get("windows"), dict) or not isinstance(meta.get("files"), dict):
-        return "malformed windows or files"
-    if not meta.get("files"):
-        return "no adapter files recorded"
     for name, digest in meta["files"].items():
         f = path / name
         if not f.is_file():
@@ -172,6 +183,24 @@ def _check(path: Path, key: str) -> str | None:
         if window.invalid_reason or not _numbers_ok(window):
             return f"stored window for {identity} is not a valid measurement"
     return None
+
+
+def _check_record_shape(meta: dict) -> None:
+    """Types and finiteness of every field a replay uses (run_schema's window check)."""
+    from pytest_cegi import run_schema
+
+    run_schema.string(meta.get("record_sha256"), "record_sha256")
+    if not isinstance(meta.get("files"), dict) or not meta["files"]:
+        raise run_schema.RunFileError("files", "no adapter files recorded")
+    for name, digest in meta["files"].items():
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise run_schema.RunFileError(f"files.{name}", "not a plain file name in the entry folder")
+        run_schema.string(digest, f"files.{name}")
+    run_schema.table(meta.get("windows"), "windows")
+    for identity, stored in meta["windows"].items():
+        run_schema.check_window(stored, f"windows.{identity}")
+    run_schema.table(meta.get("info", {}), "info")
+    run_schema.plain(meta.get("info", {}), "info")
 
 
 def _numbers_ok(window: Window) -> bool:
