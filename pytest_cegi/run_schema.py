@@ -23,7 +23,6 @@ MAX_RUN_BYTES = 32 * 1024 * 1024   # a run of thousands of tests is a few MB
 MAX_INT_DIGITS = 30                # FLOP counts reach ~1e20; nothing needs more
 MAX_FREE_DEPTH = 16                # nesting allowed inside free-form tables (details, variant_meta)
 
-VERDICTS = ("pass", "fail", "warn", "invalid")
 CHECK_STATUSES = ("pass", "fail", "invalid")
 
 
@@ -245,7 +244,9 @@ def check_record(r, field: str) -> None:
         if key in r:
             boolean(r[key], f"{field}.{key}")
     string(r.get("gain_mode", "relative"), f"{field}.gain_mode")
-    string(r.get("verdict", "pass"), f"{field}.verdict", choices=VERDICTS)
+    from pytest_cegi.record import VERDICTS
+
+    string(r.get("verdict", "pass"), f"{field}.verdict", choices=tuple(VERDICTS))
     string(r.get("outcome", "passed"), f"{field}.outcome")
     _strings(r.get("phases_counted"), f"{field}.phases_counted", optional=True)
     _strings(r.get("notes", []), f"{field}.notes")
@@ -257,7 +258,8 @@ def check_record(r, field: str) -> None:
             check_check(c, f"{field}.checks[{i}]")
     check_method(r.get("method"), f"{field}.method", optional=True)
     if table(r.get("max_regression"), f"{field}.max_regression", optional=True):
-        _check_tolerances(r["max_regression"], f"{field}.max_regression")
+        # null: that rule lifted by a budget entry's `false`
+        _check_tolerances(r["max_regression"], f"{field}.max_regression", allow_null=True)
     if table(r.get("deployment"), f"{field}.deployment", optional=True):
         for k, v in r["deployment"].items():
             number(v, f"{field}.deployment.{k}", non_negative=True)
@@ -282,13 +284,15 @@ def check_settings(s, field: str = "settings") -> None:
     plain(s, field)
 
 
-def _check_tolerances(mr: dict, field: str) -> None:
+def _check_tolerances(mr: dict, field: str, *, allow_null: bool = False) -> None:
     from pytest_cegi.regression import QUANTITIES
     from pytest_cegi.units import QuantityError, parse_tolerance
 
     for k, v in mr.items():
         if k not in QUANTITIES:
             raise RunFileError(f"{field}.{k}", f"unknown quantity; expected one of {', '.join(QUANTITIES)}")
+        if v is None and allow_null:
+            continue
         string(v, f"{field}.{k}")
         try:
             parse_tolerance(v)
