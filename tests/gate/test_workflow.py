@@ -38,3 +38,16 @@ def test_gate_runs_benchmarks_against_the_committed_baseline():
         assert option in text
     assert "<!-- pytest-cegi report -->" in text                # the sticky comment's marker
     assert "steps.gate.outcome == 'failure'" in text            # the job fails on violations
+
+
+def test_gate_measures_base_and_head_energy_on_the_same_runner():
+    """A committed baseline cannot gate energy on other hardware; the A/B step can."""
+    text = WORKFLOW.read_text(encoding="utf-8")
+    assert "fetch-depth: 0" in text                             # the base commit is there to check out
+    assert "benchmarks/scripts/ab_energy.py" in text
+    assert "github.event.pull_request.base.sha" in text
+    assert "--repeat 5" in text
+    assert "steps.energy.outcome == 'failure'" in text          # an energy regression fails the job
+    assert "ab/ab.md" in text                                    # and reaches the sticky comment
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "scripts" / "ab_energy.py"
+    assert script.is_file()
