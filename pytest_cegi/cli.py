@@ -61,8 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("base", help="baseline run JSON (e.g. benchmarks/baseline.json)")
     c.add_argument("head", help="run JSON to check (from pytest --cegi-save)")
     c.add_argument("--fail-on", default="regression", type=_fail_on, metavar="LIST",
-                   help="comma-separated: regression (any quantity, default), score, emissions, energy, cegi, "
-                        "removed, mismatch, or none")
+                   help="comma-separated: regression (any quantity, default), score, cost, emissions, energy, "
+                        "cegi, removed, mismatch, or none")
     c.add_argument("--format", choices=("text", "md", "json"), default="text")
     c.add_argument("-o", "--output", help="write the output here instead of stdout")
     _comparison_options(c)
