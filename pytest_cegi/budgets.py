@@ -2,8 +2,10 @@
 
 A test's limits come from its `@pytest.mark.cegi(...)` marker and from every
 `[[tool.cegi.budget]]` entry that matches it; an entry overrides the marker for the
-same limit, and later entries override earlier ones. Each limit remembers its
-source so failure messages can say where it came from.
+same limit, and later entries override earlier ones. An entry may set a limit to
+`false`: "no such limit here", which lifts the marker's (or an earlier entry's).
+Each limit remembers its source so failure messages and reports can say where it
+came from.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 
 from pytest_cegi import cegi as cegi_math
 from pytest_cegi.record import Check, Record
-from pytest_cegi.settings import LIMIT_PARSERS, Limit, SettingsError, parse_limit
+from pytest_cegi.settings import LIFTED, LIMIT_PARSERS, Limit, SettingsError, parse_limit
 from pytest_cegi.units import format_energy, format_mass
 
 MARKER_KEYS = ("task", "metric", "reference", "higher_is_better", *LIMIT_PARSERS,
@@ -26,7 +28,8 @@ class Spec:
     metric: str | None = None
     reference: bool | None = None
     higher_is_better: bool | None = None
-    limits: dict = field(default_factory=dict)   # name -> Limit
+    limits: dict = field(default_factory=dict)   # name -> Limit, the limits in force
+    lifted: dict = field(default_factory=dict)   # name -> source of the `false` that lifted it
 
     def value(self, name: str, default=None):
         limit = self.limits.get(name)
@@ -59,18 +62,44 @@ def resolve(nodeid: str, default_task: str, marker: dict, entries) -> Spec:
     task = marker.get("task", default_task)
     limits = {k: Limit(v, "marker") for k, v in marker.items()
               if k not in ("task", "metric", "reference", "higher_is_better")}
+    lifted: dict = {}
     for entry in entries:
         if entry.applies_to(nodeid, task):
-            limits.update({k: Limit(v, entry.source) for k, v in entry.limits.items()})
+            for k, v in entry.limits.items():
+                if v is LIFTED:
+                    limits.pop(k, None)
+                    lifted[k] = entry.source
+                else:
+                    limits[k] = Limit(v, entry.source)
+                    lifted.pop(k, None)
     return Spec(task=task, metric=marker.get("metric"), reference=marker.get("reference"),
-                higher_is_better=marker.get("higher_is_better"), limits=limits)
+                higher_is_better=marker.get("higher_is_better"), limits=limits, lifted=lifted)
 
 
-def finish(record: Record, spec: Spec, reference_score: float | None, *, enforce: bool) -> None:
+# Limits shown beside each test's figures in the reports (record.limits).
+SHOWN_LIMITS = ("floor", "ceiling", "max_emissions", "max_energy")
+
+
+def limits_table(spec: Spec) -> dict:
+    """{name: {"value", "source"}} of the shown limits; value None: lifted by `false`."""
+    out = {}
+    for name in SHOWN_LIMITS:
+        if name in spec.limits:
+            out[name] = {"value": spec.limits[name].value, "source": spec.limits[name].source}
+        elif name in spec.lifted:
+            out[name] = {"value": None, "source": spec.lifted[name]}
+    return out
+
+
+def finish(record: Record, spec: Spec, reference_score: float | None, *, enforce: bool,
+           error: str | None = None) -> None:
     """Fill gain, CEGI and checks on `record` and set its verdict.
 
     `reference_score` is the score of this session's reference test of the task, if any;
-    an explicit `reference_score` limit wins over it.
+    an explicit `reference_score` limit wins over it. `error`: what the test raised
+    (e.g. "ValueError: boom"); the verdict is then "error", and the checks that only
+    failed because the test stopped early (no score, no window) are left out, so
+    they cannot hide the real exception.
     """
     explicit = spec.limits.get("reference_score")
     if explicit is not None:
@@ -82,20 +111,34 @@ def finish(record: Record, spec: Spec, reference_score: float | None, *, enforce
     if record.reference and reference_score is None and record.score is not None:
         gain = cegi_math.Outcome(0.0)  # the reference's gain over itself
     record.gain_pct = gain.value
-    outcome = cegi_math.cegi(record.emissions_kg, gain, record.trainable_params)
+    outcome = cegi_math.cegi(record.emissions_kg, gain, record.trainable_params, gain_mode=record.gain_mode)
     record.cegi, record.cegi_reason = outcome.value, outcome.reason
-    record.carbon_per_gain = cegi_math.carbon_per_gain(record.emissions_kg, gain).value
+    record.cegi_applicable = outcome.applicable
+    record.carbon_per_gain = cegi_math.carbon_per_gain(record.emissions_kg, gain, gain_mode=record.gain_mode).value
+    record.error = error
+    record.limits = limits_table(spec)
     record.checks = _checks(record, spec, outcome)
     record.deployment = spec.value("deployment")
-    if spec.value("max_regression"):
-        record.max_regression = {k: t.text for k, t in spec.value("max_regression").items()}
+    tolerances = spec.limits.get("max_regression")
+    if tolerances is not None:
+        # None per quantity: that regression rule lifted with `false`
+        record.max_regression = {k: (t.text if t is not None else None) for k, t in tolerances.value.items()}
+        record.max_regression_source = tolerances.source
+    elif "max_regression" in spec.lifted:
+        from pytest_cegi.regression import QUANTITIES
+
+        record.max_regression = {q: None for q in QUANTITIES}
+        record.max_regression_source = spec.lifted["max_regression"]
     set_verdict(record, enforce=enforce)
 
 
 def set_verdict(record: Record, *, enforce: bool) -> None:
-    """invalid > fail (warn when budgets are not enforced) > pass."""
+    """error (the test itself raised) > invalid > fail (warn when budgets are not
+    enforced) > pass."""
     statuses = {c.status for c in record.checks}
-    if "invalid" in statuses:
+    if record.error is not None:
+        record.verdict = "error"
+    elif "invalid" in statuses:
         record.verdict = "invalid"
     elif "fail" in statuses:
         record.verdict = "fail" if enforce else "warn"
@@ -115,18 +158,25 @@ def _gain(record: Record, reference_score: float | None) -> cegi_math.Outcome:
 
 def _checks(record: Record, spec: Spec, outcome) -> list[Check]:
     checks: list[Check] = []
+    if record.error is not None:
+        stage = "before measuring anything" if not record.windows else "after measuring"
+        checks.append(Check("test", None, None, "test", "invalid",
+                            f"the test raised {record.error} {stage}; its cegi figures are incomplete"))
     for reason in record.invalid_reasons():
         checks.append(Check("measurement", None, None, "meter", "invalid", reason))
+    # A crashed test's missing window or score is the crash's consequence, not news.
+    errored = record.error is not None
     needs_window = [k for k in ("ceiling", "max_emissions", "max_energy") if k in spec.limits]
-    if needs_window and not record.windows:
+    if needs_window and not record.windows and not errored:
         checks.append(Check("measurement", None, None, spec.limits[needs_window[0]].source, "invalid",
                             f"{needs_window[0]} is set but the test measured nothing (use cegi.measure())"))
 
     floor = spec.limits.get("floor")
-    if floor is not None:
+    if floor is not None and not (errored and record.score is None):
         checks.append(_floor_check(record, floor))
     ceiling = spec.limits.get("ceiling")
-    if ceiling is not None and not record.reference:
+    # No ceiling for the reference, nor for a variant nothing was trained for (T_M = 0).
+    if ceiling is not None and not record.reference and outcome.applicable and not (errored and not outcome.defined):
         checks.append(_ceiling_check(outcome, ceiling))
     if record.windows:
         for key, value, fmt in (("max_emissions", record.emissions_kg, format_mass),

@@ -1,8 +1,11 @@
 """Gain and CEGI arithmetic (DESIGN.md section 2), and nothing else.
 
 CEGI = E / (dP x T_M): kg CO2e per (% gain over the reference x million
-trainable parameters). Lower is better. Every undefined case returns a reason
-instead of a number, so callers can fail with a message rather than divide by 0.
+parameters trained to make the variant). Lower is better. Every case without a
+number returns a reason instead, so callers can fail with a message rather than
+divide by 0. Two kinds: *not applicable* (T_M = 0, nothing was trained: CEGI prices
+a fine-tuning investment, and a ceiling does not apply) and *undefined* (a trained
+variant with no gain or no reference score: under a ceiling that is a failure).
 """
 from __future__ import annotations
 
@@ -18,10 +21,14 @@ class Outcome:
 
     value: float | None
     reason: str | None = None
+    applicable: bool = True      # False: nothing was trained (T_M = 0), so no CEGI is owed
 
     @property
     def defined(self) -> bool:
         return self.value is not None
+
+
+NOTHING_TRAINED = "n/a (nothing trained)"
 
 
 def gain_pct(score: float, reference: float, *, mode: str = "relative",
@@ -40,23 +47,29 @@ def gain_pct(score: float, reference: float, *, mode: str = "relative",
     return Outcome(100.0 * diff / abs(reference))
 
 
-def cegi(emissions_kg: float, gain: Outcome, trainable_params: int | None) -> Outcome:
-    """E / (dP x T_M) with T_M in millions."""
+def cegi(emissions_kg: float, gain: Outcome, trainable_params: int | None, *,
+         gain_mode: str = "relative") -> Outcome:
+    """E / (dP x T_M) with T_M in millions; not applicable when T_M == 0."""
+    if trainable_params is not None and trainable_params <= 0:
+        # Checked first: a model used as is owes no CEGI whatever its gain.
+        return Outcome(None, NOTHING_TRAINED, applicable=False)
     if not gain.defined:
         return Outcome(None, gain.reason)
     if gain.value <= 0:
-        return Outcome(None, f"no gain over reference ({gain.value:+.3g}%)")
+        return Outcome(None, f"no gain over reference ({_gain_text(gain.value, gain_mode)})")
     if trainable_params is None:
         return Outcome(None, "trainable parameter count unknown (set cegi.trainable_params)")
-    if trainable_params <= 0:
-        return Outcome(None, "no trainable parameters (T_M = 0)")
     return Outcome(emissions_kg / (gain.value * trainable_params / 1e6))
 
 
-def carbon_per_gain(emissions_kg: float, gain: Outcome) -> Outcome:
-    """E / dP in kg CO2e per % gain; needs no parameter count."""
+def _gain_text(value: float, mode: str) -> str:
+    return f"{value:+.3g} pts" if mode == "points" else f"{value:+.3g}%"
+
+
+def carbon_per_gain(emissions_kg: float, gain: Outcome, *, gain_mode: str = "relative") -> Outcome:
+    """E / dP in kg CO2e per % gain (per point with gain="points"); needs no parameter count."""
     if not gain.defined:
         return Outcome(None, gain.reason)
     if gain.value <= 0:
-        return Outcome(None, f"no gain over reference ({gain.value:+.3g}%)")
+        return Outcome(None, f"no gain over reference ({_gain_text(gain.value, gain_mode)})")
     return Outcome(emissions_kg / gain.value)

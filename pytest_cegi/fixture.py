@@ -56,6 +56,7 @@ class Cegi:
             higher_is_better=spec.higher_is_better if spec.higher_is_better is not None else True,
         )
         self._variant_set = False   # a name set by the test wins over prepare()'s
+        self._trainable_set = False  # so does a declared T_M (a full fine-tune)
         self._open: list[WindowHandle] = []   # windows open now, innermost last
         if variant_param is not None:
             self.record.variant = variant_param.name
@@ -90,7 +91,7 @@ class Cegi:
         __tracebackhide__ = True
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise CegiUsageError(f"cegi.trainable_params must be a whole number >= 0, got {value!r}")
-        self.record.trainable_params = value
+        self.record.trainable_params, self._trainable_set = value, True
 
     # -- measurement ---------------------------------------------------------------------
     @contextlib.contextmanager
@@ -277,7 +278,8 @@ class Cegi:
         prepared.on_requests = self.count_requests
         prepared.on_tokens = self.count_tokens
         meta = dict(prepared.metadata)
-        self.record.trainable_params = meta.get("trainable_params")
+        if not self._trainable_set:
+            self.record.trainable_params = meta.get("trainable_params")
         self.record.total_params = meta.get("total_params")
         self.record.quantization = meta.get("quantization")
         self.record.lora_rank = meta.get("lora_rank")

@@ -23,13 +23,37 @@ def load_baseline(settings) -> dict | None:
 
 
 def tolerances_for(settings):
-    """record dict -> {quantity: (Tolerance, source)}: [tool.cegi] < the test's own."""
+    """record dict -> {quantity: (Tolerance, source) | None}: defaults < [tool.cegi] < the
+    test's own budget entry; None where an entry lifted the rule with `false`. Each source
+    is the true one ("default" where nothing was configured)."""
     def for_record(record: dict) -> dict:
-        spec = {q: (t, "[tool.cegi] max_regression") for q, t in settings.max_regression.items()}
+        spec: dict = {q: (t, settings.max_regression_sources.get(q, "default"))
+                      for q, t in settings.max_regression.items()}
+        own = record.get("max_regression_source") or "budget"
         for q, text in (record.get("max_regression") or {}).items():
-            spec[q] = (parse_tolerance(text), "budget max_regression")
+            spec[q] = None if text is None else (parse_tolerance(text), f"{own} max_regression")
         return spec
     return for_record
+
+
+def refresh_command(save, baseline) -> str:
+    """The exact commands that make this run the baseline, through `update`'s checks."""
+    target = _shown_path(baseline) if baseline else "BASELINE.json"
+    if save:
+        return f"pytest-cegi update {_shown_path(save)} {target}"
+    return f"pytest --cegi-save RUN.json  # rerun the same tests, then:\npytest-cegi update RUN.json {target}"
+
+
+def _shown_path(path) -> str:
+    """A path as the user would type it from here: relative to the working directory when inside it."""
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return os.fspath(p)
 
 
 def regression_checks(state, record: Record) -> list:
@@ -55,7 +79,7 @@ def write_markdown(state, run: dict) -> None:
     from pytest_cegi.report import markdown
 
     s = state.settings
-    refresh = f"pytest-cegi update {s.save} {s.baseline}" if s.save and s.baseline else None
+    refresh = refresh_command(s.save, s.baseline) if s.baseline else None
     text = markdown.render(run, comparison(state, run),
                            baseline_label=str(s.baseline) if s.baseline else None,
                            refresh_command=refresh)

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 from pytest_cegi.meters.base import Method, Window
 
-VERDICTS = ("pass", "fail", "warn", "invalid")
+# error: the test itself raised (its figures are incomplete); it outranks every other.
+VERDICTS = ("pass", "fail", "warn", "invalid", "error")
 
 
 @dataclass
@@ -53,12 +54,19 @@ class Record:
     gain_pct: float | None = None
     cegi: float | None = None
     cegi_reason: str | None = None
+    cegi_applicable: bool = True                    # False: nothing trained (T_M = 0), no CEGI owed
     carbon_per_gain: float | None = None
     checks: list = field(default_factory=list)      # list[Check]
     verdict: str = "pass"
     outcome: str = "passed"                         # the test's own outcome
     deployment: dict | None = None                  # declared serving volume (budget entry/marker)
-    max_regression: dict | None = None              # tolerance texts set for this test
+    max_regression: dict | None = None              # tolerance texts set for this test (None: lifted)
+    max_regression_source: str | None = None        # the budget entry (or marker) that set them
+    limits: dict = field(default_factory=dict)      # floor/ceiling/...: {"value", "source"}; value None: lifted
+    error: str | None = None                        # what the test raised, e.g. "ValueError: boom"
+    reruns: int = 0                                 # earlier attempts (pytest-rerunfailures)
+    rerun_energy_kwh: float = 0.0                   # what those attempts measured; not in this record's E
+    rerun_emissions_kg: float = 0.0
     notes: list = field(default_factory=list)       # things the user must know, e.g. "measured once"
 
     @property

@@ -44,6 +44,18 @@ class Limit:
     source: str
 
 
+class _Lifted:
+    """A budget entry's `false`: "no such limit here" (lifts the marker's limit)."""
+
+    def __repr__(self) -> str:
+        return "false"
+
+
+LIFTED = _Lifted()
+# Budget-entry keys that may be `false`. gain and phases are choices, not limits.
+LIFTABLE = ("floor", "ceiling", "max_emissions", "max_energy", "reference_score", "max_regression", "deployment")
+
+
 @dataclass(frozen=True)
 class BudgetEntry:
     source: str                      # "pyproject.toml budget #2"
@@ -86,6 +98,7 @@ class Settings:
     allow_energy_mismatch: bool = False
     cache_dir: Path | None = None
     max_regression: dict = field(default_factory=dict)   # key -> Tolerance
+    max_regression_sources: dict = field(default_factory=dict)   # key -> "default" or the file that set it
     deployment: dict | None = None
     budgets: tuple = ()
 
@@ -96,6 +109,7 @@ class Settings:
             "carbon_source": self.carbon.source, "invalid": self.invalid,
             "deployment": self.deployment,
             "max_regression": {k: t.text for k, t in self.max_regression.items()},
+            "max_regression_sources": dict(self.max_regression_sources),
         }
 
 
@@ -150,7 +164,8 @@ def _positive_int(value):
     return value
 
 
-def _tolerances(source: str, key: str, value) -> dict:
+def _tolerances(source: str, key: str, value, *, allow_false: bool = False) -> dict:
+    """{quantity: Tolerance}; with allow_false (budget entries) `false` -> None: rule lifted."""
     if not isinstance(value, dict):
         raise SettingsError(f"{_where(source, key)}: expected a table such as "
                             "{ emissions = \"10%\", score = \"0.01\" }, got " + repr(value))
@@ -159,7 +174,7 @@ def _tolerances(source: str, key: str, value) -> dict:
         if k not in REGRESSION_KEYS:
             raise SettingsError(f"{_where(source, f'{key}.{k}')}: unknown key; "
                                 f"expected one of {', '.join(REGRESSION_KEYS)}")
-        out[k] = _check(source, f"{key}.{k}", parse_tolerance, v)
+        out[k] = None if (allow_false and v is False) else _check(source, f"{key}.{k}", parse_tolerance, v)
     return out
 
 
@@ -210,6 +225,15 @@ def parse_limit(source: str, key: str, value):
 ENTRY_KEYS = ("match", "task", *LIMIT_PARSERS, "max_regression", "deployment")
 
 
+def _entry_limit(source: str, key: str, value):
+    """A budget entry's value: `false` lifts the limit (LIFTED); otherwise as a marker's."""
+    if value is False and key in LIFTABLE:
+        return LIFTED
+    if key == "max_regression":
+        return _tolerances(source, key, value, allow_false=True)
+    return parse_limit(source, key, value)
+
+
 def _parse_entry(source: str, raw) -> BudgetEntry:
     if not isinstance(raw, dict):
         raise SettingsError(f"{source}: expected a table of limits, got {raw!r}")
@@ -220,7 +244,7 @@ def _parse_entry(source: str, raw) -> BudgetEntry:
     task = _check(source, "task", _string, raw["task"]) if "task" in raw else None
     if match is None and task is None:
         raise SettingsError(f"{source}: needs 'match' (a glob over node ids) or 'task'")
-    limits = {k: parse_limit(source, k, v) for k, v in raw.items() if k not in ("match", "task")}
+    limits = {k: _entry_limit(source, k, v) for k, v in raw.items() if k not in ("match", "task")}
     if not limits:
         raise SettingsError(f"{source}: sets no limit")
     return BudgetEntry(source=source, match=match, task=task, limits=limits)
@@ -287,7 +311,8 @@ def _layer(table: dict, label: str, base: Path) -> dict:
         out["carbon_intensity"] = (_check(src, "carbon_intensity", _intensity, table["carbon_intensity"]),
                                    f"{label} carbon_intensity")
     if "max_regression" in table:
-        out["max_regression"] = _tolerances(src, "max_regression", table["max_regression"])
+        out["max_regression"] = {k: (t, f"{src} max_regression")
+                                 for k, t in _tolerances(src, "max_regression", table["max_regression"]).items()}
     if "deployment" in table:
         out["deployment"] = _deployment(src, "deployment", table["deployment"])
     return out
@@ -370,7 +395,11 @@ def load(cli: dict, rootpath: Path, inipath: Path | None) -> Settings:
     for layer in layers:
         merged.update(layer)
     tolerances = {k: parse_tolerance(v) for k, v in DEFAULT_MAX_REGRESSION.items()}
-    tolerances.update(merged.get("max_regression", {}))
+    sources = {k: "default" for k in tolerances}
+    # Per quantity, so a layer setting only `score` keeps an earlier layer's `emissions`.
+    for layer in layers:
+        for k, (tol, src) in layer.get("max_regression", {}).items():
+            tolerances[k], sources[k] = tol, src
     return Settings(
         enforce=merged.get("enforce", False), budget_file=budget_file,
         baseline=merged.get("baseline"), save=merged.get("save"), report=merged.get("report"),
@@ -378,10 +407,10 @@ def load(cli: dict, rootpath: Path, inipath: Path | None) -> Settings:
         flops_profile=merged.get("flops_profile"),
         repeat=merged.get("repeat", 1), carbon=_carbon(merged), invalid=merged.get("invalid", "fail"),
         allow_energy_mismatch=merged.get("allow_energy_mismatch", False),
-        cache_dir=merged.get("cache_dir"), max_regression=tolerances,
+        cache_dir=merged.get("cache_dir"), max_regression=tolerances, max_regression_sources=sources,
         deployment=merged.get("deployment"), budgets=tuple(budgets),
     )
 
 
 __all__ = ["Settings", "SettingsError", "BudgetEntry", "Limit", "Carbon", "Tolerance", "load",
-           "parse_limit", "LIMIT_PARSERS"]
+           "parse_limit", "LIMIT_PARSERS", "LIFTED", "LIFTABLE"]

@@ -1,7 +1,9 @@
 """Parse quantities with units: masses of CO2e, energies, and tolerances.
 
 Numbers are taken in base units (kg CO2e, kWh); strings carry their unit:
-"150 mg", "2 g", "0.3 kg", "1 t", "5 Wh", "0.2 kWh", "300 J", "10%".
+"150 mg", "2 g", "0.3 kg", "1 t", "5 Wh", "0.2 kWh", "300 J", "10%". Every unit a
+report prints parses back ("12 µg", "3.1 kJ"); micro may be written µ (U+00B5),
+μ (U+03BC) or u.
 """
 from __future__ import annotations
 
@@ -9,12 +11,16 @@ import math
 import re
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z%µ]*)\s*$")
+_QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z%\u00b5\u03bc]*)\s*$")
 
 # Unit spellings are case-sensitive where case changes the meaning (mJ vs MJ).
-MASS_UNITS_KG = {"mg": 1e-6, "g": 1e-3, "kg": 1.0, "t": 1e3}
-ENERGY_UNITS_KWH = {"J": 1 / 3.6e6, "kJ": 1 / 3.6e3, "MJ": 1 / 3.6, "Wh": 1e-3, "kWh": 1.0, "MWh": 1e3}
+MASS_UNITS_KG = {"ng": 1e-12, "µg": 1e-9, "mg": 1e-6, "g": 1e-3, "kg": 1.0, "t": 1e3}
+ENERGY_UNITS_KWH = {"mJ": 1 / 3.6e9, "J": 1 / 3.6e6, "kJ": 1 / 3.6e3, "MJ": 1 / 3.6, "mWh": 1e-6, "Wh": 1e-3,
+                    "kWh": 1.0, "MWh": 1e3}
 _LOWERCASE_OK = {"j": "J", "kj": "kJ", "wh": "Wh", "kwh": "kWh"}
+_MICRO = ("\u03bc", "u")   # Greek mu and the ASCII stand-in, read as the micro sign µ (U+00B5)
+# The units the reports print masses in, largest first (terminal, Markdown, chart, plot).
+DISPLAY_MASS_UNITS = (("t", 1e3), ("kg", 1.0), ("g", 1e-3), ("mg", 1e-6), ("µg", 1e-9), ("ng", 1e-12))
 
 
 class QuantityError(ValueError):
@@ -45,6 +51,8 @@ def _finite_non_negative(number: float, raw: object, what: str) -> float:
 def _parse_unit(value: object, units: dict, base: str, what: str, label: str) -> float:
     number, unit = _split(value, what)
     if unit:
+        if unit[:1] in _MICRO and len(unit) > 1:
+            unit = "µ" + unit[1:]
         factor = units.get(unit, units.get(_LOWERCASE_OK.get(unit, "")))
         if factor is None:
             names = ", ".join(sorted(units, key=units.get))
@@ -112,6 +120,18 @@ def format_mass(kg: float | None) -> str:
         if abs(kg) >= factor:
             return f"{kg / factor:.3g} {unit}"
     return f"{kg / 1e-9:.3g} µg" if kg else "0 g"
+
+
+def display_mass_unit(top_kg: float) -> tuple[str, float]:
+    """The unit (name, kg per unit) a chart of values up to `top_kg` is drawn in."""
+    return next(((u, f) for u, f in DISPLAY_MASS_UNITS if top_kg >= f), DISPLAY_MASS_UNITS[-1])
+
+
+def format_gain(value: float | None, mode: str = "relative") -> str:
+    """A gain over the reference: "+3.2%" (relative) or "+3.2 pts" (gain="points")."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:+.3g} pts" if mode == "points" else f"{value:+.3g}%"
 
 
 def format_energy(kwh: float | None) -> str:

@@ -8,11 +8,16 @@ A model directory holds a causal LM, a seq2seq model or a vision-language model,
 told apart by its config; a VLM loads with its processor, which stands in for the
 tokenizer everywhere (`is_vision_language`, `vlm_prompt`).
 
-Parameter counting (the `T_M` of CEGI, DESIGN.md section 2):
-- LoRA / adapter variants: trainable = the adapter's parameters.
-- base and quantized models used as they are: trainable = all parameters, the
-  convention for full fine-tuning; a model nobody trains is charged as if all
-  of it were trainable, so it never gets a free CEGI.
+Parameter counting (the `T_M` of CEGI, DESIGN.md section 2): `trainable_params` is
+what was trained to make the variant, `total_params` what the model holds.
+- LoRA / adapter variants: trainable = the adapter's parameters (trained now, replayed
+  from the cache, or loaded with `adapter=`). A LoRA variant given no training data
+  keeps that count, so its ceiling still applies and a fine-tune that silently did
+  not happen fails ("no gain") instead of passing as "nothing trained".
+- base, quantized and larger models used as they are: trainable = 0, so their CEGI
+  is not applicable (dividing by all their parameters flattered models nobody
+  trained). A user who fully fine-tuned a checkpoint declares it by setting
+  `cegi.trainable_params` (e.g. to `metadata["total_params"]`).
 - 4-bit weights count as the parameters they represent (the shape in their
   bitsandbytes quant_state), never as packed uint8 storage elements.
 """
@@ -500,8 +505,8 @@ def logical_numel(param) -> int:
 def count_parameters(model) -> tuple[int, int]:
     """(total, trainable) for any model; peft models report the adapter as trainable.
 
-    Shared (tied) tensors count once. For a model without an adapter, trainable
-    is every parameter: see the module docstring.
+    Shared (tied) tensors count once. A model without an adapter is used as is:
+    trainable is 0 (see the module docstring).
     """
     seen: set[int] = set()
     total = 0
@@ -514,7 +519,7 @@ def count_parameters(model) -> tuple[int, int]:
 
         trainable = sum(t.numel() for t in get_peft_model_state_dict(model).values())
     else:
-        trainable = total
+        trainable = 0
     return total, trainable
 
 

@@ -1,3 +1,5 @@
+import pytest
+
 pytest_plugins = ["pytester"]
 
 # pytester's in-process runs remove the modules first imported inside them when they
@@ -8,3 +10,11 @@ try:
     import matplotlib.figure  # noqa: F401
 except ImportError:
     pass
+
+
+@pytest.fixture
+def pytester(pytester, monkeypatch):
+    """pytest-randomly (a dev dependency, tested in tests/plugin/test_other_plugins.py)
+    would shuffle every inner session; tests that want it remove this again."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+    return pytester

@@ -62,9 +62,21 @@ def test_no_gain_is_undefined(gain):
     assert out.value is None and "no gain" in out.reason
 
 
-def test_zero_trainable_params_is_undefined():
-    out = cegi(1e-3, Outcome(5.0), 0)
-    assert out.value is None and "T_M = 0" in out.reason
+@pytest.mark.parametrize("gain", [Outcome(5.0), Outcome(-2.0), Outcome(None, "no reference score")])
+def test_nothing_trained_is_not_applicable(gain):
+    """T_M = 0 (a model used as is): not applicable, whatever the gain; not "undefined"."""
+    out = cegi(1e-3, gain, 0)
+    assert out.value is None and not out.applicable and out.reason == "n/a (nothing trained)"
+
+
+def test_trained_variant_without_gain_stays_applicable():
+    out = cegi(1e-3, Outcome(0.0), 1000)
+    assert out.value is None and out.applicable and "no gain" in out.reason
+
+
+def test_points_gain_reason_says_points():
+    out = cegi(1e-3, Outcome(-1.5), 1000, gain_mode="points")
+    assert "-1.5 pts" in out.reason and "%" not in out.reason
 
 
 def test_unknown_trainable_params_is_undefined():

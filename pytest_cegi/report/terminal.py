@@ -1,10 +1,58 @@
 """The end-of-session table in the terminal."""
 from __future__ import annotations
 
+from pytest_cegi.cegi import NOTHING_TRAINED
 from pytest_cegi.meters.base import Method
-from pytest_cegi.units import format_count, format_energy, format_mass
+from pytest_cegi.report.order import ordered
+from pytest_cegi.units import format_count, format_energy, format_gain, format_mass
 
-COLUMNS = ("task", "variant", "score", "gain", "T_M", "energy", "CO2e", "CEGI", "verdict")
+COLUMNS = ("task", "variant", "score", "gain", "T_M", "energy", "CO2e", "CEGI", "CO2e/gain", "limits", "verdict")
+# How each limit is named in the limits column.
+LIMIT_LABELS = {"floor": "floor", "ceiling": "ceiling", "max_emissions": "max CO2e", "max_energy": "max energy"}
+
+
+def cegi_cell(r: dict) -> str:
+    """The CEGI, or why there is none: n/a for the reference and for a model used as is."""
+    if r.get("cegi") is not None:
+        return f"{r['cegi']:.3g}"
+    if r.get("reference"):
+        return "n/a (reference)"
+    if r.get("cegi_applicable") is False:
+        return NOTHING_TRAINED
+    return "undef" if r.get("score") is not None else "-"
+
+
+def carbon_per_gain_cell(r: dict) -> str:
+    """E / dP, which needs no parameter count: shown for models used as is too."""
+    value = r.get("carbon_per_gain")
+    if value is None:
+        return "-"
+    return f"{format_mass(value)}/{'pt' if r.get('gain_mode') == 'points' else '%'}"
+
+
+def limit_text(name: str, limit: dict, *, with_source: bool = False) -> str:
+    """"floor 0.7", "max CO2e 60 mg", "ceiling lifted"; with the source when asked."""
+    value = limit.get("value")
+    if value is None:
+        shown = f"{LIMIT_LABELS.get(name, name)} lifted"
+    elif name == "max_emissions":
+        shown = f"max CO2e {format_mass(value)}"
+    elif name == "max_energy":
+        shown = f"max energy {format_energy(value)}"
+    else:
+        shown = f"{LIMIT_LABELS.get(name, name)} {value:.3g}"
+    return f"{shown} ({limit.get('source')})" if with_source else shown
+
+
+def limits_cell(r: dict) -> str:
+    return ", ".join(limit_text(k, v) for k, v in (r.get("limits") or {}).items()) or "-"
+
+
+def verdict_cell(r: dict) -> str:
+    reruns = r.get("reruns") or 0
+    if not reruns:
+        return r["verdict"]
+    return f"{r['verdict']} ({reruns} rerun{'s' * (reruns != 1)})"
 
 
 def rows(records: list[dict]) -> list[tuple]:
@@ -15,19 +63,19 @@ def rows(records: list[dict]) -> list[tuple]:
         score = "-" if r.get("score") is None else f"{r['score']:.4g}"
         if r.get("metric") and r.get("score") is not None:
             score += f" {r['metric']}"
-        gain = "ref" if r.get("reference") else ("-" if r.get("gain_pct") is None else f"{r['gain_pct']:+.3g}%")
-        cegi = f"{r['cegi']:.3g}" if r.get("cegi") is not None else ("n/a" if r.get("reference") else "undef" if r.get("score") is not None else "-")
+        gain = "ref" if r.get("reference") else format_gain(r.get("gain_pct"), r.get("gain_mode", "relative"))
         measured = bool(r.get("windows"))
         out.append((
             r["task"], r["variant"] + cached, score, gain, format_count(r.get("trainable_params")),
             est + format_energy(r["energy_kwh"]) if measured else "-",
             est + format_mass(r["emissions_kg"]) if measured else "-",
-            cegi, r["verdict"],
+            cegi_cell(r), carbon_per_gain_cell(r), limits_cell(r), verdict_cell(r),
         ))
     return out
 
 
 def render(records: list[dict], method: dict | None) -> list[str]:
+    records = ordered(records)   # grouped by task whatever order xdist workers finished in
     table = [COLUMNS, *rows(records)]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(COLUMNS))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
@@ -41,10 +89,20 @@ def render(records: list[dict], method: dict | None) -> list[str]:
                          "reading is saved beside them as machine_energy_kwh); budgets and the "
                          "regression gate use the attributed figures")
     lines += notes(records)
+    if any(r.get("cegi_applicable") is False and not r.get("reference") for r in records):
+        lines.append(f"CEGI {NOTHING_TRAINED}: a model used as is (T_M = 0) owes no CEGI and no ceiling "
+                     "applies to it; CO2e/gain (E / dP) still compares it")
     for r in records:
         relevant = r.get("reference_score") is not None or any(c["limit"] == "ceiling" for c in r.get("checks", []))
-        if r.get("cegi") is None and r.get("cegi_reason") and not r.get("reference") and relevant:
+        if (r.get("cegi") is None and r.get("cegi_reason") and not r.get("reference") and relevant
+                and r.get("cegi_applicable") is not False):
             lines.append(f"CEGI undefined for {r['task']}/{r['variant']}: {r['cegi_reason']}")
+    for r in records:
+        if r.get("reruns"):
+            lines.append(f"reruns: {r['task']}/{r['variant']} ran {r['reruns']} time(s) before its final "
+                         f"attempt; those attempts spent {format_energy(r.get('rerun_energy_kwh') or 0.0)}, "
+                         f"{format_mass(r.get('rerun_emissions_kg') or 0.0)} CO2e (not in its figures, "
+                         "which are the final attempt's)")
     return lines
 
 

@@ -33,7 +33,8 @@ def window(energy_kwh: float, phase: str = "inference", samples=(), method: Meth
 def record(variant: str, task: str = "sql", *, score: float | None = 0.5, energy: float = 1e-4,
            samples=(), reference: bool = False, cegi: float | None = None, requests: int | None = None,
            finetune: float | None = None, method: Method = METHOD, checks=(), verdict: str = "pass",
-           metric: str = "exact_match", nodeid: str | None = None) -> dict:
+           metric: str = "exact_match", nodeid: str | None = None, **fields) -> dict:
+    """fields: any other Record field (limits, trainable_params, cegi_applicable, reruns, ...)."""
     windows = []
     if finetune is not None:
         windows.append(window(finetune, "finetune", method=method))
@@ -41,7 +42,7 @@ def record(variant: str, task: str = "sql", *, score: float | None = 0.5, energy
     rec = Record(nodeid=nodeid or f"benchmarks/test_{task}.py::test_{task}[{variant}]", task=task,
                  variant=variant, reference=reference, metric=metric, score=score,
                  windows=windows, cegi=cegi, checks=list(checks), verdict=verdict,
-                 cegi_reason=None if cegi is not None or reference else "no gain over reference")
+                 **{"cegi_reason": None if cegi is not None or reference else "no gain over reference", **fields})
     return rec.to_dict()
 
 

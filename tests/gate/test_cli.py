@@ -102,10 +102,24 @@ def test_update_promotes_a_run(runs, make):
     assert json.loads(target.read_text(encoding="utf-8")) == json.loads(Path(worse).read_text(encoding="utf-8"))
 
 
-def test_update_defaults_to_the_committed_baseline_path(runs, make):
+def test_update_with_one_argument_refuses_without_a_configured_baseline(runs, make):
+    """It once wrote benchmarks/baseline.json wherever it ran, creating benchmarks/."""
     _, same, _ = runs
-    assert cli("update", same, cwd=make.tmp_path).returncode == 0
-    assert (make.tmp_path / "benchmarks" / "baseline.json").exists()
+    done = cli("update", same, cwd=make.tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "needs the baseline to write" in done.stderr
+    assert not (make.tmp_path / "benchmarks").exists()
+
+
+def test_update_with_one_argument_uses_the_configured_baseline(runs, make):
+    _, same, _ = runs
+    (make.tmp_path / "ci").mkdir()
+    (make.tmp_path / "pyproject.toml").write_text('[tool.cegi]\nbaseline = "ci/base.json"\n', encoding="utf-8")
+    sub = make.tmp_path / "ci"        # found from a subfolder too, as pytest finds its rootdir
+    done = cli("update", same, cwd=sub)
+    assert done.returncode == 0, done.stderr
+    assert "baseline from [tool.cegi]: base.json" in done.stderr
+    assert (make.tmp_path / "ci" / "base.json").exists() and not (make.tmp_path / "benchmarks").exists()
 
 
 def test_update_refuses_invalid_runs_unless_forced(make):

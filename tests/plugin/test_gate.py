@@ -34,11 +34,12 @@ def test_terminal_table_lists_every_measured_test(pytester, run):
     result = run()
     result.stdout.fnmatch_lines([
         "*cegi: quality and carbon*",
-        "task*variant*score*gain*T_M*energy*CO2e*CEGI*verdict",
-        "qa*test_base*0.5 accuracy*ref*~3.6 J*~475 µg*n/a*pass",
-        # CEGI = 4.75e-7 kg / (20 % x 0.001 M) = 2.375e-5
-        "qa*good*0.6 accuracy*+20%*1k*~3.6 J*~475 µg*2.38e-05*pass",
-        "qa*bad*0.3 accuracy*-40%*1k*undef*warn",
+        "task*variant*score*gain*T_M*energy*CO2e*CEGI*CO2e/gain*limits*verdict",
+        "qa*test_base*0.5 accuracy*ref*~3.6 J*~475 µg*n/a (reference)*pass",
+        # the reference first, then variants in natural order; each with its limits
+        "qa*bad*0.3 accuracy*-40%*1k*undef*floor 0.4, ceiling 0.001*warn",
+        # CEGI = 4.75e-7 kg / (20 % x 0.001 M) = 2.375e-5; E / dP = 23.75 µg per %
+        "qa*good*0.6 accuracy*+20%*1k*~3.6 J*~475 µg*2.38e-05*23.8 µg/%*floor 0.4, ceiling 0.001*pass",
         "~ modelled estimate*",
         "measured by: modelled with fake*",
     ])
