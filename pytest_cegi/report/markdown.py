@@ -15,6 +15,7 @@ from collections import defaultdict
 from pytest_cegi.baseline import Comparison, RecordComparison, run_meter
 from pytest_cegi.projection import project_run
 from pytest_cegi.regression import QUANTITIES, format_delta, format_value
+from pytest_cegi.report import escape
 from pytest_cegi.report.run_file import atomic_write_text
 from pytest_cegi.stats import ALPHA
 from pytest_cegi.units import format_count, format_mass
@@ -24,7 +25,9 @@ GITHUB_COMMENT_LIMIT = 65_536
 DEFAULT_MAX_CHARS = 60_000               # headroom for whatever CI wraps around it
 FOLD_ROWS = 10                           # tables longer than this fold into <details>
 CHART_BARS = 15
-_ROW_CAPS = (None, 100, 30, 10, 3)       # tried in turn until the report fits
+# (row cap, cell length) tried in turn until the report fits. The violation table is
+# never cut by rows (every violation is listed); its cells shrink instead.
+_ROW_CAPS = ((None, escape.CELL_CHARS), (100, escape.CELL_CHARS), (30, 120), (10, 80), (3, 40))
 _ICONS = {"regression": "🔴 regression", "improvement": "🟢 improvement", "unchanged": "⚪ unchanged",
           "added": "➕ added", "removed": "➖ removed",
           "pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "invalid": "⛔ invalid"}
@@ -46,10 +49,16 @@ def render(run: dict, comparison: Comparison | None = None, *, projections: list
     if projections is None:
         projections = project_run(run)
     text = ""
-    for cap in _ROW_CAPS:
-        text = _Report(run, comparison, projections, baseline_label, refresh_command, cap).render()
+    for cap, cell_chars in _ROW_CAPS:
+        text = _Report(run, comparison, projections, baseline_label, refresh_command, cap, cell_chars).render()
         if len(text) <= max_chars:
             return text
+    # Still too long: drop the sections after the violations rather than cut into them.
+    short = _Report(run, comparison, projections, baseline_label, refresh_command, *_ROW_CAPS[-1])
+    short.minimal = True
+    text = short.render()
+    if len(text) <= max_chars:
+        return text
     note = "\n\n… report cut to fit a GitHub comment; the full figures are in the saved run JSON.\n"
     return text[: max_chars - len(note)] + note
 
@@ -64,35 +73,46 @@ def write_report(text: str, path: str | os.PathLike | None) -> None:
             fh.write(text if text.endswith("\n") else text + "\n")
 
 
-def cell(text: object) -> str:
-    """Make text safe inside a Markdown table cell."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+def cell(text: object, limit: int = escape.CELL_CHARS) -> str:
+    """Make text safe inside a Markdown table cell (report/escape.py)."""
+    return escape.cell(text, limit)
 
 
-def table(header: list, rows: list, cap: int | None, what: str = "rows") -> str:
+def table(header: list, rows: list, cap: int | None, what: str = "rows",
+          cell_chars: int = escape.CELL_CHARS) -> str:
+    """Every cell is escaped here, so no section can forget to."""
     shown = rows if cap is None else rows[:cap]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in shown]
+    lines += ["| " + " | ".join(cell(c, cell_chars) for c in row) + " |" for row in shown]
     if len(rows) > len(shown):
         lines.append(f"\n_{len(rows) - len(shown)} more {what} not shown (see the saved run JSON)._")
     return "\n".join(lines)
 
 
 def fold(summary: str, body: str, rows: int) -> str:
+    """summary: already escaped with escape.html (it sits inside an HTML block)."""
     if rows <= FOLD_ROWS:
         return body
     return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
 
 
 class _Report:
-    def __init__(self, run, comparison, projections, baseline_label, refresh_command, cap):
+    def __init__(self, run, comparison, projections, baseline_label, refresh_command, cap,
+                 cell_chars: int = escape.CELL_CHARS):
         self.run, self.cmp, self.projections = run, comparison, projections
         self.baseline_label, self.refresh, self.cap = baseline_label, refresh_command, cap
+        self.cell_chars = cell_chars
+        self.minimal = False       # True: only headline, alerts, regressions, violations, method
         self.records = run.get("records", [])
 
     def render(self) -> str:
-        parts = [MARKER, self.headline(), self.alerts(), self.regressions(), self.violations(),
-                 self.improvements(), self.tasks(), self.chart(), self.deployment(), self.method()]
+        parts = [MARKER, self.headline(), self.alerts(), self.regressions(), self.violations()]
+        if self.minimal:
+            parts.append("_Per-task tables, chart and projection left out to fit a GitHub comment; "
+                         "they are in the saved run JSON (`pytest-cegi report RUN.json`)._")
+        else:
+            parts += [self.improvements(), self.tasks(), self.chart(), self.deployment()]
+        parts.append(self.method())
         return "\n\n".join(p for p in parts if p).rstrip() + "\n"
 
     # -- headline ------------------------------------------------------------
@@ -111,15 +131,15 @@ class _Report:
                  f"{c['improvement']} improvement{'s' * (c['improvement'] != 1)}",
                  f"{c['unchanged']} unchanged"]
         words += [f"{c[s]} {s}" for s in ("added", "removed") if c[s]]
-        base = f" `{self.baseline_label}`" if self.baseline_label else ""
-        when = f" ({self.cmp.base_created})" if self.cmp.base_created else ""
+        base = f" {escape.code(self.baseline_label)}" if self.baseline_label else ""
+        when = f" ({escape.inline(self.cmp.base_created)})" if self.cmp.base_created else ""
         title = "## pytest-cegi: " + ", ".join(words + extra)
         return f"{title}\n\n{scope}, compared with the baseline{base}{when}."
 
     def alerts(self) -> str:
         out = []
         if self.cmp and self.cmp.mismatches:
-            lines = [f"> - {m.describe()}" for m in self.cmp.mismatches]
+            lines = [f"> - {escape.inline(m.describe())}" for m in self.cmp.mismatches]
             if self.cmp.refused:
                 tail = (f"> Not compared: {', '.join(self.cmp.refused)} (meaningless across these "
                         f"differences; opt in with `--cegi-allow-energy-mismatch`).")
@@ -150,7 +170,7 @@ class _Report:
         if not rows:
             return ""
         head = ["Test", "Quantity", "Baseline", "This run", "Change", "Allowed (source)", "Evidence"]
-        return "### Regressions\n\n" + table(head, rows, self.cap, "regressions")
+        return "### Regressions\n\n" + table(head, rows, self.cap, "regressions", self.cell_chars)
 
     def failed_checks(self) -> list:
         out = []
@@ -169,7 +189,7 @@ class _Report:
         if not rows:
             return ""
         head = ["Test", "Limit", "Value", "Threshold", "Source", "Message"]
-        return "### Budget violations\n\n" + table(head, rows, self.cap, "violations")
+        return "### Budget violations\n\n" + table(head, rows, None, "violations", self.cell_chars)
 
     def improvements(self) -> str:
         if not self.cmp or not self.cmp.improvements():
@@ -179,9 +199,9 @@ class _Report:
                 for r in self.cmp.improvements() for d in r.deltas.values() if d.status == "improvement"]
         refresh = self.refresh or "pytest --cegi-save benchmarks/baseline.json"
         head = ["Test", "Quantity", "Baseline", "This run", "Change", "Evidence"]
-        return ("### Improvements\n\n" + table(head, rows, self.cap, "improvements")
-                + f"\n\nIf these are intended, refresh the baseline so later PRs are held to them:\n\n"
-                  f"```sh\n{refresh}\n```")
+        return ("### Improvements\n\n" + table(head, rows, self.cap, "improvements", self.cell_chars)
+                + "\n\nIf these are intended, refresh the baseline so later PRs are held to them:\n\n"
+                + escape.fenced(refresh, "sh"))
 
     # -- per-task tables -------------------------------------------------------
     def tasks(self) -> str:
@@ -204,10 +224,10 @@ class _Report:
             header = ["Variant", "Status", _HEADERS["score"], "Gain", "T_M"] + [_HEADERS[q] for q in QUANTITIES[1:]]
             bad = sum(1 for e in entries if (e.status if self.cmp else e.get("verdict")) in
                       ("regression", "fail", "invalid"))
-            title = f"#### {task}"
-            summary = f"{cell(task)}: {len(rows)} variants" + (f", {bad} failing" if bad else "")
-            body = (f"Metric: {metric} ({better} is better); CEGI in kg CO2e per (% gain x M params), lower "
-                    f"is better.\n\n" + table(header, rows, self.cap, "variants"))
+            title = f"#### {escape.inline(task)}"
+            summary = f"{escape.html(task)}: {len(rows)} variants" + (f", {bad} failing" if bad else "")
+            body = (f"Metric: {escape.inline(metric)} ({better} is better); CEGI in kg CO2e per (% gain x M params), "
+                    f"lower is better.\n\n" + table(header, rows, self.cap, "variants", self.cell_chars))
             out.append(f"{title}\n\n" + fold(summary, body, len(rows)))
         return "\n\n".join(out)
 
@@ -276,7 +296,7 @@ class _Report:
             annual = approx + _tonnes(p.annual_kg) if p.annual_kg is not None else "-"
             rows.append([f"{p.task} / {p.variant}", per_req, p.deployment.text, annual, p.reason or ""])
         head = ["Test", "Per request", "Deployment", "CO2e per year", "Note"]
-        body = table(head, rows, self.cap, "projections")
+        body = table(head, rows, self.cap, "projections", self.cell_chars)
         return ("### Deployment projection\n\nAnnual CO2e = inference emissions per request x requests per "
                 "year x deployed units (365-day year).\n\n" + fold(f"{len(rows)} projections", body, len(rows)))
 
@@ -286,16 +306,17 @@ class _Report:
         lines = ["### How figures were measured", ""]
         if meter:
             kind = "modelled estimate" if meter.get("estimate") else "measured"
-            lines.append(f"- Energy: **{kind}** with `{meter.get('meter')}` (CPU: {meter.get('cpu')}; "
-                         f"GPU: {meter.get('gpu')}).")
-            lines.append(f"- Carbon factor: {meter.get('carbon_factor_g_per_kwh', 0):g} g CO2e/kWh "
-                         f"({meter.get('carbon_factor_source')}).")
+            lines.append(f"- Energy: **{kind}** with {escape.code(meter.get('meter'))} "
+                         f"(CPU: {escape.inline(meter.get('cpu'))}; GPU: {escape.inline(meter.get('gpu'))}).")
+            lines.append(f"- Carbon factor: {_number(meter.get('carbon_factor_g_per_kwh'))} g CO2e/kWh "
+                         f"({escape.inline(meter.get('carbon_factor_source'))}).")
         else:
             lines.append("- No measured windows in this run.")
         machine = self.run.get("machine") or {}
         if machine.get("cpu"):
             gpus = ", ".join(machine.get("gpus") or []) or "no GPU"
-            lines.append(f"- Machine: {machine['cpu']} ({machine.get('cpu_count')} CPUs); {gpus}.")
+            lines.append(f"- Machine: {escape.inline(machine['cpu'])} ({machine.get('cpu_count')} CPUs); "
+                         f"{escape.inline(gpus)}.")
         repeat = (self.run.get("settings") or {}).get("repeat")
         if repeat and repeat > 1:
             lines.append(f"- Inference windows repeated {repeat} times; a change in emissions, energy or CEGI "
@@ -322,9 +343,8 @@ def _variant(rec: dict) -> str:
     return rec["variant"] + (" (reference)" if rec.get("reference") else "")
 
 
-def _short(text: str, width: int = 24) -> str:
-    text = text.replace('"', "'")
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _short(text: str, width: int = escape.LABEL_CHARS) -> str:
+    return escape.label(text, width)
 
 
 def _number(value) -> str:
