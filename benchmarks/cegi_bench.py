@@ -16,6 +16,7 @@ Environment knobs (for demonstrations and tests, not for CI):
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from functools import lru_cache
@@ -40,7 +41,8 @@ FINETUNE = dict(epochs=4.0, batch_size=16, lr=1e-2, weight_decay=0.0, warmup_rat
 # (benchmarks/scripts/seed_spread.py).
 # Captions are up to ~110 characters, one token each in the VLM's character vocabulary,
 # after ~50 prompt and image tokens.
-TASK_FINETUNE = {"translate": {"epochs": 8.0}, "sql": {"epochs": 8.0}, "caption": {"max_length": 192}}
+TASK_FINETUNE = {"translate": {"epochs": 8.0}, "sql": {"epochs": 8.0}, "caption": {"max_length": 192},
+                 "reason": {"epochs": 8.0}}
 
 
 def finetune_settings(task: str, **overrides) -> dict:
@@ -49,7 +51,10 @@ def finetune_settings(task: str, **overrides) -> dict:
 
 # What gets generated per task: enough new tokens for the longest reference.
 # (The VLM's tokens are characters: "nothing" is 7.)
-MAX_NEW_TOKENS = {"summarize": 32, "sql": 40, "translate": 24, "caption": 116, "vqa": 8}
+# Reasoning: the longest worked answer ("10 + 9 = 19 . 19 - 7 = 12 #### 12") is ~20 tokens;
+# programming: one-line bodies ("return values[::-1]") are under 12.
+MAX_NEW_TOKENS = {"summarize": 32, "sql": 40, "translate": 24, "caption": 116, "vqa": 8,
+                  "reason": 24, "code": 16}
 
 # The vision test sets in one generation batch each: the VLM's tokens are characters, so a
 # caption is ~100 decoding steps, and per-step overhead (most of all in the unmeasured
@@ -68,8 +73,21 @@ def model_dir(task: str, size: str) -> Path:
     return MODELS / f"{SHARED_MODELS.get(task, task)}-{size}"
 
 
+# Suites that run a subset of the variants, to keep the main job short: one of each
+# axis (LoRA at two ranks, 4-bit, the larger base with and without LoRA); int8 and
+# QLoRA repeat what the other suites already show for these model sizes.
+VARIANT_SUBSETS = {"reason": ("base", "lora-r4", "lora-r16", "nf4", "large", "large-lora-r8"),
+                   "code": ("base", "lora-r4", "lora-r16", "nf4", "large", "large-lora-r8")}
+
+
 def variants_for(task: str) -> list[Variant]:
     """The paper's variants for one task; `base` (the small pretrained model) is the reference."""
+    every = _all_variants(task)
+    keep = VARIANT_SUBSETS.get(task)
+    return every if keep is None else [v for v in every if v.name in keep]
+
+
+def _all_variants(task: str) -> list[Variant]:
     small, large = str(model_dir(task, "tiny")), str(model_dir(task, "wide"))
 
     def lora(r):
@@ -121,6 +139,44 @@ def scene_image(code: str):
 
 def sabotaged() -> set[str]:
     return {v.strip() for v in os.environ.get("CEGI_BENCH_SABOTAGE", "").split(",") if v.strip()}
+
+
+def code_sample(prompt: str, generated: str) -> str:
+    """A runnable sample: the prompt (def line and docstring) and the generated body.
+
+    `generate()` strips each completion, so the body's first line lost its indentation:
+    it gets the four spaces back. Generation stops at the first line that is not
+    indented (HumanEval's stop sequences: whatever follows the function is not part of it).
+    """
+    lines = ("    " + generated).split("\n")
+    body = [lines[0]] + [line for line in itertools.takewhile(lambda l: not l or l[0] in " \t", lines[1:])]
+    return prompt + "\n" + "\n".join(body).rstrip() + "\n"
+
+
+def run_programming(cegi, variant: Variant, **score_kw) -> dict:
+    """The programming suite: every test problem in all its docstring phrasings, one greedy
+    sample per phrasing (n = CODE_SAMPLES), generated in one measured window, then run
+    against the problem's tests by pass_at_k in the code sandbox (outside any window:
+    executing tests is evaluation, not inference)."""
+    task = "code"
+    train = records(task, "train") if variant.lora is not None else None
+    sabotage = variant.name in sabotaged()
+    if sabotage:
+        train = None
+    handle = cegi.prepare(variant, train=train, **finetune_settings(task))
+    test = records(task, "test")
+    prompts = [p for r in test for p in r["prompts"]]
+    outputs = cegi.measure_call(handle.generate, prompts, max_new_tokens=MAX_NEW_TOKENS[task],
+                                requests=len(prompts))
+    n = len(test[0]["prompts"])
+    samples = [[code_sample(p, o) for p, o in zip(r["prompts"], outputs[i * n:(i + 1) * n])]
+               for i, r in enumerate(test)]
+    scores = cegi.score("pass_at_k", samples, [r["test"] for r in test], **score_kw)
+    meta = handle.metadata
+    RUN_LOG.append({"task": task, "variant": variant.name, "lora": variant.lora is not None,
+                    "cached": bool(meta.get("cached")), "trained": bool(meta.get("finetune_steps")),
+                    "sabotaged": sabotage, "scores": scores})
+    return scores
 
 
 def run_variant(cegi, task: str, variant: Variant, metric: str, *, also=(), record_property=None,

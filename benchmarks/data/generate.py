@@ -463,8 +463,218 @@ def contact_sheet(path: Path, task: str, n: int = 16, scale: int = 3) -> None:
     sheet.save(path, optimize=True)
 
 
+# --- reasoning: arithmetic word problems, GSM8K-style answers ------------------------
+
+# Small numbers on purpose (one digit, sums to 18, products to 25): the tiny models learn the arithmetic facts from drill
+# lines in pretraining ("7 + 5 = 12"); fine-tuning maps a story onto them and onto the
+# "#### N" answer format (GSM8K's), as chain-of-thought then answer.
+THINGS = ["apples", "stamps", "coins", "cards", "pens", "shells", "marbles", "stickers"]
+REASON_KINDS = 5
+
+
+def _word_problem(rng: random.Random) -> tuple[str, str, int]:
+    """(question, worked answer ending in '#### N', N)."""
+    a, b = rng.sample(NAMES, 2)
+    thing = rng.choice(THINGS)
+    kind = rng.randrange(REASON_KINDS)
+    if kind == 0:
+        x, y = rng.randint(1, 9), rng.randint(1, 9)
+        q = f"{a} has {x} {thing} and buys {y} more . how many {thing} does {a} have now ?"
+        steps, r = f"{x} + {y} = {x + y}", x + y
+    elif kind == 1:
+        x = rng.randint(2, 18)
+        y = rng.randint(1, min(x, 9))
+        q = f"{a} has {x} {thing} and gives {y} to {b} . how many {thing} does {a} have left ?"
+        steps, r = f"{x} - {y} = {x - y}", x - y
+    elif kind == 2:
+        x, y = rng.randint(2, 5), rng.randint(2, 5)
+        q = f"{a} buys {x} boxes with {y} {thing} in each box . how many {thing} does {a} buy ?"
+        steps, r = f"{x} * {y} = {x * y}", x * y
+    elif kind == 3:
+        x, y = rng.randint(1, 9), rng.randint(1, 9)
+        q = f"{a} has {x} {thing} and {b} has {y} {thing} . how many {thing} do they have together ?"
+        steps, r = f"{x} + {y} = {x + y}", x + y
+    else:   # two steps
+        x, y = rng.randint(1, 6), rng.randint(1, 6)
+        z = rng.randint(1, x + y)
+        q = (f"{a} has {x} {thing} , finds {y} more and gives {z} to {b} . "
+             f"how many {thing} does {a} have now ?")
+        steps, r = f"{x} + {y} = {x + y} . {x + y} - {z} = {x + y - z}", x + y - z
+    return q, f"{steps} #### {r}", r
+
+
+def reason_prompt(question: str) -> str:
+    return f"question: {question}\nanswer:"
+
+
+def _drill(rng: random.Random) -> str:
+    """An arithmetic fact in a drill sheet: the skill the answers need, without stories."""
+    op = rng.randrange(3)
+    if op == 0:
+        x, y = rng.randint(1, 9), rng.randint(1, 9)
+        return f"drill : {x} + {y} = {x + y}"
+    if op == 1:
+        x = rng.randint(1, 18)
+        y = rng.randint(0, min(x, 12))
+        return f"drill : {x} - {y} = {x - y}"
+    x, y = rng.randint(2, 5), rng.randint(2, 5)
+    return f"drill : {x} * {y} = {x * y}"
+
+
+def reasoning(seed: int = 15) -> dict:
+    """Test questions never appear in train or pretraining data; pretraining has the
+    stories (without answers), drill sheets, and answer keys with the bare number."""
+    rng = random.Random(seed)
+    train, test, held_out = _held_out_splits(
+        lambda: _word_problem(rng), lambda item: item[0],
+        lambda item: {"prompt": reason_prompt(item[0]), "completion": " " + item[1]},
+        repeat_train=True)
+    pretrain = []
+    while len(pretrain) < SIZES["pretrain"]:
+        q, worked, r = _word_problem(rng)
+        if q in held_out:
+            continue
+        u = rng.random()
+        if u < TEMPLATE_SHARE:
+            pretrain.append(f"{reason_prompt(q)} {worked}")
+        elif u < 0.5:
+            pretrain.append(_drill(rng))
+        elif u < 0.7:
+            pretrain.append(f"puzzle : {q}")             # questions without answers
+        else:
+            pretrain.append(f"answer key : {q} the answer is {r} .")   # the result, no working
+    return {"pretrain": pretrain, "train": train, "test": test}
+
+
+# --- programming: write a small Python function from its docstring --------------------
+
+# A problem is a function name, its arguments and a one-line body; the prompt is the
+# `def` line and a docstring saying what to return, in one of three phrasings. Every
+# problem has executable tests (asserts on inputs the generator picks), run by
+# pass_at_k in the code sandbox. Pretraining is code in another template (a comment
+# above the def, no docstring), bare docstrings, and 2% in the task's template.
+NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+ARG1 = ["x", "n", "value", "num"]
+ARG2 = [("a", "b"), ("x", "y"), ("m", "n"), ("p", "q")]
+SEQ = ["items", "values", "xs", "data"]
+CODE_SAMPLES = 3          # samples per test problem: one per docstring phrasing
+CODE_TEST_PROBLEMS = 24
+
+
+def _code_problem(rng: random.Random) -> dict:
+    """One problem: name, args, body, the three docstring phrasings and test inputs."""
+    kind = rng.randrange(6)
+    if kind == 0:       # x op constant
+        arg, c = rng.choice(ARG1), rng.randint(1, 9)
+        op, verb = rng.choice([("+", "plus"), ("-", "minus"), ("*", "times")])
+        word = NUMBER_WORDS[c]
+        name = {"+": "add", "-": "sub", "*": "mul"}[op] + "_" + word
+        docs = [f"return {arg} {verb} {word} .", f"give back {arg} {verb} {word} .",
+                f"compute {arg} {verb} {word} and return it ."]
+        body, args, inputs = f"return {arg} {op} {c}", [arg], [(v,) for v in (0, 3, 10)]
+    elif kind == 1:     # a op b
+        a, b = rng.choice(ARG2)
+        op, verb, name = rng.choice([("+", "plus", "add"), ("-", "minus", "subtract"), ("*", "times", "multiply")])
+        docs = [f"return {a} {verb} {b} .", f"give back {a} {verb} {b} .", f"compute {a} {verb} {b} and return it ."]
+        body, args, inputs = f"return {a} {op} {b}", [a, b], [(2, 3), (7, 4), (0, 5)]
+    elif kind == 2:     # max / min
+        a, b = rng.choice(ARG2)
+        fn = rng.choice(["max", "min"])
+        word = {"max": "larger", "min": "smaller"}[fn]
+        name = f"{word}_of"
+        docs = [f"return the {word} of {a} and {b} .", f"give back the {word} of {a} and {b} .",
+                f"compute the {word} of {a} and {b} and return it ."]
+        body, args, inputs = f"return {fn}({a}, {b})", [a, b], [(2, 3), (9, 4), (5, 5)]
+    elif kind == 3:     # comparisons with a constant
+        arg, c = rng.choice(ARG1), rng.randint(1, 9)
+        op, words = rng.choice([(">", "greater than"), ("<", "less than"), ("==", "equal to")])
+        name = {">": "above", "<": "below", "==": "equals"}[op] + "_" + NUMBER_WORDS[c]
+        docs = [f"return true if {arg} is {words} {NUMBER_WORDS[c]} .",
+                f"give back whether {arg} is {words} {NUMBER_WORDS[c]} .",
+                f"check if {arg} is {words} {NUMBER_WORDS[c]} and return it ."]
+        body, args, inputs = f"return {arg} {op} {c}", [arg], [(c - 1,), (c,), (c + 1,)]
+    elif kind == 4:     # sequences
+        arg = rng.choice(SEQ)
+        body, what, name = rng.choice([(f"return {arg}[0]", "the first item of", "first"),
+                                       (f"return {arg}[-1]", "the last item of", "last"),
+                                       (f"return len({arg})", "the length of", "size"),
+                                       (f"return {arg}[::-1]", "the reverse of", "backwards"),
+                                       (f"return sum({arg})", "the sum of", "total")])
+        docs = [f"return {what} {arg} .", f"give back {what} {arg} .", f"compute {what} {arg} and return it ."]
+        args, inputs = [arg], [([3, 1, 2],), ([5],), ([4, 9, 7, 1],)]
+    else:               # parity, square, absolute value
+        arg = rng.choice(ARG1)
+        body, what, name = rng.choice([(f"return {arg} % 2 == 0", "whether {a} is even", "is_even"),
+                                       (f"return {arg} % 2 == 1", "whether {a} is odd", "is_odd"),
+                                       (f"return {arg} * {arg}", "the square of {a}", "square"),
+                                       (f"return abs({arg})", "the absolute value of {a}", "magnitude")])
+        what = what.format(a=arg)
+        docs = [f"return {what} .", f"give back {what} .", f"compute {what} and return it ."]
+        args, inputs = [arg], [(-3,), (4,), (7,)]
+    return {"name": name, "args": args, "body": body, "docs": docs, "inputs": inputs}
+
+
+def code_prompt(problem: dict, doc: str) -> str:
+    return f"def {problem['name']}({', '.join(problem['args'])}):\n    \"\"\"{doc}\"\"\""
+
+
+def code_tests(problem: dict) -> str:
+    """Asserts on the gold function's outputs, computed here by running it."""
+    namespace: dict = {}
+    exec(f"def {problem['name']}({', '.join(problem['args'])}):\n    {problem['body']}", namespace)
+    fn = namespace[problem["name"]]
+    return "\n".join(f"assert {problem['name']}({', '.join(map(repr, i))}) == {fn(*i)!r}"
+                     for i in problem["inputs"])
+
+
+def _code_key(problem: dict) -> tuple:
+    return problem["name"], tuple(problem["args"]), problem["body"]
+
+
+def programming(seed: int = 16) -> dict:
+    """Test problems (name, args, body) never appear in train or pretraining data; a test
+    record holds all three phrasings (`prompts`, one sample each) and the `test` code."""
+    rng = random.Random(seed)
+
+    def train_record(p: dict) -> dict:
+        return {"prompt": code_prompt(p, rng.choice(p["docs"])), "completion": "\n    " + p["body"]}
+
+    def test_record(p: dict) -> dict:
+        prompts = [code_prompt(p, d) for d in p["docs"]]
+        return {"prompt": prompts[0], "prompts": prompts, "completion": "\n    " + p["body"], "test": code_tests(p)}
+
+    tests: list = []
+    held_out: set = set()
+    while len(tests) < CODE_TEST_PROBLEMS:
+        p = _code_problem(rng)
+        if _code_key(p) not in held_out:
+            held_out.add(_code_key(p))
+            tests.append(test_record(p))
+    train: list = []
+    while len(train) < SIZES["train"]:
+        p = _code_problem(rng)
+        if _code_key(p) not in held_out:
+            train.append(train_record(p))
+    pretrain = []
+    while len(pretrain) < SIZES["pretrain"]:
+        p = _code_problem(rng)
+        if _code_key(p) in held_out:
+            continue
+        u, doc = rng.random(), rng.choice(p["docs"])
+        if u < TEMPLATE_SHARE:
+            pretrain.append(f"{code_prompt(p, doc)}\n    {p['body']}")
+        elif u < 0.55:   # commented code: the same skill, another template
+            pretrain.append(f"# {doc}\ndef {p['name']}({', '.join(p['args'])}):\n    {p['body']}")
+        elif u < 0.8:
+            pretrain.append(f"{p['body']}")                  # bare statements from a code search index
+        else:
+            pretrain.append(f"docs : {p['name']} : {doc}")   # documentation without code
+    return {"pretrain": pretrain, "train": train, "test": tests}
+
+
 TASKS = {"summarize": summarization, "sql": text_to_sql, "translate": translation,
-         "caption": lambda: vision()["caption"], "vqa": lambda: vision()["vqa"]}
+         "caption": lambda: vision()["caption"], "vqa": lambda: vision()["vqa"],
+         "reason": reasoning, "code": programming}
 
 
 def write(out: Path = HERE) -> list[Path]:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "data"
-TASKS = ("summarize", "sql", "translate", "caption", "vqa")
+TASKS = ("summarize", "sql", "translate", "caption", "vqa", "reason", "code")
 # Vision tasks and the model they share (one base fine-tuned per task, as with a real VLM).
 SHARED = {"caption": "scenes", "vqa": "scenes"}
 # The larger base: as deep as "tiny" (two layers learn the copying these tasks need
