@@ -40,7 +40,7 @@ def cegi_tables(pyproject: Path) -> str:
 def bench(pytester: pytest.Pytester) -> pytest.Pytester:
     dest = pytester.path / "benchmarks"
     dest.mkdir()
-    for name in ("conftest.py", "cegi_bench.py", "test_sql.py", "test_vqa.py"):
+    for name in ("conftest.py", "cegi_bench.py", "test_sql.py", "test_vqa.py", "test_code.py"):
         shutil.copy(BENCH / name, dest / name)
     (dest / "data").symlink_to(BENCH / "data", target_is_directory=True)
     (dest / "models").symlink_to(BENCH / "models", target_is_directory=True)
@@ -105,3 +105,30 @@ def test_same_vision_variant_passes_when_fine_tuned(bench, monkeypatch):
     """The control for the vision suite (one LoRA fine-tune of the tiny VLM, ~10 s)."""
     monkeypatch.delenv("CEGI_BENCH_SABOTAGE", raising=False)
     run_vqa(bench).assert_outcomes(passed=2)
+
+
+def run_code(bench: pytest.Pytester) -> pytest.RunResult:
+    return bench.runpytest_subprocess(
+        "benchmarks/test_code.py", "--cegi-budget", "-k", "base or lora-r16",
+        "-p", "no:cacheprovider", "--cegi-cache-dir", str(bench.path / "cache"),
+    )
+
+
+def test_gate_fails_a_programming_variant_that_skips_finetuning(bench, monkeypatch):
+    """The programming suite (pass@1 in the code sandbox): an untrained adapter writes
+    the base's functions, so it fails the floor set above the base."""
+    monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "lora-r16")
+    result = run_code(bench)
+    out = result.stdout.str()
+    result.assert_outcomes(passed=1, failed=1)
+    assert "FAILED benchmarks/test_code.py::test_code[lora-r16] - score " in out, out
+    failed = re.search(r"score (0\.\d+) < floor (0\.\d+) \(pyproject\.toml budget #\d+\)", out)
+    assert failed and float(failed.group(1)) < float(failed.group(2)), out
+    assert re.search(r"CEGI undefined: no gain over reference \(\+0%\)", out), out
+    assert "sabotaged: lora-r16" in out, out
+
+
+def test_same_programming_variant_passes_when_fine_tuned(bench, monkeypatch):
+    """The control for the programming suite (one LoRA fine-tune, ~10 s)."""
+    monkeypatch.delenv("CEGI_BENCH_SABOTAGE", raising=False)
+    run_code(bench).assert_outcomes(passed=2)
