@@ -12,26 +12,29 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
-from pytest_cegi.baseline import Comparison, RecordComparison, run_meter
+from pytest_cegi.baseline import STATUS_ORDER, Comparison, RecordComparison, run_meter
 from pytest_cegi.projection import project_run
 from pytest_cegi.regression import QUANTITIES, format_delta, format_value
+from pytest_cegi.report.order import natural_key
 from pytest_cegi.report import escape
 from pytest_cegi.report.run_file import atomic_write_text
+from pytest_cegi.report.terminal import cegi_cell, limit_text
 from pytest_cegi.stats import ALPHA
-from pytest_cegi.units import format_count, format_mass
+from pytest_cegi.units import display_mass_unit, format_count, format_gain, format_mass
 
 MARKER = "<!-- pytest-cegi report -->"   # lets CI find and update its own PR comment
 GITHUB_COMMENT_LIMIT = 65_536
 DEFAULT_MAX_CHARS = 60_000               # headroom for whatever CI wraps around it
 FOLD_ROWS = 10                           # tables longer than this fold into <details>
-CHART_BARS = 15
 # (row cap, cell length) tried in turn until the report fits. The violation table is
 # never cut by rows (every violation is listed); its cells shrink instead.
 _ROW_CAPS = ((None, escape.CELL_CHARS), (100, escape.CELL_CHARS), (30, 120), (10, 80), (3, 40))
 _ICONS = {"regression": "🔴 regression", "improvement": "🟢 improvement", "unchanged": "⚪ unchanged",
           "added": "➕ added", "removed": "➖ removed",
-          "pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "invalid": "⛔ invalid"}
-_VERDICT_ORDER = {"invalid": 0, "fail": 1, "warn": 2, "pass": 3}
+          "pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "invalid": "⛔ invalid",
+          "error": "💥 error"}
+_VERDICT_ORDER = {"error": 0, "invalid": 1, "fail": 2, "warn": 3, "pass": 4}
+_STATUS_RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
 _HEADERS = {"score": "Score", "cost": "Cost", "emissions": "Emissions", "energy": "Energy", "cegi": "CEGI"}
 _RECORD_KEYS = {"score": "score", "cost": "cost", "emissions": "emissions_kg", "energy": "energy_kwh",
                 "cegi": "cegi"}
@@ -121,8 +124,10 @@ class _Report:
         scope = f"{len(self.records)} tests in {tasks} task{'s' * (tasks != 1)}"
         failed = len(self.failed_checks())
         invalid = sum(r.get("verdict") == "invalid" for r in self.records)
+        errored = sum(r.get("verdict") == "error" for r in self.records)
         extra = [f"{failed} budget violation{'s' * (failed != 1)}"] if failed else []
         extra += [f"{invalid} invalid"] if invalid else []
+        extra += [f"{errored} errored"] if errored else []
         if self.cmp is None:
             title = "## pytest-cegi: " + (", ".join(extra) if extra else "all budgets met")
             return f"{title}\n\n{scope}; no baseline to compare with."
@@ -197,7 +202,9 @@ class _Report:
         rows = [[self.test_name(r), d.quantity, format_value(d.quantity, d.base), format_value(d.quantity, d.head),
                  format_delta(d.quantity, d.base, d.head), d.test.describe() if d.test else "tolerance alone"]
                 for r in self.cmp.improvements() for d in r.deltas.values() if d.status == "improvement"]
-        refresh = self.refresh or "pytest --cegi-save benchmarks/baseline.json"
+        # Through `update`, whose checks refuse invalid runs; never a bare --cegi-save over the baseline.
+        refresh = self.refresh or (f"pytest --cegi-save RUN.json\n"
+                                   f"pytest-cegi update RUN.json {self.baseline_label or 'BASELINE.json'}")
         head = ["Test", "Quantity", "Baseline", "This run", "Change", "Evidence"]
         return ("### Improvements\n\n" + table(head, rows, self.cap, "improvements", self.cell_chars)
                 + "\n\nIf these are intended, refresh the baseline so later PRs are held to them:\n\n"
@@ -216,18 +223,24 @@ class _Report:
         for task in sorted(by_task):
             entries = by_task[task]
             if not self.cmp:   # failing tests first, as regressions are with a baseline
-                entries.sort(key=lambda e: (_VERDICT_ORDER.get(e.get("verdict"), 0), e["variant"]))
+                entries.sort(key=lambda e: (_VERDICT_ORDER.get(e.get("verdict"), 0), natural_key(e["variant"])))
+            else:              # the comparison's status order; variants naturally within it
+                entries.sort(key=lambda e: (_STATUS_RANK.get(e.status, 9), natural_key(e.variant)))
             rows = [self.task_row(e) for e in entries]
             sample = (entries[0].head or entries[0].base) if self.cmp else entries[0]
             metric = sample.get("metric") or "score"
             better = "higher" if sample.get("higher_is_better", True) else "lower"
-            header = ["Variant", "Status", _HEADERS["score"], "Gain", "T_M"] + [_HEADERS[q] for q in QUANTITIES[1:]]
+            header = (["Variant", "Status", _HEADERS["score"], "Gain", "T_M"] + [_HEADERS[q] for q in QUANTITIES[1:]]
+                      + ["CO2e per gain", "Limits (source)"])
             bad = sum(1 for e in entries if (e.status if self.cmp else e.get("verdict")) in
                       ("regression", "fail", "invalid"))
             title = f"#### {escape.inline(task)}"
             summary = f"{escape.html(task)}: {len(rows)} variants" + (f", {bad} failing" if bad else "")
-            body = (f"Metric: {escape.inline(metric)} ({better} is better); CEGI in kg CO2e per (% gain x M params), "
-                    f"lower is better.\n\n" + table(header, rows, self.cap, "variants", self.cell_chars))
+            unit = "point" if sample.get("gain_mode") == "points" else "% gain"
+            body = (f"Metric: {escape.inline(metric)} ({better} is better); CEGI in kg CO2e per ({unit} x M trained params), "
+                    f"lower is better; n/a for the reference and for models used as is (nothing trained). "
+                    f"CO2e per gain needs no parameter count.\n\n"
+                    + table(header, rows, self.cap, "variants", self.cell_chars))
             out.append(f"{title}\n\n" + fold(summary, body, len(rows)))
         return "\n\n".join(out)
 
@@ -235,8 +248,10 @@ class _Report:
         if not self.cmp:
             approx = "≈ " if entry.get("estimate") else ""
             cells = [format_value(q, entry.get(_RECORD_KEYS[q])) for q in QUANTITIES]
+            cells[-1] = _cegi_value(entry, cells[-1])
             cells = [cells[0], *_gain_and_params(entry)] + [approx + c if c != "-" else c for c in cells[1:]]
-            return [_variant(entry), _ICONS.get(entry.get("verdict"), entry.get("verdict"))] + cells
+            return ([_variant(entry), _status(entry, _ICONS.get(entry.get("verdict"), entry.get("verdict")))]
+                    + cells + _extras(entry))
         rec = entry.head or entry.base
         approx = "≈ " if rec.get("estimate") else ""
         cells = []
@@ -247,42 +262,69 @@ class _Report:
                 cells.append(f"was {value}" if entry.status == "removed" and value != "-" else value)
                 continue
             shown = format_value(q, d.head)
+            if q == "cegi":
+                shown = _cegi_value(entry.head or {}, shown)
             change = format_delta(q, d.base, d.head)
             mark = " 🔴" if d.status == "regression" else " 🟢" if d.status == "improvement" else ""
             if d.status == "not compared" and d.head is not None:
                 change = "not compared"
+            elif d.status == "unchanged" and d.rule is not None and change and change != "±0":
+                # A delta inside its tolerance says so, or "+264.9%" beside "unchanged" reads as a bug.
+                beyond = d.test is not None and "within noise" in d.reason
+                change += (f", beyond {d.rule.tolerance.text} but within noise" if beyond
+                           else f", within {d.rule.tolerance.text}")
             cells.append(shown + (f" ({change}{mark})" if change else ""))
         cells = [cells[0], *_gain_and_params(rec)] + [approx + c if c != "-" else c for c in cells[1:]]
-        return [_variant(rec), _ICONS[entry.status]] + cells
+        return [_variant(rec), _status(rec, _ICONS[entry.status])] + cells + _extras(rec)
 
     # -- chart ---------------------------------------------------------------
     def chart(self) -> str:
-        """Emissions per variant as a Mermaid bar chart (renders in PR comments)."""
+        """Emissions per variant as Mermaid bar charts (render in PR comments): one chart
+        per task, every test of it in the table's order; what a chart cannot show (no
+        measured emissions, no baseline twin) is named under it."""
+        by_task: dict = defaultdict(list)
         if self.cmp:
-            entries = [(r.task, r.variant, r.head.get("emissions_kg"), r.base.get("emissions_kg"))
-                       for r in self.cmp.records if r.head and r.base and r.base.get("emissions_kg")]
+            for r in self.cmp.records:
+                head = r.head or {}
+                by_task[r.task].append((r.variant, head.get("emissions_kg"),
+                                        (r.base or {}).get("emissions_kg"), r.status, bool(head.get("reference"))))
         else:
-            entries = [(r["task"], r["variant"], r.get("emissions_kg"), None) for r in self.records]
-            entries.sort(key=lambda e: -(e[2] or 0))
-        entries = [e for e in entries if e[2]][:CHART_BARS]
-        if len(entries) < 2:
+            for r in self.records:
+                by_task[r["task"]].append((r["variant"], r.get("emissions_kg"), None, "", bool(r.get("reference"))))
+        charts, left_out, shown = [], [], 0
+        for task in sorted(by_task):
+            entries = sorted(by_task[task], key=lambda e: (not e[4], natural_key(e[0])))
+            charted = [e for e in entries if e[1] and (not self.cmp or e[2])]
+            for variant, head, base, status, _ in entries:
+                if not head:
+                    left_out.append(f"{task}/{variant} (" + ("removed" if status == "removed" else "no emissions measured") + ")")
+                elif self.cmp and not base:
+                    left_out.append(f"{task}/{variant} ({'added' if status == 'added' else 'no baseline emissions'})")
+            if self.cap is not None and len(charted) > self.cap:   # cut to fit a comment: say so
+                left_out.append(f"{len(charted) - self.cap} more of {task} (report cut to fit a GitHub comment)")
+                charted = charted[: self.cap]
+            if not charted:
+                continue
+            shown += len(charted)
+            top = max(max(e[1], e[2] or 0) for e in charted)
+            unit, factor = display_mass_unit(top)
+            labels = ", ".join('"' + _short(e[0]) + '"' for e in charted)
+            lines = ["```mermaid", "xychart-beta",
+                     f'    title "{_short(task, 40)}: emissions per test ({unit} CO2e)'
+                     + (', bars: this run, line: baseline"' if self.cmp else '"'),
+                     f"    x-axis [{labels}]", f'    y-axis "{unit} CO2e"',
+                     f"    bar [{', '.join(f'{e[1] / factor:.4g}' for e in charted)}]"]
+            if self.cmp:
+                lines.append(f"    line [{', '.join(f'{e[2] / factor:.4g}' for e in charted)}]")
+            lines.append("```")
+            charts.append("\n".join(lines))
+        if not charts:
             return ""
-        top = max(max(e[2], e[3] or 0) for e in entries)
-        unit, factor = next((u, f) for u, f in (("kg", 1.0), ("g", 1e-3), ("mg", 1e-6), ("µg", 1e-9), ("ng", 0.0))
-                            if top >= f)
-        factor = factor or 1e-12
-        labels = ", ".join('"' + _short(f"{t}/{v}") + '"' for t, v, _, _ in entries)
-        bars = ", ".join(f"{e[2] / factor:.4g}" for e in entries)
-        lines = ["```mermaid", "xychart-beta",
-                 f'    title "Emissions per test ({unit} CO2e)' + (', bars: this run, line: baseline"'
-                                                                   if self.cmp else '"'),
-                 f"    x-axis [{labels}]", f'    y-axis "{unit} CO2e"', f"    bar [{bars}]"]
-        if self.cmp:
-            lines.append(f"    line [{', '.join(f'{e[3] / factor:.4g}' for e in entries)}]")
-        lines.append("```")
-        shown = (f"the {len(entries)} largest" if not self.cmp
-                 else f"{len(entries)} tests found in both runs, regressions first")
-        return "### Emissions chart\n\n" + "\n".join(lines) + f"\n\n_Shows {shown}._"
+        note = f"_Charts {shown} tests: every test with measured emissions" + (" in both runs" if self.cmp else "")
+        note += (", up to the cut below" if self.cap is not None and left_out else "") + "._"
+        if left_out:
+            note += f" _Not charted: {escape.inline(', '.join(left_out), 4 * escape.LINE_CHARS)}._"
+        return "### Emissions chart\n\n" + "\n\n".join(charts) + f"\n\n{note}"
 
     # -- deployment ----------------------------------------------------------
     def deployment(self) -> str:
@@ -294,11 +336,13 @@ class _Report:
             approx = "≈ " if p.estimate else ""
             per_req = approx + format_mass(p.per_request_kg) if p.per_request_kg is not None else "-"
             annual = approx + _tonnes(p.annual_kg) if p.annual_kg is not None else "-"
-            rows.append([f"{p.task} / {p.variant}", per_req, p.deployment.text, annual, p.reason or ""])
-        head = ["Test", "Per request", "Deployment", "CO2e per year", "Note"]
+            daily = approx + _tonnes(p.daily_kg) if p.daily_kg is not None else "-"
+            rows.append([f"{p.task} / {p.variant}", per_req, p.deployment.text, daily, annual, p.reason or ""])
+        head = ["Test", "Per request", "Deployment", "CO2e per day", "CO2e per year", "Note"]
         body = table(head, rows, self.cap, "projections", self.cell_chars)
-        return ("### Deployment projection\n\nAnnual CO2e = inference emissions per request x requests per "
-                "year x deployed units (365-day year).\n\n" + fold(f"{len(rows)} projections", body, len(rows)))
+        return ("### Deployment projection\n\nCO2e per day = inference emissions per request x requests per "
+                "second x 86,400 s x deployed units; per year = per day x 365.\n\n"
+                + fold(f"{len(rows)} projections", body, len(rows)))
 
     # -- method ----------------------------------------------------------------
     def method(self) -> str:
@@ -333,10 +377,39 @@ class _Report:
 
 
 def _gain_and_params(rec: dict) -> list:
-    """The gain over the reference and T_M, the other two factors of CEGI."""
-    gain = "ref" if rec.get("reference") else (
-        "-" if rec.get("gain_pct") is None else f"{rec['gain_pct']:+.3g}%")
+    """The gain over the reference (points for gain="points") and T_M, CEGI's other two factors."""
+    gain = "ref" if rec.get("reference") else format_gain(rec.get("gain_pct"), rec.get("gain_mode", "relative"))
     return [gain, format_count(rec.get("trainable_params"))]
+
+
+def _cegi_value(rec: dict, shown: str) -> str:
+    """The CEGI cell: the number, or n/a with why (reference, nothing trained)."""
+    if rec.get("cegi") is not None or shown != "-":
+        return shown
+    return cegi_cell(rec) if (rec.get("reference") or rec.get("cegi_applicable") is False) else shown
+
+
+def _status(rec: dict, icon: str) -> str:
+    """The verdict, with pytest-rerunfailures' reruns and what they spent beside it."""
+    reruns = rec.get("reruns") or 0
+    if not reruns:
+        return icon
+    return (f"{icon} after {reruns} rerun{'s' * (reruns != 1)} "
+            f"(+{format_mass(rec.get('rerun_emissions_kg') or 0.0)} not counted)")
+
+
+def _extras(rec: dict) -> list:
+    """CO2e per gain and the test's limits, each with the source that set it."""
+    cpg = rec.get("carbon_per_gain")
+    per = "pt" if rec.get("gain_mode") == "points" else "%"
+    why = "reference" if rec.get("reference") else "nothing trained" if rec.get("cegi_applicable") is False else None
+    parts = []
+    for name, limit in (rec.get("limits") or {}).items():
+        text = limit_text(name, limit)
+        if name == "ceiling" and why and limit.get("value") is not None:
+            text += f", n/a: {why}"      # set, but a ceiling never applies here
+        parts.append(f"{text} ({limit.get('source')})")
+    return ["-" if cpg is None else f"{format_mass(cpg)}/{per}", "; ".join(parts) or "-"]
 
 
 def _variant(rec: dict) -> str:

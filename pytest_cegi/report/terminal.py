@@ -45,7 +45,10 @@ def limit_text(name: str, limit: dict, *, with_source: bool = False) -> str:
 
 
 def limits_cell(r: dict) -> str:
-    return ", ".join(limit_text(k, v) for k, v in (r.get("limits") or {}).items()) or "-"
+    exempt = r.get("reference") or r.get("cegi_applicable") is False   # no ceiling applies to these
+    parts = [limit_text(k, v) + (" n/a" if k == "ceiling" and exempt and v.get("value") is not None else "")
+             for k, v in (r.get("limits") or {}).items()]
+    return ", ".join(parts) or "-"
 
 
 def verdict_cell(r: dict) -> str:
