@@ -55,3 +55,18 @@ def test_run_level_deployment_and_record_override(make):
 
 def test_no_declaration_no_projection(make):
     assert project_run(make.run([make.record("a", requests=10)])) == []
+
+
+def test_compact_models_study_figure_is_a_day_and_the_year_is_365_times_it():
+    """The study: 2.298183e-08 kg per run x 15 fps x 86,400 s x 24e6 cameras = 714,826.84 kg,
+    which it calls "per year"; the formula gives a day. A year is 365 times that."""
+    per_run = 2.298183e-08
+    rec = {"task": "detect", "variant": "v", "nodeid": "t::detect[v]", "requests": 10,
+           "windows": [{"phase": "inference", "emissions_kg": per_run * 10}]}
+    p = project(rec, parse_deployment({"requests_per_second": 15, "units": 24e6}))
+    assert p.per_request_kg == pytest.approx(per_run, rel=1e-12)
+    assert p.daily_kg == pytest.approx(714_826.84, abs=0.005)
+    assert p.annual_kg == pytest.approx(714_826.84 * 365, rel=1e-8)
+    assert round(p.annual_kg) == 260_911_797
+    assert p.to_dict()["daily_kg"] == p.daily_kg
+    assert parse_deployment({"requests_per_second": 15}).requests_per_day == 15 * 86_400
