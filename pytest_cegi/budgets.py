@@ -166,6 +166,9 @@ def _checks(record: Record, spec: Spec, outcome) -> list[Check]:
         checks.append(Check("measurement", None, None, "meter", "invalid", reason))
     # A crashed test's missing window or score is the crash's consequence, not news.
     errored = record.error is not None
+    phases = spec.limits.get("phases")
+    if phases is not None and not errored:
+        checks += _phases_check(record, phases)
     needs_window = [k for k in ("ceiling", "max_emissions", "max_energy") if k in spec.limits]
     if needs_window and not record.windows and not errored:
         checks.append(Check("measurement", None, None, spec.limits[needs_window[0]].source, "invalid",
@@ -188,6 +191,19 @@ def _checks(record: Record, spec: Spec, outcome) -> list[Check]:
                 checks.append(Check(key, limit.value, value, limit.source, "pass" if ok else "fail",
                                     "" if ok else f"{label} {fmt(value)} > {key} {fmt(limit.value)} ({limit.source})"))
     return checks
+
+
+def _phases_check(record: Record, phases: Limit) -> list[Check]:
+    """`phases` naming a phase the test has no window for would count 0 energy and pass
+    every emission limit and ceiling: invalid, never a silent pass."""
+    measured = sorted({w.phase for w in record.windows})
+    missing = [p for p in phases.value if p not in measured]
+    if not missing:
+        return []
+    return [Check("phases", None, None, phases.source, "invalid",
+                  f"phases names {', '.join(map(repr, missing))} but the test measured no such window "
+                  f"(measured: {', '.join(measured) or 'nothing'}), so its energy would count as 0 "
+                  f"({phases.source})")]
 
 
 def _floor_check(record: Record, floor: Limit) -> Check:

@@ -22,6 +22,21 @@ def load_baseline(settings) -> dict | None:
         raise pytest.UsageError(f"pytest-cegi: baseline {exc}") from None
 
 
+def run_warnings(state) -> list[str]:
+    """Things that would otherwise pass silently, for the terminal summary and the report:
+    a budget entry that matches no test of this run, a country without grid data."""
+    out = []
+    if state.settings.carbon.warning:
+        out.append(state.settings.carbon.warning)
+    for entry in state.settings.budgets:
+        if not any(entry.applies_to(r["nodeid"], r["task"]) for r in state.records):
+            selector = " and ".join(f"{k} = {v!r}" for k, v in (("match", entry.match), ("task", entry.task))
+                                    if v is not None)
+            out.append(f"{entry.source} ({selector}) matches no test in this run: its limits apply to "
+                       "nothing (a typo in the glob or task, or the tests were deselected)")
+    return out
+
+
 def tolerances_for(settings):
     """record dict -> {quantity: (Tolerance, source) | None}: defaults < [tool.cegi] < the
     test's own budget entry; None where an entry lifted the rule with `false`. Each source

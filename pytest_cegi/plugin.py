@@ -334,6 +334,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             for check in r["checks"]:
                 if check["status"] in ("fail", "invalid"):
                     tr.write_line(f"{r['verdict'].upper()} {r['nodeid']}: {check['message']}")
+    for warning in gate.run_warnings(state):
+        tr.write_line(f"cegi: WARNING {warning}", yellow=True)
     for path in state.written:
         tr.write_line(f"cegi: wrote {path}")
 
@@ -360,6 +362,7 @@ def _write_outputs(state: SessionState) -> None:
     from pytest_cegi.report.run_file import build_run, write_run
 
     run = build_run(state.records, state.meter_method(), s.as_dict(), machine=state.machine)
+    run["warnings"] = gate.run_warnings(state)
     if s.save is not None:
         write_run(s.save, run)
         state.written.append(Path(s.save))

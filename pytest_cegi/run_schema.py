@@ -320,6 +320,7 @@ def check_run(run) -> None:
     _string_table(run.get("packages"), "packages", optional=True)
     check_settings(run.get("settings"))
     _strings(run.get("pooled_from"), "pooled_from", optional=True)
+    _strings(run.get("warnings"), "warnings", optional=True)
     if not array(run.get("records"), "records"):
         return
     for i, rec in enumerate(run["records"]):

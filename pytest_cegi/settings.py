@@ -36,6 +36,7 @@ class Carbon:
     country: str | None
     intensity_g_per_kwh: float | None
     source: str
+    warning: str | None = None       # shown in the terminal summary and the report
 
 
 @dataclass(frozen=True)
@@ -150,12 +151,33 @@ def _choice(options):
     return parse
 
 
+# Phases the library itself measures. Tests may name their own (cegi.measure(phase=...)),
+# so other names are allowed, except near-misses of these, which are typos.
+BUILTIN_PHASES = ("inference", "finetune")
+
+
 def _phases(value):
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise QuantityError(f"expected a phase name or a list of phase names, got {value!r}")
+    names = (value,) if isinstance(value, str) else value
+    if not (isinstance(names, (list, tuple)) and names and all(isinstance(v, str) and v for v in names)):
+        raise QuantityError(f"expected a phase name or a list of phase names, got {value!r}")
+    import difflib
+
+    for name in names:
+        close = difflib.get_close_matches(name.lower(), BUILTIN_PHASES, n=1, cutoff=0.7)
+        if close and name != close[0]:
+            raise QuantityError(f"unknown phase {name!r}; did you mean {close[0]!r}? "
+                                f"(phases pytest-cegi measures: {', '.join(BUILTIN_PHASES)}; a custom phase "
+                                f"is one the test opens with cegi.measure(phase=...))")
+    return tuple(names)
+
+
+def _non_negative(what):
+    def parse(value):
+        number = parse_number(value, what)
+        if number < 0:
+            raise QuantityError(f"{what} must not be negative, got {value!r}")
+        return number
+    return parse
 
 
 def _positive_int(value):
@@ -205,7 +227,7 @@ def _deployment(source: str, key: str, value) -> dict:
 # Limits a marker or budget entry may set, and how to parse each.
 LIMIT_PARSERS = {
     "floor": _number("a score floor (number)"),
-    "ceiling": _number("a CEGI ceiling (number)"),
+    "ceiling": _non_negative("a CEGI ceiling (number)"),   # CEGI of a real gain is > 0
     "max_emissions": parse_mass_kg,
     "max_energy": parse_energy_kwh,
     "reference_score": _number("a reference score (number)"),
@@ -267,11 +289,19 @@ def read_table(path: Path, label: str, *, top_level_ok: bool) -> dict:
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{label}: malformed TOML: {exc}") from None
     tool = data.get("tool")
-    table = tool.get("cegi") if isinstance(tool, dict) else None
-    if table is None:
-        table = data if top_level_ok and tool is None else {}
-    if not isinstance(table, dict):
+    if tool is not None and not isinstance(tool, dict):
+        raise SettingsError(f"{label}: 'tool' must be a table ([tool.cegi]), got {tool!r}")
+    table = tool.get("cegi") if tool is not None else None
+    if table is not None and not isinstance(table, dict):
         raise SettingsError(f"{label}: [tool.cegi] must be a table")
+    # A budget file may hold its keys at top level or in [tool.cegi], not both: one
+    # would be ignored, and an ignored [[budget]] silently switches the gate off.
+    top = sorted(k for k in data if k != "tool") if top_level_ok else []
+    if table is not None and top:
+        raise SettingsError(f"{label}: has both a [tool.cegi] table and top-level keys ({', '.join(top)}); "
+                            "put them in one place: either all under [tool.cegi] or all at top level")
+    if table is None:
+        table = {k: data[k] for k in top}
     for key in table:
         if key not in TABLE_KEYS:
             raise SettingsError(f"{label}: [tool.cegi] key {key!r}: unknown key; expected one of {', '.join(TABLE_KEYS)}")
@@ -320,7 +350,7 @@ def _layer(table: dict, label: str, base: Path) -> dict:
 
 def _country(value):
     value = _string(value)
-    if len(value) != 3 or not value.isalpha():
+    if not re.fullmatch(r"[A-Za-z]{3}", value):      # ASCII only: 'ÄÖÜ' is not a code
         raise QuantityError(f"expected a 3-letter ISO 3166 country code such as 'USA', got {value!r}")
     return value.upper()
 
@@ -339,6 +369,15 @@ def _carbon(merged: dict) -> Carbon:
         source = intensity[1] + f" ({intensity[0]:g} g/kWh)"
         return Carbon(country[0] if country else None, intensity[0], source)
     if country is not None:
+        from pytest_cegi.meters.carbon import known_country
+
+        if known_country(country[0]) is False:
+            # Resolved here, so every meter and report uses and names the same fallback.
+            why = f"codecarbon has no grid data for country {country[0]} (from {country[1]})"
+            return Carbon(None, DEFAULT_CARBON_INTENSITY,
+                          f"world average {DEFAULT_CARBON_INTENSITY:g} g/kWh: {why}",
+                          warning=f"{why}: the world-average factor {DEFAULT_CARBON_INTENSITY:g} g CO2e/kWh "
+                                  "is used instead; check the code (ISO 3166 alpha-3, e.g. USA, DEU, FRA)")
         return Carbon(country[0], None, f"{country[1]} {country[0]} (codecarbon's offline grid data)")
     return Settings.carbon
 

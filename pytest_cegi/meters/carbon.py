@@ -1,7 +1,33 @@
 """The carbon factor (g CO2e per kWh) of a run, resolved offline, never from the network."""
 from __future__ import annotations
 
+import functools
+import json
+
 from pytest_cegi.settings import DEFAULT_CARBON_INTENSITY as WORLD_AVERAGE_G_PER_KWH
+
+
+@functools.lru_cache(maxsize=None)
+def _known_countries() -> frozenset | None:
+    """Country codes in codecarbon's bundled grid data, read from its data file
+    without importing codecarbon (settings are resolved before any test runs)."""
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec("codecarbon")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        path = Path(list(spec.submodule_search_locations)[0]) / "data" / "private_infra" / "global_energy_mix.json"
+        return frozenset(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, ImportError):
+        return None
+
+
+def known_country(code: str) -> bool | None:
+    """Whether codecarbon has grid data for this ISO3 code; None when that cannot be told."""
+    known = _known_countries()
+    return None if known is None else code in known
 
 
 def carbon_factor(carbon) -> tuple[float, str]:

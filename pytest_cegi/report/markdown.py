@@ -143,6 +143,9 @@ class _Report:
 
     def alerts(self) -> str:
         out = []
+        warnings = self.run.get("warnings") or []
+        if warnings:   # what would otherwise pass silently: unmatched budget entries, ...
+            out.append("> [!WARNING]\n" + "\n".join(f"> - {escape.inline(w)}" for w in warnings))
         if self.cmp and self.cmp.mismatches:
             lines = [f"> - {escape.inline(m.describe())}" for m in self.cmp.mismatches]
             if self.cmp.refused:

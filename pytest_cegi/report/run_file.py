@@ -8,7 +8,8 @@ Shape (schema_version 1):
   "meter": Method dict (meter, cpu, gpu, carbon factor and its source, estimate),
   "packages": {"pytest": ..., "codecarbon": ..., "torch": ... (only those importable)},
   "settings": {"enforce", "repeat", "country", "carbon_intensity", "meter"},
-  "records": [Record.to_dict(), ...]
+  "records": [Record.to_dict(), ...],
+  "warnings": [what would otherwise pass silently, e.g. a budget entry matching no test]
 }
 """
 from __future__ import annotations
