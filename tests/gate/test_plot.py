@@ -1,7 +1,7 @@
 """The Pareto plot: valid PNG and SVG files that name every variant."""
 import pytest
 
-from pytest_cegi.report.plot import pareto_front, plot_paths, plot_pareto
+from pytest_cegi.report.plot import draw, pareto_front, plot_paths, plot_pareto
 
 pytest.importorskip("matplotlib")
 
@@ -41,3 +41,50 @@ def test_png_and_svg_contain_every_variant(make):
 def test_empty_run_still_draws_a_figure(make):
     png, svg = plot_pareto(make.run([]), make.tmp_path / "empty.svg")
     assert png.exists() and "No test has both a score" in svg.read_text(encoding="utf-8")
+
+
+# The summarize suite of the committed baseline: lora-r4 and lora-r16 lie 0.06 mg apart
+# at the same score, large-lora-r8 at the right edge, emissions over two decades.
+CROWDED = {"base": (0.558, 0.312), "int8": (0.558, 0.760), "nf4": (0.554, 0.441), "large": (0.553, 0.502),
+           "lora-r4": (0.773, 8.272), "lora-r16": (0.772, 7.915), "qlora-nf4-r8": (0.772, 8.948),
+           "large-lora-r8": (0.744, 14.765)}
+
+
+def crowded_figure(make):
+    records = []
+    for name, (score, mg) in CROWDED.items():
+        rec = make.record(name, task="summarize", score=score, reference=name == "base")
+        rec["emissions_kg"] = mg * 1e-6
+        records.append(rec)
+    return draw(make.run(records))
+
+
+def test_labels_never_overlap_and_stay_inside_the_panel(make):
+    fig = crowded_figure(make)
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.get_text() in CROWDED]
+    assert sorted(t.get_text() for t in labels) == sorted(CROWDED)
+    from matplotlib.text import Text
+
+    boxes = []
+    for t in labels:
+        t.update_positions(renderer)
+        boxes.append((t.get_text(), Text.get_window_extent(t, renderer)))
+    panel = ax.get_window_extent(renderer)
+    for name, box in boxes:      # large-lora-r8 was cut off at the right edge
+        assert panel.x0 <= box.x0 and box.x1 <= panel.x1 and panel.y0 <= box.y0 and box.y1 <= panel.y1, name
+    for i, (a, box_a) in enumerate(boxes):   # lora-r4 and lora-r16 overlapped
+        for b, box_b in boxes[i + 1:]:
+            assert not box_a.overlaps(box_b), (a, b)
+
+
+def test_log_axis_has_readable_ticks(make):
+    fig = crowded_figure(make)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    lo, hi = ax.get_xlim()
+    shown = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert len(shown) > 2                                  # it showed 10^0 and 10^1 only
+    labels = [ax.xaxis.get_major_formatter()(t) for t in shown]
+    assert labels == [f"{t:g}" for t in shown] and "0.5" in labels and "10" in labels   # plain numbers
