@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -326,18 +327,27 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     tr = terminalreporter
     tr.write_sep("=", "cegi: quality and carbon")
     for line in terminal.render(state.records, state.meter_method()):
-        tr.write_line(line)
+        tr.write_line(_printable(line))
     warned = [r for r in state.records if r["verdict"] in ("warn", "invalid", "error")]
     if warned:
         tr.write_sep("-", "cegi budget warnings" if not state.settings.enforce else "cegi budget violations")
         for r in warned:
             for check in r["checks"]:
                 if check["status"] in ("fail", "invalid"):
-                    tr.write_line(f"{r['verdict'].upper()} {r['nodeid']}: {check['message']}")
+                    tr.write_line(_printable(f"{r['verdict'].upper()} {r['nodeid']}: {check['message']}"))
     for warning in gate.run_warnings(state):
-        tr.write_line(f"cegi: WARNING {warning}", yellow=True)
+        tr.write_line(_printable(f"cegi: WARNING {warning}"), yellow=True)
     for path in state.written:
         tr.write_line(f"cegi: wrote {path}")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(line: str) -> str:
+    """Names come from test code and budget files: no escape sequence of theirs may
+    recolour, erase or rewrite CI log lines (a fake "passed")."""
+    return _CONTROL.sub("?", line)
 
 
 @pytest.hookimpl(trylast=True)

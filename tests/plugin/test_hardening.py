@@ -201,3 +201,21 @@ def test_xdist_run_leaves_no_lock_file(pytester, tmp_path, monkeypatch):
                                            "-n", "2", "-p", "xdist")
     result.assert_outcomes(passed=2)
     assert not list(tmp.glob("pytest-cegi-*.lock")), list(tmp.iterdir())
+
+
+def test_hostile_names_cannot_write_escape_sequences_to_the_terminal(pytester, run):
+    pytester.makepyfile(test_x='''
+import pytest
+
+@pytest.mark.cegi(task="t\\x1b[2K\\x1b[1A", reference=True, floor=0.9)
+def test_one(cegi):
+    cegi.variant = "v\\x1b[32m PASSED\\r"
+    with cegi.measure():
+        pass
+    cegi.record_score(0.5)
+''')
+    result = run()
+    out = result.stdout.str()
+    assert "cegi: quality and carbon" in out
+    summary = out[out.index("cegi: quality and carbon"):]
+    assert "\x1b[2K" not in summary and "\x1b[32m" not in summary and "\r" not in summary
