@@ -171,8 +171,8 @@ def results_table(records: list[dict], wall: float, kind: str) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(records, key=lambda r: (r["task"], not r["reference"])):
         gain = "ref" if r["reference"] else (f"{r['gain_pct']:+.1f}%" if r.get("gain_pct") is not None else "-")
-        cegi = "n/a" if r["reference"] else (f"{r['cegi']:.2e}" if r.get("cegi") is not None
-                                             else f"undefined ({r.get('cegi_reason') or '?'})")
+        cegi = ("n/a (reference)" if r["reference"] else "n/a (nothing trained)" if r.get("cegi_applicable") is False
+                else f"{r['cegi']:.2e}" if r.get("cegi") is not None else f"undefined ({r.get('cegi_reason') or '?'})")
         tm = r.get("trainable_params")
         lines.append(" | ".join([
             "", r["task"], r["variant"], str(r.get("metric") or "-"), num(r.get("score"), ".4f"), gain,

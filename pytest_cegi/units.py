@@ -116,10 +116,10 @@ def parse_tolerance(value: object) -> Tolerance:
 def format_mass(kg: float | None) -> str:
     if kg is None or not math.isfinite(kg):
         return "-"
-    for unit, factor in (("kg", 1.0), ("g", 1e-3), ("mg", 1e-6), ("µg", 1e-9)):
+    for unit, factor in (("kg", 1.0), ("g", 1e-3), ("mg", 1e-6), ("µg", 1e-9), ("ng", 1e-12)):
         if abs(kg) >= factor:
             return f"{kg / factor:.3g} {unit}"
-    return f"{kg / 1e-9:.3g} µg" if kg else "0 g"
+    return f"{kg / 1e-12:.3g} ng" if kg else "0 g"
 
 
 def display_mass_unit(top_kg: float) -> tuple[str, float]:

@@ -282,7 +282,11 @@ def default_device() -> str:
 def model_dir(variant: Variant) -> Path:
     path = Path(variant.model).expanduser()
     if not path.is_dir():
-        raise VariantError(f"variant {variant.name!r}: model directory {variant.model!r} does not exist "
+        # A relative path is read from the working directory, like open(): say which one.
+        where = "" if path.is_absolute() else (f" in the working directory {Path.cwd()} (relative paths are "
+                                               "read from there, not from the test file or the rootdir; "
+                                               "build them from __file__)")
+        raise VariantError(f"variant {variant.name!r}: model directory {variant.model!r} does not exist{where} "
                            "(pytest-cegi loads local directories only, never the Hub)")
     if not (path / "config.json").is_file():
         raise VariantError(f"variant {variant.name!r}: {variant.model!r} has no config.json; "

@@ -58,8 +58,8 @@ def test_variant_loads_and_counts(name, tiny_causal, cfg, cache_root):
         assert meta["trainable_params"] == adapter
         assert meta["total_params"] == base_total + adapter
         assert meta["lora_rank"] == rank and meta["lora_target_modules"] == QV
-    else:  # used as is: charged as fully trainable (see variants module docstring)
-        assert meta["trainable_params"] == meta["total_params"] == base_total
+    else:  # used as is: nothing trained, T_M = 0 (see variants module docstring)
+        assert meta["trainable_params"] == 0 and meta["total_params"] == base_total
         assert meta["lora_rank"] is None and meta["lora_target_modules"] is None
     assert meta["quantization"] == v.quantization
     assert meta["device"].split(":")[0] == default_device() and meta["dtype"] == "float32"
@@ -100,9 +100,38 @@ def test_saved_adapter_directory(tiny_causal, cache_root, demo_data, tmp_path):
     assert pv.generate(prompts, max_new_tokens=3) == trained.generate(prompts, max_new_tokens=3)
 
 
-def test_full_finetuning_counts_every_parameter(tiny_causal, cache_root):
+def test_a_model_used_as_is_trains_nothing(tiny_causal, cache_root):
     total, trainable = count_parameters(prepare(Variant("base", tiny_causal), cache_dir=cache_root).model)
-    assert trainable == total
+    assert trainable == 0 and total > 0
+
+
+def test_an_untrained_lora_keeps_its_adapter_count(tiny_causal, cache_root):
+    """No training data: still a LoRA variant, so its ceiling applies (a skipped fine-tune
+    fails with "no gain" instead of passing as "nothing trained")."""
+    pv = prepare(Variant("lora-r4", tiny_causal, lora={"r": 4, "target_modules": QV}), cache_dir=cache_root)
+    assert pv.metadata["trainable_params"] > 0
+
+
+def test_a_declared_full_finetune_counts_every_parameter(pytester, tiny_causal):
+    """A user who fully fine-tuned a checkpoint says so with cegi.trainable_params;
+    prepare() does not overwrite it."""
+    pytester.makepyfile(f"""
+        import pytest
+        from pytest_cegi import Variant
+
+        @pytest.mark.cegi(task="t")
+        def test_full(cegi):
+            cegi.trainable_params = 153_600
+            cegi.prepare(Variant("full-ft", {str(tiny_causal)!r}))
+            assert cegi.trainable_params == 153_600
+    """)
+    pytester.runpytest("-p", "no:cacheprovider", "--cegi-meter=fake").assert_outcomes(passed=1)
+
+
+def test_relative_model_paths_name_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(VariantError, match=f"in the working directory {tmp_path}.*build them from __file__"):
+        prepare(Variant("ghost", "models/ghost"))
 
 
 def test_seq2seq_variants(tiny_seq2seq, cache_root, demo_data):

@@ -78,3 +78,29 @@ def test_explicit_dist_mode_is_respected_and_explained(pytester):
     pytester.makepyfile(test_alpha=SUITE.format(task="alpha").replace("work(0.25)", "work(0.01)"))
     result = _run(pytester, "-n", "2", "--dist", "load", "--cegi-meter=fake")
     result.stdout.fnmatch_lines(["cegi: --dist load can split a task across workers*"])
+
+
+def _table_rows(stdout: str) -> list[tuple[str, str]]:
+    """(task, variant) of every row of the terminal table, in printed order."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("task ")) + 2
+    rows = []
+    for line in lines[start:]:
+        parts = line.split()
+        if len(parts) < 3 or parts[0] not in ("alpha", "beta"):
+            break
+        rows.append((parts[0], parts[1]))
+    return rows
+
+
+def test_parallel_table_groups_by_task_as_a_serial_one(pytester):
+    """Workers finish in any order; the table is grouped by task, reference first,
+    exactly as in a serial run."""
+    for task in ("alpha", "beta"):
+        pytester.makepyfile(**{f"test_{task}": SUITE.format(task=task)})
+    serial = _run(pytester, "-n", "0", "--cegi-meter=fake")
+    parallel = _run(pytester, "-n", "2", "--dist", "load", "--cegi-meter=fake")
+    rows = _table_rows(parallel.stdout.str())
+    assert rows == _table_rows(serial.stdout.str())
+    assert [t for t, _ in rows] == ["alpha"] * 4 + ["beta"] * 4
+    assert rows[0][1] == "test_alpha_base" and rows[4][1] == "test_beta_base"
