@@ -89,6 +89,11 @@ def _remove_stale_temps(target: Path) -> None:
         with contextlib.suppress(OSError):
             if not _alive(pid_text) or now - tmp.lstat().st_mtime > _STALE_AFTER_S:
                 tmp.unlink()
+    # Older versions wrote mkstemp's `.NAME.XXXXXXXX.tmp`; no pid to ask, so only old ones go.
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.{'[a-z0-9_]' * 8}.tmp"):
+        with contextlib.suppress(OSError):
+            if now - tmp.lstat().st_mtime > _STALE_AFTER_S:
+                tmp.unlink()
 
 
 def _alive(pid_text: str) -> bool:

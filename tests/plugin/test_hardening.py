@@ -141,8 +141,14 @@ def test_a_killed_writers_temp_file_is_cleaned_at_the_next_write(tmp_path):
     dead.write_text("half")
     other = tmp_path / f".other.json{TMP_MARK}999999999-abc"       # another file's: left alone
     other.write_text("half")
+    legacy_old = tmp_path / ".baseline.json.ab12cd_9.tmp"           # an older version's leftover
+    legacy_new = tmp_path / ".baseline.json.zz12cd_9.tmp"
+    for p in (legacy_old, legacy_new):
+        p.write_text("half")
+    os.utime(legacy_old, (1, 1))
     atomic_write_text(target, "x")
     assert not dead.exists() and other.exists()
+    assert not legacy_old.exists() and legacy_new.exists()         # a fresh one may be a live writer's
 
 
 def test_cli_update_keeps_a_0644_baseline_0644(tmp_path):
