@@ -209,7 +209,10 @@ def _report(args) -> int:
     if args.baseline:
         comparison = compare(load_run(args.baseline), head, _tolerances(args, head),
                              allow_energy_mismatch=args.allow_energy_mismatch)
-    baseline = args.baseline or configured_baseline()
+    try:   # only for the hint: a broken pyproject.toml here must not stop the report
+        baseline = args.baseline or configured_baseline()
+    except _UsageError:
+        baseline = None
     text = render(head, comparison, baseline_label=args.baseline,
                   refresh_command=f"pytest-cegi update {args.run} {baseline or 'BASELINE.json'}")
     if args.output:
