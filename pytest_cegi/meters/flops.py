@@ -157,10 +157,14 @@ def load_profile(spec: str | os.PathLike | None = None) -> Profile:
         if not path.is_file():
             raise ProfileError(f"no built-in flops profile named {text!r} "
                                f"(built-in: {', '.join(builtin_profiles())}; or give a path to a .json file)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+    from pytest_cegi import run_schema
+
+    try:   # read as strictly as a run file: bounded, no NaN, no huge integers
+        data = run_schema.parse_json(run_schema.read_bounded(path))
     except json.JSONDecodeError as exc:
         raise ProfileError(f"{path}: not valid JSON: {exc}") from None
+    except run_schema.RunFileError as exc:
+        raise ProfileError(f"{path}: {exc}") from None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read: {exc}") from None
     return parse_profile(data, str(path))

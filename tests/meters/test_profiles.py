@@ -96,3 +96,18 @@ def test_meter_construction_raises_the_profile_error(tmp_path, monkeypatch):
     monkeypatch.setenv("CEGI_FLOPS_PROFILE", "missing-profile")
     with pytest.raises(ProfileError, match="missing-profile"):
         FlopsMeter(Settings().carbon)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('"static_watts": 1.0', '"static_watts": NaN', "static_watts"),
+    ('"static_watts": 1.0', '"static_watts": ' + "9" * 5000, "static_watts"),
+    ('"static_watts": 1.0', '"static_watts": ' + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_hostile_profile_json_is_a_profile_error(tmp_path, old, new, message):
+    """Issue 12: read as strictly as a run file (no NaN, no huge int, no deep nesting)."""
+    text = json.dumps(_valid())
+    assert old in text
+    path = _write(tmp_path, text.replace(old, new))
+    with pytest.raises(ProfileError, match=message) as info:
+        load_profile(str(path))
+    assert str(path) in str(info.value)
