@@ -280,14 +280,20 @@ TABLE_KEYS = ("enforce", "baseline", "save", "report", "junit", "plot", "meter",
 
 def read_table(path: Path, label: str, *, top_level_ok: bool) -> dict:
     """The [tool.cegi] table of a TOML file; a budget file may also put its keys at top level."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    from pytest_cegi.run_schema import RunFileError, read_bounded
+
+    try:   # bounded like a run file: a regular file of at most 32 MiB
+        data = tomllib.loads(read_bounded(path))
     except FileNotFoundError:
         raise SettingsError(f"{label}: file not found") from None
+    except RunFileError as exc:
+        raise SettingsError(f"{label}: cannot read: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{label}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{label}: malformed TOML: {exc}") from None
+    except RecursionError:
+        raise SettingsError(f"{label}: malformed TOML: arrays or tables nested too deeply") from None
     tool = data.get("tool")
     if tool is not None and not isinstance(tool, dict):
         raise SettingsError(f"{label}: 'tool' must be a table ([tool.cegi]), got {tool!r}")

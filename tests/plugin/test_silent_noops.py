@@ -181,3 +181,19 @@ def test_a_negative_limit_is_a_usage_error(pytester, run, toml, expected):
 def test_a_negative_ceiling_in_a_marker_is_a_usage_error(pytester, run):
     _suite(pytester, marker=", ceiling=-5e-05")
     _usage_error(run(), "@pytest.mark.cegi", "key 'ceiling'", "must not be negative")
+
+
+# -- hostile budget files -----------------------------------------------------------------
+
+def test_a_deeply_nested_budget_file_is_a_usage_error(pytester, run):
+    _suite(pytester)
+    pytester.makefile(".toml", budget="a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    _usage_error(run("--cegi-budget=budget.toml"), "budget.toml", "nested too deeply")
+
+
+def test_a_budget_file_that_is_a_fifo_is_refused_without_blocking(pytester, run):
+    import os
+
+    _suite(pytester)
+    os.mkfifo(pytester.path / "budget.toml")
+    _usage_error(run("--cegi-budget=budget.toml"), "budget.toml", "not a regular file")
