@@ -252,7 +252,7 @@ class _Report:
             approx = "≈ " if entry.get("estimate") else ""
             cells = [format_value(q, entry.get(_RECORD_KEYS[q])) for q in QUANTITIES]
             cells[-1] = _cegi_value(entry, cells[-1])
-            cells = [cells[0], *_gain_and_params(entry)] + [approx + c if c != "-" else c for c in cells[1:]]
+            cells = [cells[0], *_gain_and_params(entry)] + [_approx(approx, c) for c in cells[1:]]
             return ([_variant(entry), _status(entry, _ICONS.get(entry.get("verdict"), entry.get("verdict")))]
                     + cells + _extras(entry))
         rec = entry.head or entry.base
@@ -277,8 +277,11 @@ class _Report:
                 change += (f", beyond {d.rule.tolerance.text} but within noise" if beyond
                            else f", within {d.rule.tolerance.text}")
             cells.append(shown + (f" ({change}{mark})" if change else ""))
-        cells = [cells[0], *_gain_and_params(rec)] + [approx + c if c != "-" else c for c in cells[1:]]
-        return [_variant(rec), _status(rec, _ICONS[entry.status])] + cells + _extras(rec)
+        cells = [cells[0], *_gain_and_params(rec)] + [_approx(approx, c) for c in cells[1:]]
+        extras = _extras(rec)
+        if entry.status == "removed" and extras[0] != "-":
+            extras[0] = "was " + extras[0]
+        return [_variant(rec), _status(rec, _ICONS[entry.status])] + cells + extras
 
     # -- chart ---------------------------------------------------------------
     def chart(self) -> str:
@@ -298,11 +301,15 @@ class _Report:
         for task in sorted(by_task):
             entries = sorted(by_task[task], key=lambda e: (not e[4], natural_key(e[0])))
             charted = [e for e in entries if e[1] and (not self.cmp or e[2])]
+            missing: dict = defaultdict(list)    # why -> variants of this task
             for variant, head, base, status, _ in entries:
                 if not head:
-                    left_out.append(f"{task}/{variant} (" + ("removed" if status == "removed" else "no emissions measured") + ")")
+                    missing["removed" if status == "removed" else "no emissions measured"].append(variant)
                 elif self.cmp and not base:
-                    left_out.append(f"{task}/{variant} ({'added' if status == 'added' else 'no baseline emissions'})")
+                    missing["added" if status == "added" else "no baseline emissions"].append(variant)
+            for why, names in missing.items():   # a whole removed task is one entry, not eight
+                left_out.append(f"all {len(names)} tests of {task} ({why})" if len(names) == len(entries) > 3
+                                else ", ".join(f"{task}/{v}" for v in names) + f" ({why})")
             if self.cap is not None and len(charted) > self.cap:   # cut to fit a comment: say so
                 left_out.append(f"{len(charted) - self.cap} more of {task} (report cut to fit a GitHub comment)")
                 charted = charted[: self.cap]
@@ -383,6 +390,11 @@ def _gain_and_params(rec: dict) -> list:
     """The gain over the reference (points for gain="points") and T_M, CEGI's other two factors."""
     gain = "ref" if rec.get("reference") else format_gain(rec.get("gain_pct"), rec.get("gain_mode", "relative"))
     return [gain, format_count(rec.get("trainable_params"))]
+
+
+def _approx(mark: str, text: str) -> str:
+    """The ≈ of a modelled figure; never on "-" or on an n/a CEGI (there is no figure)."""
+    return text if text == "-" or text.startswith("n/a") else mark + text
 
 
 def _cegi_value(rec: dict, shown: str) -> str:

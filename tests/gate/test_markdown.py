@@ -168,3 +168,12 @@ def test_a_cut_chart_says_how_many_bars_it_left_out(make):
     many = make.run([make.record(f"v{i}", samples=QUIET) for i in range(40)])
     text = markdown._Report(many, None, [], None, None, 10).chart()
     assert text.count('"v') == 10 and "30 more of sql (report cut to fit a GitHub comment)" in text
+
+
+def test_a_removed_task_is_named_once_under_the_chart(make):
+    base = make.run([make.record(f"v{i}", task="gone", samples=QUIET) for i in range(5)]
+                    + [make.record("a", samples=QUIET), make.record("b", samples=QUIET)])
+    head = make.run([make.record("a", samples=QUIET), make.record("b", samples=QUIET)])
+    text = render(head, compare(base, head))
+    assert "_Not charted: all 5 tests of gone (removed)._" in text
+    assert "| v0 | ➖ removed |" in text and "n/a" not in text.split("#### gone")[1].split("|")[9]
