@@ -215,3 +215,48 @@ def run_variant(cegi, task: str, variant: Variant, metric: str, *, also=(), reco
                     "cached": bool(meta.get("cached")), "trained": bool(meta.get("finetune_steps")),
                     "sabotaged": sabotage, "scores": scores})
     return scores
+
+
+def detection_records(split: str) -> list[dict]:
+    """Detection records with their rendered 32x32 image (data/generate.py's render_detection)."""
+    generate = _generate_module()
+    return [{**r, "image": generate.render_detection(r["scene"])} for r in _records("detect", split)]
+
+
+def run_detection(cegi, variant) -> dict:
+    """The detection suite: load the variant (4-bit: bitsandbytes, or a skip), fine-tune it
+    in a measured `finetune` window when it is trained, then detect on the test images in
+    repeated inference windows (at least cegi_detect.REPEAT; the study ran 15) and score COCO mAP."""
+    import cegi_detect
+
+    cegi.variant = variant.name
+    cegi.reference = variant.reference
+    if variant.quantization:
+        import pytest
+
+        from pytest_cegi.variants import quantization_problem
+
+        problem = quantization_problem(variant.quantization, "cpu")
+        if problem:
+            pytest.skip(f"variant {variant.name!r}: {variant.quantization} quantization unavailable: {problem}")
+    model, processor = cegi_detect.load(MODELS / f"detect-{variant.size}", variant.quantization)
+    sabotage = variant.name in sabotaged()
+    steps = 0
+    if variant.train == "lora":
+        model = cegi_detect.with_lora(model, variant.lora_r)
+    if variant.train and not sabotage:
+        with cegi.measure("finetune"):
+            steps = len(cegi_detect.train(model, processor, detection_records("train"),
+                                          **cegi_detect.FINETUNE[variant.train]))
+    # T_M: what was trained to make the variant (DESIGN.md): all weights for a full
+    # fine-tune, adapter and heads for LoRA; 0 for a model used as is (no CEGI then).
+    # A sabotaged variant keeps its T_M: it claims the training it skipped.
+    cegi.trainable_params = cegi_detect.trainable(model) if variant.train else 0
+    test = detection_records("test")
+    images = [r["image"] for r in test]
+    cegi.repeat = max(cegi.repeat, cegi_detect.REPEAT)
+    predictions = cegi.measure_call(cegi_detect.detect, model, processor, images, requests=len(images))
+    scores = cegi.score("detection_map", predictions, [{"boxes": r["boxes"], "labels": r["labels"]} for r in test])
+    RUN_LOG.append({"task": "detect", "variant": variant.name, "lora": variant.train == "lora",
+                    "cached": False, "trained": steps > 0, "sabotaged": sabotage, "scores": scores})
+    return scores

@@ -95,7 +95,7 @@ def _bench_environment():
 
 def _ensure_models():
     """The tiny base models are committed; rebuild any that is missing (minutes, once)."""
-    missing = [(task, size) for task in cegi_bench.MAX_NEW_TOKENS for size in ("tiny", "wide")
+    missing = [(task, size) for task in (*cegi_bench.MAX_NEW_TOKENS, "detect") for size in ("tiny", "wide")
                if not (cegi_bench.model_dir(task, size) / "config.json").is_file()]
     if missing:
         import importlib.util

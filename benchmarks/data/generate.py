@@ -672,9 +672,112 @@ def programming(seed: int = 16) -> dict:
     return {"pretrain": pretrain, "train": train, "test": tests}
 
 
+# --- object detection: shapes at any position and size, boxes to find ------------------
+
+# 32x32 images with shapes (the vision suites' shapes and colours) of 6-12 pixels at any
+# position, boxes never overlapping. A scene code lists "<shape><colour><x><y><size>"
+# tokens ("sr0305 cb1712"... as "sr030509"): `render_detection` draws it with plain
+# pixel arithmetic, `detection_boxes` gives each shape's tight box (x1, y1, x2, y2 in
+# pixel edges) from the same pixels. Labels: 0 square, 1 circle, 2 triangle.
+# Pretraining (benchmarks/models/build.py) sees one shape per image, the task 2-3: the
+# base finds shapes but was never taught to report several at once.
+DETECT_PIXELS = 32
+DETECT_SIZES = {"pretrain": 2000, "train": 320, "test": 64}
+
+
+def _shape_ink(shape: str, size: int, x: int, y: int) -> bool:
+    """Whether pixel (x, y) of a size x size box is ink for the shape."""
+    c = (size - 1) / 2
+    if shape == "square":
+        return True
+    if shape == "circle":
+        return (x - c) ** 2 + (y - c) ** 2 <= (size / 2) ** 2
+    return abs(x - c) <= (y + 0.5) / 2          # triangle: apex up, base on the last row
+
+
+def parse_detection(code: str) -> list[tuple]:
+    colours = {c[0]: c for c in PALETTE}
+    shapes = {s[0]: s for s in SHAPES}
+    return [(shapes[t[0]], colours[t[1]], int(t[2:4]), int(t[4:6]), int(t[6:8])) for t in code.split()]
+
+
+def render_detection(code: str):
+    """The 32x32 PIL image of a detection scene code."""
+    from PIL import Image
+
+    side = DETECT_PIXELS
+    pixels = bytearray(b"\xff" * side * side * 3)
+    for shape, colour, ox, oy, size in parse_detection(code):
+        for y in range(size):
+            for x in range(size):
+                if _shape_ink(shape, size, x, y):
+                    i = ((oy + y) * side + ox + x) * 3
+                    pixels[i:i + 3] = bytes(PALETTE[colour])
+    return Image.frombytes("RGB", (side, side), bytes(pixels))
+
+
+def detection_boxes(code: str) -> tuple[list[list[int]], list[int]]:
+    """Tight boxes (x1, y1, x2, y2; x2/y2 one past the last ink pixel) and labels."""
+    boxes, labels = [], []
+    for shape, _, ox, oy, size in parse_detection(code):
+        ink = [(x, y) for y in range(size) for x in range(size) if _shape_ink(shape, size, x, y)]
+        xs, ys = [x for x, _ in ink], [y for _, y in ink]
+        boxes.append([ox + min(xs), oy + min(ys), ox + max(xs) + 1, oy + max(ys) + 1])
+        labels.append(SHAPES.index(shape))
+    return boxes, labels
+
+
+def _detection_scene(rng: random.Random, n: int) -> str:
+    """n shapes of 6-12 pixels, boxes at least a pixel apart."""
+    placed: list[tuple[int, int, int]] = []
+    while len(placed) < n:
+        size = rng.randint(6, 12)
+        x, y = rng.randint(0, DETECT_PIXELS - size), rng.randint(0, DETECT_PIXELS - size)
+        if all(x + size < px or px + ps < x or y + size < py or py + ps < y for px, py, ps in placed):
+            placed.append((x, y, size))
+    return " ".join(f"{rng.choice(SHAPES)[0]}{rng.choice(list(PALETTE))[0]}{x:02d}{y:02d}{size:02d}"
+                    for x, y, size in placed)
+
+
+def _detection_record(code: str) -> dict:
+    boxes, labels = detection_boxes(code)
+    return {"scene": code, "boxes": boxes, "labels": labels}
+
+
+@lru_cache(maxsize=None)
+def detection(seed: int = 17) -> dict:
+    """Test scenes (2-3 shapes) never appear in train; pretraining has one shape per image."""
+    rng = random.Random(seed)
+    test, seen = [], set()
+    while len(test) < DETECT_SIZES["test"]:
+        code = _detection_scene(rng, rng.randint(2, 3))
+        if code not in seen:
+            seen.add(code)
+            test.append(_detection_record(code))
+    train = []
+    while len(train) < DETECT_SIZES["train"]:
+        code = _detection_scene(rng, rng.randint(2, 3))
+        if code not in seen:
+            train.append(_detection_record(code))
+    pretrain = [_detection_record(_detection_scene(rng, 1)) for _ in range(DETECT_SIZES["pretrain"])]
+    return {"pretrain": pretrain, "train": train, "test": test}
+
+
+def detection_sheet(path: Path, n: int = 16, scale: int = 3) -> None:
+    """A PNG of the first `n` detection test images, for looking at."""
+    from PIL import Image
+
+    side, gap = DETECT_PIXELS * scale, 4
+    sheet = Image.new("RGB", (8 * side + 7 * gap, (n // 8) * (side + gap) - gap), (160, 160, 160))
+    for i, r in enumerate(detection()["test"][:n]):
+        img = render_detection(r["scene"]).resize((side, side), Image.NEAREST)
+        sheet.paste(img, ((i % 8) * (side + gap), (i // 8) * (side + gap)))
+    sheet.save(path, optimize=True)
+
+
 TASKS = {"summarize": summarization, "sql": text_to_sql, "translate": translation,
          "caption": lambda: vision()["caption"], "vqa": lambda: vision()["vqa"],
-         "reason": reasoning, "code": programming}
+         "reason": reasoning, "code": programming, "detect": detection}
 
 
 def write(out: Path = HERE) -> list[Path]:
@@ -693,6 +796,8 @@ def write(out: Path = HERE) -> list[Path]:
     for task in VISION:
         contact_sheet(out / task / "test-images.png", task)
         written.append(out / task / "test-images.png")
+    detection_sheet(out / "detect" / "test-images.png")
+    written.append(out / "detect" / "test-images.png")
     db = out / "sql" / "shop.sqlite"
     build_database(db)
     written.append(db)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "data"
-TASKS = ("summarize", "sql", "translate", "caption", "vqa", "reason", "code")
+TASKS = ("summarize", "sql", "translate", "caption", "vqa", "reason", "code", "detect")
 # Vision tasks and the model they share (one base fine-tuned per task, as with a real VLM).
 SHARED = {"caption": "scenes", "vqa": "scenes"}
 # The larger base: as deep as "tiny" (two layers learn the copying these tasks need
@@ -69,6 +69,8 @@ def corpus(task: str) -> list[str]:
 def build(task: str, size: str, out: Path = HERE) -> Path:
     if task in SHARED:
         return build_vision(size, out)
+    if task == "detect":
+        return build_detection(size, out)
     import torch
 
     from pytest_cegi.tiny_models import SIZES, build_causal_lm
@@ -140,6 +142,44 @@ def build_vision(size: str, out: Path = HERE) -> Path:
             "seconds": round(time.perf_counter() - started, 1)}
     (dest / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
     _BUILT.add(dest)
+    return dest
+
+
+# The detection models (benchmarks/cegi_detect.py: a tiny Conditional DETR from configs,
+# ResNet backbone without timm or torchvision): every weight trained from scratch on the
+# one-shape images of data/detect/pretrain.jsonl. DETR's set loss converges slowly, so
+# many short steps; the larger base gets the same data and steps.
+DETECT_BUILD = dict(steps=12000, batch_size=16, lr=1e-3, seed=0)
+
+
+def build_detection(size: str, out: Path = HERE) -> Path:
+    import importlib.util
+    import time
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("cegi_detect_build", HERE.parent / "cegi_detect.py")
+    detect = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(detect)
+    generate = _generate_module()
+    torch.set_num_threads(1)  # deterministic and fast for models this small
+    started = time.perf_counter()
+    with open(DATA / "detect" / "pretrain.jsonl", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    for r in rows:
+        r["image"] = generate.render_detection(r["scene"])
+    model, processor = detect.new_model(size, seed=DETECT_BUILD["seed"])
+    losses = detect.train(model, processor, rows, **DETECT_BUILD)
+    dest = out / f"detect-{size}"
+    shutil.rmtree(dest, ignore_errors=True)
+    model.save_pretrained(dest)
+    processor.save_pretrained(dest)
+    tail = losses[-200:]
+    info = {"task": "detect", "settings": {"size": size, "arch": detect.ARCH, **detect.SIZES[size],
+            "num_queries": detect.NUM_QUERIES, **DETECT_BUILD}, "final_loss": sum(tail) / len(tail),
+            "examples": len(rows), "params": sum(p.numel() for p in model.parameters()),
+            "seconds": round(time.perf_counter() - started, 1)}
+    (dest / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
     return dest
 
 

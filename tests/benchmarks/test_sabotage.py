@@ -40,7 +40,8 @@ def cegi_tables(pyproject: Path) -> str:
 def bench(pytester: pytest.Pytester) -> pytest.Pytester:
     dest = pytester.path / "benchmarks"
     dest.mkdir()
-    for name in ("conftest.py", "cegi_bench.py", "test_sql.py", "test_vqa.py", "test_code.py"):
+    for name in ("conftest.py", "cegi_bench.py", "cegi_detect.py", "test_sql.py", "test_vqa.py", "test_code.py",
+                 "test_detect.py"):
         shutil.copy(BENCH / name, dest / name)
     (dest / "data").symlink_to(BENCH / "data", target_is_directory=True)
     (dest / "models").symlink_to(BENCH / "models", target_is_directory=True)
@@ -132,3 +133,21 @@ def test_same_programming_variant_passes_when_fine_tuned(bench, monkeypatch):
     """The control for the programming suite (one LoRA fine-tune, ~10 s)."""
     monkeypatch.delenv("CEGI_BENCH_SABOTAGE", raising=False)
     run_code(bench).assert_outcomes(passed=2)
+
+
+def test_gate_fails_a_detection_variant_that_skips_finetuning(bench, monkeypatch):
+    """The detection suite (COCO mAP, tiny DETR): a "fine-tuned" variant that skipped its
+    training detects exactly like the base and fails the floor and the CEGI ceiling; the
+    base passes."""
+    pytest.importorskip("pycocotools")
+    monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "finetune")
+    result = bench.runpytest_subprocess(
+        "benchmarks/test_detect.py", "--cegi-budget", "-k", "base or finetune",
+        "-p", "no:cacheprovider", "--cegi-cache-dir", str(bench.path / "cache"),
+    )
+    out = result.stdout.str()
+    result.assert_outcomes(passed=1, failed=1)
+    assert "FAILED benchmarks/test_detect.py::test_detect[finetune] - score " in out, out
+    failed = re.search(r"score (0\.\d+) < floor (0\.\d+) \(pyproject\.toml budget #\d+\)", out)
+    assert failed and float(failed.group(1)) < float(failed.group(2)), out
+    assert re.search(r"CEGI undefined: no gain over reference \(\+0%\)", out), out
