@@ -40,3 +40,18 @@ def test_refresh_command_is_update_with_this_runs_file(tmp_path, monkeypatch):
     hint = refresh_command(None, "ci/base.json")
     assert hint.splitlines()[-1] == "pytest-cegi update RUN.json ci/base.json"
     assert "--cegi-save ci/base.json" not in hint
+
+
+def test_compare_names_saved_tolerance_sources(make, capsys):
+    """`pytest-cegi compare`: a default tolerance says "default", a configured one its file."""
+    from pytest_cegi.cli import main
+
+    base = make.save(make.run([make.record("a", score=0.9)]), "base.json")
+    head_run = make.run([make.record("a", score=0.5)])
+    head_run["settings"].update(max_regression={"score": "0.01", "emissions": "20%"},
+                                max_regression_sources={"score": "default",
+                                                        "emissions": "pyproject.toml [tool.cegi] max_regression"})
+    head = make.save(head_run, "head.json")
+    assert main(["compare", base, head]) == 1
+    out = capsys.readouterr().out
+    assert "exceeds tolerance 0.01 (default)" in out and "saved run settings" not in out
