@@ -234,7 +234,7 @@ def run_detection(cegi, variant) -> dict:
     if variant.quantization:
         import pytest
 
-        from pytest_cegi.variants import quantization_problem
+        from pytest_cegi.models.variants import quantization_problem
 
         problem = quantization_problem(variant.quantization, "cpu")
         if problem:

@@ -28,7 +28,7 @@ _T0 = time.perf_counter()
 
 
 def _adapter_entries(cache_dir: Path) -> int:
-    from pytest_cegi.adapter_cache import ENTRY_FILE
+    from pytest_cegi.models.adapter_cache import ENTRY_FILE
 
     root = cache_dir / "adapters"
     return sum(1 for p in root.iterdir() if (p / ENTRY_FILE).is_file()) if root.is_dir() else 0
@@ -47,7 +47,7 @@ def pytest_configure(config):
     `CEGI_OUT=DIR` moves the folder; an explicit --cegi-save etc. (or the same key
     in [tool.cegi]) wins for that file.
     """
-    from pytest_cegi.settings import find_pyproject, read_table
+    from pytest_cegi.core.settings import find_pyproject, read_table
 
     configured = {}
     pyproject = find_pyproject(config.rootpath, config.inipath)
@@ -144,7 +144,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(f"  {e['task']}/{e['variant']}: " + ", ".join(f"{k} {v:.4f}" for k, v in e["scores"].items()
                                                                     if isinstance(v, (int, float))))
     if state.settings.save is not None:
-        from pytest_cegi.report.run_file import atomic_write_text
+        from pytest_cegi.core.run_file import atomic_write_text
 
         out = Path(state.settings.save).parent / "timings.json"
         try:

@@ -15,11 +15,11 @@ import json
 import sys
 from pathlib import Path
 
-from pytest_cegi.baseline import BaselineError, Comparison, compare, load_run
-from pytest_cegi.projection import DeploymentError
-from pytest_cegi.regression import QUANTITIES
-from pytest_cegi.report.run_file import atomic_write_text, write_run
-from pytest_cegi.units import QuantityError, parse_tolerance
+from pytest_cegi.judge.baseline import BaselineError, Comparison, compare, load_run
+from pytest_cegi.core.projection import DeploymentError
+from pytest_cegi.judge.regression import QUANTITIES
+from pytest_cegi.core.run_file import atomic_write_text, write_run
+from pytest_cegi.core.units import QuantityError, parse_tolerance
 
 OK, REGRESSED, USAGE, INTERNAL = 0, 1, 2, 3
 _TRIGGERS = (*QUANTITIES, "removed", "mismatch")
@@ -28,7 +28,7 @@ _TRIGGERS = (*QUANTITIES, "removed", "mismatch")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["calibrate"]:
-        from pytest_cegi.calibrate import calibrate_main
+        from pytest_cegi.measure.calibrate import calibrate_main
 
         return calibrate_main(argv[1:])
     parser = _parser()
@@ -155,7 +155,7 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def _pool(args) -> int:
-    from pytest_cegi.pooling import pool_runs
+    from pytest_cegi.judge.pooling import pool_runs
 
     pooled = pool_runs([(path, load_run(path)) for path in args.runs])
     atomic_write_text(args.output, json.dumps(pooled, indent=2, sort_keys=True) + "\n")
@@ -242,7 +242,7 @@ def _report(args) -> int:
 def configured_baseline(start: Path | None = None) -> str | None:
     """The `baseline` of [tool.cegi] in the nearest pyproject.toml (this folder or above),
     as a path relative to the working directory when it lies inside it."""
-    from pytest_cegi.settings import SettingsError, read_table
+    from pytest_cegi.core.settings import SettingsError, read_table
 
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):

@@ -6,15 +6,15 @@ import warnings
 
 import pytest
 
-from pytest_cegi.record import Record
-from pytest_cegi.units import parse_tolerance
+from pytest_cegi.core.record import Record
+from pytest_cegi.core.units import parse_tolerance
 
 
 def load_baseline(settings) -> dict | None:
     """The --cegi-baseline run, validated once per process (a bad file is a usage error)."""
     if settings.baseline is None:
         return None
-    from pytest_cegi.baseline import BaselineError, load_run
+    from pytest_cegi.judge.baseline import BaselineError, load_run
 
     try:
         return load_run(settings.baseline)
@@ -73,7 +73,7 @@ def _shown_path(path) -> str:
 
 def regression_checks(state, record: Record) -> list:
     """Compare one finished test with its baseline twin; regressions become checks."""
-    from pytest_cegi.baseline import compare_one
+    from pytest_cegi.judge.baseline import compare_one
 
     result = compare_one(state.baseline_run, record.to_dict(), tolerances_for(state.settings),
                          machine=state.machine, meter=state.meter_method(),
@@ -84,7 +84,7 @@ def regression_checks(state, record: Record) -> list:
 def comparison(state, run: dict):
     if state.baseline_run is None:
         return None
-    from pytest_cegi.baseline import compare
+    from pytest_cegi.judge.baseline import compare
 
     return compare(state.baseline_run, run, tolerances_for(state.settings),
                    allow_energy_mismatch=state.settings.allow_energy_mismatch)

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from pytest_cegi import budgets, gate, xdist_support
-from pytest_cegi.fixture import Cegi, loaded_variant_class
-from pytest_cegi.record import Record
+from pytest_cegi.judge import budgets
+
+from pytest_cegi import gate
+
+from pytest_cegi.measure import xdist as xdist_support
+from pytest_cegi.measure.fixture import Cegi, loaded_variant_class
+from pytest_cegi.core.record import Record
 from pytest_cegi.report import junit, terminal
-from pytest_cegi.session import SessionState
-from pytest_cegi.settings import METERS, SettingsError, load
+from pytest_cegi.measure.session import SessionState
+from pytest_cegi.core.settings import METERS, SettingsError, load
 
 STATE = pytest.StashKey[SessionState]()
 HANDLE = pytest.StashKey[Cegi]()
@@ -56,7 +60,7 @@ OMP_NOTE = pytest.StashKey[str]()
 def pytest_load_initial_conftests(early_config: pytest.Config, parser, args) -> None:
     """Before conftest files import torch: make idle OpenMP threads sleep, so a test's
     CPU time (its attributed energy) is its own work, not spinning beside a neighbour."""
-    from pytest_cegi.meters.attribution import omp_wait_policy
+    from pytest_cegi.measure.meters.attribution import omp_wait_policy
 
     note = omp_wait_policy()
     if note:
@@ -95,7 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _check_flops_profile(settings) -> None:
     """Fail at start-up, not at the first window, on a bad device profile."""
-    from pytest_cegi.meters.flops import ProfileError, load_profile
+    from pytest_cegi.measure.meters.flops import ProfileError, load_profile
 
     try:
         load_profile(settings.flops_profile)
@@ -369,7 +373,7 @@ def _write_outputs(state: SessionState) -> None:
     # whose pyproject sets save/report) must not overwrite the last run's files.
     if not state.records or not (s.save or s.junit or s.report or s.plot):
         return
-    from pytest_cegi.report.run_file import build_run, write_run
+    from pytest_cegi.core.run_file import build_run, write_run
 
     run = build_run(state.records, state.meter_method(), s.as_dict(), machine=state.machine)
     run["warnings"] = gate.run_warnings(state)

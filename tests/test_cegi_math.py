@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from pytest_cegi.cegi import Outcome, carbon_per_gain, cegi, gain_pct
+from pytest_cegi.core.formula import Outcome, carbon_per_gain, cegi, gain_pct
 
 
 def test_relative_gain_is_percent_of_reference():

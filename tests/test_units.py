@@ -1,6 +1,6 @@
 import pytest
 
-from pytest_cegi.units import (QuantityError, format_energy, format_mass, parse_energy_kwh,
+from pytest_cegi.core.units import (QuantityError, format_energy, format_mass, parse_energy_kwh,
                                parse_mass_kg, parse_tolerance)
 
 
@@ -81,7 +81,7 @@ def test_every_printed_energy_parses_back(kwh):
 
 def test_every_display_unit_parses():
     """Chart and plot axes are labelled in DISPLAY_MASS_UNITS: each is a unit the parser knows."""
-    from pytest_cegi.units import DISPLAY_MASS_UNITS, display_mass_unit
+    from pytest_cegi.core.units import DISPLAY_MASS_UNITS, display_mass_unit
 
     for unit, factor in DISPLAY_MASS_UNITS:
         assert parse_mass_kg(f"2 {unit}") == pytest.approx(2 * factor)
@@ -89,7 +89,7 @@ def test_every_display_unit_parses():
 
 
 def test_format_gain_points_are_points():
-    from pytest_cegi.units import format_gain
+    from pytest_cegi.core.units import format_gain
 
     assert format_gain(3.21, "points") == "+3.21 pts"
     assert format_gain(3.21) == "+3.21%"

@@ -3,7 +3,7 @@
     python benchmarks/models/build.py              # every task, both sizes
     python benchmarks/models/build.py sql --size tiny
 
-Each task gets two Llama-style causal LMs trained by `pytest_cegi.tiny_models` on
+Each task gets two Llama-style causal LMs trained by `pytest_cegi.models.tiny_models` on
 the task's generic corpus (`benchmarks/data/<task>/pretrain.jsonl`, see
 `benchmarks/data/generate.py`): the reference ``tiny`` (2 layers, 64 wide, ~0.16 M
 parameters) and the "larger base" ``wide`` (2 layers, 128 wide, ~0.6 M). They are
@@ -13,7 +13,7 @@ emissions (as in the CEGI paper, whose base models come pretrained).
 
 The two vision tasks (``caption``, ``vqa``) share one pair of vision-language models,
 ``scenes-tiny`` and ``scenes-wide``: LLaVA-style (CLIP vision tower, projector, Llama
-text model, LLaVA processor) from `pytest_cegi.tiny_models.build_tiny_llava`, then
+text model, LLaVA processor) from `pytest_cegi.models.tiny_models.build_tiny_llava`, then
 pretrained here, every weight, on both tasks' pretraining records (alt-texts and
 questions about the images in other templates; `benchmarks/data/generate.py`).
 
@@ -38,7 +38,7 @@ SHARED = {"caption": "scenes", "vqa": "scenes"}
 # The larger base: as deep as "tiny" (two layers learn the copying these tasks need
 # in a few hundred steps; tiny_models' 4-layer "small" did not in 800), twice as
 # wide, twice the vocabulary: about 4x the parameters. Registered here so that
-# pytest_cegi.tiny_models builds it like its own sizes.
+# pytest_cegi.models.tiny_models builds it like its own sizes.
 WIDE = dict(hidden=128, ffn=512, layers=2, heads=4, vocab=1024)
 # Pretraining settings per size: the larger model gets the same data and steps.
 BUILD = {"tiny": dict(steps=600, batch_size=32, lr=3e-3, max_length=96, seed=0),
@@ -73,7 +73,7 @@ def build(task: str, size: str, out: Path = HERE) -> Path:
         return build_detection(size, out)
     import torch
 
-    from pytest_cegi.tiny_models import SIZES, build_causal_lm
+    from pytest_cegi.models.tiny_models import SIZES, build_causal_lm
 
     SIZES.setdefault("wide", WIDE)
 
@@ -116,8 +116,8 @@ def build_vision(size: str, out: Path = HERE) -> Path:
     import torch
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-    from pytest_cegi.finetune import FinetuneSettings, finetune, normalize_records
-    from pytest_cegi.tiny_models import build_tiny_llava
+    from pytest_cegi.models.finetune import FinetuneSettings, finetune, normalize_records
+    from pytest_cegi.models.tiny_models import build_tiny_llava
 
     dest = out / f"{SHARED['caption']}-{size}"
     if dest in _BUILT:

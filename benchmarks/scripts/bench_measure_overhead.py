@@ -16,8 +16,8 @@ import logging
 import statistics
 import time
 
-from pytest_cegi.meters.codecarbon import CodecarbonMeter
-from pytest_cegi.settings import Settings
+from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
+from pytest_cegi.core.settings import Settings
 
 
 def workload() -> int:

@@ -101,9 +101,9 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
 
-    from pytest_cegi.meters.codecarbon import CodecarbonMeter
-    from pytest_cegi.meters.flops import FlopsMeter
-    from pytest_cegi.settings import Settings
+    from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
+    from pytest_cegi.measure.meters.flops import FlopsMeter
+    from pytest_cegi.core.settings import Settings
 
     carbon = Settings().carbon
     cc, fl = CodecarbonMeter(carbon), FlopsMeter(carbon)

@@ -1,6 +1,6 @@
 """Variants of one tiny model side by side: load, fine-tune, infer, score, CEGI.
 
-Builds the demo model of `pytest_cegi.tiny_models` (offline, seconds), then for
+Builds the demo model of `pytest_cegi.models.tiny_models` (offline, seconds), then for
 each variant, in one process and one meter:
 
   load       wall time of loading (the base is reloaded for every variant here,
@@ -31,7 +31,7 @@ QV = ["q_proj", "v_proj"]
 
 
 def variants(path: str):
-    from pytest_cegi.variants import Variant
+    from pytest_cegi.models.variants import Variant
 
     return [
         Variant("base", path, reference=True),
@@ -67,21 +67,21 @@ class Recorder:
 
 
 def make_meter(name: str):
-    from pytest_cegi.settings import Settings
+    from pytest_cegi.core.settings import Settings
 
     carbon = Settings().carbon
     if name == "flops":
-        from pytest_cegi.meters.flops import FlopsMeter
+        from pytest_cegi.measure.meters.flops import FlopsMeter
 
         return FlopsMeter(carbon)
-    from pytest_cegi.meters.codecarbon import CodecarbonMeter
+    from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
 
     return CodecarbonMeter(carbon)
 
 
 def run_one(variant, data, meter, cache_dir, max_new_tokens):
-    from pytest_cegi import variants as vmod
-    from pytest_cegi.tiny_models import exact_match
+    from pytest_cegi.models import variants as vmod
+    from pytest_cegi.models.tiny_models import exact_match
 
     vmod.clear_base_cache()  # every variant pays its own load, for a fair column
     rec = Recorder(meter)
@@ -108,7 +108,7 @@ def fmt_e(kwh):  # energy in J reads better than kWh at this scale
 
 
 def report(rows, gain_mode="points"):
-    from pytest_cegi.cegi import cegi, gain_pct
+    from pytest_cegi.core.formula import cegi, gain_pct
 
     ref = next(r for r in rows if r["variant"].reference)
     print(f"\n{'variant':<13}{'total':>8}{'train':>8}{'load s':>8}{'ft s':>7}{'ft J':>8}{'ft steps':>9}"
@@ -146,7 +146,7 @@ def main() -> None:
 
     import torch
 
-    from pytest_cegi.tiny_models import build_demo, demo_task
+    from pytest_cegi.models.tiny_models import build_demo, demo_task
 
     torch.set_num_threads(args.threads)
 

@@ -51,7 +51,7 @@ EXTRA = float(os.environ.get("CEGI_GP_EXTRA", "0"))
 def handle():
     import torch
     torch.set_num_threads(1)
-    from pytest_cegi.variants import prepare
+    from pytest_cegi.models.variants import prepare
     return prepare(Variant("base", MODEL))
 
 @pytest.mark.cegi(task="gate-power")
@@ -105,7 +105,7 @@ def as_mode(run: dict, mode: str) -> dict:
 
 
 def flagged(base: dict, head: dict, mode: str) -> list[bool]:
-    from pytest_cegi.baseline import compare
+    from pytest_cegi.judge.baseline import compare
 
     quantity = "cost" if mode == "cost" else "energy"
     result = compare(as_mode(base, mode), as_mode(head, mode))

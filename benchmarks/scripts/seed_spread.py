@@ -40,7 +40,8 @@ def main(argv=None) -> int:
     import torch
 
     import cegi_bench
-    from pytest_cegi import metrics, variants
+    from pytest_cegi import metrics
+    from pytest_cegi.models import variants
 
     torch.set_num_threads(1)
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)

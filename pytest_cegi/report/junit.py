@@ -2,7 +2,7 @@
 --cegi-junit file with one testcase per budget check."""
 from __future__ import annotations
 
-from pytest_cegi.report.run_file import atomic_write_text
+from pytest_cegi.core.run_file import atomic_write_text
 
 
 def _num(value) -> str:

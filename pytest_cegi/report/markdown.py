@@ -12,15 +12,15 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
-from pytest_cegi.baseline import STATUS_ORDER, Comparison, RecordComparison, run_meter
-from pytest_cegi.projection import project_run
-from pytest_cegi.regression import QUANTITIES, format_delta, format_value
+from pytest_cegi.judge.baseline import STATUS_ORDER, Comparison, RecordComparison, run_meter
+from pytest_cegi.core.projection import project_run
+from pytest_cegi.judge.regression import QUANTITIES, format_delta, format_value
 from pytest_cegi.report.order import natural_key
 from pytest_cegi.report import escape
-from pytest_cegi.report.run_file import atomic_write_text
+from pytest_cegi.core.run_file import atomic_write_text
 from pytest_cegi.report.terminal import cegi_cell, limit_text
-from pytest_cegi.stats import ALPHA
-from pytest_cegi.units import display_mass_unit, format_count, format_gain, format_mass
+from pytest_cegi.judge.stats import ALPHA
+from pytest_cegi.core.units import display_mass_unit, format_count, format_gain, format_mass
 
 MARKER = "<!-- pytest-cegi report -->"   # lets CI find and update its own PR comment
 GITHUB_COMMENT_LIMIT = 65_536

@@ -15,7 +15,7 @@ import math
 import os
 from pathlib import Path
 
-from pytest_cegi.units import display_mass_unit
+from pytest_cegi.core.units import display_mass_unit
 
 _COLS = 3
 _FRONT, _OTHER, _REF = "#d1495b", "#30638e", "#edae49"

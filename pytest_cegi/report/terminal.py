@@ -1,10 +1,10 @@
 """The end-of-session table in the terminal."""
 from __future__ import annotations
 
-from pytest_cegi.cegi import NOTHING_TRAINED
-from pytest_cegi.meters.base import Method
+from pytest_cegi.core.formula import NOTHING_TRAINED
+from pytest_cegi.core.window import Method
 from pytest_cegi.report.order import ordered
-from pytest_cegi.units import format_count, format_energy, format_gain, format_mass
+from pytest_cegi.core.units import format_count, format_energy, format_gain, format_mass
 
 COLUMNS = ("task", "variant", "score", "gain", "T_M", "energy", "CO2e", "CEGI", "CO2e/gain", "limits", "verdict")
 # How each limit is named in the limits column.

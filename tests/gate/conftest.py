@@ -10,9 +10,9 @@ import statistics
 
 import pytest
 
-from pytest_cegi.meters.base import Method, Window
-from pytest_cegi.record import Check, Record
-from pytest_cegi.report.run_file import build_run, write_run
+from pytest_cegi.core.window import Method, Window
+from pytest_cegi.core.record import Check, Record
+from pytest_cegi.core.run_file import build_run, write_run
 
 METHOD = Method(meter="codecarbon", cpu="RAPL", gpu="NVML", carbon_factor_g_per_kwh=400.0,
                 carbon_factor_source="--cegi-carbon-intensity", estimate=False)

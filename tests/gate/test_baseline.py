@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from pytest_cegi import baseline
-from pytest_cegi.baseline import BaselineError, compare, load_run
-from pytest_cegi.meters.base import Method
-from pytest_cegi.units import parse_tolerance
+from pytest_cegi.judge import baseline
+from pytest_cegi.judge.baseline import BaselineError, compare, load_run
+from pytest_cegi.core.window import Method
+from pytest_cegi.core.units import parse_tolerance
 
 BASE_SAMPLES = [1.00e-4, 1.05e-4, 0.95e-4, 1.02e-4, 0.98e-4]
 SLOWER = [1.50e-4, 1.60e-4, 1.55e-4, 1.45e-4, 1.52e-4]              # +52%, clearly

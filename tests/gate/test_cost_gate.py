@@ -4,10 +4,10 @@ import dataclasses
 
 import pytest
 
-from pytest_cegi.baseline import compare
-from pytest_cegi.meters.base import Method, Window
-from pytest_cegi.record import Record
-from pytest_cegi.report.run_file import build_run
+from pytest_cegi.judge.baseline import compare
+from pytest_cegi.core.window import Method, Window
+from pytest_cegi.core.record import Record
+from pytest_cegi.core.run_file import build_run
 
 ATTRIBUTED = Method(meter="codecarbon", cpu="attributed: process CPU time x TDP/core", gpu="none",
                     carbon_factor_g_per_kwh=400.0, carbon_factor_source="test", estimate=True,

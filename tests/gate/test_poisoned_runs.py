@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from pytest_cegi import run_schema
-from pytest_cegi.baseline import BaselineError, load_run
+from pytest_cegi.core import run_schema
+from pytest_cegi.judge.baseline import BaselineError, load_run
 from pytest_cegi.cli import main
 
 

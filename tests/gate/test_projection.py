@@ -1,7 +1,7 @@
 """Deployment projection: per-request emissions x requests per year x units."""
 import pytest
 
-from pytest_cegi.projection import (
+from pytest_cegi.core.projection import (
     SECONDS_PER_YEAR, DeploymentError, parse_deployment, project, project_run,
 )
 

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from pytest_cegi import stats
+from pytest_cegi.judge import stats
 
 
 def test_complete_separation_three_a_side_is_exactly_one_in_twenty():

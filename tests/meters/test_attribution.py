@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from pytest_cegi.meters import attribution
-from pytest_cegi.meters.attribution import PowerModel, ProcessSample
+from pytest_cegi.measure.meters import attribution
+from pytest_cegi.measure.meters.attribution import PowerModel, ProcessSample
 
 GB = 1024 ** 3
 
@@ -54,8 +54,8 @@ def test_codecarbon_still_offers_what_attribution_reads():
 def test_codecarbon_private_hardware_labels_still_exist():
     """The meter labels the CPU mode from codecarbon's hardware objects (private
     attributes `_hardware` and `_mode`); this fails loudly if they change."""
-    from pytest_cegi.meters.codecarbon import CodecarbonMeter
-    from pytest_cegi.settings import Settings
+    from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
+    from pytest_cegi.core.settings import Settings
 
     meter = CodecarbonMeter(Settings().carbon)
     with meter.window("inference"):
@@ -68,8 +68,8 @@ def test_codecarbon_private_hardware_labels_still_exist():
 
 
 def test_window_keeps_machine_reading_beside_attributed_figure():
-    from pytest_cegi.meters.codecarbon import CodecarbonMeter
-    from pytest_cegi.settings import Settings
+    from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
+    from pytest_cegi.core.settings import Settings
 
     meter = CodecarbonMeter(Settings().carbon)
     with meter.window("inference") as handle:

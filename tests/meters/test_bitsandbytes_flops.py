@@ -4,9 +4,9 @@ import pytest
 torch = pytest.importorskip("torch")
 bnb = pytest.importorskip("bitsandbytes")
 
-from pytest_cegi.meters.flop_formulas import count_flops  # noqa: E402
-from pytest_cegi.meters.flops import FlopsMeter  # noqa: E402
-from pytest_cegi.settings import Settings  # noqa: E402
+from pytest_cegi.measure.meters.flop_formulas import count_flops  # noqa: E402
+from pytest_cegi.measure.meters.flops import FlopsMeter  # noqa: E402
+from pytest_cegi.core.settings import Settings  # noqa: E402
 
 IN, OUT, BATCH = 128, 64, 6
 

@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from pytest_cegi import calibrate as cal  # noqa: E402
-from pytest_cegi.meters.base import Method, Window, WindowHandle  # noqa: E402
-from pytest_cegi.meters.flops import load_profile  # noqa: E402
+from pytest_cegi.measure import calibrate as cal  # noqa: E402
+from pytest_cegi.core.window import Method, Window, WindowHandle  # noqa: E402
+from pytest_cegi.measure.meters.flops import load_profile  # noqa: E402
 
 
 class WattMeter:
@@ -38,7 +38,7 @@ class WattMeter:
 
 
 def test_calibrate_writes_a_loadable_profile(tmp_path, monkeypatch, capsys):
-    import pytest_cegi.meters.codecarbon as cc
+    import pytest_cegi.measure.meters.codecarbon as cc
 
     monkeypatch.setattr(cc, "CodecarbonMeter", WattMeter)
     out = tmp_path / "mine.json"

@@ -5,8 +5,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pytest_cegi.meters.flops import FlopsMeter, load_profile  # noqa: E402
-from pytest_cegi.settings import Carbon, Settings  # noqa: E402
+from pytest_cegi.measure.meters.flops import FlopsMeter  # noqa: E402
+from pytest_cegi.core.settings import Carbon, Settings  # noqa: E402
 
 
 def _meter(**kw):
@@ -138,7 +138,7 @@ def test_fixed_intensity_and_country_factors():
 
 
 def test_nested_counting_counts_the_inner_work_in_both():
-    from pytest_cegi.meters.flop_formulas import counting
+    from pytest_cegi.measure.meters.flop_formulas import counting
 
     a = torch.randn(4, 4)
     with counting() as outer:
@@ -157,7 +157,7 @@ def test_profile_is_picked_by_environment(monkeypatch, tmp_path):
 def test_counts_match_torch_flop_counter_where_it_has_formulas():
     from torch.utils.flop_counter import FlopCounterMode
 
-    from pytest_cegi.meters.flop_formulas import counting
+    from pytest_cegi.measure.meters.flop_formulas import counting
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 10))
@@ -171,7 +171,7 @@ def test_counts_match_torch_flop_counter_where_it_has_formulas():
 
 def test_cpu_attention_is_counted():
     # torch's FlopCounterMode has no formula for the CPU SDPA kernel; we do.
-    from pytest_cegi.meters.flop_formulas import count_flops
+    from pytest_cegi.measure.meters.flop_formulas import count_flops
 
     q = torch.randn(2, 4, 16, 8)
     _, count = count_flops(torch.nn.functional.scaled_dot_product_attention, q, q, q)

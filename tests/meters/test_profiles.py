@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from pytest_cegi.meters.flop_formulas import CLASSES
-from pytest_cegi.meters.flops import FlopsMeter, ProfileError, builtin_profiles, load_profile
-from pytest_cegi.settings import Settings
+from pytest_cegi.measure.meters.flop_formulas import CLASSES
+from pytest_cegi.measure.meters.flops import FlopsMeter, ProfileError, builtin_profiles, load_profile
+from pytest_cegi.core.settings import Settings
 
 
 def _valid():

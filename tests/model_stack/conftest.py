@@ -18,7 +18,7 @@ pytest.importorskip("peft")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from pytest_cegi.meters.base import Method, Window, WindowHandle  # noqa: E402
+from pytest_cegi.core.window import Method, Window, WindowHandle  # noqa: E402
 
 FAKE_METHOD = Method(meter="fake", cpu="modelled (test)", gpu="none", carbon_factor_g_per_kwh=400.0,
                      carbon_factor_source="test", estimate=True)
@@ -76,14 +76,14 @@ def cache_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_causal(cache_root) -> str:
-    from pytest_cegi.tiny_models import build_demo
+    from pytest_cegi.models.tiny_models import build_demo
 
     return str(build_demo(cache_dir=cache_root))
 
 
 @pytest.fixture(scope="session")
 def tiny_seq2seq(cache_root) -> str:
-    from pytest_cegi.tiny_models import build_demo
+    from pytest_cegi.models.tiny_models import build_demo
 
     # Few steps: these tests check loading and counting, not quality.
     return str(build_demo(kind="seq2seq", cache_dir=cache_root, steps=40))
@@ -91,6 +91,6 @@ def tiny_seq2seq(cache_root) -> str:
 
 @pytest.fixture(scope="session")
 def demo_data():
-    from pytest_cegi.tiny_models import demo_task
+    from pytest_cegi.models.tiny_models import demo_task
 
     return {"train": demo_task(192, seed=1), "test": demo_task(64, seed=2)}

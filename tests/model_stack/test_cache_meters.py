@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-import pytest_cegi.finetune as finetune_module
-from pytest_cegi.adapter_cache import ENTRY_FILE
-from pytest_cegi.variants import Variant, prepare
+import pytest_cegi.models.finetune as finetune_module
+from pytest_cegi.models.adapter_cache import ENTRY_FILE
+from pytest_cegi.models.variants import Variant, prepare
 
 QV = ["q_proj", "v_proj"]
 TRAIN = dict(max_steps=3, progress=False)
@@ -49,10 +49,10 @@ def test_other_meter_trains_again_and_each_replays_its_own(tiny_causal, demo_dat
 
 
 def test_replay_is_re_expressed_with_the_sessions_carbon_factor():
-    from pytest_cegi.fixture import Cegi
-    from pytest_cegi.meters.base import Method, Window
-    from pytest_cegi.meters.fake import FakeMeter
-    from pytest_cegi.settings import Carbon
+    from pytest_cegi.measure.fixture import Cegi
+    from pytest_cegi.core.window import Method, Window
+    from pytest_cegi.measure.meters.fake import FakeMeter
+    from pytest_cegi.core.settings import Carbon
 
     class Spec:
         task, metric, reference, higher_is_better = "t", None, False, True

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from pytest_cegi import adapter_cache
-from pytest_cegi.adapter_cache import ENTRY_FILE, FORMAT, AdapterCache, _record_digest
-from pytest_cegi.meters.base import Method, Window
+from pytest_cegi.models import adapter_cache
+from pytest_cegi.models.adapter_cache import ENTRY_FILE, FORMAT, AdapterCache, _record_digest
+from pytest_cegi.core.window import Method, Window
 
 KEY = "k" * 32
 WINDOW = Window("finetune", 1.6e-06, 7.6e-07, 3.0, Method("fake", "fake", "none", 475.0, "test", True),
@@ -80,7 +80,7 @@ def test_non_finite_or_huge_numbers_in_the_record_are_rebuilt(tmp_path, token):
 
 
 def test_an_oversized_record_is_not_read(tmp_path, monkeypatch):
-    from pytest_cegi import run_schema
+    from pytest_cegi.core import run_schema
 
     monkeypatch.setattr(run_schema, "MAX_RUN_BYTES", 100)
     _entry(tmp_path)

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-import pytest_cegi.finetune as finetune_module
-from pytest_cegi.tiny_models import exact_match
-from pytest_cegi.variants import Variant, prepare
+import pytest_cegi.models.finetune as finetune_module
+from pytest_cegi.models.tiny_models import exact_match
+from pytest_cegi.models.variants import Variant, prepare
 
 QV = ["q_proj", "v_proj"]
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pytest_cegi.variants import Variant, VariantError, count_parameters, default_device, prepare
+from pytest_cegi.models.variants import Variant, VariantError, count_parameters, default_device, prepare
 
 QV = ["q_proj", "v_proj"]
 METADATA_KEYS = {"total_params", "trainable_params", "quantization", "lora_rank", "lora_target_modules",
@@ -180,16 +180,35 @@ def test_unknown_finetune_option(tiny_causal, cache_root):
         prepare(Variant("base", tiny_causal), cache_dir=cache_root, epoch=3)
 
 
-def test_quantization_unavailable_skips(tiny_causal, monkeypatch):
-    import pytest_cegi.variants as variants
+def test_quantization_unavailable_is_named(tiny_causal, monkeypatch):
+    import pytest_cegi.models.variants as variants
 
     monkeypatch.setattr(variants, "_quant_probe", {("nf4", "cpu"): "no kernel for this CPU"})
-    with pytest.raises(pytest.skip.Exception, match="'cheap-nf4'.*nf4 quantization unavailable.*no kernel"):
+    with pytest.raises(variants.VariantUnavailable, match="'cheap-nf4'.*nf4 quantization unavailable.*no kernel"):
         prepare(Variant("cheap-nf4", tiny_causal, quantization="nf4"), device="cpu")
 
 
+def test_fixture_skips_an_unavailable_variant(pytester, tiny_causal, monkeypatch):
+    # The model stack raises; the `cegi` fixture is what turns that into a skip.
+    pytester.makeconftest(f'''
+        import pytest_cegi.models.variants as variants
+        variants._quant_probe[("nf4", "cpu")] = "no kernel for this CPU"
+        MODEL = {str(tiny_causal)!r}
+    ''')
+    pytester.makepyfile(test_q='''
+        from conftest import MODEL
+        from pytest_cegi import Variant
+
+        def test_nf4(cegi):
+            cegi.prepare(Variant("cheap-nf4", MODEL, quantization="nf4"))
+    ''')
+    result = pytester.runpytest_subprocess("-rs", "-p", "no:cacheprovider")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*'cheap-nf4'*nf4 quantization unavailable*no kernel*"])
+
+
 def test_probe_runs_here():
-    from pytest_cegi.variants import quantization_problem
+    from pytest_cegi.models.variants import quantization_problem
 
     for q in ("int8", "nf4", "fp4"):
         assert quantization_problem(q, "cpu") is None

@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from pytest_cegi.tiny_models import DONE_FILE, build_causal_lm, demo_texts
+from pytest_cegi.models.tiny_models import DONE_FILE, build_causal_lm, demo_texts
 
 TEXTS = demo_texts(80)
 
@@ -42,7 +42,7 @@ def test_tokenizer_round_trips_any_text(tmp_path):
 def test_cli(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(TEXTS))
-    out = subprocess.run([sys.executable, "-m", "pytest_cegi.tiny_models", "causal", "--texts", str(corpus),
+    out = subprocess.run([sys.executable, "-m", "pytest_cegi.models.tiny_models", "causal", "--texts", str(corpus),
                           "--steps", "2", "--name", "cli", "--cache-dir", str(tmp_path / "c")],
                          check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     assert "tiny-models/cli-tiny-" in out and (tmp_path / "c").exists()

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from pytest_cegi.variants import Variant, VariantError
+from pytest_cegi.models.variants import Variant, VariantError
 
 
 def test_variant_is_frozen_hashable_and_named():
@@ -50,8 +50,8 @@ def test_bad_variants_name_themselves(kw, words):
 
 
 def test_importing_variants_does_not_import_torch():
-    code = ("import sys, pytest_cegi, pytest_cegi.variants, pytest_cegi.adapter_cache, "
-            "pytest_cegi.finetune, pytest_cegi.tiny_models; "
+    code = ("import sys, pytest_cegi, pytest_cegi.models.variants, pytest_cegi.models.adapter_cache, "
+            "pytest_cegi.models.finetune, pytest_cegi.models.tiny_models; "
             "from pytest_cegi import Variant; Variant('b', 'm'); "
             "heavy = [m for m in ('torch', 'transformers', 'peft', 'bitsandbytes') if m in sys.modules]; "
             "assert not heavy, heavy")

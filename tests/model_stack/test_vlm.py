@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from pytest_cegi.tiny_models import build_tiny_llava, colour_task
-from pytest_cegi.variants import PreparedVariant, Variant, VariantError, is_vision_language, prepare
+from pytest_cegi.models.tiny_models import build_tiny_llava, colour_task
+from pytest_cegi.models.variants import PreparedVariant, Variant, VariantError, is_vision_language, prepare
 
 # q_proj and v_proj exist in both towers (CLIP and Llama): LoRA lands in the vision tower too.
 TARGETS = ["q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -58,7 +58,7 @@ def accuracy(pv, rows) -> float:
 def test_tiny_llava_is_small_deterministic_and_cached(tmp_path):
     from safetensors.torch import load_file
 
-    from pytest_cegi.tiny_models import DONE_FILE
+    from pytest_cegi.models.tiny_models import DONE_FILE
 
     a, b = build_tiny_llava(cache_dir=tmp_path / "a"), build_tiny_llava(cache_dir=tmp_path / "b")
     assert a.name == b.name and sum(f.stat().st_size for f in a.iterdir()) < 5_000_000
@@ -141,7 +141,7 @@ def test_nf4_lora_trains_and_the_cache_and_saved_adapter_replay_it(tiny_llava, c
 
 
 def test_placeholder_through_chat_template_or_image_token(tiny_llava, cache_root, colours):
-    from pytest_cegi.variants import vlm_prompt
+    from pytest_cegi.models.variants import vlm_prompt
 
     templated = prepare(Variant("base", tiny_llava), cache_dir=cache_root).tokenizer
     assert vlm_prompt(templated, "colour?") == "USER: <image>\ncolour? ASSISTANT:"
@@ -155,7 +155,7 @@ def test_placeholder_through_chat_template_or_image_token(tiny_llava, cache_root
 
 
 def test_labels_mask_the_prompt_and_its_image_tokens(tiny_llava, cache_root, colours):
-    from pytest_cegi import finetune
+    from pytest_cegi.models import finetune
 
     processor = prepare(Variant("base", tiny_llava), cache_dir=cache_root).tokenizer
     records = finetune.normalize_records(colours["train"][:2])
@@ -209,7 +209,7 @@ def test_cegi_fixture_runs_vlm_variants(pytester, tiny_llava):
     pytester.makepyfile(test_vlm_suite=f"""
         import pytest
         from pytest_cegi import Variant
-        from pytest_cegi.tiny_models import colour_task
+        from pytest_cegi.models.tiny_models import colour_task
 
         MODEL = {tiny_llava!r}
         TRAIN, TEST = colour_task(64, seed=1), colour_task(8, seed=2)

@@ -131,7 +131,7 @@ def test_record_score_rejects_non_numbers_as_that_tests_error(pytester, run, val
     result = run()
     result.assert_outcomes(failed=1, passed=1)
     result.stdout.fnmatch_lines([f"*CegiUsageError: cegi.record_score*{expected}*"])
-    assert "pytest_cegi/fixture.py" not in result.stdout.str(), "plugin internals in the traceback"
+    assert "pytest_cegi/measure/fixture.py" not in result.stdout.str(), "plugin internals in the traceback"
 
 
 def test_bad_trainable_params(pytester, run):

@@ -1,8 +1,8 @@
 """The real codecarbon meter: one tracker per process, task windows, honest labels."""
 import pytest
 
-from pytest_cegi.meters.codecarbon import CodecarbonMeter
-from pytest_cegi.settings import Carbon, Settings
+from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
+from pytest_cegi.core.settings import Carbon, Settings
 
 
 def _work():

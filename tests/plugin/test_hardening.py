@@ -96,7 +96,7 @@ def test_tracker_fault_makes_the_window_invalid(pytester, run, field, value):
 
 
 def test_window_invalid_reason_unit():
-    from pytest_cegi.meters.base import Method, Window
+    from pytest_cegi.core.window import Method, Window
 
     m = Method("fake", "fake", "none", 475.0, "test", True)
     ok = Window("inference", 1e-6, 4.75e-7, 0.1, m)
@@ -122,7 +122,7 @@ def test_outputs_honour_the_umask(pytester, run):
 
 
 def test_replacing_keeps_the_mode_and_leaves_no_temp_files(tmp_path):
-    from pytest_cegi.report.run_file import atomic_write_text
+    from pytest_cegi.core.run_file import atomic_write_text
 
     target = tmp_path / "baseline.json"
     target.write_text("old")
@@ -134,7 +134,7 @@ def test_replacing_keeps_the_mode_and_leaves_no_temp_files(tmp_path):
 
 
 def test_a_killed_writers_temp_file_is_cleaned_at_the_next_write(tmp_path):
-    from pytest_cegi.report.run_file import TMP_MARK, atomic_write_text
+    from pytest_cegi.core.run_file import TMP_MARK, atomic_write_text
 
     target = tmp_path / "baseline.json"
     dead = tmp_path / f".baseline.json{TMP_MARK}999999999-abc"     # no such pid
@@ -153,7 +153,7 @@ def test_a_killed_writers_temp_file_is_cleaned_at_the_next_write(tmp_path):
 
 def test_cli_update_keeps_a_0644_baseline_0644(tmp_path):
     from pytest_cegi.cli import main
-    from pytest_cegi.report.run_file import build_run, write_run
+    from pytest_cegi.core.run_file import build_run, write_run
 
     run_path, base_path = tmp_path / "run.json", tmp_path / "baseline.json"
     write_run(run_path, build_run([], None, {}))
@@ -168,7 +168,7 @@ def test_cli_update_keeps_a_0644_baseline_0644(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can replace /dev/full")
 def test_the_writer_never_replaces_a_device():
-    from pytest_cegi.report.run_file import UnsafeOutputError, atomic_write_text
+    from pytest_cegi.core.run_file import UnsafeOutputError, atomic_write_text
 
     with pytest.raises(UnsafeOutputError, match="not a regular file"):
         atomic_write_text("/dev/full", "x")
@@ -176,7 +176,7 @@ def test_the_writer_never_replaces_a_device():
 
 
 def test_the_writer_refuses_a_folder_or_fifo(tmp_path):
-    from pytest_cegi.report.run_file import UnsafeOutputError, atomic_write_text
+    from pytest_cegi.core.run_file import UnsafeOutputError, atomic_write_text
 
     (tmp_path / "dir.json").mkdir()
     os.mkfifo(tmp_path / "pipe.json")

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 def _load_the_flop_counter() -> None:
     """The counter imports torch submodules lazily; do it here for the same reason."""
-    from pytest_cegi.meters.flop_formulas import counting
+    from pytest_cegi.measure.meters.flop_formulas import counting
 
     with counting():
         torch.ones(2, 2) @ torch.ones(2, 2)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import statistics
 
-from pytest_cegi.baseline import BaselineError
+from pytest_cegi.judge.baseline import BaselineError
 
 _MEANS = ("energy_kwh", "emissions_kg", "duration_s", "cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh")
 

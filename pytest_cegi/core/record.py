@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from pytest_cegi.meters.base import Method, Window
+from pytest_cegi.core.window import Method, Window
 
 # error: the test itself raised (its figures are incomplete); it outranks every other.
 VERDICTS = ("pass", "fail", "warn", "invalid", "error")

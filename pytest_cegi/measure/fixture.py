@@ -8,8 +8,8 @@ import statistics
 import sys
 from typing import Iterator
 
-from pytest_cegi.meters.base import Window, WindowHandle
-from pytest_cegi.record import Record
+from pytest_cegi.core.window import Window, WindowHandle
+from pytest_cegi.core.record import Record
 
 
 class CegiUsageError(ValueError):
@@ -176,7 +176,7 @@ class Cegi:
     @contextlib.contextmanager
     def _counting_pass(self, out: dict) -> Iterator[WindowHandle]:
         """An unmeasured run under torch's FLOP counter; its counts go nowhere else."""
-        from pytest_cegi.meters.flop_formulas import counting
+        from pytest_cegi.measure.meters.flop_formulas import counting
 
         handle = WindowHandle("counting")
         self._open.append(handle)   # requests and tokens of this run are not the window's
@@ -267,14 +267,19 @@ class Cegi:
     def prepare(self, variant, train=None, **finetune_kw):
         """Load (and fine-tune, for LoRA variants with data) a `pytest_cegi.Variant`."""
         __tracebackhide__ = True
-        from pytest_cegi import variants
+        from pytest_cegi.models import variants
 
         if not isinstance(variant, variants.Variant):
             raise CegiUsageError(f"cegi.prepare needs a pytest_cegi.Variant, got {type(variant).__name__}")
         if not self._variant_set:
             self.record.variant = variant.name
-        prepared = variants.prepare(variant, train=train, recorder=self, cache_dir=self._cache_dir,
-                                    **finetune_kw)
+        try:
+            prepared = variants.prepare(variant, train=train, recorder=self, cache_dir=self._cache_dir,
+                                        **finetune_kw)
+        except variants.VariantUnavailable as exc:
+            import pytest
+
+            pytest.skip(str(exc))
         prepared.on_requests = self.count_requests
         prepared.on_tokens = self.count_tokens
         meta = dict(prepared.metadata)
@@ -339,5 +344,5 @@ def _jsonable(value) -> bool:
 
 def loaded_variant_class():
     """The Variant class if its module is already imported (never import torch stacks here)."""
-    module = sys.modules.get("pytest_cegi.variants")
+    module = sys.modules.get("pytest_cegi.models.variants")
     return getattr(module, "Variant", None)

@@ -13,7 +13,7 @@ import os
 import tempfile
 from typing import Iterator
 
-from pytest_cegi.meters.base import WindowHandle
+from pytest_cegi.core.window import WindowHandle
 
 
 def lock_path(run_id: str) -> str:

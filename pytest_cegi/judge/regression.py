@@ -15,12 +15,12 @@ import statistics
 from dataclasses import dataclass
 from typing import Callable, Mapping, Union
 
-from pytest_cegi import stats
-from pytest_cegi.record import Record
-from pytest_cegi.settings import DEFAULT_MAX_REGRESSION
-from pytest_cegi.units import Tolerance, format_energy, format_mass, parse_tolerance
+from pytest_cegi.judge import stats
+from pytest_cegi.core.record import Record
+from pytest_cegi.core.settings import DEFAULT_MAX_REGRESSION, REGRESSION_QUANTITIES
+from pytest_cegi.core.units import Tolerance, format_energy, format_mass, parse_tolerance
 
-QUANTITIES = ("score", "cost", "emissions", "energy", "cegi")
+QUANTITIES = REGRESSION_QUANTITIES
 # Quantities derived from measured energy: noisy, and meaningless across machines.
 ENERGY_DERIVED = ("emissions", "energy", "cegi")
 

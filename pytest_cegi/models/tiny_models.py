@@ -12,9 +12,9 @@ Builds are deterministic (fixed seeds, fixed data order) and cached under
 `<cache_dir>/tiny-models/<name>-<key>/`, the key hashing every builder setting and
 the texts, so a second call with the same inputs just returns the directory.
 
-    python -m pytest_cegi.tiny_models demo            # the model the tests use
-    python -m pytest_cegi.tiny_models causal --texts corpus.txt --size small
-    python -m pytest_cegi.tiny_models llava           # the tiny vision-language model
+    python -m pytest_cegi.models.tiny_models demo            # the model the tests use
+    python -m pytest_cegi.models.tiny_models causal --texts corpus.txt --size small
+    python -m pytest_cegi.models.tiny_models llava           # the tiny vision-language model
 """
 from __future__ import annotations
 
@@ -418,7 +418,7 @@ def build_demo(size: str = "tiny", cache_dir=None, kind: str = "causal", **setti
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pytest_cegi.tiny_models", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m pytest_cegi.models.tiny_models", description=__doc__.split("\n\n")[0])
     p.add_argument("kind", choices=["demo", "causal", "seq2seq", "llava"])
     p.add_argument("--texts", help="UTF-8 file, one training text per line (seq2seq: source<TAB>target)")
     p.add_argument("--size", default="tiny", choices=sorted(SIZES))

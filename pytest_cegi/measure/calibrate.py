@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from pytest_cegi.meters.flop_formulas import CLASSES
+from pytest_cegi.measure.meters.flop_formulas import CLASSES
 
 # Order matters: `quant` before the classes whose workloads include quant ops.
 _ORDER = ("quant", "fp32", "fp64", "bf16", "fp16", "int8", "int4")
@@ -100,9 +100,9 @@ def _measure(meter, fn, seconds: float):
 def calibrate(seconds: float = 2.0, repeats: int = 3, size: int = 512, rows: int = 64,
               idle_seconds: float = 3.0, base: str | None = None, log=print) -> dict:
     """Measure and return a profile dict (not yet written)."""
-    from pytest_cegi.meters.codecarbon import CodecarbonMeter
-    from pytest_cegi.meters.flops import DEFAULT_PROFILE, load_profile
-    from pytest_cegi.settings import Settings
+    from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
+    from pytest_cegi.measure.meters.flops import DEFAULT_PROFILE, load_profile
+    from pytest_cegi.core.settings import Settings
 
     logging.getLogger("codecarbon").setLevel(logging.ERROR)
     fallback = load_profile(base or DEFAULT_PROFILE)
@@ -116,9 +116,9 @@ def calibrate(seconds: float = 2.0, repeats: int = 3, size: int = 512, rows: int
 def _calibrate(meter, fallback, seconds, repeats, size, rows, idle_seconds, log) -> dict:
     import torch
 
-    from pytest_cegi.meters.flop_formulas import count_flops
-    from pytest_cegi.meters.flops import PROFILE_SCHEMA, PROFILE_SCHEMA_VERSION
-    from pytest_cegi.report.run_file import machine_info
+    from pytest_cegi.measure.meters.flop_formulas import count_flops
+    from pytest_cegi.measure.meters.flops import PROFILE_SCHEMA, PROFILE_SCHEMA_VERSION
+    from pytest_cegi.core.run_file import machine_info
 
     # Static power: an idle window.
     idle = []
@@ -247,8 +247,8 @@ def calibrate_main(argv=None) -> int:
     except ImportError as exc:
         print(f"pytest-cegi calibrate: needs torch ({exc}); pip install 'pytest-cegi[models]'", file=sys.stderr)
         return 2
-    from pytest_cegi.meters.flops import ProfileError, parse_profile
-    from pytest_cegi.report.run_file import atomic_write_text
+    from pytest_cegi.measure.meters.flops import ProfileError, parse_profile
+    from pytest_cegi.core.run_file import atomic_write_text
 
     try:
         profile = calibrate(seconds=args.seconds, repeats=args.repeats, size=args.size, rows=args.rows,

@@ -244,7 +244,7 @@ def check_record(r, field: str) -> None:
         if key in r:
             boolean(r[key], f"{field}.{key}")
     string(r.get("gain_mode", "relative"), f"{field}.gain_mode")
-    from pytest_cegi.record import VERDICTS
+    from pytest_cegi.core.record import VERDICTS
 
     string(r.get("verdict", "pass"), f"{field}.verdict", choices=tuple(VERDICTS))
     string(r.get("outcome", "passed"), f"{field}.outcome")
@@ -285,8 +285,8 @@ def check_settings(s, field: str = "settings") -> None:
 
 
 def _check_tolerances(mr: dict, field: str, *, allow_null: bool = False) -> None:
-    from pytest_cegi.regression import QUANTITIES
-    from pytest_cegi.units import QuantityError, parse_tolerance
+    from pytest_cegi.core.settings import REGRESSION_QUANTITIES as QUANTITIES
+    from pytest_cegi.core.units import QuantityError, parse_tolerance
 
     for k, v in mr.items():
         if k not in QUANTITIES:
@@ -333,8 +333,8 @@ def _fields(name: str) -> tuple:
     """Field names of the dataclass the dict is rebuilt into (so new fields need no edit here)."""
     import dataclasses
 
-    from pytest_cegi.meters.base import Method, Window
-    from pytest_cegi.record import Check
+    from pytest_cegi.core.window import Method, Window
+    from pytest_cegi.core.record import Check
 
     return tuple(f.name for f in dataclasses.fields({"Method": Method, "Window": Window, "Check": Check}[name]))
 

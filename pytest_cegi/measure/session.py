@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-from pytest_cegi.settings import Settings
+from pytest_cegi.core.settings import Settings
 
 
 def make_meter(settings: Settings, serialize_with: str | None = None):
@@ -13,7 +13,7 @@ def make_meter(settings: Settings, serialize_with: str | None = None):
     meter = _base_meter(settings)
     # FLOP counts are per thread, so only metered energy needs windows serialised.
     if serialize_with is not None and settings.meter != "flops":
-        from pytest_cegi.meters.serial import SerializedMeter, lock_path
+        from pytest_cegi.measure.meters.serial import SerializedMeter, lock_path
 
         meter = SerializedMeter(meter, lock_path(serialize_with))
     return meter
@@ -21,14 +21,14 @@ def make_meter(settings: Settings, serialize_with: str | None = None):
 
 def _base_meter(settings: Settings):
     if settings.meter == "fake":
-        from pytest_cegi.meters.fake import FakeMeter
+        from pytest_cegi.measure.meters.fake import FakeMeter
 
         return FakeMeter(settings.carbon)
     if settings.meter == "flops":
-        from pytest_cegi.meters.flops import FlopsMeter
+        from pytest_cegi.measure.meters.flops import FlopsMeter
 
         return FlopsMeter(settings.carbon, profile=settings.flops_profile)
-    from pytest_cegi.meters.codecarbon import CodecarbonMeter
+    from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
 
     return CodecarbonMeter(settings.carbon)
 
@@ -54,7 +54,7 @@ class SessionState:
     @functools.cached_property
     def machine(self) -> dict:
         """This machine's description, read once (per-test baseline checks need it)."""
-        from pytest_cegi.report.run_file import machine_info
+        from pytest_cegi.core.run_file import machine_info
 
         return machine_info()
 

@@ -33,7 +33,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_cegi.meters.base import Window
+from pytest_cegi.core.window import Window
 
 ENTRY_FILE = "cegi-entry.json"
 FORMAT = 2   # 2: windows per meter identity, record checksum
@@ -149,13 +149,13 @@ class AdapterCache:
 
 def _read_meta(path: Path):
     """The entry record, read as strictly as a run file: bounded, regular file, no NaN."""
-    from pytest_cegi import run_schema
+    from pytest_cegi.core import run_schema
 
     return run_schema.parse_json(run_schema.read_bounded(path / ENTRY_FILE))
 
 
 def _check(path: Path, key: str) -> str | None:
-    from pytest_cegi import run_schema
+    from pytest_cegi.core import run_schema
 
     try:
         meta = _read_meta(path)
@@ -187,7 +187,7 @@ def _check(path: Path, key: str) -> str | None:
 
 def _check_record_shape(meta: dict) -> None:
     """Types and finiteness of every field a replay uses (run_schema's window check)."""
-    from pytest_cegi import run_schema
+    from pytest_cegi.core import run_schema
 
     run_schema.string(meta.get("record_sha256"), "record_sha256")
     if not isinstance(meta.get("files"), dict) or not meta["files"]:

@@ -55,7 +55,7 @@ def tell_worker(node) -> None:
     node.workerinput["cegi_dist"] = node.config.option.dist
     run_id = node.workerinput.get("testrunuid")
     if run_id:   # the workers' shared window lock (meters/serial.py); removed at the end
-        from pytest_cegi.meters.serial import lock_path
+        from pytest_cegi.measure.meters.serial import lock_path
 
         node.config.stash.setdefault(_LOCKS, set()).add(lock_path(run_id))
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pytest_cegi import cegi as cegi_math
-from pytest_cegi.record import Check, Record
-from pytest_cegi.settings import LIFTED, LIMIT_PARSERS, Limit, SettingsError, parse_limit
-from pytest_cegi.units import format_energy, format_mass
+from pytest_cegi.core import formula as cegi_math
+from pytest_cegi.core.record import Check, Record
+from pytest_cegi.core.settings import LIFTED, LIMIT_PARSERS, Limit, SettingsError, parse_limit
+from pytest_cegi.core.units import format_energy, format_mass
 
 MARKER_KEYS = ("task", "metric", "reference", "higher_is_better", *LIMIT_PARSERS,
                "max_regression", "deployment")
@@ -125,7 +125,7 @@ def finish(record: Record, spec: Spec, reference_score: float | None, *, enforce
         record.max_regression = {k: (t.text if t is not None else None) for k, t in tolerances.value.items()}
         record.max_regression_source = tolerances.source
     elif "max_regression" in spec.lifted:
-        from pytest_cegi.regression import QUANTITIES
+        from pytest_cegi.judge.regression import QUANTITIES
 
         record.max_regression = {q: None for q in QUANTITIES}
         record.max_regression_source = spec.lifted["max_regression"]

@@ -20,7 +20,7 @@ counted op gets 0 FLOPs, hence 0 energy, hence is *invalid* by the core's rules:
 an honest "nothing measured", never a silent pass.
 
 Profiles are JSON files (schema `pytest-cegi/flops-profile` version 1). The
-built-in ones live in `pytest_cegi/meters/profiles/`; pick one with
+built-in ones live in `pytest_cegi/measure/meters/profiles/`; pick one with
 `CEGI_FLOPS_PROFILE=<name>` (a built-in) or `CEGI_FLOPS_PROFILE=<path.json>`.
 `pytest-cegi calibrate` measures one for the current machine.
 """
@@ -35,9 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from pytest_cegi.meters.base import Method, Window, WindowHandle, synchronize_accelerators
-from pytest_cegi.meters.flop_formulas import CLASSES, counting
-from pytest_cegi.meters.carbon import carbon_factor
+from pytest_cegi.core.window import Method, Window, WindowHandle
+
+from pytest_cegi.measure.meters.base import synchronize_accelerators
+from pytest_cegi.measure.meters.flop_formulas import CLASSES, counting
+from pytest_cegi.core.carbon import carbon_factor
 
 PROFILE_SCHEMA = "pytest-cegi/flops-profile"
 PROFILE_SCHEMA_VERSION = 1
@@ -157,7 +159,7 @@ def load_profile(spec: str | os.PathLike | None = None) -> Profile:
         if not path.is_file():
             raise ProfileError(f"no built-in flops profile named {text!r} "
                                f"(built-in: {', '.join(builtin_profiles())}; or give a path to a .json file)")
-    from pytest_cegi import run_schema
+    from pytest_cegi.core import run_schema
 
     try:   # read as strictly as a run file: bounded, no NaN, no huge integers
         data = run_schema.parse_json(run_schema.read_bounded(path))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import json
 
-from pytest_cegi.settings import DEFAULT_CARBON_INTENSITY as WORLD_AVERAGE_G_PER_KWH
+from pytest_cegi.core.settings import DEFAULT_CARBON_INTENSITY as WORLD_AVERAGE_G_PER_KWH
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,14 +1,12 @@
-"""The meter interface: a meter turns a block of work into one measured `Window`.
+"""A measured window and how it was measured: the plain data every layer passes around.
 
-Every meter (codecarbon, flops, the test fake) implements `Meter`. The fixture
-only ever talks to this interface, so meters are interchangeable.
+Meters (pytest_cegi.measure.meters) produce them, records hold them, the run file
+stores them, judgement and reports read them.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Iterator, Protocol
 
 
 @dataclass(frozen=True)
@@ -137,28 +135,3 @@ class WindowHandle:
                    if isinstance(v, (str, int, float, bool, type(None), list, dict))}
         return replace(self.result, requests=requests or self.requests or None, details=details,
                        tokens=self.tokens or self.result.tokens)
-
-
-class Meter(Protocol):
-    name: str
-
-    def window(self, phase: str) -> contextlib.AbstractContextManager[WindowHandle]:
-        """Measure the body of the `with` block as one window."""
-
-    def method(self) -> Method:
-        """Describe how this meter measures (used before any window exists)."""
-
-    def close(self) -> None:
-        """Release the tracker; called once at session end."""
-
-
-def synchronize_accelerators() -> None:
-    """Wait for queued CUDA work so it is charged to the window it belongs to.
-
-    Only touches torch if something already imported it: never pull torch in.
-    """
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()

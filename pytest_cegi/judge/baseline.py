@@ -16,12 +16,12 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from pytest_cegi import run_schema
-from pytest_cegi.record import Check, Record
-from pytest_cegi.regression import (
+from pytest_cegi.core import run_schema
+from pytest_cegi.core.record import Check, Record
+from pytest_cegi.judge.regression import (
     ENERGY_DERIVED, QUANTITIES, Tolerances, judge, resolve_rules,
 )
-from pytest_cegi.report.run_file import SCHEMA, SCHEMA_VERSION
+from pytest_cegi.core.run_file import SCHEMA, SCHEMA_VERSION
 
 REGENERATE = "re-create it with `pytest --cegi-save FILE` and promote it with `pytest-cegi update`"
 

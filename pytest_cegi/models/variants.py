@@ -34,6 +34,10 @@ QUANTIZATIONS = (None, "int8", "nf4", "fp4")
 DTYPES = ("float32", "float16", "bfloat16", "auto")
 
 
+class VariantUnavailable(Exception):
+    """This machine cannot run the variant (e.g. its quantization); callers skip it."""
+
+
 class VariantError(ValueError):
     """A variant that cannot be loaded as described; the message names it."""
 
@@ -370,7 +374,7 @@ def _quiet_int8() -> None:
 
 def _load(variant: Variant, path: Path, device: str):
     """(model, tokenizer, seq2seq); for a vision-language model the tokenizer is its processor."""
-    from transformers import AutoConfig, AutoProcessor, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     remote = variant.trust_remote_code
     try:
@@ -553,7 +557,7 @@ def describe(model, variant: Variant, *, cached: bool, steps: int) -> dict:
 
 @contextmanager
 def _unmeasured(phase: str):
-    from pytest_cegi.meters.base import WindowHandle
+    from pytest_cegi.core.window import WindowHandle
 
     yield WindowHandle(phase)
 
@@ -565,9 +569,10 @@ def prepare(variant: Variant, *, train=None, recorder=None, cache_dir=None, devi
     Fine-tuning runs inside `recorder.measure("finetune")`. A trained adapter is
     cached; on a hit, the stored fine-tuning window is replayed with cached=True
     through `recorder.add_window` and no training step runs. Quantization that
-    bitsandbytes cannot run here skips the test, naming the variant.
+    bitsandbytes cannot run here raises VariantUnavailable, naming the variant
+    (the `cegi` fixture turns it into a skip).
     """
-    from pytest_cegi import adapter_cache, finetune
+    from pytest_cegi.models import adapter_cache, finetune
 
     if not isinstance(variant, Variant):
         raise TypeError(f"prepare() needs a pytest_cegi.Variant, got {type(variant).__name__}")
@@ -580,9 +585,8 @@ def prepare(variant: Variant, *, train=None, recorder=None, cache_dir=None, devi
     if variant.quantization:
         problem = quantization_problem(variant.quantization, device)
         if problem:
-            import pytest
-
-            pytest.skip(f"variant {variant.name!r}: {variant.quantization} quantization unavailable: {problem}")
+            raise VariantUnavailable(f"variant {variant.name!r}: {variant.quantization} quantization "
+                                     f"unavailable: {problem}")
     base, tokenizer, seq2seq = load_base(variant, device)
     if variant.lora is not None and train is not None:
         # Normalized once, here, before any training: images are read and hashed once
@@ -641,6 +645,6 @@ def _check_train_images(variant: Variant, records: list[dict], vision: bool) -> 
 
 
 def _default_cache_dir():
-    from pytest_cegi.tiny_models import default_cache_dir
+    from pytest_cegi.models.tiny_models import default_cache_dir
 
     return default_cache_dir()

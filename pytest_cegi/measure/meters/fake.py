@@ -13,7 +13,7 @@ import os
 import time
 from typing import Iterator
 
-from pytest_cegi.meters.base import Method, Window, WindowHandle
+from pytest_cegi.core.window import Method, Window, WindowHandle
 
 
 class FakeMeter:

@@ -14,8 +14,9 @@ import logging
 import time
 from typing import Iterator
 
-from pytest_cegi.meters import attribution
-from pytest_cegi.meters.base import Method, Window, WindowHandle, synchronize_accelerators
+from pytest_cegi.measure.meters import attribution
+from pytest_cegi.core.window import Method, Window, WindowHandle
+from pytest_cegi.measure.meters.base import synchronize_accelerators
 
 # codecarbon labels its CPU modes with these strings; anything else is a model.
 _METERED_CPU_MODES = {"intel_rapl": "RAPL", "intel_power_gadget": "Intel Power Gadget",
@@ -59,7 +60,7 @@ class CodecarbonMeter:
         cpu, gpu = "not yet measured", "not yet measured"
         if self._tracker is not None:
             cpu, gpu = self._hardware_labels()
-        from pytest_cegi.meters.carbon import carbon_factor
+        from pytest_cegi.core.carbon import carbon_factor
 
         return Method(
             meter=self.name, cpu=cpu, gpu=gpu,
@@ -171,7 +172,7 @@ class CodecarbonMeter:
         """Attributed energy depends on the CPU model and core count (TDP per core)."""
         import os
 
-        from pytest_cegi.report.run_file import cpu_model
+        from pytest_cegi.core.run_file import cpu_model
 
         return f"codecarbon:attributed-v1:{cpu_model()}:{os.cpu_count()} cores"
 

@@ -10,8 +10,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_cegi.cegi import GAIN_MODES
-from pytest_cegi.units import (QuantityError, Tolerance, parse_energy_kwh, parse_mass_kg,
+from pytest_cegi.core.formula import GAIN_MODES
+from pytest_cegi.core.units import (QuantityError, Tolerance, parse_energy_kwh, parse_mass_kg,
                                parse_number, parse_tolerance)
 
 if sys.version_info >= (3, 11):
@@ -24,6 +24,8 @@ DEFAULT_CARBON_INTENSITY = 475.0
 METERS = ("codecarbon", "flops", "fake")
 REGRESSION_KEYS = ("emissions", "energy", "score", "cegi", "cost")
 # cost (FLOPs or tokens) is deterministic: 1 % catches any change of 2 % or more.
+# The quantities a baseline comparison judges, in report order; each has a default tolerance.
+REGRESSION_QUANTITIES = ("score", "cost", "emissions", "energy", "cegi")
 DEFAULT_MAX_REGRESSION = {"emissions": "10%", "energy": "10%", "score": "0.01", "cegi": "10%", "cost": "1%"}
 
 
@@ -215,7 +217,7 @@ def _deployment(source: str, key: str, value) -> dict:
         out[k] = number
     # The projection owns the rules (exactly one rate, positive values); checking them
     # here makes a bad declaration a start-up error rather than a crash at report time.
-    from pytest_cegi.projection import DeploymentError, parse_deployment
+    from pytest_cegi.core.projection import DeploymentError, parse_deployment
 
     try:
         parse_deployment(out, _where(source, key))
@@ -280,7 +282,7 @@ TABLE_KEYS = ("enforce", "baseline", "save", "report", "junit", "plot", "meter",
 
 def read_table(path: Path, label: str, *, top_level_ok: bool) -> dict:
     """The [tool.cegi] table of a TOML file; a budget file may also put its keys at top level."""
-    from pytest_cegi.run_schema import RunFileError, read_bounded
+    from pytest_cegi.core.run_schema import RunFileError, read_bounded
 
     try:   # bounded like a run file: a regular file of at most 32 MiB
         data = tomllib.loads(read_bounded(path))
@@ -375,7 +377,7 @@ def _carbon(merged: dict) -> Carbon:
         source = intensity[1] + f" ({intensity[0]:g} g/kWh)"
         return Carbon(country[0] if country else None, intensity[0], source)
     if country is not None:
-        from pytest_cegi.meters.carbon import known_country
+        from pytest_cegi.core.carbon import known_country
 
         if known_country(country[0]) is False:
             # Resolved here, so every meter and report uses and names the same fallback.

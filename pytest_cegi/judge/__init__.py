@@ -1,0 +1,1 @@
+"""Judgement: budgets into verdicts, regressions against a baseline, statistics."""

@@ -1,0 +1,1 @@
+"""Measurement: the `cegi` fixture, the session, meters, calibration, xdist."""

@@ -1,0 +1,1 @@
+"""The model stack (transformers, peft, bitsandbytes): variants, fine-tuning, the adapter cache. Free of pytest."""
