@@ -1,6 +1,7 @@
 import pytest
 
-pytest_plugins = ["pytester"]
+# run_builders: the `make` fixture that builds saved runs for judge, report and cli tests
+pytest_plugins = ["pytester", "run_builders"]
 
 # pytester's in-process runs remove the modules first imported inside them when they
 # end; matplotlib does not survive such a partial re-import (two Rectangle classes),

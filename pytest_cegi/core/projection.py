@@ -4,7 +4,7 @@ As in the compact-models study: daily kg CO2e =
     per-request inference emissions x requests per second x 86,400 s x units,
 and annual = daily x 365. (The study's own figure, 2.298183e-08 kg per run x 15 fps x
 86,400 s x 24e6 cameras = 714,826.84 kg, is a day's, though it calls it a year's:
-a year is 2.609e8 kg. tests/gate/test_projection.py checks both.)
+a year is 2.609e8 kg. tests/core/test_projection.py checks both.)
 
 - per-request emissions = emissions of the record's `inference` windows divided by
   the number of requests those windows served (`cegi.measure(requests=N)`, saved

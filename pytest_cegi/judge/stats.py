@@ -7,7 +7,7 @@ normal distribution. Pure Python, no scipy: the samples are small.
 - No ties and small samples: the exact distribution of U (counted by recursion).
 - Otherwise: the normal approximation with tie and continuity corrections.
 Both agree with `scipy.stats.mannwhitneyu` (method "exact" / "asymptotic");
-tests/gate checks that when scipy is installed.
+tests/judge/test_stats.py checks that when scipy is installed.
 """
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ def codecarbon_power_model(cpu_metered: bool) -> PowerModel:
     """The power model from codecarbon's own hardware data (its TDP table and RAM model).
 
     Uses `codecarbon.core.cpu.TDP` and `codecarbon.external.ram.RAM`, read once per
-    session; tests/meters/test_attribution.py fails loudly if codecarbon changes them.
+    session; tests/measure/test_attribution.py fails loudly if codecarbon changes them.
     """
     import psutil
     from codecarbon.core.cpu import TDP
