@@ -14,12 +14,13 @@ Environment knobs (for demonstrations and tests, not for CI):
   (an untrained adapter behaves exactly like its base), so the gate must fail them.
 - ``CEGI_BENCH_THREADS`` (default 1): torch CPU threads, see conftest.py.
 """
+
 from __future__ import annotations
 
 import itertools
 import json
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from pytest_cegi import Variant
@@ -33,16 +34,21 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 # Fine-tuning settings, spelled out so that a change of the library's defaults neither
 # silently changes the benchmark nor invalidates the committed baseline unnoticed.
-FINETUNE = dict(epochs=4.0, batch_size=16, lr=1e-2, weight_decay=0.0, warmup_ratio=0.05,
-                max_length=128, seed=0, progress=False)
+FINETUNE = dict(
+    epochs=4.0, batch_size=16, lr=1e-2, weight_decay=0.0, warmup_ratio=0.05, max_length=128, seed=0, progress=False
+)
 
 # Per-task changes to FINETUNE: translation (a lexicon plus reordering) and SQL need more
 # passes than the template-mapping tasks to be stable across seeds
 # (benchmarks/scripts/seed_spread.py).
 # Captions are up to ~110 characters, one token each in the VLM's character vocabulary,
 # after ~50 prompt and image tokens.
-TASK_FINETUNE = {"translate": {"epochs": 8.0}, "sql": {"epochs": 8.0}, "caption": {"max_length": 192},
-                 "reason": {"epochs": 8.0}}
+TASK_FINETUNE = {
+    "translate": {"epochs": 8.0},
+    "sql": {"epochs": 8.0},
+    "caption": {"max_length": 192},
+    "reason": {"epochs": 8.0},
+}
 
 
 def finetune_settings(task: str, **overrides) -> dict:
@@ -53,8 +59,7 @@ def finetune_settings(task: str, **overrides) -> dict:
 # (The VLM's tokens are characters: "nothing" is 7.)
 # Reasoning: the longest worked answer ("10 + 9 = 19 . 19 - 7 = 12 #### 12") is ~20 tokens;
 # programming: one-line bodies ("return values[::-1]") are under 12.
-MAX_NEW_TOKENS = {"summarize": 32, "sql": 40, "translate": 24, "caption": 116, "vqa": 8,
-                  "reason": 24, "code": 16}
+MAX_NEW_TOKENS = {"summarize": 32, "sql": 40, "translate": 24, "caption": 116, "vqa": 8, "reason": 24, "code": 16}
 
 # The vision test sets in one generation batch each: the VLM's tokens are characters, so a
 # caption is ~100 decoding steps, and per-step overhead (most of all in the unmeasured
@@ -76,8 +81,10 @@ def model_dir(task: str, size: str) -> Path:
 # Suites that run a subset of the variants, to keep the main job short: one of each
 # axis (LoRA at two ranks, 4-bit, the larger base with and without LoRA); int8 and
 # QLoRA repeat what the other suites already show for these model sizes.
-VARIANT_SUBSETS = {"reason": ("base", "lora-r4", "lora-r16", "nf4", "large", "large-lora-r8"),
-                   "code": ("base", "lora-r4", "lora-r16", "nf4", "large", "large-lora-r8")}
+VARIANT_SUBSETS = {
+    "reason": ("base", "lora-r4", "lora-r16", "nf4", "large", "large-lora-r8"),
+    "code": ("base", "lora-r4", "lora-r16", "nf4", "large", "large-lora-r8"),
+}
 
 
 def variants_for(task: str) -> list[Variant]:
@@ -105,7 +112,7 @@ def _all_variants(task: str) -> list[Variant]:
     ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _records(task: str, split: str) -> tuple:
     with open(DATA / task / f"{split}.jsonl", encoding="utf-8") as f:
         return tuple(json.loads(line) for line in f if line.strip())
@@ -121,7 +128,7 @@ def records(task: str, split: str) -> list[dict]:
     return rows
 
 
-@lru_cache(maxsize=None)
+@cache
 def _generate_module():
     import importlib.util
 
@@ -166,21 +173,28 @@ def run_programming(cegi, variant: Variant, **score_kw) -> dict:
     handle = cegi.prepare(variant, train=train, **finetune_settings(task))
     test = records(task, "test")
     prompts = [p for r in test for p in r["prompts"]]
-    outputs = cegi.measure_call(handle.generate, prompts, max_new_tokens=MAX_NEW_TOKENS[task],
-                                requests=len(prompts))
+    outputs = cegi.measure_call(handle.generate, prompts, max_new_tokens=MAX_NEW_TOKENS[task], requests=len(prompts))
     n = len(test[0]["prompts"])
-    samples = [[code_sample(p, o) for p, o in zip(r["prompts"], outputs[i * n:(i + 1) * n])]
-               for i, r in enumerate(test)]
+    samples = [
+        [code_sample(p, o) for p, o in zip(r["prompts"], outputs[i * n : (i + 1) * n])] for i, r in enumerate(test)
+    ]
     scores = cegi.score("pass_at_k", samples, [r["test"] for r in test], **score_kw)
     meta = handle.metadata
-    RUN_LOG.append({"task": task, "variant": variant.name, "lora": variant.lora is not None,
-                    "cached": bool(meta.get("cached")), "trained": bool(meta.get("finetune_steps")),
-                    "sabotaged": sabotage, "scores": scores})
+    RUN_LOG.append(
+        {
+            "task": task,
+            "variant": variant.name,
+            "lora": variant.lora is not None,
+            "cached": bool(meta.get("cached")),
+            "trained": bool(meta.get("finetune_steps")),
+            "sabotaged": sabotage,
+            "scores": scores,
+        }
+    )
     return scores
 
 
-def run_variant(cegi, task: str, variant: Variant, metric: str, *, also=(), record_property=None,
-                **score_kw) -> dict:
+def run_variant(cegi, task: str, variant: Variant, metric: str, *, also=(), record_property=None, **score_kw) -> dict:
     """Prepare (fine-tune when LoRA), generate for the test set in a measured window, score.
 
     `metric` is recorded (it drives gain and CEGI); metrics named in `also` are computed
@@ -197,8 +211,9 @@ def run_variant(cegi, task: str, variant: Variant, metric: str, *, also=(), reco
     extra = {"images": [r["image"] for r in test]} if "image" in test[0] else {}
     if task in GENERATE_BATCH:
         extra["batch_size"] = GENERATE_BATCH[task]
-    predictions = cegi.measure_call(handle.generate, prompts, max_new_tokens=MAX_NEW_TOKENS[task],
-                                    requests=len(prompts), **extra)
+    predictions = cegi.measure_call(
+        handle.generate, prompts, max_new_tokens=MAX_NEW_TOKENS[task], requests=len(prompts), **extra
+    )
     # Several reference captions where the data has them, else the completion.
     references = [r.get("references") or r["completion"].strip() for r in test]
     scores = cegi.score(metric, predictions, references, **score_kw)
@@ -211,9 +226,17 @@ def run_variant(cegi, task: str, variant: Variant, metric: str, *, also=(), reco
             if record_property is not None:
                 record_property(result.key, result.value)
     meta = handle.metadata
-    RUN_LOG.append({"task": task, "variant": variant.name, "lora": variant.lora is not None,
-                    "cached": bool(meta.get("cached")), "trained": bool(meta.get("finetune_steps")),
-                    "sabotaged": sabotage, "scores": scores})
+    RUN_LOG.append(
+        {
+            "task": task,
+            "variant": variant.name,
+            "lora": variant.lora is not None,
+            "cached": bool(meta.get("cached")),
+            "trained": bool(meta.get("finetune_steps")),
+            "sabotaged": sabotage,
+            "scores": scores,
+        }
+    )
     return scores
 
 
@@ -246,8 +269,9 @@ def run_detection(cegi, variant) -> dict:
         model = cegi_detect.with_lora(model, variant.lora_r)
     if variant.train and not sabotage:
         with cegi.measure("finetune"):
-            steps = len(cegi_detect.train(model, processor, detection_records("train"),
-                                          **cegi_detect.FINETUNE[variant.train]))
+            steps = len(
+                cegi_detect.train(model, processor, detection_records("train"), **cegi_detect.FINETUNE[variant.train])
+            )
     # T_M: what was trained to make the variant (DESIGN.md): all weights for a full
     # fine-tune, adapter and heads for LoRA; 0 for a model used as is (no CEGI then).
     # A sabotaged variant keeps its T_M: it claims the training it skipped.
@@ -257,6 +281,15 @@ def run_detection(cegi, variant) -> dict:
     cegi.repeat = max(cegi.repeat, cegi_detect.REPEAT)
     predictions = cegi.measure_call(cegi_detect.detect, model, processor, images, requests=len(images))
     scores = cegi.score("detection_map", predictions, [{"boxes": r["boxes"], "labels": r["labels"]} for r in test])
-    RUN_LOG.append({"task": "detect", "variant": variant.name, "lora": variant.train == "lora",
-                    "cached": False, "trained": steps > 0, "sabotaged": sabotage, "scores": scores})
+    RUN_LOG.append(
+        {
+            "task": "detect",
+            "variant": variant.name,
+            "lora": variant.train == "lora",
+            "cached": False,
+            "trained": steps > 0,
+            "sabotaged": sabotage,
+            "scores": scores,
+        }
+    )
     return scores

@@ -11,11 +11,12 @@ back through its `post_process_object_detection`, as a user's pipeline would run
 runs them with the same functions. Training uses DETR's own loss (Hungarian matching,
 class + L1 + GIoU), seeded and single-threaded, so runs repeat exactly.
 """
+
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 # Two sizes, as for the other suites: the reference and a larger base. A 32x32 image
 # becomes a 4x4 feature map (stride 8): 16 encoder tokens; 8 queries for at most 3 shapes.
@@ -34,8 +35,11 @@ def _classes(arch: str):
     import transformers as t
 
     prefix = {"detr": "Detr", "conditional_detr": "ConditionalDetr"}[arch]
-    return (getattr(t, f"{prefix}Config"), getattr(t, f"{prefix}ForObjectDetection"),
-            getattr(t, f"{prefix}ImageProcessorPil"))
+    return (
+        getattr(t, f"{prefix}Config"),
+        getattr(t, f"{prefix}ForObjectDetection"),
+        getattr(t, f"{prefix}ImageProcessorPil"),
+    )
 
 
 def new_model(size: str, seed: int = 0, arch: str = ARCH):
@@ -47,14 +51,31 @@ def new_model(size: str, seed: int = 0, arch: str = ARCH):
 
     s = SIZES[size]
     torch.manual_seed(seed)
-    backbone = ResNetConfig(num_channels=3, embedding_size=s["embedding"], hidden_sizes=s["hidden"],
-                            depths=[1, 1], layer_type="basic", out_features=["stage2"])
+    backbone = ResNetConfig(
+        num_channels=3,
+        embedding_size=s["embedding"],
+        hidden_sizes=s["hidden"],
+        depths=[1, 1],
+        layer_type="basic",
+        out_features=["stage2"],
+    )
     config = DetrConfig(
-        use_timm_backbone=False, backbone_config=backbone, use_pretrained_backbone=False,
-        num_queries=NUM_QUERIES, d_model=s["d_model"], encoder_layers=s["enc"], decoder_layers=s["dec"],
-        encoder_attention_heads=s["heads"], decoder_attention_heads=s["heads"],
-        encoder_ffn_dim=s["ffn"], decoder_ffn_dim=s["ffn"], dropout=0.0, attention_dropout=0.0,
-        num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)},
+        use_timm_backbone=False,
+        backbone_config=backbone,
+        use_pretrained_backbone=False,
+        num_queries=NUM_QUERIES,
+        d_model=s["d_model"],
+        encoder_layers=s["enc"],
+        decoder_layers=s["dec"],
+        encoder_attention_heads=s["heads"],
+        decoder_attention_heads=s["heads"],
+        encoder_ffn_dim=s["ffn"],
+        decoder_ffn_dim=s["ffn"],
+        dropout=0.0,
+        attention_dropout=0.0,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={n: i for i, n in enumerate(LABELS)},
     )
     processor = DetrImageProcessorPil(do_resize=False, do_pad=False, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     return DetrForObjectDetection(config), processor
@@ -67,8 +88,15 @@ def _targets(records: Sequence[dict], side: int) -> list[dict]:
     out = []
     for r in records:
         boxes = torch.tensor(r["boxes"], dtype=torch.float32) / side
-        cxcywh = torch.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2,
-                              boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], dim=1)
+        cxcywh = torch.stack(
+            [
+                (boxes[:, 0] + boxes[:, 2]) / 2,
+                (boxes[:, 1] + boxes[:, 3]) / 2,
+                boxes[:, 2] - boxes[:, 0],
+                boxes[:, 3] - boxes[:, 1],
+            ],
+            dim=1,
+        )
         out.append({"class_labels": torch.tensor(r["labels"], dtype=torch.long), "boxes": cxcywh})
     return out
 
@@ -77,8 +105,9 @@ def pixels(processor, images: Sequence):
     return processor(images=list(images), return_tensors="pt")["pixel_values"]
 
 
-def train(model, processor, records: Sequence[dict], *, steps: int, batch_size: int = 16, lr: float = 1e-3,
-          seed: int = 0) -> list[float]:
+def train(
+    model, processor, records: Sequence[dict], *, steps: int, batch_size: int = 16, lr: float = 1e-3, seed: int = 0
+) -> list[float]:
     """AdamW on DETR's loss over `records` ({"image", "boxes", "labels"}); trains the
     parameters that require grad (all of them, or a LoRA adapter's). Returns the losses."""
     import torch
@@ -114,13 +143,14 @@ def detect(model, processor, images: Sequence, batch_size: int = 64) -> list[dic
     out: list[dict] = []
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
-            chunk = list(images[i:i + batch_size])
+            chunk = list(images[i : i + batch_size])
             result = model(pixel_values=pixels(processor, chunk).to(next(model.parameters()).device))
             sizes = [(im.size[1], im.size[0]) for im in chunk]
             kw = {} if type(processor).__name__.startswith("Detr") else {"top_k": NUM_QUERIES * len(LABELS)}
             for r in processor.post_process_object_detection(result, threshold=0.0, target_sizes=sizes, **kw):
-                out.append({"boxes": r["boxes"].tolist(), "scores": r["scores"].tolist(),
-                            "labels": r["labels"].tolist()})
+                out.append(
+                    {"boxes": r["boxes"].tolist(), "scores": r["scores"].tolist(), "labels": r["labels"].tolist()}
+                )
     return out
 
 
@@ -135,9 +165,15 @@ def load(path: Path, quantization: str | None = None):
 
     kw: dict = {"local_files_only": True}
     if quantization == "nf4":
-        kw.update(device_map={"": "cpu"}, quantization_config=BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype="float32",
-            llm_int8_skip_modules=_unpackable_linears(path)))
+        kw.update(
+            device_map={"": "cpu"},
+            quantization_config=BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_compute_dtype="float32",
+                llm_int8_skip_modules=_unpackable_linears(path),
+            ),
+        )
     elif quantization is not None:
         raise ValueError(f"unknown quantization {quantization!r}")
     model = DetrForObjectDetection.from_pretrained(path, **kw)
@@ -151,8 +187,10 @@ def load(path: Path, quantization: str | None = None):
 # LoRA goes on every linear layer of the transformer; the two prediction heads are
 # trained in full (peft's modules_to_save), as detection LoRA recipes do. LoRA gets the
 # higher learning rate adapters usually need (1e-3 and 3e-3 gave the same mAP).
-FINETUNE = {"full": dict(steps=200, batch_size=16, lr=1e-3, seed=0),
-            "lora": dict(steps=200, batch_size=16, lr=3e-3, seed=0)}
+FINETUNE = {
+    "full": dict(steps=200, batch_size=16, lr=1e-3, seed=0),
+    "lora": dict(steps=200, batch_size=16, lr=3e-3, seed=0),
+}
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2"]
 LORA_HEADS = ["class_labels_classifier", "bbox_predictor"]
 # The compact-models study averaged each inference figure over 15 runs; the main job
@@ -167,8 +205,16 @@ class DetectVariant:
     """One detection variant: which base, how it is trained (None, "full" or "lora"),
     whether it is quantized. Not a `pytest_cegi.Variant`: those load language models."""
 
-    def __init__(self, name: str, size: str, *, train: str | None = None, quantization: str | None = None,
-                 reference: bool = False, lora_r: int = 8):
+    def __init__(
+        self,
+        name: str,
+        size: str,
+        *,
+        train: str | None = None,
+        quantization: str | None = None,
+        reference: bool = False,
+        lora_r: int = 8,
+    ):
         self.name, self.size, self.train, self.quantization = name, size, train, quantization
         self.reference, self.lora_r = reference, lora_r
 
@@ -186,13 +232,14 @@ VARIANTS = [
 
 
 def with_lora(model, r: int):
+    import torch
     from peft import LoraConfig, get_peft_model
 
-    import torch
-
     torch.manual_seed(FINETUNE["lora"]["seed"])  # LoRA A matrices are random: same seed, same adapter
-    return get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0,
-                                            target_modules=LORA_TARGETS, modules_to_save=LORA_HEADS))
+    return get_peft_model(
+        model,
+        LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules=LORA_TARGETS, modules_to_save=LORA_HEADS),
+    )
 
 
 def trainable(model) -> int:
@@ -204,5 +251,8 @@ def _unpackable_linears(path: Path) -> list[str]:
     import torch
 
     model = _classes(ARCH)[1].from_pretrained(path, local_files_only=True)
-    return sorted(name for name, m in model.named_modules()
-                  if isinstance(m, torch.nn.Linear) and (m.out_features % 32 or m.in_features % 2))
+    return sorted(
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and (m.out_features % 32 or m.in_features % 2)
+    )

@@ -3,6 +3,7 @@ cold/warm timing line printed at the end of every run.
 
 Run: ``pytest benchmarks/ --cegi-budget`` (outputs in ``cegi-out/``, see benchmarks/README.md).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,14 @@ from pathlib import Path
 import pytest
 
 # Never touch the network; keep third-party chatter out of the report.
-for _key, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                     "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false",
-                     "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
+for _key, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}.items():
     os.environ.setdefault(_key, _value)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import cegi_bench` under any import mode
@@ -34,8 +40,7 @@ def _adapter_entries(cache_dir: Path) -> int:
     return sum(1 for p in root.iterdir() if (p / ENTRY_FILE).is_file()) if root.is_dir() else 0
 
 
-OUTPUTS = {"cegi_save": "run.json", "cegi_report": "report.md", "cegi_plot": "pareto.png",
-           "cegi_junit": "checks.xml"}
+OUTPUTS = {"cegi_save": "run.json", "cegi_report": "report.md", "cegi_plot": "pareto.png", "cegi_junit": "checks.xml"}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -54,7 +59,7 @@ def pytest_configure(config):
     if pyproject is not None:
         try:
             configured = read_table(pyproject, pyproject.name, top_level_ok=False)
-        except Exception:  # noqa: BLE001 - the plugin reports bad configuration itself
+        except Exception:
             configured = {}
     out = Path(os.environ.get("CEGI_OUT") or config.rootpath / "cegi-out")
     for option, name in OUTPUTS.items():
@@ -67,9 +72,14 @@ def pytest_sessionstart(session):
 
     config = session.config
     state = config.stash.get(STATE, None)
-    cache_dir = Path(state.settings.cache_dir) if state is not None and state.settings.cache_dir else Path(".cegi-cache")
-    config._cegi_bench = {"cache_dir": cache_dir, "adapters_before": _adapter_entries(cache_dir),
-                          "started": time.perf_counter()}
+    cache_dir = (
+        Path(state.settings.cache_dir) if state is not None and state.settings.cache_dir else Path(".cegi-cache")
+    )
+    config._cegi_bench = {
+        "cache_dir": cache_dir,
+        "adapters_before": _adapter_entries(cache_dir),
+        "started": time.perf_counter(),
+    }
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -95,8 +105,12 @@ def _bench_environment():
 
 def _ensure_models():
     """The tiny base models are committed; rebuild any that is missing (minutes, once)."""
-    missing = [(task, size) for task in (*cegi_bench.MAX_NEW_TOKENS, "detect") for size in ("tiny", "wide")
-               if not (cegi_bench.model_dir(task, size) / "config.json").is_file()]
+    missing = [
+        (task, size)
+        for task in (*cegi_bench.MAX_NEW_TOKENS, "detect")
+        for size in ("tiny", "wide")
+        if not (cegi_bench.model_dir(task, size) / "config.json").is_file()
+    ]
     if missing:
         import importlib.util
 
@@ -133,16 +147,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         kind = "mixed"
     tr = terminalreporter
     tr.write_sep("-", "cegi benchmarks: run time")
-    tr.write_line(f"wall time {wall:.1f} s for {len(records)} variants ({time.perf_counter() - _T0:.1f} s "
-                  f"since conftest import); adapter cache {kind}: {trained} trained, {cached} reused; "
-                  f"adapter cache entries before the run: {info['adapters_before']} in {info['cache_dir']}")
+    tr.write_line(
+        f"wall time {wall:.1f} s for {len(records)} variants ({time.perf_counter() - _T0:.1f} s "
+        f"since conftest import); adapter cache {kind}: {trained} trained, {cached} reused; "
+        f"adapter cache entries before the run: {info['adapters_before']} in {info['cache_dir']}"
+    )
     spoiled = [e["variant"] for e in log if e["sabotaged"]]
     if spoiled:
         tr.write_line(f"sabotaged: {', '.join(spoiled)} (CEGI_BENCH_SABOTAGE: fine-tuning skipped)")
     extra = [e for e in log if len(e["scores"]) > 1]
     for e in extra:
-        tr.write_line(f"  {e['task']}/{e['variant']}: " + ", ".join(f"{k} {v:.4f}" for k, v in e["scores"].items()
-                                                                    if isinstance(v, (int, float))))
+        tr.write_line(
+            f"  {e['task']}/{e['variant']}: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in e["scores"].items() if isinstance(v, (int, float)))
+        )
     if state.settings.save is not None:
         from pytest_cegi.core.run_file import atomic_write_text
 
@@ -151,9 +169,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             table = out.parent / "results.md"
             atomic_write_text(table, results_table(state.records, wall, kind))
             tr.write_line(f"cegi benchmarks: wrote {table}")
-            timings = {"wall_s": round(wall, 1), "cache": kind.split(" (")[0], "trained": trained,
-                       "reused": cached, "variants": len(records),
-                       "threads": int(os.environ.get("CEGI_BENCH_THREADS", "1")), "exitstatus": int(exitstatus)}
+            timings = {
+                "wall_s": round(wall, 1),
+                "cache": kind.split(" (")[0],
+                "trained": trained,
+                "reused": cached,
+                "variants": len(records),
+                "threads": int(os.environ.get("CEGI_BENCH_THREADS", "1")),
+                "exitstatus": int(exitstatus),
+            }
             atomic_write_text(out, json.dumps(timings, indent=2) + "\n")
             tr.write_line(f"cegi benchmarks: wrote {out}")
         except OSError as exc:
@@ -162,22 +186,47 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 def results_table(records: list[dict], wall: float, kind: str) -> str:
     """Markdown: every variant of every task with score, gain, T_M, energy, CO2e, CEGI."""
+
     def num(value, spec):
         return "-" if value is None else format(value, spec)
 
-    lines = [f"Run time {wall:.1f} s, adapter cache {kind}. Energy and CO2e per test; "
-             "modelled figures are estimates. CEGI in kg CO2e per (% gain x M trainable params).", "",
-             "| task | variant | metric | score | gain | T_M | energy (J) | CO2e (mg) | CEGI | kg per % gain | cached | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Run time {wall:.1f} s, adapter cache {kind}. Energy and CO2e per test; "
+        "modelled figures are estimates. CEGI in kg CO2e per (% gain x M trainable params).",
+        "",
+        "| task | variant | metric | score | gain | T_M | energy (J) | CO2e (mg) | CEGI | kg per % gain | cached | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in sorted(records, key=lambda r: (r["task"], not r["reference"])):
         gain = "ref" if r["reference"] else (f"{r['gain_pct']:+.1f}%" if r.get("gain_pct") is not None else "-")
-        cegi = ("n/a (reference)" if r["reference"] else "n/a (nothing trained)" if r.get("cegi_applicable") is False
-                else f"{r['cegi']:.2e}" if r.get("cegi") is not None else f"undefined ({r.get('cegi_reason') or '?'})")
+        cegi = (
+            "n/a (reference)"
+            if r["reference"]
+            else "n/a (nothing trained)"
+            if r.get("cegi_applicable") is False
+            else f"{r['cegi']:.2e}"
+            if r.get("cegi") is not None
+            else f"undefined ({r.get('cegi_reason') or '?'})"
+        )
         tm = r.get("trainable_params")
-        lines.append(" | ".join([
-            "", r["task"], r["variant"], str(r.get("metric") or "-"), num(r.get("score"), ".4f"), gain,
-            "-" if tm is None else f"{tm / 1e6:.4f} M",
-            num(None if r.get("energy_kwh") is None else r["energy_kwh"] * 3.6e6, ".1f"),
-            num(None if r.get("emissions_kg") is None else r["emissions_kg"] * 1e6, ".2f"),
-            cegi, num(r.get("carbon_per_gain"), ".2e"), "yes" if r.get("cached") else "no", r["verdict"], ""]).strip())
+        lines.append(
+            " | ".join(
+                [
+                    "",
+                    r["task"],
+                    r["variant"],
+                    str(r.get("metric") or "-"),
+                    num(r.get("score"), ".4f"),
+                    gain,
+                    "-" if tm is None else f"{tm / 1e6:.4f} M",
+                    num(None if r.get("energy_kwh") is None else r["energy_kwh"] * 3.6e6, ".1f"),
+                    num(None if r.get("emissions_kg") is None else r["emissions_kg"] * 1e6, ".2f"),
+                    cegi,
+                    num(r.get("carbon_per_gain"), ".2e"),
+                    "yes" if r.get("cached") else "no",
+                    r["verdict"],
+                    "",
+                ]
+            ).strip()
+        )
     return "\n".join(lines) + "\n"

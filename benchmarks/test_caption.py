@@ -7,8 +7,8 @@ benchmarks/models/build.py and shared with the VQA suite. Each test image has th
 reference captions, as COCO has several (SPICE, the paper's other caption metric,
 needs Java, so CIDEr-D alone is the score). See benchmarks/README.md.
 """
-import pytest
 
+import pytest
 from cegi_bench import run_variant, variants_for
 
 

@@ -7,8 +7,8 @@ by prompt, not by temperature. pass@1 is the mean share of phrasings whose funct
 passes the tests; pass@3 counts a problem solved when any phrasing's function does.
 See benchmarks/README.md.
 """
-import pytest
 
+import pytest
 from cegi_bench import run_programming, variants_for
 
 

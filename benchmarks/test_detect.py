@@ -8,13 +8,13 @@ per second on 24 million cameras), so the report projects each variant's emissio
 day and per year.
 See benchmarks/README.md.
 """
-import pytest
 
+import pytest
 from cegi_bench import run_detection
 
 pytest.importorskip("pycocotools", reason="detection_map needs pycocotools: pip install 'pytest-cegi[detection]'")
 
-import cegi_detect  # noqa: E402
+import cegi_detect
 
 
 @pytest.mark.cegi(task="detect")

@@ -1,7 +1,7 @@
 """Text-to-SQL on a shipped SQLite database, scored with execution accuracy
 (the CEGI paper's text-to-SQL task, scaled down)."""
-import pytest
 
+import pytest
 from cegi_bench import DATA, run_variant, variants_for
 
 

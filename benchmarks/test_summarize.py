@@ -1,6 +1,6 @@
 """Dialogue summarization scored with ROUGE-L (the CEGI paper's DialogSum task, scaled down)."""
-import pytest
 
+import pytest
 from cegi_bench import run_variant, variants_for
 
 

@@ -1,8 +1,8 @@
 """Translation from an English-like language into the synthetic language Veli, scored
 with BLEU (recorded: it drives gain and CEGI) and chrF (reported alongside), as in the
 compact-models study's translation task, scaled down."""
-import pytest
 
+import pytest
 from cegi_bench import run_variant, variants_for
 
 

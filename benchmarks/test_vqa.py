@@ -6,8 +6,8 @@ projector, Llama text model, LLaVA processor), the same base models as the capti
 suite, pretrained by benchmarks/models/build.py; questions get one-word answers, as VQA
 annotations do. See benchmarks/README.md.
 """
-import pytest
 
+import pytest
 from cegi_bench import run_variant, variants_for
 
 

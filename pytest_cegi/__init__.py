@@ -1,4 +1,5 @@
 """pytest-cegi: gate ML changes on task quality and carbon (CEGI)."""
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

@@ -8,6 +8,7 @@ Exit codes: 0 no regression, 1 regressions (or whatever --fail-on names),
 2 usage errors and unusable files, 3 an internal error (a bug). Only a regression
 exits 1, so a script can tell a verdict from a crash.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,11 +16,11 @@ import json
 import sys
 from pathlib import Path
 
-from pytest_cegi.judge.baseline import BaselineError, Comparison, compare, load_run
 from pytest_cegi.core.projection import DeploymentError
-from pytest_cegi.judge.regression import QUANTITIES
 from pytest_cegi.core.run_file import atomic_write_text, write_run
 from pytest_cegi.core.units import QuantityError, parse_tolerance
+from pytest_cegi.judge.baseline import BaselineError, Comparison, compare, load_run
+from pytest_cegi.judge.regression import QUANTITIES
 
 OK, REGRESSED, USAGE, INTERNAL = 0, 1, 2, 3
 _TRIGGERS = (*QUANTITIES, "removed", "mismatch")
@@ -35,17 +36,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return args.handler(args)
-    except SystemExit as exc:            # argparse: --help (0) or a usage error (2)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else USAGE
     except (BaselineError, DeploymentError, QuantityError, _UsageError, OSError) as exc:
         print(f"pytest-cegi: error: {exc}", file=sys.stderr)
         return USAGE
-    except Exception:                    # a bug: never exit 1, which means "regression"
+    except Exception:  # a bug: never exit 1, which means "regression"
         import traceback
 
         traceback.print_exc()
-        print("pytest-cegi: internal error (a bug in pytest-cegi; please report it with the traceback above)",
-              file=sys.stderr)
+        print(
+            "pytest-cegi: internal error (a bug in pytest-cegi; please report it with the traceback above)",
+            file=sys.stderr,
+        )
         return INTERNAL
 
 
@@ -60,9 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="compare a run with a baseline; exit 1 on regressions")
     c.add_argument("base", help="baseline run JSON (e.g. benchmarks/baseline.json)")
     c.add_argument("head", help="run JSON to check (from pytest --cegi-save)")
-    c.add_argument("--fail-on", default="regression", type=_fail_on, metavar="LIST",
-                   help="comma-separated: regression (any quantity, default), score, cost, emissions, energy, "
-                        "cegi, removed, mismatch, or none")
+    c.add_argument(
+        "--fail-on",
+        default="regression",
+        type=_fail_on,
+        metavar="LIST",
+        help="comma-separated: regression (any quantity, default), score, cost, emissions, energy, "
+        "cegi, removed, mismatch, or none",
+    )
     c.add_argument("--format", choices=("text", "md", "json"), default="text")
     c.add_argument("-o", "--output", help="write the output here instead of stdout")
     _comparison_options(c)
@@ -72,8 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("run", help="run JSON")
     r.add_argument("--baseline", help="baseline run JSON to show deltas against")
     r.add_argument("-o", "--output", help="Markdown file (default: stdout)")
-    r.add_argument("--plot", help="Pareto plot file; .png and .svg are both written "
-                                  "(default with --output: <output>-pareto.png)")
+    r.add_argument(
+        "--plot", help="Pareto plot file; .png and .svg are both written (default with --output: <output>-pareto.png)"
+    )
     r.add_argument("--no-plot", action="store_true", help="do not draw the plot")
     r.add_argument("--step-summary", action="store_true", help="also append to $GITHUB_STEP_SUMMARY")
     _comparison_options(r)
@@ -81,9 +90,13 @@ def _parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("update", help="promote a run to the committed baseline")
     u.add_argument("run", help="run JSON to promote")
-    u.add_argument("baseline", nargs="?", default=None,
-                   help="default: the baseline named in [tool.cegi] of the pyproject.toml in this folder "
-                        "or above; without one, name it")
+    u.add_argument(
+        "baseline",
+        nargs="?",
+        default=None,
+        help="default: the baseline named in [tool.cegi] of the pyproject.toml in this folder "
+        "or above; without one, name it",
+    )
     u.add_argument("--force", action="store_true", help="promote even a run with invalid measurements")
     u.set_defaults(handler=_update)
 
@@ -93,16 +106,25 @@ def _parser() -> argparse.ArgumentParser:
     pl.set_defaults(handler=_pool)
 
     # Listed for --help; main() hands its arguments to the calibration code's own parser.
-    sub.add_parser("calibrate", add_help=False,
-                   help="measure a flops-meter device profile for this machine (see calibrate --help)")
+    sub.add_parser(
+        "calibrate", add_help=False, help="measure a flops-meter device profile for this machine (see calibrate --help)"
+    )
     return p
 
 
 def _comparison_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-regression", action="append", default=[], metavar="QUANTITY=TOL",
-                   help="override a tolerance, e.g. emissions=15%% or score=0.02 (repeatable)")
-    p.add_argument("--allow-energy-mismatch", action="store_true",
-                   help="compare energy, emissions and CEGI even across hardware, meter or carbon-factor changes")
+    p.add_argument(
+        "--max-regression",
+        action="append",
+        default=[],
+        metavar="QUANTITY=TOL",
+        help="override a tolerance, e.g. emissions=15%% or score=0.02 (repeatable)",
+    )
+    p.add_argument(
+        "--allow-energy-mismatch",
+        action="store_true",
+        help="compare energy, emissions and CEGI even across hardware, meter or carbon-factor changes",
+    )
 
 
 def _fail_on(text: str) -> set:
@@ -123,8 +145,9 @@ def _tolerances(args, head_run: dict):
     for item in args.max_regression:
         quantity, sep, value = item.partition("=")
         if not sep or quantity not in QUANTITIES:
-            raise _UsageError(f"--max-regression expects QUANTITY=TOL with QUANTITY one of "
-                              f"{', '.join(QUANTITIES)}, got {item!r}")
+            raise _UsageError(
+                f"--max-regression expects QUANTITY=TOL with QUANTITY one of {', '.join(QUANTITIES)}, got {item!r}"
+            )
         overrides[quantity] = (parse_tolerance(value), "--max-regression")
     settings = head_run.get("settings") or {}
     saved = settings.get("max_regression") or {}
@@ -134,10 +157,15 @@ def _tolerances(args, head_run: dict):
     def for_record(record: dict) -> dict:
         spec = {q: (parse_tolerance(v), sources.get(q, "saved run settings")) for q, v in saved.items()}
         own = record.get("max_regression_source") or "budget entry"
-        spec.update({q: None if v is None else (parse_tolerance(v), f"{own} max_regression")
-                     for q, v in (record.get("max_regression") or {}).items()})
+        spec.update(
+            {
+                q: None if v is None else (parse_tolerance(v), f"{own} max_regression")
+                for q, v in (record.get("max_regression") or {}).items()
+            }
+        )
         spec.update(overrides)
         return spec
+
     return for_record
 
 
@@ -170,8 +198,9 @@ def _compare(args) -> int:
     elif args.format == "md":
         from pytest_cegi.report.markdown import render
 
-        text = render(head, comparison, baseline_label=args.base,
-                      refresh_command=f"pytest-cegi update {args.head} {args.base}")
+        text = render(
+            head, comparison, baseline_label=args.base, refresh_command=f"pytest-cegi update {args.head} {args.base}"
+        )
     else:
         text = format_text(comparison, args.base)
     _emit(text, args.output)
@@ -184,16 +213,20 @@ def _compare(args) -> int:
 
 def format_text(comparison: Comparison, base_label: str) -> str:
     c = comparison.counts()
-    lines = [f"pytest-cegi compare: {c['regression']} regression(s), {c['improvement']} improvement(s), "
-             f"{c['unchanged']} unchanged, {c['added']} added, {c['removed']} removed (baseline {base_label})"]
+    lines = [
+        f"pytest-cegi compare: {c['regression']} regression(s), {c['improvement']} improvement(s), "
+        f"{c['unchanged']} unchanged, {c['added']} added, {c['removed']} removed (baseline {base_label})"
+    ]
     lines += [f"WARNING {m.describe()}" for m in comparison.mismatches]
     if comparison.refused:
-        lines.append(f"NOT COMPARED {', '.join(comparison.refused)} (environment differs; "
-                     f"--allow-energy-mismatch to compare anyway)")
+        lines.append(
+            f"NOT COMPARED {', '.join(comparison.refused)} (environment differs; "
+            f"--allow-energy-mismatch to compare anyway)"
+        )
     if comparison.unrepeated:
         lines.append("NOTE some comparisons are unrepeated: tolerance alone, no significance test")
     for r in comparison.records:
-        if r.status != "unchanged":      # added and removed records have no deltas
+        if r.status != "unchanged":  # added and removed records have no deltas
             lines.append(f"{r.status.upper():<12}{r.task} / {r.variant}")
             lines += [f"{'':12}- {reason}" for reason in r.reasons]
     if comparison.improvements():
@@ -207,14 +240,19 @@ def _report(args) -> int:
     head = load_run(args.run)
     comparison = None
     if args.baseline:
-        comparison = compare(load_run(args.baseline), head, _tolerances(args, head),
-                             allow_energy_mismatch=args.allow_energy_mismatch)
-    try:   # only for the hint: a broken pyproject.toml here must not stop the report
+        comparison = compare(
+            load_run(args.baseline), head, _tolerances(args, head), allow_energy_mismatch=args.allow_energy_mismatch
+        )
+    try:  # only for the hint: a broken pyproject.toml here must not stop the report
         baseline = args.baseline or configured_baseline()
     except _UsageError:
         baseline = None
-    text = render(head, comparison, baseline_label=args.baseline,
-                  refresh_command=f"pytest-cegi update {args.run} {baseline or 'BASELINE.json'}")
+    text = render(
+        head,
+        comparison,
+        baseline_label=args.baseline,
+        refresh_command=f"pytest-cegi update {args.run} {baseline or 'BASELINE.json'}",
+    )
     if args.output:
         write_report(text, args.output)
     else:
@@ -231,7 +269,7 @@ def _report(args) -> int:
         try:
             paths = plot_pareto(head, plot)
         except PlotUnavailable as exc:
-            if args.plot:                 # asked for explicitly: an error
+            if args.plot:  # asked for explicitly: an error
                 raise _UsageError(str(exc)) from None
             print(f"pytest-cegi: {exc}; no plot written", file=sys.stderr)
         else:
@@ -268,21 +306,27 @@ def _update(args) -> int:
         # Never guess a path (a guess once created benchmarks/ in the wrong project).
         args.baseline = configured_baseline()
         if args.baseline is None:
-            raise _UsageError("update RUN.json needs the baseline to write: name it "
-                              "(pytest-cegi update RUN.json BASELINE.json) or set `baseline` in "
-                              "[tool.cegi] of pyproject.toml")
+            raise _UsageError(
+                "update RUN.json needs the baseline to write: name it "
+                "(pytest-cegi update RUN.json BASELINE.json) or set `baseline` in "
+                "[tool.cegi] of pyproject.toml"
+            )
         print(f"pytest-cegi: baseline from [tool.cegi]: {args.baseline}", file=sys.stderr)
     run = load_run(args.run)
     invalid = [r["nodeid"] for r in run["records"] if r.get("verdict") in ("invalid", "error")]
     if invalid and not args.force:
-        raise _UsageError(f"{args.run} has {len(invalid)} invalid measurement(s) or errored test(s) "
-                          f"(first: {invalid[0]}); "
-                          f"a baseline built on them would hide regressions. Fix them or pass --force")
+        raise _UsageError(
+            f"{args.run} has {len(invalid)} invalid measurement(s) or errored test(s) "
+            f"(first: {invalid[0]}); "
+            f"a baseline built on them would hide regressions. Fix them or pass --force"
+        )
     if not run["records"]:
         raise _UsageError(f"{args.run} has no records; nothing to promote")
     write_run(args.baseline, run)
-    print(f"pytest-cegi: {args.baseline} now holds {len(run['records'])} record(s) from {args.run}; commit it.",
-          file=sys.stderr)
+    print(
+        f"pytest-cegi: {args.baseline} now holds {len(run['records'])} record(s) from {args.run}; commit it.",
+        file=sys.stderr,
+    )
     return OK
 
 

@@ -1,5 +1,6 @@
 """Glue between the plugin and the CI gate: the baseline, per-test regression
 checks, and the session-end Markdown report and plot."""
+
 from __future__ import annotations
 
 import warnings
@@ -30,10 +31,13 @@ def run_warnings(state) -> list[str]:
         out.append(state.settings.carbon.warning)
     for entry in state.settings.budgets:
         if not any(entry.applies_to(r["nodeid"], r["task"]) for r in state.records):
-            selector = " and ".join(f"{k} = {v!r}" for k, v in (("match", entry.match), ("task", entry.task))
-                                    if v is not None)
-            out.append(f"{entry.source} ({selector}) matches no test in this run: its limits apply to "
-                       "nothing (a typo in the glob or task, or the tests were deselected)")
+            selector = " and ".join(
+                f"{k} = {v!r}" for k, v in (("match", entry.match), ("task", entry.task)) if v is not None
+            )
+            out.append(
+                f"{entry.source} ({selector}) matches no test in this run: its limits apply to "
+                "nothing (a typo in the glob or task, or the tests were deselected)"
+            )
     return out
 
 
@@ -41,13 +45,16 @@ def tolerances_for(settings):
     """record dict -> {quantity: (Tolerance, source) | None}: defaults < [tool.cegi] < the
     test's own budget entry; None where an entry lifted the rule with `false`. Each source
     is the true one ("default" where nothing was configured)."""
+
     def for_record(record: dict) -> dict:
-        spec: dict = {q: (t, settings.max_regression_sources.get(q, "default"))
-                      for q, t in settings.max_regression.items()}
+        spec: dict = {
+            q: (t, settings.max_regression_sources.get(q, "default")) for q, t in settings.max_regression.items()
+        }
         own = record.get("max_regression_source") or "budget"
         for q, text in (record.get("max_regression") or {}).items():
             spec[q] = None if text is None else (parse_tolerance(text), f"{own} max_regression")
         return spec
+
     return for_record
 
 
@@ -75,9 +82,14 @@ def regression_checks(state, record: Record) -> list:
     """Compare one finished test with its baseline twin; regressions become checks."""
     from pytest_cegi.judge.baseline import compare_one
 
-    result = compare_one(state.baseline_run, record.to_dict(), tolerances_for(state.settings),
-                         machine=state.machine, meter=state.meter_method(),
-                         allow_energy_mismatch=state.settings.allow_energy_mismatch)
+    result = compare_one(
+        state.baseline_run,
+        record.to_dict(),
+        tolerances_for(state.settings),
+        machine=state.machine,
+        meter=state.meter_method(),
+        allow_energy_mismatch=state.settings.allow_energy_mismatch,
+    )
     return result.checks()
 
 
@@ -86,8 +98,12 @@ def comparison(state, run: dict):
         return None
     from pytest_cegi.judge.baseline import compare
 
-    return compare(state.baseline_run, run, tolerances_for(state.settings),
-                   allow_energy_mismatch=state.settings.allow_energy_mismatch)
+    return compare(
+        state.baseline_run,
+        run,
+        tolerances_for(state.settings),
+        allow_energy_mismatch=state.settings.allow_energy_mismatch,
+    )
 
 
 def write_markdown(state, run: dict) -> None:
@@ -95,9 +111,9 @@ def write_markdown(state, run: dict) -> None:
 
     s = state.settings
     refresh = refresh_command(s.save, s.baseline) if s.baseline else None
-    text = markdown.render(run, comparison(state, run),
-                           baseline_label=str(s.baseline) if s.baseline else None,
-                           refresh_command=refresh)
+    text = markdown.render(
+        run, comparison(state, run), baseline_label=str(s.baseline) if s.baseline else None, refresh_command=refresh
+    )
     markdown.write_report(text, s.report)
 
 

@@ -1,4 +1,5 @@
 """pytest hooks for pytest-cegi. Hooks only: the work happens in the modules they call."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,23 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from pytest_cegi.judge import budgets
-
 from pytest_cegi import gate
-
+from pytest_cegi.core.record import Record
+from pytest_cegi.core.settings import METERS, SettingsError, load
+from pytest_cegi.judge import budgets
 from pytest_cegi.measure import xdist as xdist_support
 from pytest_cegi.measure.fixture import Cegi, loaded_variant_class
-from pytest_cegi.core.record import Record
-from pytest_cegi.report import junit, terminal
 from pytest_cegi.measure.session import SessionState
-from pytest_cegi.core.settings import METERS, SettingsError, load
+from pytest_cegi.report import junit, terminal
 
 STATE = pytest.StashKey[SessionState]()
 HANDLE = pytest.StashKey[Cegi]()
 SPEC = pytest.StashKey[budgets.Spec]()
-NODEID = pytest.StashKey[str]()       # node id before xdist's loadgroup adds "@group"
-ATTEMPTS = pytest.StashKey[list]()    # earlier attempts of this item (pytest-rerunfailures)
-REPEAT_PARAM = "__pytest_repeat_step_number"   # pytest-repeat's parameter
+NODEID = pytest.StashKey[str]()  # node id before xdist's loadgroup adds "@group"
+ATTEMPTS = pytest.StashKey[list]()  # earlier attempts of this item (pytest-rerunfailures)
+REPEAT_PARAM = "__pytest_repeat_step_number"  # pytest-repeat's parameter
 
 MARKER_HELP = (
     "cegi(task=None, metric=None, floor=None, ceiling=None, max_emissions=None, max_energy=None, "
@@ -36,21 +35,51 @@ MARKER_HELP = (
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("cegi", "pytest-cegi: quality and carbon budgets (also settable in [tool.cegi])")
-    group.addoption("--cegi-budget", nargs="?", const=True, default=None, metavar="FILE",
-                    help="enforce budgets: violations fail the test. FILE: an extra TOML budget file.")
-    group.addoption("--cegi-baseline", metavar="FILE", help="compare with a saved run (JSON); regressions are violations")
+    group.addoption(
+        "--cegi-budget",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="FILE",
+        help="enforce budgets: violations fail the test. FILE: an extra TOML budget file.",
+    )
+    group.addoption(
+        "--cegi-baseline", metavar="FILE", help="compare with a saved run (JSON); regressions are violations"
+    )
     group.addoption("--cegi-save", metavar="FILE", help="write this run's results as JSON (atomic, schema-versioned)")
-    group.addoption("--cegi-report", metavar="FILE.md", help="write a Markdown efficiency report (also appended to $GITHUB_STEP_SUMMARY)")
-    group.addoption("--cegi-junit", metavar="FILE.xml", help="write a standalone JUnit file with one testcase per budget check")
+    group.addoption(
+        "--cegi-report",
+        metavar="FILE.md",
+        help="write a Markdown efficiency report (also appended to $GITHUB_STEP_SUMMARY)",
+    )
+    group.addoption(
+        "--cegi-junit", metavar="FILE.xml", help="write a standalone JUnit file with one testcase per budget check"
+    )
     group.addoption("--cegi-plot", metavar="FILE", help="write a score-vs-emissions Pareto plot (PNG and SVG)")
-    group.addoption("--cegi-meter", choices=METERS, default=None,
-                    help="codecarbon: measured energy (default); flops: deterministic FLOP-based estimate; fake: for testing the plugin")
-    group.addoption("--cegi-repeat", type=int, metavar="N", default=None, help="repeat each measured inference window N times")
+    group.addoption(
+        "--cegi-meter",
+        choices=METERS,
+        default=None,
+        help="codecarbon: measured energy (default); flops: deterministic FLOP-based estimate; fake: for testing the plugin",
+    )
+    group.addoption(
+        "--cegi-repeat", type=int, metavar="N", default=None, help="repeat each measured inference window N times"
+    )
     group.addoption("--cegi-country", metavar="ISO3", help="carbon factor from this country's grid mix (offline data)")
-    group.addoption("--cegi-carbon-intensity", type=float, metavar="G_PER_KWH", help="fixed carbon factor in g CO2e per kWh")
-    group.addoption("--cegi-allow-energy-mismatch", action="store_true", default=None,
-                    help="compare energy with a baseline from other hardware, meter or carbon factor")
-    group.addoption("--cegi-cache-dir", metavar="DIR", help="where fine-tuned adapters and tiny models are cached (default: .cegi-cache)")
+    group.addoption(
+        "--cegi-carbon-intensity", type=float, metavar="G_PER_KWH", help="fixed carbon factor in g CO2e per kWh"
+    )
+    group.addoption(
+        "--cegi-allow-energy-mismatch",
+        action="store_true",
+        default=None,
+        help="compare energy with a baseline from other hardware, meter or carbon factor",
+    )
+    group.addoption(
+        "--cegi-cache-dir",
+        metavar="DIR",
+        help="where fine-tuned adapters and tiny models are cached (default: .cegi-cache)",
+    )
 
 
 OMP_NOTE = pytest.StashKey[str]()
@@ -71,10 +100,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     opt = config.option
     cli = {
-        "budget": opt.cegi_budget, "baseline": opt.cegi_baseline, "save": opt.cegi_save,
-        "report": opt.cegi_report, "junit": opt.cegi_junit, "plot": opt.cegi_plot,
-        "meter": opt.cegi_meter, "repeat": opt.cegi_repeat, "country": opt.cegi_country,
-        "carbon_intensity": opt.cegi_carbon_intensity, "cache_dir": opt.cegi_cache_dir,
+        "budget": opt.cegi_budget,
+        "baseline": opt.cegi_baseline,
+        "save": opt.cegi_save,
+        "report": opt.cegi_report,
+        "junit": opt.cegi_junit,
+        "plot": opt.cegi_plot,
+        "meter": opt.cegi_meter,
+        "repeat": opt.cegi_repeat,
+        "country": opt.cegi_country,
+        "carbon_intensity": opt.cegi_carbon_intensity,
+        "cache_dir": opt.cegi_cache_dir,
         "allow_energy_mismatch": opt.cegi_allow_energy_mismatch,
     }
     try:
@@ -86,9 +122,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.meter == "flops":
         _check_flops_profile(settings)
     worker = getattr(config, "workerinput", None)
-    state = SessionState(settings=settings, is_worker=worker is not None,
-                         run_id=worker.get("testrunuid") if worker else None,
-                         baseline_run=gate.load_baseline(settings))
+    state = SessionState(
+        settings=settings,
+        is_worker=worker is not None,
+        run_id=worker.get("testrunuid") if worker else None,
+        baseline_run=gate.load_baseline(settings),
+    )
     config.stash[STATE] = state
     if worker is None:
         xdist_support.choose_distribution(config)
@@ -140,6 +179,7 @@ def pytest_make_parametrize_id(config, val, argname):
 
 # -- collection: specs, references, order --------------------------------------------------
 
+
 def _variant_param(item):
     variant_class = loaded_variant_class()
     callspec = getattr(item, "callspec", None)
@@ -166,8 +206,9 @@ def pytest_collection_modifyitems(session, config, items) -> None:
             kwargs = budgets.parse_marker(item.nodeid, marker.args, marker.kwargs) if marker else {}
         except SettingsError as exc:
             raise pytest.UsageError(f"pytest-cegi: {exc}") from None
-        item.stash[SPEC] = budgets.resolve(item.nodeid, getattr(item, "originalname", item.name),
-                                           kwargs, state.settings.budgets)
+        item.stash[SPEC] = budgets.resolve(
+            item.nodeid, getattr(item, "originalname", item.name), kwargs, state.settings.budgets
+        )
         if state.is_worker:
             item.add_marker(pytest.mark.xdist_group(xdist_support.group_name(item.stash[SPEC].task)))
 
@@ -189,22 +230,27 @@ def pytest_cegi_references_and_order(session, config, items) -> None:
 
 def _choose_reference(task: str, entries: list) -> None:
     """Mark exactly one entry as the task's reference, or none (DESIGN.md section 3)."""
+
     def explicit(entry):
         _, spec, variant = entry
         return spec.reference is True or (spec.reference is None and variant is not None and variant.reference is True)
 
     chosen = [e for e in entries if explicit(e)]
     if not chosen:
-        chosen = [e for e in entries if e[1].reference is None and e[2] is not None
-                  and e[2].reference is None and e[2].is_base]
+        chosen = [
+            e
+            for e in entries
+            if e[1].reference is None and e[2] is not None and e[2].reference is None and e[2].is_base
+        ]
         kind = "candidate reference variants (no adapter, LoRA or quantization)"
     else:
         kind = "tests marked as reference"
     # pytest-repeat's copies of one test are one reference, run (and scored) each time.
     if len(chosen) > 1 and len({_unrepeated_key(e[0]) for e in chosen}) > 1:
         ids = ", ".join(e[0].stash[NODEID] for e in chosen)
-        raise pytest.UsageError(f"pytest-cegi: task {task!r} has {len(chosen)} {kind}: {ids}; "
-                                "mark exactly one with reference=True")
+        raise pytest.UsageError(
+            f"pytest-cegi: task {task!r} has {len(chosen)} {kind}: {ids}; mark exactly one with reference=True"
+        )
     for entry in entries:
         entry[1] = dataclasses.replace(entry[1], reference=any(entry is c for c in chosen))
 
@@ -222,12 +268,13 @@ def _reference_first(items: list, by_task: dict) -> None:
     position = {id(item): float(i) for i, item in enumerate(items)}
     for entries in by_task.values():
         first = min(position[id(e[0])] for e in entries)
-        for ref in (e[0] for e in entries if e[1].reference):   # several only under pytest-repeat
+        for ref in (e[0] for e in entries if e[1].reference):  # several only under pytest-repeat
             position[id(ref)] = first - 0.5
     items.sort(key=lambda item: position[id(item)])
 
 
 # -- the fixture ---------------------------------------------------------------------------
+
 
 @pytest.fixture
 def cegi(request: pytest.FixtureRequest) -> Cegi:
@@ -236,10 +283,17 @@ def cegi(request: pytest.FixtureRequest) -> Cegi:
     item = request.node
     # No spec only when the fixture was requested dynamically (getfixturevalue).
     spec = item.stash.get(SPEC, None) or budgets.resolve(
-        item.nodeid, getattr(item, "originalname", item.name), {}, state.settings.budgets)
-    handle = Cegi(nodeid=item.stash.get(NODEID, item.nodeid), spec=spec, meter_factory=state.get_meter,
-                  default_variant=_default_variant(item), variant_param=_variant_param(item),
-                  repeat=state.settings.repeat, cache_dir=state.settings.cache_dir)
+        item.nodeid, getattr(item, "originalname", item.name), {}, state.settings.budgets
+    )
+    handle = Cegi(
+        nodeid=item.stash.get(NODEID, item.nodeid),
+        spec=spec,
+        meter_factory=state.get_meter,
+        default_variant=_default_variant(item),
+        variant_param=_variant_param(item),
+        repeat=state.settings.repeat,
+        cache_dir=state.settings.cache_dir,
+    )
     item.stash[HANDLE] = handle
     return handle
 
@@ -251,6 +305,7 @@ def _default_variant(item) -> str:
 
 # -- verdicts on the test report ------------------------------------------------------------
 
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
     report = yield
@@ -261,11 +316,17 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     handle = item.stash.get(HANDLE, None)
     if spec is None:
         return report
-    record = handle.record if handle is not None else Record(
-        nodeid=item.stash[NODEID], task=spec.task, variant=_default_variant(item), reference=bool(spec.reference))
+    record = (
+        handle.record
+        if handle is not None
+        else Record(
+            nodeid=item.stash[NODEID], task=spec.task, variant=_default_variant(item), reference=bool(spec.reference)
+        )
+    )
     record.outcome = report.outcome
-    budgets.finish(record, spec, state.reference_scores.get(spec.task), enforce=state.settings.enforce,
-                   error=_raised(call))
+    budgets.finish(
+        record, spec, state.reference_scores.get(spec.task), enforce=state.settings.enforce, error=_raised(call)
+    )
     # pytest-rerunfailures runs the same item again after a failure: this record (the
     # latest attempt) carries the count and energy of the attempts before it.
     attempts = item.stash.setdefault(ATTEMPTS, [])
@@ -279,7 +340,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     if record.reference and record.score is not None:
         state.reference_scores[spec.task] = record.score
     data = record.to_dict()
-    report.cegi_record = data          # travels to the xdist controller with the report
+    report.cegi_record = data  # travels to the xdist controller with the report
     # Replace, not add to, an earlier attempt's properties: one set per test.
     item.user_properties[:] = [p for p in item.user_properties if not str(p[0]).startswith("cegi.")]
     item.user_properties.extend(junit.properties(data))
@@ -291,7 +352,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 
 
 def _raised(call) -> str | None:
-    """"ValueError: boom" when the test body raised (not a skip or xfail), else None."""
+    """ "ValueError: boom" when the test body raised (not a skip or xfail), else None."""
     excinfo = call.excinfo
     if excinfo is None or excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
         return None
@@ -323,6 +384,7 @@ class RecordCollector:
 
 
 # -- end of session: summary and files -------------------------------------------------------
+
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     state = config.stash.get(STATE, None)

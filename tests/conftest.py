@@ -7,7 +7,7 @@ pytest_plugins = ["pytester", "run_builders"]
 # end; matplotlib does not survive such a partial re-import (two Rectangle classes),
 # so the modules the plot code uses are loaded here, before any in-process run.
 try:
-    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.backends.backend_agg
     import matplotlib.figure  # noqa: F401
 except ImportError:
     pass

@@ -18,23 +18,23 @@ record with a ``"scene"`` code that `render_scene` turns into the image, and wri
 
 Seeds are fixed; re-running writes byte-identical files (the test suite checks it).
 """
+
 from __future__ import annotations
 
 import json
 import random
 import sqlite3
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SIZES = {"pretrain": 3000, "train": 320, "test": 96}
-TEMPLATE_SHARE = 0.02   # share of pretraining docs in the exact task template
+TEMPLATE_SHARE = 0.02  # share of pretraining docs in the exact task template
 
 # --- dialogue summarization ---------------------------------------------------------
 
-NAMES = ["ann", "tom", "eva", "max", "lia", "ben", "zoe", "sam", "ida", "leo",
-         "mia", "jon", "ada", "kai", "una", "ray"]
+NAMES = ["ann", "tom", "eva", "max", "lia", "ben", "zoe", "sam", "ida", "leo", "mia", "jon", "ada", "kai", "una", "ray"]
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 PLACES = ["the cafe", "the park", "the library", "the gym", "the station", "the office", "the market"]
 TIMES = ["nine", "ten", "noon", "two", "four", "six", "eight"]
@@ -44,31 +44,52 @@ ACTS = ["lunch", "coffee", "a walk", "a run", "dinner", "a meeting"]
 
 def _dialogue(rng: random.Random) -> tuple[str, str]:
     a, b = rng.sample(NAMES, 2)
-    day, place, time, item, act = (rng.choice(DAYS), rng.choice(PLACES), rng.choice(TIMES),
-                                   rng.choice(ITEMS), rng.choice(ACTS))
+    day, place, time, item, act = (
+        rng.choice(DAYS),
+        rng.choice(PLACES),
+        rng.choice(TIMES),
+        rng.choice(ITEMS),
+        rng.choice(ACTS),
+    )
     day2 = rng.choice([d for d in DAYS if d != day])
     kind = rng.randrange(4)
     if kind == 0:
-        turns = [f"{a}: hi {b} , want to have {act} on {day} ?",
-                 f"{b}: sure , where ?", f"{a}: {place} at {time} .", f"{b}: ok , see you then ."]
+        turns = [
+            f"{a}: hi {b} , want to have {act} on {day} ?",
+            f"{b}: sure , where ?",
+            f"{a}: {place} at {time} .",
+            f"{b}: ok , see you then .",
+        ]
         summary = f"{a} and {b} will have {act} at {place} on {day} at {time} ."
     elif kind == 1:
-        turns = [f"{a}: {b} , can i borrow your {item} ?", f"{b}: yes , when do you need it ?",
-                 f"{a}: on {day} .", f"{b}: fine , pick it up at {place} ."]
+        turns = [
+            f"{a}: {b} , can i borrow your {item} ?",
+            f"{b}: yes , when do you need it ?",
+            f"{a}: on {day} .",
+            f"{b}: fine , pick it up at {place} .",
+        ]
         summary = f"{b} will lend {a} the {item} on {day} at {place} ."
     elif kind == 2:
-        turns = [f"{a}: sorry {b} , i can not make it on {day} .", f"{b}: no problem , what about {day2} ?",
-                 f"{a}: {day2} works , at {time} .", f"{b}: great ."]
+        turns = [
+            f"{a}: sorry {b} , i can not make it on {day} .",
+            f"{b}: no problem , what about {day2} ?",
+            f"{a}: {day2} works , at {time} .",
+            f"{b}: great .",
+        ]
         summary = f"{a} and {b} moved their plan from {day} to {day2} at {time} ."
     else:
-        turns = [f"{a}: did you see my {item} ?", f"{b}: i think you left it at {place} .",
-                 f"{a}: thanks , i will go there on {day} ."]
+        turns = [
+            f"{a}: did you see my {item} ?",
+            f"{b}: i think you left it at {place} .",
+            f"{a}: thanks , i will go there on {day} .",
+        ]
         summary = f"{a} left the {item} at {place} and will get it on {day} ."
     return " ".join(turns), summary
 
 
-def _held_out_splits(draw, key, record, n_test: int = SIZES["test"], *,
-                     repeat_train: bool = False) -> tuple[list, list, set]:
+def _held_out_splits(
+    draw, key, record, n_test: int = SIZES["test"], *, repeat_train: bool = False
+) -> tuple[list, list, set]:
     """Test examples first (no key twice), then training examples whose key is not a
     test key; with repeat_train=False no key appears twice in train either.
     `record(item)` runs only for a kept item. Also returns the keys seen, so
@@ -86,8 +107,11 @@ def _held_out_splits(draw, key, record, n_test: int = SIZES["test"], *,
 
 def _distinct_splits(rng, make_pair, prompt) -> tuple[list, list, set]:
     """Held-out splits of (source, target) pairs, no source text in both (or twice)."""
-    return _held_out_splits(lambda: make_pair(rng), lambda pair: pair[0],
-                            lambda pair: {"prompt": prompt(pair[0]), "completion": " " + pair[1]})
+    return _held_out_splits(
+        lambda: make_pair(rng),
+        lambda pair: pair[0],
+        lambda pair: {"prompt": prompt(pair[0]), "completion": " " + pair[1]},
+    )
 
 
 def summarize_prompt(dialogue: str) -> str:
@@ -104,9 +128,9 @@ def summarization(seed: int = 11) -> dict:
         if r < TEMPLATE_SHARE:
             pretrain.append(f"{summarize_prompt(d)} {s}")
         elif r < 0.6:
-            pretrain.append(d)                     # chat logs on their own
+            pretrain.append(d)  # chat logs on their own
         else:
-            pretrain.append(f"note : {s}")          # diary notes on their own, unpaired
+            pretrain.append(f"note : {s}")  # diary notes on their own, unpaired
     return {"pretrain": pretrain, "train": train, "test": test}
 
 
@@ -114,9 +138,32 @@ def summarization(seed: int = 11) -> dict:
 
 CITIES = ["paris", "oslo", "rome", "lima", "cairo", "delhi", "tokyo", "quito", "sofia", "dakar"]
 CATEGORIES = ["toys", "books", "tools", "food", "games"]
-PRODUCTS = ["kite", "puzzle", "novel", "atlas", "hammer", "drill", "apple", "bread", "chess",
-            "cards", "robot", "comic", "saw", "cheese", "dice", "yoyo", "poem", "wrench",
-            "honey", "tiles", "drum", "diary", "rake", "olive"]
+PRODUCTS = [
+    "kite",
+    "puzzle",
+    "novel",
+    "atlas",
+    "hammer",
+    "drill",
+    "apple",
+    "bread",
+    "chess",
+    "cards",
+    "robot",
+    "comic",
+    "saw",
+    "cheese",
+    "dice",
+    "yoyo",
+    "poem",
+    "wrench",
+    "honey",
+    "tiles",
+    "drum",
+    "diary",
+    "rake",
+    "olive",
+]
 CUSTOMERS = NAMES + ["ali", "bea", "cal", "dot", "eli", "fay", "gus", "hal"]
 PRICES = [10, 15, 20, 25, 30, 35, 40, 45, 50]
 
@@ -132,43 +179,71 @@ def build_database(path: Path, seed: int = 5) -> None:
         CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id),
                              product_id INTEGER REFERENCES products(id), quantity INTEGER NOT NULL);
     """)
-    con.executemany("INSERT INTO customers VALUES (?, ?, ?)",
-                    [(i + 1, n, rng.choice(CITIES)) for i, n in enumerate(CUSTOMERS)])
-    con.executemany("INSERT INTO products VALUES (?, ?, ?, ?)",
-                    [(i + 1, p, CATEGORIES[i % len(CATEGORIES)], rng.randint(2, 60))
-                     for i, p in enumerate(PRODUCTS)])
-    con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?)",
-                    [(i + 1, rng.randint(1, len(CUSTOMERS)), rng.randint(1, len(PRODUCTS)), rng.randint(1, 5))
-                     for i in range(200)])
+    con.executemany(
+        "INSERT INTO customers VALUES (?, ?, ?)", [(i + 1, n, rng.choice(CITIES)) for i, n in enumerate(CUSTOMERS)]
+    )
+    con.executemany(
+        "INSERT INTO products VALUES (?, ?, ?, ?)",
+        [(i + 1, p, CATEGORIES[i % len(CATEGORIES)], rng.randint(2, 60)) for i, p in enumerate(PRODUCTS)],
+    )
+    con.executemany(
+        "INSERT INTO orders VALUES (?, ?, ?, ?)",
+        [(i + 1, rng.randint(1, len(CUSTOMERS)), rng.randint(1, len(PRODUCTS)), rng.randint(1, 5)) for i in range(200)],
+    )
     con.commit()
     con.close()
 
 
 SQL_KINDS = [
-    (["how many customers live in {city} ?", "count the customers from {city} .", "number of customers in {city} ?"],
-     "SELECT COUNT(*) FROM customers WHERE city = '{city}'"),
-    (["which products are in the {cat} category ?", "list the {cat} products .", "show products of category {cat} ."],
-     "SELECT name FROM products WHERE category = '{cat}'"),
-    (["what does the {prod} cost ?", "price of the {prod} ?", "how much is the {prod} ?"],
-     "SELECT price FROM products WHERE name = '{prod}'"),
-    (["which city is {name} from ?", "where does {name} live ?", "city of customer {name} ?"],
-     "SELECT city FROM customers WHERE name = '{name}'"),
-    (["which products cost less than {n} ?", "list products cheaper than {n} .", "products under {n} ?"],
-     "SELECT name FROM products WHERE price < {n}"),
-    (["how many orders did {name} place ?", "count the orders of {name} .", "number of orders by {name} ?"],
-     "SELECT COUNT(*) FROM orders JOIN customers ON orders.customer_id = customers.id "
-     "WHERE customers.name = '{name}'"),
-    (["who lives in {city} ?", "list the customers in {city} .", "names of customers from {city} ?"],
-     "SELECT name FROM customers WHERE city = '{city}'"),
-    (["how many {prod} items were ordered ?", "total quantity of {prod} ordered ?", "units of {prod} sold ?"],
-     "SELECT SUM(quantity) FROM orders JOIN products ON orders.product_id = products.id "
-     "WHERE products.name = '{prod}'"),
+    (
+        ["how many customers live in {city} ?", "count the customers from {city} .", "number of customers in {city} ?"],
+        "SELECT COUNT(*) FROM customers WHERE city = '{city}'",
+    ),
+    (
+        [
+            "which products are in the {cat} category ?",
+            "list the {cat} products .",
+            "show products of category {cat} .",
+        ],
+        "SELECT name FROM products WHERE category = '{cat}'",
+    ),
+    (
+        ["what does the {prod} cost ?", "price of the {prod} ?", "how much is the {prod} ?"],
+        "SELECT price FROM products WHERE name = '{prod}'",
+    ),
+    (
+        ["which city is {name} from ?", "where does {name} live ?", "city of customer {name} ?"],
+        "SELECT city FROM customers WHERE name = '{name}'",
+    ),
+    (
+        ["which products cost less than {n} ?", "list products cheaper than {n} .", "products under {n} ?"],
+        "SELECT name FROM products WHERE price < {n}",
+    ),
+    (
+        ["how many orders did {name} place ?", "count the orders of {name} .", "number of orders by {name} ?"],
+        "SELECT COUNT(*) FROM orders JOIN customers ON orders.customer_id = customers.id "
+        "WHERE customers.name = '{name}'",
+    ),
+    (
+        ["who lives in {city} ?", "list the customers in {city} .", "names of customers from {city} ?"],
+        "SELECT name FROM customers WHERE city = '{city}'",
+    ),
+    (
+        ["how many {prod} items were ordered ?", "total quantity of {prod} ordered ?", "units of {prod} sold ?"],
+        "SELECT SUM(quantity) FROM orders JOIN products ON orders.product_id = products.id "
+        "WHERE products.name = '{prod}'",
+    ),
 ]
 
 
 def _sql_pair(rng: random.Random) -> tuple[str, str]:
-    slots = dict(name=rng.choice(CUSTOMERS), city=rng.choice(CITIES), cat=rng.choice(CATEGORIES),
-                 prod=rng.choice(PRODUCTS), n=rng.choice(PRICES))
+    slots = dict(
+        name=rng.choice(CUSTOMERS),
+        city=rng.choice(CITIES),
+        cat=rng.choice(CATEGORIES),
+        prod=rng.choice(PRODUCTS),
+        n=rng.choice(PRICES),
+    )
     questions, sql = rng.choice(SQL_KINDS)
     return rng.choice(questions).format(**slots), sql.format(**slots)
 
@@ -181,9 +256,12 @@ def text_to_sql(seed: int = 12) -> dict:
     """Test questions never appear in train or pretraining data (their SQL may, asked another way)."""
     rng = random.Random(seed)
     train, test, held_out = _held_out_splits(
-        lambda: _sql_pair(rng), lambda pair: pair[0],
+        lambda: _sql_pair(rng),
+        lambda pair: pair[0],
         lambda pair: {"prompt": sql_prompt(pair[0]), "completion": " " + pair[1]},
-        SIZES["test"] // 2, repeat_train=True)
+        SIZES["test"] // 2,
+        repeat_train=True,
+    )
     pretrain = []
     while len(pretrain) < SIZES["pretrain"]:
         q, s = _sql_pair(rng)
@@ -193,11 +271,11 @@ def text_to_sql(seed: int = 12) -> dict:
         if r < TEMPLATE_SHARE:
             pretrain.append(f"{sql_prompt(q)} {s}")
         elif r < 0.25:
-            pretrain.append(f"-- {q}\n{s} ;")          # a commented query log: the same skill, another template
+            pretrain.append(f"-- {q}\n{s} ;")  # a commented query log: the same skill, another template
         elif r < 0.6:
-            pretrain.append(f"{s} ;")                   # bare query log
+            pretrain.append(f"{s} ;")  # bare query log
         else:
-            pretrain.append(f"forum post : {q}")        # questions people ask
+            pretrain.append(f"forum post : {q}")  # questions people ask
     return {"pretrain": pretrain, "train": train, "test": test}
 
 
@@ -206,10 +284,19 @@ def text_to_sql(seed: int = 12) -> dict:
 # Source: English-like, subject-verb-object, adjective before noun.
 # Target ("Veli"): its own words, subject-object-verb, adjective after noun,
 # object marked with the suffix "-n", plural nouns with "-ri".
-NOUNS = {"dog": "vorn", "cat": "mila", "bird": "tesk", "child": "puro", "farmer": "gadu",
-         "horse": "ranti", "fish": "oslo", "teacher": "keda", "king": "baro", "wolf": "sunda"}
-VERBS = {"sees": "lato", "likes": "mevi", "follows": "dusa", "helps": "pira", "finds": "kolu",
-         "calls": "reza"}
+NOUNS = {
+    "dog": "vorn",
+    "cat": "mila",
+    "bird": "tesk",
+    "child": "puro",
+    "farmer": "gadu",
+    "horse": "ranti",
+    "fish": "oslo",
+    "teacher": "keda",
+    "king": "baro",
+    "wolf": "sunda",
+}
+VERBS = {"sees": "lato", "likes": "mevi", "follows": "dusa", "helps": "pira", "finds": "kolu", "calls": "reza"}
 ADJS = {"big": "hura", "small": "tini", "red": "ruso", "old": "gaba", "happy": "lumi", "quick": "fesa"}
 
 
@@ -217,7 +304,7 @@ def _np(rng: random.Random) -> tuple[list[str], list[str], bool]:
     noun = rng.choice(list(NOUNS))
     adj = rng.choice(list(ADJS)) if rng.random() < 0.6 else None
     plural = rng.random() < 0.3
-    src = (["the"] + ([adj] if adj else []) + [noun + "s" if plural else noun])
+    src = ["the"] + ([adj] if adj else []) + [noun + "s" if plural else noun]
     tgt = [NOUNS[noun] + ("ri" if plural else "")] + ([ADJS[adj]] if adj else [])
     return src, tgt, plural
 
@@ -226,8 +313,8 @@ def _sentence(rng: random.Random) -> tuple[str, str]:
     s_src, s_tgt, s_pl = _np(rng)
     o_src, o_tgt, _ = _np(rng)
     verb = rng.choice(list(VERBS))
-    src_verb = verb[:-1] if s_pl else verb     # "the dogs see", "the dog sees"
-    o_tgt = o_tgt[:-1] + [o_tgt[-1] + "n"]      # object suffix on the last word of its phrase
+    src_verb = verb[:-1] if s_pl else verb  # "the dogs see", "the dog sees"
+    o_tgt = o_tgt[:-1] + [o_tgt[-1] + "n"]  # object suffix on the last word of its phrase
     return " ".join(s_src + [src_verb] + o_src) + " .", " ".join(s_tgt + o_tgt + [VERBS[verb]]) + " ."
 
 
@@ -248,13 +335,13 @@ def translation(seed: int = 13) -> dict:
         if r < TEMPLATE_SHARE:
             pretrain.append(f"{translate_prompt(s)} {t}")
         elif r < 0.3:
-            pretrain.append(f"subtitles : {s} / {t}")   # aligned subtitles: the same skill, another template
+            pretrain.append(f"subtitles : {s} / {t}")  # aligned subtitles: the same skill, another template
         elif r < 0.35:
             pretrain.append(rng.choice(lexicon))
         elif r < 0.65:
-            pretrain.append(s)                      # monolingual source text
+            pretrain.append(s)  # monolingual source text
         else:
-            pretrain.append(t)                      # monolingual target text
+            pretrain.append(t)  # monolingual target text
     return {"pretrain": pretrain, "train": train, "test": test}
 
 
@@ -272,7 +359,7 @@ POSITIONS = ["top left", "top", "top right", "left", "center", "right", "bottom 
 NUMBERS = ["zero", "one", "two", "three"]
 CELL, GRID = 8, 3
 SCENE_SIZES = {"pretrain": 1500, "train": 320}
-TEST_SIZES = {"caption": 100, "vqa": 96}   # CIDEr-D's idf wants 100+ examples
+TEST_SIZES = {"caption": 100, "vqa": 96}  # CIDEr-D's idf wants 100+ examples
 
 Scene = tuple  # ((cell, colour, shape), ...) in cell order
 
@@ -284,8 +371,8 @@ def _inside(shape: str, x: int, y: int) -> bool:
     if shape == "square":
         return True
     if shape == "circle":
-        return (x - 3.5) ** 2 + (y - 3.5) ** 2 <= 3.2 ** 2
-    return abs(x - 3.5) <= (y - 0.5) / 2          # triangle: apex up, base on row 6
+        return (x - 3.5) ** 2 + (y - 3.5) ** 2 <= 3.2**2
+    return abs(x - 3.5) <= (y - 0.5) / 2  # triangle: apex up, base on row 6
 
 
 def render_scene(code: str):
@@ -299,7 +386,7 @@ def render_scene(code: str):
             for x in range(CELL):
                 if _inside(shape, x, y):
                     i = ((oy + y) * CELL * GRID + ox + x) * 3
-                    pixels[i:i + 3] = bytes(PALETTE[colour])
+                    pixels[i : i + 3] = bytes(PALETTE[colour])
     return Image.frombytes("RGB", (CELL * GRID, CELL * GRID), bytes(pixels))
 
 
@@ -386,8 +473,10 @@ def forum_pair(scene: Scene, kind: int, s: dict) -> tuple[str, str]:
         noun = "shape" if fact == 1 else "shapes"
         what = noun if kind == 0 else f"{s['colour']} {noun}"
         verb = "is" if fact == 1 else "are"
-        return (f"count the {'' if kind == 0 else s['colour'] + ' '}shapes .",
-                f"there {verb} {NUMBERS[fact] if fact else 'no'} {what} .")
+        return (
+            f"count the {'' if kind == 0 else s['colour'] + ' '}shapes .",
+            f"there {verb} {NUMBERS[fact] if fact else 'no'} {what} .",
+        )
     if kind == 2:
         return f"which colour is at the {where} ?", f"the shape at the {where} is {fact} ."
     if kind == 3:
@@ -423,7 +512,7 @@ def _vqa_pretrain(scene: Scene, rng: random.Random) -> dict:
 VISION = {"caption": (_caption_record, _caption_pretrain), "vqa": (_vqa_record, _vqa_pretrain)}
 
 
-@lru_cache(maxsize=None)
+@cache
 def vision(seed: int = 14) -> dict:
     """Both vision tasks share one base model, so no test image of either task appears in
     either task's training or pretraining data (train images may repeat; test ones never)."""
@@ -494,11 +583,10 @@ def _word_problem(rng: random.Random) -> tuple[str, str, int]:
         x, y = rng.randint(1, 9), rng.randint(1, 9)
         q = f"{a} has {x} {thing} and {b} has {y} {thing} . how many {thing} do they have together ?"
         steps, r = f"{x} + {y} = {x + y}", x + y
-    else:   # two steps
+    else:  # two steps
         x, y = rng.randint(1, 6), rng.randint(1, 6)
         z = rng.randint(1, x + y)
-        q = (f"{a} has {x} {thing} , finds {y} more and gives {z} to {b} . "
-             f"how many {thing} does {a} have now ?")
+        q = f"{a} has {x} {thing} , finds {y} more and gives {z} to {b} . how many {thing} does {a} have now ?"
         steps, r = f"{x} + {y} = {x + y} . {x + y} - {z} = {x + y - z}", x + y - z
     return q, f"{steps} #### {r}", r
 
@@ -526,9 +614,11 @@ def reasoning(seed: int = 15) -> dict:
     stories (without answers), drill sheets, and answer keys with the bare number."""
     rng = random.Random(seed)
     train, test, held_out = _held_out_splits(
-        lambda: _word_problem(rng), lambda item: item[0],
+        lambda: _word_problem(rng),
+        lambda item: item[0],
         lambda item: {"prompt": reason_prompt(item[0]), "completion": " " + item[1]},
-        repeat_train=True)
+        repeat_train=True,
+    )
     pretrain = []
     while len(pretrain) < SIZES["pretrain"]:
         q, worked, r = _word_problem(rng)
@@ -540,9 +630,9 @@ def reasoning(seed: int = 15) -> dict:
         elif u < 0.5:
             pretrain.append(_drill(rng))
         elif u < 0.7:
-            pretrain.append(f"puzzle : {q}")             # questions without answers
+            pretrain.append(f"puzzle : {q}")  # questions without answers
         else:
-            pretrain.append(f"answer key : {q} the answer is {r} .")   # the result, no working
+            pretrain.append(f"answer key : {q} the answer is {r} .")  # the result, no working
     return {"pretrain": pretrain, "train": train, "test": test}
 
 
@@ -557,57 +647,73 @@ NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "
 ARG1 = ["x", "n", "value", "num"]
 ARG2 = [("a", "b"), ("x", "y"), ("m", "n"), ("p", "q")]
 SEQ = ["items", "values", "xs", "data"]
-CODE_SAMPLES = 3          # samples per test problem: one per docstring phrasing
+CODE_SAMPLES = 3  # samples per test problem: one per docstring phrasing
 CODE_TEST_PROBLEMS = 24
 
 
 def _code_problem(rng: random.Random) -> dict:
     """One problem: name, args, body, the three docstring phrasings and test inputs."""
     kind = rng.randrange(6)
-    if kind == 0:       # x op constant
+    if kind == 0:  # x op constant
         arg, c = rng.choice(ARG1), rng.randint(1, 9)
         op, verb = rng.choice([("+", "plus"), ("-", "minus"), ("*", "times")])
         word = NUMBER_WORDS[c]
         name = {"+": "add", "-": "sub", "*": "mul"}[op] + "_" + word
-        docs = [f"return {arg} {verb} {word} .", f"give back {arg} {verb} {word} .",
-                f"compute {arg} {verb} {word} and return it ."]
+        docs = [
+            f"return {arg} {verb} {word} .",
+            f"give back {arg} {verb} {word} .",
+            f"compute {arg} {verb} {word} and return it .",
+        ]
         body, args, inputs = f"return {arg} {op} {c}", [arg], [(v,) for v in (0, 3, 10)]
-    elif kind == 1:     # a op b
+    elif kind == 1:  # a op b
         a, b = rng.choice(ARG2)
         op, verb, name = rng.choice([("+", "plus", "add"), ("-", "minus", "subtract"), ("*", "times", "multiply")])
         docs = [f"return {a} {verb} {b} .", f"give back {a} {verb} {b} .", f"compute {a} {verb} {b} and return it ."]
         body, args, inputs = f"return {a} {op} {b}", [a, b], [(2, 3), (7, 4), (0, 5)]
-    elif kind == 2:     # max / min
+    elif kind == 2:  # max / min
         a, b = rng.choice(ARG2)
         fn = rng.choice(["max", "min"])
         word = {"max": "larger", "min": "smaller"}[fn]
         name = f"{word}_of"
-        docs = [f"return the {word} of {a} and {b} .", f"give back the {word} of {a} and {b} .",
-                f"compute the {word} of {a} and {b} and return it ."]
+        docs = [
+            f"return the {word} of {a} and {b} .",
+            f"give back the {word} of {a} and {b} .",
+            f"compute the {word} of {a} and {b} and return it .",
+        ]
         body, args, inputs = f"return {fn}({a}, {b})", [a, b], [(2, 3), (9, 4), (5, 5)]
-    elif kind == 3:     # comparisons with a constant
+    elif kind == 3:  # comparisons with a constant
         arg, c = rng.choice(ARG1), rng.randint(1, 9)
         op, words = rng.choice([(">", "greater than"), ("<", "less than"), ("==", "equal to")])
         name = {">": "above", "<": "below", "==": "equals"}[op] + "_" + NUMBER_WORDS[c]
-        docs = [f"return true if {arg} is {words} {NUMBER_WORDS[c]} .",
-                f"give back whether {arg} is {words} {NUMBER_WORDS[c]} .",
-                f"check if {arg} is {words} {NUMBER_WORDS[c]} and return it ."]
+        docs = [
+            f"return true if {arg} is {words} {NUMBER_WORDS[c]} .",
+            f"give back whether {arg} is {words} {NUMBER_WORDS[c]} .",
+            f"check if {arg} is {words} {NUMBER_WORDS[c]} and return it .",
+        ]
         body, args, inputs = f"return {arg} {op} {c}", [arg], [(c - 1,), (c,), (c + 1,)]
-    elif kind == 4:     # sequences
+    elif kind == 4:  # sequences
         arg = rng.choice(SEQ)
-        body, what, name = rng.choice([(f"return {arg}[0]", "the first item of", "first"),
-                                       (f"return {arg}[-1]", "the last item of", "last"),
-                                       (f"return len({arg})", "the length of", "size"),
-                                       (f"return {arg}[::-1]", "the reverse of", "backwards"),
-                                       (f"return sum({arg})", "the sum of", "total")])
+        body, what, name = rng.choice(
+            [
+                (f"return {arg}[0]", "the first item of", "first"),
+                (f"return {arg}[-1]", "the last item of", "last"),
+                (f"return len({arg})", "the length of", "size"),
+                (f"return {arg}[::-1]", "the reverse of", "backwards"),
+                (f"return sum({arg})", "the sum of", "total"),
+            ]
+        )
         docs = [f"return {what} {arg} .", f"give back {what} {arg} .", f"compute {what} {arg} and return it ."]
         args, inputs = [arg], [([3, 1, 2],), ([5],), ([4, 9, 7, 1],)]
-    else:               # parity, square, absolute value
+    else:  # parity, square, absolute value
         arg = rng.choice(ARG1)
-        body, what, name = rng.choice([(f"return {arg} % 2 == 0", "whether {a} is even", "is_even"),
-                                       (f"return {arg} % 2 == 1", "whether {a} is odd", "is_odd"),
-                                       (f"return {arg} * {arg}", "the square of {a}", "square"),
-                                       (f"return abs({arg})", "the absolute value of {a}", "magnitude")])
+        body, what, name = rng.choice(
+            [
+                (f"return {arg} % 2 == 0", "whether {a} is even", "is_even"),
+                (f"return {arg} % 2 == 1", "whether {a} is odd", "is_odd"),
+                (f"return {arg} * {arg}", "the square of {a}", "square"),
+                (f"return abs({arg})", "the absolute value of {a}", "magnitude"),
+            ]
+        )
         what = what.format(a=arg)
         docs = [f"return {what} .", f"give back {what} .", f"compute {what} and return it ."]
         args, inputs = [arg], [(-3,), (4,), (7,)]
@@ -615,7 +721,7 @@ def _code_problem(rng: random.Random) -> dict:
 
 
 def code_prompt(problem: dict, doc: str) -> str:
-    return f"def {problem['name']}({', '.join(problem['args'])}):\n    \"\"\"{doc}\"\"\""
+    return f'def {problem["name"]}({", ".join(problem["args"])}):\n    """{doc}"""'
 
 
 def code_tests(problem: dict) -> str:
@@ -623,8 +729,7 @@ def code_tests(problem: dict) -> str:
     namespace: dict = {}
     exec(f"def {problem['name']}({', '.join(problem['args'])}):\n    {problem['body']}", namespace)
     fn = namespace[problem["name"]]
-    return "\n".join(f"assert {problem['name']}({', '.join(map(repr, i))}) == {fn(*i)!r}"
-                     for i in problem["inputs"])
+    return "\n".join(f"assert {problem['name']}({', '.join(map(repr, i))}) == {fn(*i)!r}" for i in problem["inputs"])
 
 
 def _code_key(problem: dict) -> tuple:
@@ -663,12 +768,12 @@ def programming(seed: int = 16) -> dict:
         u, doc = rng.random(), rng.choice(p["docs"])
         if u < TEMPLATE_SHARE:
             pretrain.append(f"{code_prompt(p, doc)}\n    {p['body']}")
-        elif u < 0.55:   # commented code: the same skill, another template
+        elif u < 0.55:  # commented code: the same skill, another template
             pretrain.append(f"# {doc}\ndef {p['name']}({', '.join(p['args'])}):\n    {p['body']}")
         elif u < 0.8:
-            pretrain.append(f"{p['body']}")                  # bare statements from a code search index
+            pretrain.append(f"{p['body']}")  # bare statements from a code search index
         else:
-            pretrain.append(f"docs : {p['name']} : {doc}")   # documentation without code
+            pretrain.append(f"docs : {p['name']} : {doc}")  # documentation without code
     return {"pretrain": pretrain, "train": train, "test": tests}
 
 
@@ -692,7 +797,7 @@ def _shape_ink(shape: str, size: int, x: int, y: int) -> bool:
         return True
     if shape == "circle":
         return (x - c) ** 2 + (y - c) ** 2 <= (size / 2) ** 2
-    return abs(x - c) <= (y + 0.5) / 2          # triangle: apex up, base on the last row
+    return abs(x - c) <= (y + 0.5) / 2  # triangle: apex up, base on the last row
 
 
 def parse_detection(code: str) -> list[tuple]:
@@ -712,7 +817,7 @@ def render_detection(code: str):
             for x in range(size):
                 if _shape_ink(shape, size, x, y):
                     i = ((oy + y) * side + ox + x) * 3
-                    pixels[i:i + 3] = bytes(PALETTE[colour])
+                    pixels[i : i + 3] = bytes(PALETTE[colour])
     return Image.frombytes("RGB", (side, side), bytes(pixels))
 
 
@@ -735,8 +840,9 @@ def _detection_scene(rng: random.Random, n: int) -> str:
         x, y = rng.randint(0, DETECT_PIXELS - size), rng.randint(0, DETECT_PIXELS - size)
         if all(x + size < px or px + ps < x or y + size < py or py + ps < y for px, py, ps in placed):
             placed.append((x, y, size))
-    return " ".join(f"{rng.choice(SHAPES)[0]}{rng.choice(list(PALETTE))[0]}{x:02d}{y:02d}{size:02d}"
-                    for x, y, size in placed)
+    return " ".join(
+        f"{rng.choice(SHAPES)[0]}{rng.choice(list(PALETTE))[0]}{x:02d}{y:02d}{size:02d}" for x, y, size in placed
+    )
 
 
 def _detection_record(code: str) -> dict:
@@ -744,7 +850,7 @@ def _detection_record(code: str) -> dict:
     return {"scene": code, "boxes": boxes, "labels": labels}
 
 
-@lru_cache(maxsize=None)
+@cache
 def detection(seed: int = 17) -> dict:
     """Test scenes (2-3 shapes) never appear in train; pretraining has one shape per image."""
     rng = random.Random(seed)
@@ -775,9 +881,16 @@ def detection_sheet(path: Path, n: int = 16, scale: int = 3) -> None:
     sheet.save(path, optimize=True)
 
 
-TASKS = {"summarize": summarization, "sql": text_to_sql, "translate": translation,
-         "caption": lambda: vision()["caption"], "vqa": lambda: vision()["vqa"],
-         "reason": reasoning, "code": programming, "detect": detection}
+TASKS = {
+    "summarize": summarization,
+    "sql": text_to_sql,
+    "translate": translation,
+    "caption": lambda: vision()["caption"],
+    "vqa": lambda: vision()["vqa"],
+    "reason": reasoning,
+    "code": programming,
+    "detect": detection,
+}
 
 
 def write(out: Path = HERE) -> list[Path]:
@@ -789,8 +902,9 @@ def write(out: Path = HERE) -> list[Path]:
         for split in ("pretrain", "train", "test"):
             path = folder / f"{split}.jsonl"
             # Text pretraining rows are strings; vision ones are records with a scene.
-            rows = [t if isinstance(t, dict) else {"text": t} for t in data[split]] if split == "pretrain" \
-                else data[split]
+            rows = (
+                [t if isinstance(t, dict) else {"text": t} for t in data[split]] if split == "pretrain" else data[split]
+            )
             path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), encoding="utf-8")
             written.append(path)
     for task in VISION:

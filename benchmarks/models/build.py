@@ -20,6 +20,7 @@ questions about the images in other templates; `benchmarks/data/generate.py`).
 Builds are deterministic (fixed seeds, one CPU thread); `build-info.json` records
 the settings, final loss, parameter count and build time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,23 +42,28 @@ SHARED = {"caption": "scenes", "vqa": "scenes"}
 # pytest_cegi.models.tiny_models builds it like its own sizes.
 WIDE = dict(hidden=128, ffn=512, layers=2, heads=4, vocab=1024)
 # Pretraining settings per size: the larger model gets the same data and steps.
-BUILD = {"tiny": dict(steps=600, batch_size=32, lr=3e-3, max_length=96, seed=0),
-         "wide": dict(steps=600, batch_size=32, lr=3e-3, max_length=96, seed=0)}
+BUILD = {
+    "tiny": dict(steps=600, batch_size=32, lr=3e-3, max_length=96, seed=0),
+    "wide": dict(steps=600, batch_size=32, lr=3e-3, max_length=96, seed=0),
+}
 
 
 # The vision models: 24x24 images in 8x8 patches (one per grid cell of a scene: 9 image
 # tokens), a character vocabulary. "tiny" is the reference; "wide" is the larger base
 # (96 wide, about 2x the parameters; kept under 2 MB because it is committed). Only the
 # tiny one is quantized by the benchmark, so only it needs bitsandbytes-friendly widths.
-VISION_SIZES = {"tiny": dict(hidden=64, vision_ffn=128, text_ffn=128),
-                "wide": dict(hidden=96, vision_ffn=192, text_ffn=192)}
+VISION_SIZES = {
+    "tiny": dict(hidden=64, vision_ffn=128, text_ffn=128),
+    "wide": dict(hidden=96, vision_ffn=192, text_ffn=192),
+}
 VISION_COMMON = dict(image_size=24, patch_size=8, layers=2, heads=4, seed=0)
 # Every weight trained (it is pretraining), on the union of both tasks' pretraining records.
 # lr 1e-3: at 3e-3 (the text models' rate) the randomly initialised vision tower collapsed
 # to a constant output and the model learned captions blind (loss at the language prior,
 # the same caption for every image); 16 epochs (1500 steps) to read positions reliably.
-VISION_BUILD = dict(epochs=16.0, batch_size=32, lr=1e-3, weight_decay=0.0, warmup_ratio=0.05,
-                    max_length=192, seed=0, progress=False)
+VISION_BUILD = dict(
+    epochs=16.0, batch_size=32, lr=1e-3, weight_decay=0.0, warmup_ratio=0.05, max_length=192, seed=0, progress=False
+)
 _BUILT: set[Path] = set()  # shared models built in this process (caption and vqa name the same)
 
 
@@ -96,8 +102,9 @@ def vision_records() -> list[dict]:
     for task in sorted(set(SHARED)):
         with open(DATA / task / "pretrain.jsonl", encoding="utf-8") as f:
             rows += [json.loads(line) for line in f if line.strip()]
-    return [{"prompt": r["prompt"], "completion": r["completion"], "image": generate.render_scene(r["scene"])}
-            for r in rows]
+    return [
+        {"prompt": r["prompt"], "completion": r["completion"], "image": generate.render_scene(r["scene"])} for r in rows
+    ]
 
 
 def _generate_module():
@@ -135,11 +142,16 @@ def build_vision(size: str, out: Path = HERE) -> Path:
     model.save_pretrained(dest)
     processor.save_pretrained(dest)
     tail = result.losses[-20:]
-    info = {"task": SHARED["caption"], "tasks": sorted(SHARED), "settings": {"size": size, **VISION_COMMON,
-            **VISION_SIZES[size], **settings.cache_dict()}, "steps": result.steps,
-            "final_loss": sum(tail) / len(tail), "examples": len(records),
-            "params": sum(p.numel() for p in model.parameters()),
-            "seconds": round(time.perf_counter() - started, 1)}
+    info = {
+        "task": SHARED["caption"],
+        "tasks": sorted(SHARED),
+        "settings": {"size": size, **VISION_COMMON, **VISION_SIZES[size], **settings.cache_dict()},
+        "steps": result.steps,
+        "final_loss": sum(tail) / len(tail),
+        "examples": len(records),
+        "params": sum(p.numel() for p in model.parameters()),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     (dest / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
     _BUILT.add(dest)
     return dest
@@ -175,10 +187,20 @@ def build_detection(size: str, out: Path = HERE) -> Path:
     model.save_pretrained(dest)
     processor.save_pretrained(dest)
     tail = losses[-200:]
-    info = {"task": "detect", "settings": {"size": size, "arch": detect.ARCH, **detect.SIZES[size],
-            "num_queries": detect.NUM_QUERIES, **DETECT_BUILD}, "final_loss": sum(tail) / len(tail),
-            "examples": len(rows), "params": sum(p.numel() for p in model.parameters()),
-            "seconds": round(time.perf_counter() - started, 1)}
+    info = {
+        "task": "detect",
+        "settings": {
+            "size": size,
+            "arch": detect.ARCH,
+            **detect.SIZES[size],
+            "num_queries": detect.NUM_QUERIES,
+            **DETECT_BUILD,
+        },
+        "final_loss": sum(tail) / len(tail),
+        "examples": len(rows),
+        "params": sum(p.numel() for p in model.parameters()),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     (dest / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
     return dest
 

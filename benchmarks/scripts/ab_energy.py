@@ -18,6 +18,7 @@ The installed pytest-cegi measures both sides (the same instrument for both).
     python benchmarks/scripts/ab_energy.py --base-ref origin/main --out cegi-out/ab \\
         [--rounds 2] [--repeat 5] [-- benchmarks/ -k summarize]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,18 @@ def run_side(side: str, checkout: Path, out: Path, tag: str, repeat: int, cache:
     """One benchmark session in `checkout`; its outputs go under `out`."""
     save = out / f"{side}-{tag}.json"
     env = dict(os.environ, CEGI_OUT=str(out / f"{side}-{tag}"))
-    cmd = [sys.executable, "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider", f"--cegi-repeat={repeat}",
-           f"--cegi-save={save}", f"--cegi-cache-dir={cache}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *tests,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--cegi-repeat={repeat}",
+        f"--cegi-save={save}",
+        f"--cegi-cache-dir={cache}",
+    ]
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True)
     print(f"  {side} round {tag}: exit {done.returncode} in {time.perf_counter() - started:.0f} s", flush=True)
@@ -86,8 +97,17 @@ def main(argv: list[str] | None = None) -> int:
         for side, files in sides.items():
             if cli("pool", *map(str, files), "-o", str(out / f"{side}.json")) != 0:
                 return 2
-        code = cli("compare", str(out / "base.json"), str(out / "head.json"), "--fail-on", "energy,emissions",
-                   "--format", "md", "-o", str(out / "ab.md"))
+        code = cli(
+            "compare",
+            str(out / "base.json"),
+            str(out / "head.json"),
+            "--fail-on",
+            "energy,emissions",
+            "--format",
+            "md",
+            "-o",
+            str(out / "ab.md"),
+        )
         cli("compare", str(out / "base.json"), str(out / "head.json"), "--fail-on", "none")
         verdict = {0: "no energy regression", 1: "ENERGY REGRESSION"}.get(code, f"error (exit {code})")
         print(f"ab_energy: {verdict}; {args.rounds} rounds x {args.repeat} repeats per side; report {out / 'ab.md'}")

@@ -10,6 +10,7 @@ and the median round are shown (the machine may be shared).
 
     python benchmarks/scripts/bench_code_sandbox.py [--n 60] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,13 +27,19 @@ from pytest_cegi.metrics.code_sandbox import CodeSandbox, SandboxLimits, _run, i
 PROBLEMS = [
     ("def add(a, b):\n    return a + b", "assert add(2, 3) == 5\nassert add(-1, 1) == 0"),
     ("def is_palindrome(s):\n    return s == s[::-1]", "assert is_palindrome('abba')\nassert not is_palindrome('ab')"),
-    ("import math\ndef primes(n):\n"
-     "    return [p for p in range(2, n) if all(p % d for d in range(2, math.isqrt(p) + 1))]",
-     "assert primes(20) == [2, 3, 5, 7, 11, 13, 17, 19]"),
-    ("from collections import Counter\ndef top(words):\n    return Counter(words).most_common(1)[0][0]",
-     "assert top(['a', 'b', 'a']) == 'a'"),
-    ("def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a",
-     "assert fib(10) == 55\nassert fib(0) == 0"),
+    (
+        "import math\ndef primes(n):\n"
+        "    return [p for p in range(2, n) if all(p % d for d in range(2, math.isqrt(p) + 1))]",
+        "assert primes(20) == [2, 3, 5, 7, 11, 13, 17, 19]",
+    ),
+    (
+        "from collections import Counter\ndef top(words):\n    return Counter(words).most_common(1)[0][0]",
+        "assert top(['a', 'b', 'a']) == 'a'",
+    ),
+    (
+        "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a",
+        "assert fib(10) == 55\nassert fib(0) == 0",
+    ),
     ("def add(a, b):\n    return a - b", "assert add(2, 3) == 5"),  # a wrong sample
 ]
 
@@ -58,8 +65,9 @@ def paths(pairs: list) -> dict:
         "pass_at_k, workers=1": lambda: metrics.compute("pass_at_k", preds, refs, workers=1),
         "pass_at_k, workers=2": lambda: metrics.compute("pass_at_k", preds, refs, workers=2),
         # The same harness without namespaces: what the isolation itself costs.
-        "no sandbox (python -I -S), serial":
-            lambda: [_run(code, test, limits, sys.executable, isolate=False) for code, test in pairs],
+        "no sandbox (python -I -S), serial": lambda: [
+            _run(code, test, limits, sys.executable, isolate=False) for code, test in pairs
+        ],
     }
 
 
@@ -75,8 +83,10 @@ def main() -> None:
     box = CodeSandbox(timeout_s=5)
     box.run(*pairs[0])  # warm the page cache
     probe = box.run(*PROBLEMS[0])
-    print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}; sandbox: {box.describe()}; "
-          f"landlock ABI {probe.box.get('landlock_abi')}, PID cap {probe.box.get('pid_cap')}")
+    print(
+        f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}; sandbox: {box.describe()}; "
+        f"landlock ABI {probe.box.get('landlock_abi')}, PID cap {probe.box.get('pid_cap')}"
+    )
     runs = paths(pairs)
     rates: dict = {label: [] for label in runs}
     for _ in range(args.repeats):  # interleaved, so a burst of load hits every path alike
@@ -84,8 +94,7 @@ def main() -> None:
             rates[label].append(rate(run, len(pairs)))
     print(f"{'path':36} {'best/s':>8} {'median/s':>9}  samples")
     for label, values in rates.items():
-        print(f"{label:36} {max(values):8.1f} {statistics.median(values):9.1f}  "
-              f"{args.n} x {args.repeats} runs")
+        print(f"{label:36} {max(values):8.1f} {statistics.median(values):9.1f}  {args.n} x {args.repeats} runs")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ the first for `measure`.
 
     python benchmarks/scripts/bench_measure_overhead.py [--windows 50]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,8 @@ import logging
 import statistics
 import time
 
-from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
 from pytest_cegi.core.settings import Settings
+from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
 
 
 def workload() -> int:
@@ -53,8 +54,9 @@ def main() -> None:
     from codecarbon import OfflineEmissionsTracker
 
     def fresh_tracker():
-        tracker = OfflineEmissionsTracker(country_iso_code="USA", output_methods=[], log_level="error",
-                                          allow_multiple_runs=True)
+        tracker = OfflineEmissionsTracker(
+            country_iso_code="USA", output_methods=[], log_level="error", allow_multiple_runs=True
+        )
         tracker.start()
         workload()
         tracker.stop()
@@ -66,10 +68,14 @@ def main() -> None:
     print(f"cegi.measure() first window:   {first * 1e3:8.1f} ms (tracker start-up, once per process)")
     overhead = statistics.median(m - b for m, b in zip(measured, bare))
     fresh_overhead = statistics.median(fresh) - base
-    print(f"cegi.measure() later windows:  median {statistics.median(measured) * 1e3:8.3f} ms; "
-          f"overhead {overhead * 1e3:+.3f} ms per window (median of paired differences; target < 2 ms)")
-    print(f"fresh tracker per test:        median {statistics.median(fresh) * 1e3:8.3f} ms; "
-          f"overhead {fresh_overhead * 1e3:+.3f} ms per window")
+    print(
+        f"cegi.measure() later windows:  median {statistics.median(measured) * 1e3:8.3f} ms; "
+        f"overhead {overhead * 1e3:+.3f} ms per window (median of paired differences; target < 2 ms)"
+    )
+    print(
+        f"fresh tracker per test:        median {statistics.median(fresh) * 1e3:8.3f} ms; "
+        f"overhead {fresh_overhead * 1e3:+.3f} ms per window"
+    )
     if overhead > 0:
         print(f"fresh tracker costs {fresh_overhead / overhead:.1f}x the overhead of a measure() window")
     else:

@@ -14,6 +14,7 @@ torch runs single-threaded by default here: on a small shared machine, intra-op
 threads contending with other processes make wall times swing by 100x, which
 says nothing about either meter. Pass --threads 0 for torch's default.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,15 @@ def build(name):
     import transformers
 
     hidden, inter, layers, heads, vocab, batch, tokens = MODELS[name]
-    config = transformers.LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=inter,
-                                      num_hidden_layers=layers, num_attention_heads=heads,
-                                      num_key_value_heads=heads, max_position_embeddings=max(128, tokens))
+    config = transformers.LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=inter,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=max(128, tokens),
+    )
     torch.manual_seed(0)
     model = transformers.LlamaForCausalLM(config).eval()
     ids = torch.randint(0, vocab, (batch, tokens), generator=torch.Generator().manual_seed(0))
@@ -55,7 +62,7 @@ def timed(fn) -> float:
 
 def window_work(forward, window_s: float):
     """A window of `calls` forward passes lasting about window_s unmeasured."""
-    for _ in range(5):                 # first calls pay lazy initialisation
+    for _ in range(5):  # first calls pay lazy initialisation
         forward()
     per_call = statistics.median(timed(forward) for _ in range(5))
     calls = max(1, round(window_s / per_call))
@@ -101,18 +108,20 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
 
+    from pytest_cegi.core.settings import Settings
     from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
     from pytest_cegi.measure.meters.flops import FlopsMeter
-    from pytest_cegi.core.settings import Settings
 
     carbon = Settings().carbon
     cc, fl = CodecarbonMeter(carbon), FlopsMeter(carbon)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) of {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}; flops profile {fl.profile.label}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) of {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}; flops profile {fl.profile.label}"
+    )
 
     forward = build("tiny")
     work, calls = window_work(forward, args.window_s)
-    with cc.window("warm-up"):      # tracker start-up, once per process
+    with cc.window("warm-up"):  # tracker start-up, once per process
         work()
     cc_e, cc_t = energies(cc, work, args.repeats)
     fl_e, fl_t = energies(fl, work, args.repeats)
@@ -120,8 +129,9 @@ def main() -> None:
     print(f"{'meter':<12}{'mean energy (kWh)':>20}{'min':>12}{'max':>12}{'CV':>10}")
     for name, e in (("codecarbon", cc_e), ("flops", fl_e)):
         print(f"{name:<12}{statistics.fmean(e):>20.4e}{min(e):>12.4e}{max(e):>12.4e}{cv(e):>10.4%}")
-    print(f"flops energies bit-identical: {len({x.hex() for x in fl_e}) == 1}; "
-          f"codecarbon labelled: {cc.method().label()}")
+    print(
+        f"flops energies bit-identical: {len({x.hex() for x in fl_e}) == 1}; codecarbon labelled: {cc.method().label()}"
+    )
 
     print(f"\nflops meter time overhead (median of {args.overhead_runs} paired runs, one window each)")
     print(f"{'model':<8}{'window (ms)':>14}{'under flops (ms)':>18}{'ratio':>8}{'GFLOP/window':>14}")
@@ -129,7 +139,7 @@ def main() -> None:
         fwd = build(name)
         w, _ = window_work(fwd, args.window_s if name == "tiny" else args.window_s * 2)
         bare, measured = [], []
-        for _ in range(args.overhead_runs):      # interleaved: drift hits both alike
+        for _ in range(args.overhead_runs):  # interleaved: drift hits both alike
             bare.append(timed(w))
             with fl.window("inference") as h:
                 w()

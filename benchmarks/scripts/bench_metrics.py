@@ -6,6 +6,7 @@ Nothing is downloaded; execution_accuracy runs against a temporary SQLite file.
 
     python benchmarks/scripts/bench_metrics.py [--n 1000] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,7 @@ from pathlib import Path
 
 from pytest_cegi import metrics
 
-WORDS = ("a the man woman dog cat child red blue green big small runs sits walks plays "
-         "with on in under near ball park street grass house car tree quickly slowly").split()
+WORDS = ["a", "the", "man", "woman", "dog", "cat", "child", "red", "blue", "green", "big", "small", "runs", "sits", "walks", "plays", "with", "on", "in", "under", "near", "ball", "park", "street", "grass", "house", "car", "tree", "quickly", "slowly"]
 
 
 def sentence(rng: random.Random, low: int = 8, high: int = 25) -> str:
@@ -40,8 +40,10 @@ def make_db(path: Path, rng: random.Random) -> None:
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE singer (id INTEGER PRIMARY KEY, name TEXT, country TEXT, age INTEGER)")
     countries = ["France", "Spain", "Italy", "Japan", "Peru"]
-    conn.executemany("INSERT INTO singer VALUES (?, ?, ?, ?)",
-                     [(i, f"s{i}", rng.choice(countries), rng.randint(18, 70)) for i in range(500)])
+    conn.executemany(
+        "INSERT INTO singer VALUES (?, ?, ?, ?)",
+        [(i, f"s{i}", rng.choice(countries), rng.randint(18, 70)) for i in range(500)],
+    )
     conn.commit()
     conn.close()
 
@@ -50,16 +52,23 @@ def sql_pairs(rng: random.Random, n: int) -> tuple[list[str], list[str]]:
     golds, preds = [], []
     for _ in range(n):
         age = rng.randint(18, 70)
-        gold = rng.choice([
-            f"SELECT name FROM singer WHERE age > {age}",
-            f"SELECT country, count(*) FROM singer WHERE age < {age} GROUP BY country",
-            f"SELECT name, age FROM singer WHERE age = {age} ORDER BY name",
-        ])
+        gold = rng.choice(
+            [
+                f"SELECT name FROM singer WHERE age > {age}",
+                f"SELECT country, count(*) FROM singer WHERE age < {age} GROUP BY country",
+                f"SELECT name, age FROM singer WHERE age = {age} ORDER BY name",
+            ]
+        )
         golds.append(gold)
         # About half right, some wrong, a few broken.
         roll = rng.random()
-        preds.append(gold if roll < 0.5 else gold.replace(str(age), str(age + 1)) if roll < 0.9
-                     else gold.replace("singer", "singers"))
+        preds.append(
+            gold
+            if roll < 0.5
+            else gold.replace(str(age), str(age + 1))
+            if roll < 0.9
+            else gold.replace("singer", "singers")
+        )
     return preds, golds
 
 

@@ -1,20 +1,21 @@
 """SQL sandbox: worst case on hostile queries, and throughput on ordinary ones.
 
-  hostile    each query of a hostile corpus (quadratic built-ins, huge printf widths,
-             memory bombs, endless CTEs, cross joins) runs `--runs` times through
-             `run_query(timeout_s=--timeout)`, each run in a fresh Python process so
-             that process's RUSAGE_CHILDREN peak RSS is the sandbox child's alone;
-             the worst wall time (sandbox start-up included) and peak RSS over the
-             runs are printed with the status
-  ordinary   generated SELECTs against a 500-row database: queries/s through one
-             open `SqlSandbox`, one `execute()` at a time and as one `execute_many()`
-             batch (best of `--repeats` passes over `--n` queries), and examples/s of
-             `execution_accuracy` end to end (2 queries per example, a fresh sandbox
-             per call, as the metric runs)
+hostile    each query of a hostile corpus (quadratic built-ins, huge printf widths,
+           memory bombs, endless CTEs, cross joins) runs `--runs` times through
+           `run_query(timeout_s=--timeout)`, each run in a fresh Python process so
+           that process's RUSAGE_CHILDREN peak RSS is the sandbox child's alone;
+           the worst wall time (sandbox start-up included) and peak RSS over the
+           runs are printed with the status
+ordinary   generated SELECTs against a 500-row database: queries/s through one
+           open `SqlSandbox`, one `execute()` at a time and as one `execute_many()`
+           batch (best of `--repeats` passes over `--n` queries), and examples/s of
+           `execution_accuracy` end to end (2 queries per example, a fresh sandbox
+           per call, as the metric runs)
 
-    python benchmarks/scripts/bench_sql_sandbox.py [--only hostile|ordinary] [--n 1000]
-        [--repeats 3] [--runs 3] [--timeout 2]
+  python benchmarks/scripts/bench_sql_sandbox.py [--only hostile|ordinary] [--n 1000]
+      [--repeats 3] [--runs 3] [--timeout 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,16 +35,21 @@ from pytest_cegi.metrics.sql_sandbox import SqlSandbox, run_query
 HOSTILE = {
     "instr_quadratic": "SELECT instr(printf('%.*c',9000000,'a'), printf('%.*c',3000000,'a')||'b')",
     "printf_2e9": "SELECT printf('%.*c', 2000000000, 'x')",
-    "cte_10k_rows_of_10MB": ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 10000) "
-                             "SELECT printf('%.*c',9999999,'x') FROM c"),
-    "wide_row_of_10MB_values": ("SELECT p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,"
-                                "p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p "
-                                "FROM (SELECT printf('%.*c',9999999,'x') AS p)"),
+    "cte_10k_rows_of_10MB": (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 10000) "
+        "SELECT printf('%.*c',9999999,'x') FROM c"
+    ),
+    "wide_row_of_10MB_values": (
+        "SELECT p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,"
+        "p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p,p "
+        "FROM (SELECT printf('%.*c',9999999,'x') AS p)"
+    ),
     "zeroblob_1e9": "SELECT zeroblob(1000000000)",
     "endless_cte": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
     "cross_join": "SELECT count(*) FROM singer a, singer b, singer c, singer d",
-    "sort_endless_cte": ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
-                         "SELECT x FROM c ORDER BY random() LIMIT 1"),
+    "sort_endless_cte": (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c ORDER BY random() LIMIT 1"
+    ),
 }
 
 
@@ -51,8 +57,10 @@ def make_db(path: Path, rng: random.Random) -> None:
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE singer (id INTEGER PRIMARY KEY, name TEXT, country TEXT, age INTEGER)")
     countries = ["France", "Spain", "Italy", "Japan", "Peru"]
-    conn.executemany("INSERT INTO singer VALUES (?, ?, ?, ?)",
-                     [(i, f"s{i}", rng.choice(countries), rng.randint(18, 70)) for i in range(500)])
+    conn.executemany(
+        "INSERT INTO singer VALUES (?, ?, ?, ?)",
+        [(i, f"s{i}", rng.choice(countries), rng.randint(18, 70)) for i in range(500)],
+    )
     conn.commit()
     conn.close()
 
@@ -110,8 +118,12 @@ def hostile(db: Path, runs: int, timeout_s: float) -> None:
     for name in HOSTILE:
         results = []
         for _ in range(runs):
-            proc = subprocess.run([sys.executable, __file__, "--one", name, "--db", str(db),
-                                   "--timeout", str(timeout_s)], capture_output=True, text=True, check=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--one", name, "--db", str(db), "--timeout", str(timeout_s)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         wall = max(r["wall_s"] for r in results)
         mem = max(r["peak_mib"] for r in results)

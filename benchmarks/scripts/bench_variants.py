@@ -17,6 +17,7 @@ training, stored fine-tuning figures replayed and marked cached).
 
     python benchmarks/scripts/bench_variants.py [--size tiny|small] [--meter codecarbon|flops] [--twice]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,9 +98,12 @@ def run_one(variant, data, meter, cache_dir, max_new_tokens):
         if w.invalid_reason:
             print(f"  ! {variant.name}: {w.invalid_reason}")
     return {
-        "variant": variant, "meta": pv.metadata, "score": exact_match(preds, data["test"]),
+        "variant": variant,
+        "meta": pv.metadata,
+        "score": exact_match(preds, data["test"]),
         "load_s": prepare_s - (ft.duration_s if ft and not ft.cached else 0.0),
-        "ft": ft, "inf": inf,
+        "ft": ft,
+        "inf": inf,
     }
 
 
@@ -111,8 +115,10 @@ def report(rows, gain_mode="points"):
     from pytest_cegi.core.formula import cegi, gain_pct
 
     ref = next(r for r in rows if r["variant"].reference)
-    print(f"\n{'variant':<13}{'total':>8}{'train':>8}{'load s':>8}{'ft s':>7}{'ft J':>8}{'ft steps':>9}"
-          f"{'inf s':>7}{'inf J':>8}{'score':>7}{'dP pts':>8}{'E kg':>10}{'CEGI':>10}  cached")
+    print(
+        f"\n{'variant':<13}{'total':>8}{'train':>8}{'load s':>8}{'ft s':>7}{'ft J':>8}{'ft steps':>9}"
+        f"{'inf s':>7}{'inf J':>8}{'score':>7}{'dP pts':>8}{'E kg':>10}{'CEGI':>10}  cached"
+    )
     for r in rows:
         meta, ft, inf = r["meta"], r["ft"], r["inf"]
         emissions = inf.emissions_kg + (ft.emissions_kg if ft else 0.0)
@@ -122,11 +128,13 @@ def report(rows, gain_mode="points"):
         else:
             out = cegi(emissions, gain, meta["trainable_params"])
             value = f"{out.value:.2e}" if out.defined else "undef"
-        print(f"{r['variant'].name:<13}{meta['total_params']:>8}{meta['trainable_params']:>8}"
-              f"{r['load_s']:>8.2f}{(ft.duration_s if ft else 0):>7.2f}{fmt_e(ft.energy_kwh if ft else None):>8}"
-              f"{meta['finetune_steps']:>9}{inf.duration_s:>7.2f}{fmt_e(inf.energy_kwh):>8}{r['score']:>7.2f}"
-              f"{gain.value if gain.defined else float('nan'):>8.1f}{emissions:>10.2e}{value:>10}  "
-              f"{'yes' if meta['cached'] else ''}")
+        print(
+            f"{r['variant'].name:<13}{meta['total_params']:>8}{meta['trainable_params']:>8}"
+            f"{r['load_s']:>8.2f}{(ft.duration_s if ft else 0):>7.2f}{fmt_e(ft.energy_kwh if ft else None):>8}"
+            f"{meta['finetune_steps']:>9}{inf.duration_s:>7.2f}{fmt_e(inf.energy_kwh):>8}{r['score']:>7.2f}"
+            f"{gain.value if gain.defined else float('nan'):>8.1f}{emissions:>10.2e}{value:>10}  "
+            f"{'yes' if meta['cached'] else ''}"
+        )
 
 
 def main() -> None:
@@ -136,9 +144,13 @@ def main() -> None:
     p.add_argument("--cache-dir", help="adapter and model cache (default: a fresh temporary directory)")
     p.add_argument("--train", type=int, default=192, help="training records")
     p.add_argument("--test", type=int, default=128, help="test prompts")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (default 1: tiny matrices gain nothing from more, and a busy machine "
-                        "makes multi-threaded timings noisy)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: tiny matrices gain nothing from more, and a busy machine "
+        "makes multi-threaded timings noisy)",
+    )
     p.add_argument("--twice", action="store_true", help="prepare LoRA variants again: adapter cache hits")
     args = p.parse_args()
     logging.getLogger("codecarbon").setLevel(logging.ERROR)
@@ -155,8 +167,10 @@ def main() -> None:
         t0 = time.perf_counter()
         path = str(build_demo(args.size, cache_dir=cache_dir))
         print(f"demo model ({args.size}) ready in {time.perf_counter() - t0:.1f}s: {path}")
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device "
-              f"{'cuda' if torch.cuda.is_available() else 'cpu'}")
+        print(
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, device "
+            f"{'cuda' if torch.cuda.is_available() else 'cpu'}"
+        )
         data = {"train": demo_task(args.train, seed=1), "test": demo_task(args.test, seed=2)}
         meter = make_meter(args.meter)
         all_variants = variants(path)

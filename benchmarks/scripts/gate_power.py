@@ -21,6 +21,7 @@ the comparisons are not independent: read the rates with that in mind.
 
     python benchmarks/scripts/gate_power.py [--runs 6] [--head-runs 3] [--tests 12] [--repeat 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LEVELS = (0.10, 0.25, 0.50, 1.00)
 MODES = ("machine", "attributed", "repeated", "cost")
 
-TEST_FILE = '''
+TEST_FILE = """
 import json, os, pytest
 from pytest_cegi import Variant
 
@@ -68,7 +69,7 @@ def test_generate(cegi, handle, case):
 
     out = cegi.measure_call(serve)
     cegi.record_score(len(out) / (2 * len(batches)))
-'''
+"""
 
 
 def hog(stop) -> None:
@@ -77,12 +78,35 @@ def hog(stop) -> None:
 
 
 def session(project: Path, out: Path, extra: float, repeat: int) -> float:
-    env = dict(os.environ, CEGI_GP_EXTRA=str(extra), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               TRANSFORMERS_VERBOSITY="error", TOKENIZERS_PARALLELISM="false")
+    env = dict(
+        os.environ,
+        CEGI_GP_EXTRA=str(extra),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TRANSFORMERS_VERBOSITY="error",
+        TOKENIZERS_PARALLELISM="false",
+    )
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                           f"--cegi-repeat={repeat}", f"--cegi-save={out}", "--cegi-carbon-intensity=475",
-                           str(project)], capture_output=True, text=True, env=env, cwd=project)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            f"--cegi-repeat={repeat}",
+            f"--cegi-save={out}",
+            "--cegi-carbon-intensity=475",
+            str(project),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=project,
+    )
     if done.returncode != 0:
         sys.exit(f"session failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return time.perf_counter() - started
@@ -99,7 +123,7 @@ def as_mode(run: dict, mode: str) -> dict:
             elif mode == "attributed":
                 first = (w["samples"] or [w["energy_kwh"]])[0]
                 w["energy_kwh"], w["emissions_kg"], w["samples"] = first, first * 0.475, []
-    if mode == "machine":   # the meter description must match on both sides; keep it
+    if mode == "machine":  # the meter description must match on both sides; keep it
         run["meter"] = dict(run["meter"], basis="machine")
     return run
 
@@ -131,9 +155,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cegi-gate-power-"))
     project = work / "project"
     project.mkdir()
-    (project / "test_gate_power.py").write_text(TEST_FILE.format(
-        model=str(ROOT / "benchmarks/models/summarize-tiny"), data=str(ROOT / "benchmarks/data/summarize/test.jsonl"),
-        tests=args.tests, calls=args.calls))
+    (project / "test_gate_power.py").write_text(
+        TEST_FILE.format(
+            model=str(ROOT / "benchmarks/models/summarize-tiny"),
+            data=str(ROOT / "benchmarks/data/summarize/test.jsonl"),
+            tests=args.tests,
+            calls=args.calls,
+        )
+    )
     stop = multiprocessing.Event()
     hogger = None if args.no_hog else multiprocessing.Process(target=hog, args=(stop,), daemon=True)
     if hogger:
@@ -157,9 +186,11 @@ def main() -> None:
             hogger.join(timeout=5)
 
     base = runs[0.0]
-    print(f"\ngate power: {args.tests} tests per session, --cegi-repeat {args.repeat}, default tolerances, "
-          f"{'a CPU hog on one core' if hogger else 'no hog'}; {args.runs} unchanged sessions, "
-          f"{args.head_runs} per regression level; median session {sorted(seconds)[len(seconds) // 2]:.0f} s")
+    print(
+        f"\ngate power: {args.tests} tests per session, --cegi-repeat {args.repeat}, default tolerances, "
+        f"{'a CPU hog on one core' if hogger else 'no hog'}; {args.runs} unchanged sessions, "
+        f"{args.head_runs} per regression level; median session {sorted(seconds)[len(seconds) // 2]:.0f} s"
+    )
     header = "| mode | false alarms (unchanged) | " + " | ".join(f"caught at +{lv:.0%}" for lv in LEVELS) + " |"
     print(header)
     print("|---" * (2 + len(LEVELS)) + "|")

@@ -8,6 +8,7 @@ fine-tuning with other seeds (LoRA initialisation and batch order) to show that 
 gain over the base is far larger than that variation. Adapters go to the usual
 adapter cache, so a second call is quick.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,12 @@ for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(key, "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-METRIC = {"summarize": ("rouge", {}), "sql": ("execution_accuracy", {"db": "sql/shop.sqlite"}),
-          "translate": ("bleu", {}), "vqa": ("vqa_accuracy", {})}
+METRIC = {
+    "summarize": ("rouge", {}),
+    "sql": ("execution_accuracy", {"db": "sql/shop.sqlite"}),
+    "translate": ("bleu", {}),
+    "vqa": ("vqa_accuracy", {}),
+}
 
 
 def main(argv=None) -> int:
@@ -37,9 +42,9 @@ def main(argv=None) -> int:
     p.add_argument("--cache-dir", default=os.environ.get("CEGI_CACHE_DIR", ".cegi-cache"))
     a = p.parse_args(argv)
 
+    import cegi_bench
     import torch
 
-    import cegi_bench
     from pytest_cegi import metrics
     from pytest_cegi.models import variants
 
@@ -54,7 +59,9 @@ def main(argv=None) -> int:
         kw = {k: str(cegi_bench.DATA / v) for k, v in kw.items()}
         return metrics.compute(name, preds, [r["completion"].strip() for r in test], **kw).value
 
-    print(f"{'task':10} {'variant':10} {'base':>7} {'seeds':>24} {'mean':>7} {'spread':>7} {'gain':>7} {'gain/spread':>11}")
+    print(
+        f"{'task':10} {'variant':10} {'base':>7} {'seeds':>24} {'mean':>7} {'spread':>7} {'gain':>7} {'gain/spread':>11}"
+    )
     for task in a.tasks:
         by_name = {v.name: v for v in cegi_bench.variants_for(task)}
         base = score(task, variants.prepare(by_name["base"]))
@@ -68,8 +75,11 @@ def main(argv=None) -> int:
             spread = max(values) - min(values)
             gain = statistics.fmean(values) - base
             ratio = f"{gain / spread:.1f}x" if spread else "inf"
-            print(f"{task:10} {name:10} {base:7.4f} {' '.join(f'{v:.4f}' for v in values):>24} "
-                  f"{statistics.fmean(values):7.4f} {spread:7.4f} {gain:+7.4f} {ratio:>11}", flush=True)
+            print(
+                f"{task:10} {name:10} {base:7.4f} {' '.join(f'{v:.4f}' for v in values):>24} "
+                f"{statistics.fmean(values):7.4f} {spread:7.4f} {gain:+7.4f} {ratio:>11}",
+                flush=True,
+            )
     return 0
 
 

@@ -1,4 +1,5 @@
 """The carbon factor (g CO2e per kWh) of a run, resolved offline, never from the network."""
+
 from __future__ import annotations
 
 import functools
@@ -7,7 +8,7 @@ import json
 from pytest_cegi.core.settings import DEFAULT_CARBON_INTENSITY as WORLD_AVERAGE_G_PER_KWH
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _known_countries() -> frozenset | None:
     """Country codes in codecarbon's bundled grid data, read from its data file
     without importing codecarbon (settings are resolved before any test runs)."""
@@ -48,9 +49,10 @@ def carbon_factor(carbon) -> tuple[float, str]:
         if country in mix:
             rate = Emissions._global_energy_mix_to_emissions_rate(mix[country])
             return rate.kgs_per_kWh * 1000.0, carbon.source
-        world = DataSource().get_carbon_intensity_per_source_data().get("world_average",
-                                                                        WORLD_AVERAGE_G_PER_KWH)
+        world = DataSource().get_carbon_intensity_per_source_data().get("world_average", WORLD_AVERAGE_G_PER_KWH)
         return float(world), f"world average {world:g} g/kWh (codecarbon has no data for {country})"
     except Exception as exc:  # codecarbon missing or its data layout changed
-        return WORLD_AVERAGE_G_PER_KWH, (f"world average {WORLD_AVERAGE_G_PER_KWH:g} g/kWh (country {country} "
-                                         f"not resolvable: {type(exc).__name__}: {exc})")
+        return WORLD_AVERAGE_G_PER_KWH, (
+            f"world average {WORLD_AVERAGE_G_PER_KWH:g} g/kWh (country {country} "
+            f"not resolvable: {type(exc).__name__}: {exc})"
+        )

@@ -7,6 +7,7 @@ divide by 0. Two kinds: *not applicable* (T_M = 0, nothing was trained: CEGI pri
 a fine-tuning investment, and a ceiling does not apply) and *undefined* (a trained
 variant with no gain or no reference score: under a ceiling that is a failure).
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,7 @@ class Outcome:
 
     value: float | None
     reason: str | None = None
-    applicable: bool = True      # False: nothing was trained (T_M = 0), so no CEGI is owed
+    applicable: bool = True  # False: nothing was trained (T_M = 0), so no CEGI is owed
 
     @property
     def defined(self) -> bool:
@@ -31,8 +32,7 @@ class Outcome:
 NOTHING_TRAINED = "n/a (nothing trained)"
 
 
-def gain_pct(score: float, reference: float, *, mode: str = "relative",
-             higher_is_better: bool = True) -> Outcome:
+def gain_pct(score: float, reference: float, *, mode: str = "relative", higher_is_better: bool = True) -> Outcome:
     """dP in percent: relative to |P_ref| (default) or in points of a 0..1 metric."""
     if mode not in GAIN_MODES:
         raise ValueError(f"gain must be one of {', '.join(GAIN_MODES)}, got {mode!r}")
@@ -43,12 +43,11 @@ def gain_pct(score: float, reference: float, *, mode: str = "relative",
     if mode == "points":
         return Outcome(100.0 * diff)
     if reference == 0:
-        return Outcome(None, "reference score is 0, so a relative gain is undefined; use gain=\"points\"")
+        return Outcome(None, 'reference score is 0, so a relative gain is undefined; use gain="points"')
     return Outcome(100.0 * diff / abs(reference))
 
 
-def cegi(emissions_kg: float, gain: Outcome, trainable_params: int | None, *,
-         gain_mode: str = "relative") -> Outcome:
+def cegi(emissions_kg: float, gain: Outcome, trainable_params: int | None, *, gain_mode: str = "relative") -> Outcome:
     """E / (dP x T_M) with T_M in millions; not applicable when T_M == 0."""
     if trainable_params is not None and trainable_params <= 0:
         # Checked first: a model used as is owes no CEGI whatever its gain.

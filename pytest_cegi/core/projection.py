@@ -17,11 +17,12 @@ a year is 2.609e8 kg. tests/core/test_projection.py checks both.)
   A saved run carries it as `settings["deployment"]`, or per record as
   `record["deployment"]`, which wins.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 SECONDS_PER_DAY = 24 * 3600
 DAYS_PER_YEAR = 365
@@ -35,9 +36,9 @@ class DeploymentError(ValueError):
 
 @dataclass(frozen=True)
 class Deployment:
-    requests_per_year: float      # per deployed unit
+    requests_per_year: float  # per deployed unit
     units: float
-    text: str                     # as declared, for the report
+    text: str  # as declared, for the report
 
     @property
     def requests_per_day(self) -> float:
@@ -51,8 +52,9 @@ class Deployment:
 def parse_deployment(value: object, where: str = "deployment") -> Deployment:
     """Validate a declaration such as {"requests_per_second": 15, "units": 24e6}."""
     if not isinstance(value, Mapping):
-        raise DeploymentError(f"{where}: expected a table such as "
-                              f"{{ requests_per_second = 15, units = 24e6 }}, got {value!r}")
+        raise DeploymentError(
+            f"{where}: expected a table such as {{ requests_per_second = 15, units = 24e6 }}, got {value!r}"
+        )
     unknown = sorted(set(value) - set(_KEYS))
     if unknown:
         raise DeploymentError(f"{where}: unknown key {unknown[0]!r}; use {', '.join(_KEYS)}")
@@ -80,8 +82,8 @@ class Projection:
     deployment: Deployment
     per_request_kg: float | None
     annual_kg: float | None
-    reason: str | None = None     # why it could not be projected
-    estimate: bool = False        # built on modelled (not metered) energy
+    reason: str | None = None  # why it could not be projected
+    estimate: bool = False  # built on modelled (not metered) energy
 
     @property
     def daily_kg(self) -> float | None:
@@ -89,18 +91,34 @@ class Projection:
         return None if self.annual_kg is None else self.annual_kg / DAYS_PER_YEAR
 
     def to_dict(self) -> dict:
-        return {"task": self.task, "variant": self.variant, "nodeid": self.nodeid,
-                "deployment": self.deployment.to_dict(), "per_request_kg": self.per_request_kg,
-                "daily_kg": self.daily_kg, "annual_kg": self.annual_kg, "reason": self.reason,
-                "estimate": self.estimate}
+        return {
+            "task": self.task,
+            "variant": self.variant,
+            "nodeid": self.nodeid,
+            "deployment": self.deployment.to_dict(),
+            "per_request_kg": self.per_request_kg,
+            "daily_kg": self.daily_kg,
+            "annual_kg": self.annual_kg,
+            "reason": self.reason,
+            "estimate": self.estimate,
+        }
 
 
 def project(record: dict, deployment: Deployment) -> Projection:
     """Project one saved record (a Record.to_dict()) to a year of deployment."""
+
     def result(per_request=None, reason=None):
         annual = None if per_request is None else per_request * deployment.requests_per_year * deployment.units
-        return Projection(record["task"], record["variant"], record["nodeid"], deployment,
-                          per_request, annual, reason, bool(record.get("estimate")))
+        return Projection(
+            record["task"],
+            record["variant"],
+            record["nodeid"],
+            deployment,
+            per_request,
+            annual,
+            reason,
+            bool(record.get("estimate")),
+        )
 
     windows = [w for w in record.get("windows", []) if w.get("phase") == "inference"]
     if not windows:

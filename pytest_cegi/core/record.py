@@ -5,6 +5,7 @@ checks, verdict) in `pytest_runtest_makereport`, then travels on the test report
 as a plain dict (so pytest-xdist can ship it) and is collected by the process that
 writes reports.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,11 +21,11 @@ VERDICTS = ("pass", "fail", "warn", "invalid", "error")
 class Check:
     """One limit applied to one record."""
 
-    limit: str                 # "floor", "ceiling", "max_emissions", "max_energy", "regression:emissions", ...
-    threshold: float | None    # the limit's value in base units
-    value: float | None        # the measured value compared with it
-    source: str                # where the limit came from: "marker", "pyproject.toml budget #2", ...
-    status: str                # "pass", "fail" (violated), "invalid" (could not be evaluated)
+    limit: str  # "floor", "ceiling", "max_emissions", "max_energy", "regression:emissions", ...
+    threshold: float | None  # the limit's value in base units
+    value: float | None  # the measured value compared with it
+    source: str  # where the limit came from: "marker", "pyproject.toml budget #2", ...
+    status: str  # "pass", "fail" (violated), "invalid" (could not be evaluated)
     message: str = ""
 
     def to_dict(self) -> dict:
@@ -41,33 +42,33 @@ class Record:
     score: float | None = None
     higher_is_better: bool = True
     gain_mode: str = "relative"
-    phases_counted: list | None = None   # phases that count towards E (None: all)
+    phases_counted: list | None = None  # phases that count towards E (None: all)
     trainable_params: int | None = None
     total_params: int | None = None
     quantization: str | None = None
     lora_rank: int | None = None
     variant_meta: dict = field(default_factory=dict)
-    score_details: dict = field(default_factory=dict)   # e.g. the sacrebleu signature
-    windows: list = field(default_factory=list)     # list[Window]
+    score_details: dict = field(default_factory=dict)  # e.g. the sacrebleu signature
+    windows: list = field(default_factory=list)  # list[Window]
     # Filled when the test finishes:
     reference_score: float | None = None
     gain_pct: float | None = None
     cegi: float | None = None
     cegi_reason: str | None = None
-    cegi_applicable: bool = True                    # False: nothing trained (T_M = 0), no CEGI owed
+    cegi_applicable: bool = True  # False: nothing trained (T_M = 0), no CEGI owed
     carbon_per_gain: float | None = None
-    checks: list = field(default_factory=list)      # list[Check]
+    checks: list = field(default_factory=list)  # list[Check]
     verdict: str = "pass"
-    outcome: str = "passed"                         # the test's own outcome
-    deployment: dict | None = None                  # declared serving volume (budget entry/marker)
-    max_regression: dict | None = None              # tolerance texts set for this test (None: lifted)
-    max_regression_source: str | None = None        # the budget entry (or marker) that set them
-    limits: dict = field(default_factory=dict)      # floor/ceiling/...: {"value", "source"}; value None: lifted
-    error: str | None = None                        # what the test raised, e.g. "ValueError: boom"
-    reruns: int = 0                                 # earlier attempts (pytest-rerunfailures)
-    rerun_energy_kwh: float = 0.0                   # what those attempts measured; not in this record's E
+    outcome: str = "passed"  # the test's own outcome
+    deployment: dict | None = None  # declared serving volume (budget entry/marker)
+    max_regression: dict | None = None  # tolerance texts set for this test (None: lifted)
+    max_regression_source: str | None = None  # the budget entry (or marker) that set them
+    limits: dict = field(default_factory=dict)  # floor/ceiling/...: {"value", "source"}; value None: lifted
+    error: str | None = None  # what the test raised, e.g. "ValueError: boom"
+    reruns: int = 0  # earlier attempts (pytest-rerunfailures)
+    rerun_energy_kwh: float = 0.0  # what those attempts measured; not in this record's E
     rerun_emissions_kg: float = 0.0
-    notes: list = field(default_factory=list)       # things the user must know, e.g. "measured once"
+    notes: list = field(default_factory=list)  # things the user must know, e.g. "measured once"
 
     @property
     def requests(self) -> int | None:
@@ -142,8 +143,9 @@ class Record:
     def phases(self) -> dict:
         out: dict = {}
         for w in self.windows:
-            p = out.setdefault(w.phase, {"energy_kwh": 0.0, "emissions_kg": 0.0, "duration_s": 0.0,
-                                         "windows": 0, "cached": False})
+            p = out.setdefault(
+                w.phase, {"energy_kwh": 0.0, "emissions_kg": 0.0, "duration_s": 0.0, "windows": 0, "cached": False}
+            )
             p["energy_kwh"] += w.energy_kwh
             p["emissions_kg"] += w.emissions_kg
             p["duration_s"] += w.duration_s
@@ -160,16 +162,24 @@ class Record:
         d["windows"] = [w.to_dict() for w in self.windows]
         d["checks"] = [c.to_dict() for c in self.checks]
         d.update(
-            energy_kwh=self.energy_kwh, emissions_kg=self.emissions_kg, duration_s=self.duration_s,
-            cached=self.cached, estimate=self.estimate, phases=self.phases(), requests=self.requests,
-            machine_energy_kwh=self.machine_energy_kwh, flops=self.flops, tokens=self.tokens,
-            cost=(self.cost() or (None, None))[0], cost_basis=(self.cost() or (None, None))[1],
+            energy_kwh=self.energy_kwh,
+            emissions_kg=self.emissions_kg,
+            duration_s=self.duration_s,
+            cached=self.cached,
+            estimate=self.estimate,
+            phases=self.phases(),
+            requests=self.requests,
+            machine_energy_kwh=self.machine_energy_kwh,
+            flops=self.flops,
+            tokens=self.tokens,
+            cost=(self.cost() or (None, None))[0],
+            cost_basis=(self.cost() or (None, None))[1],
             method=self.method.to_dict() if self.method else None,
         )
         return _json_safe(d)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Record":
+    def from_dict(cls, d: dict) -> Record:
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
         kw["windows"] = [Window.from_dict(w) for w in d.get("windows", [])]

@@ -12,6 +12,7 @@ Shape (schema_version 1):
   "warnings": [what would otherwise pass silently, e.g. a budget entry matching no test]
 }
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,12 +30,11 @@ from pathlib import Path
 
 SCHEMA = "pytest-cegi/run"
 SCHEMA_VERSION = 1
-_PACKAGES = ("pytest", "pytest-cegi", "codecarbon", "torch", "transformers", "peft",
-             "bitsandbytes", "pytest-xdist")
+_PACKAGES = ("pytest", "pytest-cegi", "codecarbon", "torch", "transformers", "peft", "bitsandbytes", "pytest-xdist")
 
 
-TMP_MARK = ".cegi-tmp-"          # temporary files are named .NAME.cegi-tmp-<pid>-<random>
-_STALE_AFTER_S = 3600.0           # a temp file this old is stale even if its pid was reused
+TMP_MARK = ".cegi-tmp-"  # temporary files are named .NAME.cegi-tmp-<pid>-<random>
+_STALE_AFTER_S = 3600.0  # a temp file this old is stale even if its pid was reused
 
 
 class UnsafeOutputError(OSError):
@@ -54,7 +54,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(target)
     tmp = target.parent / f".{target.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(6)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # the kernel applies the umask
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the kernel applies the umask
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             if mode is not None:
@@ -76,8 +76,9 @@ def _existing_mode(target: Path) -> int | None:
     except FileNotFoundError:
         return None
     if not stat.S_ISREG(st.st_mode):
-        raise UnsafeOutputError(f"{target}: not a regular file (a device, folder or pipe); "
-                                "pytest-cegi only replaces regular files")
+        raise UnsafeOutputError(
+            f"{target}: not a regular file (a device, folder or pipe); pytest-cegi only replaces regular files"
+        )
     return stat.S_IMODE(st.st_mode)
 
 
@@ -85,7 +86,7 @@ def _remove_stale_temps(target: Path) -> None:
     """Delete temp files of `target` whose writer is gone (dead pid) or that are old."""
     now = time.time()
     for tmp in target.parent.glob(f".{glob.escape(target.name)}{TMP_MARK}*"):
-        pid_text = tmp.name[len(target.name) + 1 + len(TMP_MARK):].split("-", 1)[0]
+        pid_text = tmp.name[len(target.name) + 1 + len(TMP_MARK) :].split("-", 1)[0]
         with contextlib.suppress(OSError):
             if not _alive(pid_text) or now - tmp.lstat().st_mtime > _STALE_AFTER_S:
                 tmp.unlink()
@@ -101,7 +102,7 @@ def _alive(pid_text: str) -> bool:
         return False
     pid = int(pid_text)
     if pid == os.getpid():
-        return False     # this process writes one file at a time: its old temps are leftovers
+        return False  # this process writes one file at a time: its old temps are leftovers
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -12,6 +12,7 @@ either crashes the comparison or, worse, makes every comparison with it pass.
 Record keys this schema does not know are kept (a newer writer may add some) but
 must still be plain JSON within the depth bound.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,9 @@ import math
 import os
 import stat
 
-MAX_RUN_BYTES = 32 * 1024 * 1024   # a run of thousands of tests is a few MB
-MAX_INT_DIGITS = 30                # FLOP counts reach ~1e20; nothing needs more
-MAX_FREE_DEPTH = 16                # nesting allowed inside free-form tables (details, variant_meta)
+MAX_RUN_BYTES = 32 * 1024 * 1024  # a run of thousands of tests is a few MB
+MAX_INT_DIGITS = 30  # FLOP counts reach ~1e20; nothing needs more
+MAX_FREE_DEPTH = 16  # nesting allowed inside free-form tables (details, variant_meta)
 
 CHECK_STATUSES = ("pass", "fail", "invalid")
 
@@ -47,15 +48,16 @@ class _Rejected:
 
 # -- reading and parsing --------------------------------------------------------------
 
+
 def read_bounded(path: str | os.PathLike) -> str:
     """The file's text; refuses devices, pipes and folders, and anything over MAX_RUN_BYTES."""
-    st = os.stat(path)        # FileNotFoundError / OSError: the caller says "cannot read"
+    st = os.stat(path)  # FileNotFoundError / OSError: the caller says "cannot read"
     if not stat.S_ISREG(st.st_mode):
         raise RunFileError("", "not a regular file (a device, pipe or folder); give the path of a saved run")
     if st.st_size > MAX_RUN_BYTES:
         raise RunFileError("", f"{st.st_size} bytes is larger than the {MAX_RUN_BYTES} bytes a run file may have")
     with open(path, "rb") as fh:
-        data = fh.read(MAX_RUN_BYTES + 1)    # the size may have changed since stat
+        data = fh.read(MAX_RUN_BYTES + 1)  # the size may have changed since stat
     if len(data) > MAX_RUN_BYTES:
         raise RunFileError("", f"larger than the {MAX_RUN_BYTES} bytes a run file may have")
     try:
@@ -85,6 +87,7 @@ def parse_json(text: str):
 
 
 # -- field checks ----------------------------------------------------------------------
+
 
 def _kind(value) -> str:
     if isinstance(value, _Rejected):
@@ -172,6 +175,7 @@ def _string_table(value, field: str, *, optional: bool = False) -> None:
 
 # -- the run ---------------------------------------------------------------------------
 
+
 def check_method(m, field: str, *, optional: bool = False) -> None:
     if not table(m, field, optional=optional):
         return
@@ -223,8 +227,17 @@ def check_check(c, field: str) -> None:
     _no_other_keys(c, field, _fields("Check"))
 
 
-_RECORD_NUMBERS = ("score", "reference_score", "gain_pct", "cegi", "carbon_per_gain",
-                   "energy_kwh", "emissions_kg", "duration_s", "machine_energy_kwh")
+_RECORD_NUMBERS = (
+    "score",
+    "reference_score",
+    "gain_pct",
+    "cegi",
+    "carbon_per_gain",
+    "energy_kwh",
+    "emissions_kg",
+    "duration_s",
+    "machine_energy_kwh",
+)
 _RECORD_INTS = ("trainable_params", "total_params", "lora_rank", "requests", "flops", "tokens", "cost")
 _RECORD_STRINGS = ("metric", "quantization", "cegi_reason", "cost_basis")
 
@@ -263,7 +276,7 @@ def check_record(r, field: str) -> None:
     if table(r.get("deployment"), f"{field}.deployment", optional=True):
         for k, v in r["deployment"].items():
             number(v, f"{field}.deployment.{k}", non_negative=True)
-    for key, v in r.items():   # everything else (variant_meta, phases, newer keys): plain JSON
+    for key, v in r.items():  # everything else (variant_meta, phases, newer keys): plain JSON
         plain(v, f"{field}.{key}")
 
 
@@ -333,8 +346,8 @@ def _fields(name: str) -> tuple:
     """Field names of the dataclass the dict is rebuilt into (so new fields need no edit here)."""
     import dataclasses
 
-    from pytest_cegi.core.window import Method, Window
     from pytest_cegi.core.record import Check
+    from pytest_cegi.core.window import Method, Window
 
     return tuple(f.name for f in dataclasses.fields({"Method": Method, "Window": Window, "Check": Check}[name]))
 

@@ -2,6 +2,7 @@
 [tool.cegi] > defaults. Everything here is validated; bad input raises
 `SettingsError` naming the file, the entry and the key.
 """
+
 from __future__ import annotations
 
 import functools
@@ -11,8 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_cegi.core.formula import GAIN_MODES
-from pytest_cegi.core.units import (QuantityError, Tolerance, parse_energy_kwh, parse_mass_kg,
-                               parse_number, parse_tolerance)
+from pytest_cegi.core.units import (
+    QuantityError,
+    Tolerance,
+    parse_energy_kwh,
+    parse_mass_kg,
+    parse_number,
+    parse_tolerance,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,7 +45,7 @@ class Carbon:
     country: str | None
     intensity_g_per_kwh: float | None
     source: str
-    warning: str | None = None       # shown in the terminal summary and the report
+    warning: str | None = None  # shown in the terminal summary and the report
 
 
 @dataclass(frozen=True)
@@ -61,10 +68,10 @@ LIFTABLE = ("floor", "ceiling", "max_emissions", "max_energy", "reference_score"
 
 @dataclass(frozen=True)
 class BudgetEntry:
-    source: str                      # "pyproject.toml budget #2"
-    match: str | None = None         # glob over node ids
-    task: str | None = None          # or a task name
-    limits: dict = field(default_factory=dict)   # key -> parsed value
+    source: str  # "pyproject.toml budget #2"
+    match: str | None = None  # glob over node ids
+    task: str | None = None  # or a task name
+    limits: dict = field(default_factory=dict)  # key -> parsed value
 
     def applies_to(self, nodeid: str, task: str) -> bool:
         if self.task is not None and self.task != task:
@@ -74,14 +81,13 @@ class BudgetEntry:
         return True
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def node_glob(pattern: str) -> re.Pattern:
     """A glob over node ids: `*` any characters, `?` one; everything else literal.
 
     Unlike fnmatch, `[` and `]` are literal, because node ids use them for
     parameters: "test_sql.py::test_sql[*]" matches every parametrization."""
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern),
-                      re.DOTALL)
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -94,22 +100,28 @@ class Settings:
     junit: Path | None = None
     plot: Path | None = None
     meter: str = "codecarbon"
-    flops_profile: str | None = None   # built-in name or JSON path; None: $CEGI_FLOPS_PROFILE or generic-cpu
+    flops_profile: str | None = None  # built-in name or JSON path; None: $CEGI_FLOPS_PROFILE or generic-cpu
     repeat: int = 1
-    carbon: Carbon = Carbon(None, DEFAULT_CARBON_INTENSITY, f"default ({DEFAULT_CARBON_INTENSITY:g} g/kWh world average)")
-    invalid: str = "fail"            # what an invalid measurement does under --cegi-budget
+    carbon: Carbon = Carbon(
+        None, DEFAULT_CARBON_INTENSITY, f"default ({DEFAULT_CARBON_INTENSITY:g} g/kWh world average)"
+    )
+    invalid: str = "fail"  # what an invalid measurement does under --cegi-budget
     allow_energy_mismatch: bool = False
     cache_dir: Path | None = None
-    max_regression: dict = field(default_factory=dict)   # key -> Tolerance
-    max_regression_sources: dict = field(default_factory=dict)   # key -> "default" or the file that set it
+    max_regression: dict = field(default_factory=dict)  # key -> Tolerance
+    max_regression_sources: dict = field(default_factory=dict)  # key -> "default" or the file that set it
     deployment: dict | None = None
     budgets: tuple = ()
 
     def as_dict(self) -> dict:
         return {
-            "enforce": self.enforce, "meter": self.meter, "repeat": self.repeat,
-            "country": self.carbon.country, "carbon_intensity": self.carbon.intensity_g_per_kwh,
-            "carbon_source": self.carbon.source, "invalid": self.invalid,
+            "enforce": self.enforce,
+            "meter": self.meter,
+            "repeat": self.repeat,
+            "country": self.carbon.country,
+            "carbon_intensity": self.carbon.intensity_g_per_kwh,
+            "carbon_source": self.carbon.source,
+            "invalid": self.invalid,
             "deployment": self.deployment,
             "max_regression": {k: t.text for k, t in self.max_regression.items()},
             "max_regression_sources": dict(self.max_regression_sources),
@@ -117,6 +129,7 @@ class Settings:
 
 
 # -- validation helpers ---------------------------------------------------------------
+
 
 def _where(source: str, key: str) -> str:
     return f"{source}: key {key!r}"
@@ -150,6 +163,7 @@ def _choice(options):
         if value not in options:
             raise QuantityError(f"expected one of {', '.join(options)}, got {value!r}")
         return value
+
     return parse
 
 
@@ -167,9 +181,11 @@ def _phases(value):
     for name in names:
         close = difflib.get_close_matches(name.lower(), BUILTIN_PHASES, n=1, cutoff=0.7)
         if close and name != close[0]:
-            raise QuantityError(f"unknown phase {name!r}; did you mean {close[0]!r}? "
-                                f"(phases pytest-cegi measures: {', '.join(BUILTIN_PHASES)}; a custom phase "
-                                f"is one the test opens with cegi.measure(phase=...))")
+            raise QuantityError(
+                f"unknown phase {name!r}; did you mean {close[0]!r}? "
+                f"(phases pytest-cegi measures: {', '.join(BUILTIN_PHASES)}; a custom phase "
+                f"is one the test opens with cegi.measure(phase=...))"
+            )
     return tuple(names)
 
 
@@ -179,6 +195,7 @@ def _non_negative(what):
         if number < 0:
             raise QuantityError(f"{what} must not be negative, got {value!r}")
         return number
+
     return parse
 
 
@@ -191,13 +208,16 @@ def _positive_int(value):
 def _tolerances(source: str, key: str, value, *, allow_false: bool = False) -> dict:
     """{quantity: Tolerance}; with allow_false (budget entries) `false` -> None: rule lifted."""
     if not isinstance(value, dict):
-        raise SettingsError(f"{_where(source, key)}: expected a table such as "
-                            "{ emissions = \"10%\", score = \"0.01\" }, got " + repr(value))
+        raise SettingsError(
+            f"{_where(source, key)}: expected a table such as "
+            '{ emissions = "10%", score = "0.01" }, got ' + repr(value)
+        )
     out = {}
     for k, v in value.items():
         if k not in REGRESSION_KEYS:
-            raise SettingsError(f"{_where(source, f'{key}.{k}')}: unknown key; "
-                                f"expected one of {', '.join(REGRESSION_KEYS)}")
+            raise SettingsError(
+                f"{_where(source, f'{key}.{k}')}: unknown key; expected one of {', '.join(REGRESSION_KEYS)}"
+            )
         out[k] = None if (allow_false and v is False) else _check(source, f"{key}.{k}", parse_tolerance, v)
     return out
 
@@ -205,8 +225,9 @@ def _tolerances(source: str, key: str, value, *, allow_false: bool = False) -> d
 def _deployment(source: str, key: str, value) -> dict:
     allowed = ("requests_per_second", "requests_per_day", "units")
     if not isinstance(value, dict):
-        raise SettingsError(f"{_where(source, key)}: expected a table such as "
-                            "{ requests_per_second = 15, units = 1 }")
+        raise SettingsError(
+            f"{_where(source, key)}: expected a table such as {{ requests_per_second = 15, units = 1 }}"
+        )
     out = {}
     for k, v in value.items():
         if k not in allowed:
@@ -229,7 +250,7 @@ def _deployment(source: str, key: str, value) -> dict:
 # Limits a marker or budget entry may set, and how to parse each.
 LIMIT_PARSERS = {
     "floor": _number("a score floor (number)"),
-    "ceiling": _non_negative("a CEGI ceiling (number)"),   # CEGI of a real gain is > 0
+    "ceiling": _non_negative("a CEGI ceiling (number)"),  # CEGI of a real gain is > 0
     "max_emissions": parse_mass_kg,
     "max_energy": parse_energy_kwh,
     "reference_score": _number("a reference score (number)"),
@@ -275,16 +296,32 @@ def _parse_entry(source: str, raw) -> BudgetEntry:
 
 
 # Keys of [tool.cegi] (or of a budget file), and the option each mirrors.
-TABLE_KEYS = ("enforce", "baseline", "save", "report", "junit", "plot", "meter", "flops_profile", "repeat",
-              "country", "carbon_intensity", "invalid", "allow_energy_mismatch", "cache_dir",
-              "max_regression", "deployment", "budget")
+TABLE_KEYS = (
+    "enforce",
+    "baseline",
+    "save",
+    "report",
+    "junit",
+    "plot",
+    "meter",
+    "flops_profile",
+    "repeat",
+    "country",
+    "carbon_intensity",
+    "invalid",
+    "allow_energy_mismatch",
+    "cache_dir",
+    "max_regression",
+    "deployment",
+    "budget",
+)
 
 
 def read_table(path: Path, label: str, *, top_level_ok: bool) -> dict:
     """The [tool.cegi] table of a TOML file; a budget file may also put its keys at top level."""
     from pytest_cegi.core.run_schema import RunFileError, read_bounded
 
-    try:   # bounded like a run file: a regular file of at most 32 MiB
+    try:  # bounded like a run file: a regular file of at most 32 MiB
         data = tomllib.loads(read_bounded(path))
     except FileNotFoundError:
         raise SettingsError(f"{label}: file not found") from None
@@ -306,13 +343,17 @@ def read_table(path: Path, label: str, *, top_level_ok: bool) -> dict:
     # would be ignored, and an ignored [[budget]] silently switches the gate off.
     top = sorted(k for k in data if k != "tool") if top_level_ok else []
     if table is not None and top:
-        raise SettingsError(f"{label}: has both a [tool.cegi] table and top-level keys ({', '.join(top)}); "
-                            "put them in one place: either all under [tool.cegi] or all at top level")
+        raise SettingsError(
+            f"{label}: has both a [tool.cegi] table and top-level keys ({', '.join(top)}); "
+            "put them in one place: either all under [tool.cegi] or all at top level"
+        )
     if table is None:
         table = {k: data[k] for k in top}
     for key in table:
         if key not in TABLE_KEYS:
-            raise SettingsError(f"{label}: [tool.cegi] key {key!r}: unknown key; expected one of {', '.join(TABLE_KEYS)}")
+            raise SettingsError(
+                f"{label}: [tool.cegi] key {key!r}: unknown key; expected one of {', '.join(TABLE_KEYS)}"
+            )
     return table
 
 
@@ -346,11 +387,15 @@ def _layer(table: dict, label: str, base: Path) -> dict:
     if "country" in table:
         out["country"] = (_check(src, "country", _country, table["country"]), f"{label} country")
     if "carbon_intensity" in table:
-        out["carbon_intensity"] = (_check(src, "carbon_intensity", _intensity, table["carbon_intensity"]),
-                                   f"{label} carbon_intensity")
+        out["carbon_intensity"] = (
+            _check(src, "carbon_intensity", _intensity, table["carbon_intensity"]),
+            f"{label} carbon_intensity",
+        )
     if "max_regression" in table:
-        out["max_regression"] = {k: (t, f"{src} max_regression")
-                                 for k, t in _tolerances(src, "max_regression", table["max_regression"]).items()}
+        out["max_regression"] = {
+            k: (t, f"{src} max_regression")
+            for k, t in _tolerances(src, "max_regression", table["max_regression"]).items()
+        }
     if "deployment" in table:
         out["deployment"] = _deployment(src, "deployment", table["deployment"])
     return out
@@ -358,7 +403,7 @@ def _layer(table: dict, label: str, base: Path) -> dict:
 
 def _country(value):
     value = _string(value)
-    if not re.fullmatch(r"[A-Za-z]{3}", value):      # ASCII only: 'ÄÖÜ' is not a code
+    if not re.fullmatch(r"[A-Za-z]{3}", value):  # ASCII only: 'ÄÖÜ' is not a code
         raise QuantityError(f"expected a 3-letter ISO 3166 country code such as 'USA', got {value!r}")
     return value.upper()
 
@@ -382,10 +427,13 @@ def _carbon(merged: dict) -> Carbon:
         if known_country(country[0]) is False:
             # Resolved here, so every meter and report uses and names the same fallback.
             why = f"codecarbon has no grid data for country {country[0]} (from {country[1]})"
-            return Carbon(None, DEFAULT_CARBON_INTENSITY,
-                          f"world average {DEFAULT_CARBON_INTENSITY:g} g/kWh: {why}",
-                          warning=f"{why}: the world-average factor {DEFAULT_CARBON_INTENSITY:g} g CO2e/kWh "
-                                  "is used instead; check the code (ISO 3166 alpha-3, e.g. USA, DEU, FRA)")
+            return Carbon(
+                None,
+                DEFAULT_CARBON_INTENSITY,
+                f"world average {DEFAULT_CARBON_INTENSITY:g} g/kWh: {why}",
+                warning=f"{why}: the world-average factor {DEFAULT_CARBON_INTENSITY:g} g CO2e/kWh "
+                "is used instead; check the code (ISO 3166 alpha-3, e.g. USA, DEU, FRA)",
+            )
         return Carbon(country[0], None, f"{country[1]} {country[0]} (codecarbon's offline grid data)")
     return Settings.carbon
 
@@ -412,16 +460,26 @@ def load(cli: dict, rootpath: Path, inipath: Path | None) -> Settings:
         if budget_file.suffix != ".toml":
             raise SettingsError(
                 f"--cegi-budget takes an optional TOML budget file, and {cli['budget']!r} is not one. "
-                "Put test paths before the flag (pytest benchmarks/ --cegi-budget) or write --cegi-budget=FILE.toml")
+                "Put test paths before the flag (pytest benchmarks/ --cegi-budget) or write --cegi-budget=FILE.toml"
+            )
         table = read_table(budget_file, str(budget_file), top_level_ok=True)
         layers.append(_layer(table, budget_file.name, budget_file.parent.resolve()))
         budgets += _entries(table, budget_file.name)
 
-    cli_layer = {k: v for k, v in {
-        "baseline": cli.get("baseline"), "save": cli.get("save"), "report": cli.get("report"),
-        "junit": cli.get("junit"), "plot": cli.get("plot"), "meter": cli.get("meter"),
-        "repeat": cli.get("repeat"), "cache_dir": cli.get("cache_dir"),
-    }.items() if v is not None}
+    cli_layer = {
+        k: v
+        for k, v in {
+            "baseline": cli.get("baseline"),
+            "save": cli.get("save"),
+            "report": cli.get("report"),
+            "junit": cli.get("junit"),
+            "plot": cli.get("plot"),
+            "meter": cli.get("meter"),
+            "repeat": cli.get("repeat"),
+            "cache_dir": cli.get("cache_dir"),
+        }.items()
+        if v is not None
+    }
     for key in ("baseline", "save", "report", "junit", "plot", "cache_dir"):
         if key in cli_layer:
             cli_layer[key] = Path(cli_layer[key])
@@ -430,8 +488,10 @@ def load(cli: dict, rootpath: Path, inipath: Path | None) -> Settings:
     if cli.get("country") is not None:
         cli_layer["country"] = (_check("--cegi-country", "value", _country, cli["country"]), "--cegi-country")
     if cli.get("carbon_intensity") is not None:
-        cli_layer["carbon_intensity"] = (_check("--cegi-carbon-intensity", "value", _intensity,
-                                                cli["carbon_intensity"]), "--cegi-carbon-intensity")
+        cli_layer["carbon_intensity"] = (
+            _check("--cegi-carbon-intensity", "value", _intensity, cli["carbon_intensity"]),
+            "--cegi-carbon-intensity",
+        )
     if cli.get("budget"):
         cli_layer["enforce"] = True
     if cli.get("allow_energy_mismatch"):
@@ -448,16 +508,37 @@ def load(cli: dict, rootpath: Path, inipath: Path | None) -> Settings:
         for k, (tol, src) in layer.get("max_regression", {}).items():
             tolerances[k], sources[k] = tol, src
     return Settings(
-        enforce=merged.get("enforce", False), budget_file=budget_file,
-        baseline=merged.get("baseline"), save=merged.get("save"), report=merged.get("report"),
-        junit=merged.get("junit"), plot=merged.get("plot"), meter=merged.get("meter", "codecarbon"),
+        enforce=merged.get("enforce", False),
+        budget_file=budget_file,
+        baseline=merged.get("baseline"),
+        save=merged.get("save"),
+        report=merged.get("report"),
+        junit=merged.get("junit"),
+        plot=merged.get("plot"),
+        meter=merged.get("meter", "codecarbon"),
         flops_profile=merged.get("flops_profile"),
-        repeat=merged.get("repeat", 1), carbon=_carbon(merged), invalid=merged.get("invalid", "fail"),
+        repeat=merged.get("repeat", 1),
+        carbon=_carbon(merged),
+        invalid=merged.get("invalid", "fail"),
         allow_energy_mismatch=merged.get("allow_energy_mismatch", False),
-        cache_dir=merged.get("cache_dir"), max_regression=tolerances, max_regression_sources=sources,
-        deployment=merged.get("deployment"), budgets=tuple(budgets),
+        cache_dir=merged.get("cache_dir"),
+        max_regression=tolerances,
+        max_regression_sources=sources,
+        deployment=merged.get("deployment"),
+        budgets=tuple(budgets),
     )
 
 
-__all__ = ["Settings", "SettingsError", "BudgetEntry", "Limit", "Carbon", "Tolerance", "load",
-           "parse_limit", "LIMIT_PARSERS", "LIFTED", "LIFTABLE"]
+__all__ = [
+    "Settings",
+    "SettingsError",
+    "BudgetEntry",
+    "Limit",
+    "Carbon",
+    "Tolerance",
+    "load",
+    "parse_limit",
+    "LIMIT_PARSERS",
+    "LIFTED",
+    "LIFTABLE",
+]

@@ -5,6 +5,7 @@ Numbers are taken in base units (kg CO2e, kWh); strings carry their unit:
 report prints parses back ("12 µg", "3.1 kJ"); micro may be written µ (U+00B5),
 μ (U+03BC) or u.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,10 +16,18 @@ _QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z%\u00b5\u03bc]*)\s*$")
 
 # Unit spellings are case-sensitive where case changes the meaning (mJ vs MJ).
 MASS_UNITS_KG = {"ng": 1e-12, "µg": 1e-9, "mg": 1e-6, "g": 1e-3, "kg": 1.0, "t": 1e3}
-ENERGY_UNITS_KWH = {"mJ": 1 / 3.6e9, "J": 1 / 3.6e6, "kJ": 1 / 3.6e3, "MJ": 1 / 3.6, "mWh": 1e-6, "Wh": 1e-3,
-                    "kWh": 1.0, "MWh": 1e3}
+ENERGY_UNITS_KWH = {
+    "mJ": 1 / 3.6e9,
+    "J": 1 / 3.6e6,
+    "kJ": 1 / 3.6e3,
+    "MJ": 1 / 3.6,
+    "mWh": 1e-6,
+    "Wh": 1e-3,
+    "kWh": 1.0,
+    "MWh": 1e3,
+}
 _LOWERCASE_OK = {"j": "J", "kj": "kJ", "wh": "Wh", "kwh": "kWh"}
-_MICRO = ("\u03bc", "u")   # Greek mu and the ASCII stand-in, read as the micro sign µ (U+00B5)
+_MICRO = ("\u03bc", "u")  # Greek mu and the ASCII stand-in, read as the micro sign µ (U+00B5)
 # The units the reports print masses in, largest first (terminal, Markdown, chart, plot).
 DISPLAY_MASS_UNITS = (("t", 1e3), ("kg", 1.0), ("g", 1e-3), ("mg", 1e-6), ("µg", 1e-9), ("ng", 1e-12))
 
@@ -63,14 +72,16 @@ def _parse_unit(value: object, units: dict, base: str, what: str, label: str) ->
 
 def parse_mass_kg(value: object) -> float:
     """kg CO2e from a number (kg) or a string such as "150 mg" or "2 g"."""
-    return _parse_unit(value, MASS_UNITS_KG, "mass", "a mass of CO2e (number in kg, or e.g. '2 g', '150 mg')",
-                       "an emission limit")
+    return _parse_unit(
+        value, MASS_UNITS_KG, "mass", "a mass of CO2e (number in kg, or e.g. '2 g', '150 mg')", "an emission limit"
+    )
 
 
 def parse_energy_kwh(value: object) -> float:
     """kWh from a number (kWh) or a string such as "5 Wh", "0.2 kWh", "300 J"."""
-    return _parse_unit(value, ENERGY_UNITS_KWH, "energy", "an energy (number in kWh, or e.g. '5 Wh', '300 J')",
-                       "an energy limit")
+    return _parse_unit(
+        value, ENERGY_UNITS_KWH, "energy", "an energy (number in kWh, or e.g. '5 Wh', '300 J')", "an energy limit"
+    )
 
 
 def parse_number(value: object, what: str = "a number") -> float:

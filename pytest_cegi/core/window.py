@@ -3,6 +3,7 @@
 Meters (pytest_cegi.measure.meters) produce them, records hold them, the run file
 stores them, judgement and reports read them.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,28 +14,30 @@ from dataclasses import asdict, dataclass, field, replace
 class Method:
     """How a window's figures were obtained; shown in every report."""
 
-    meter: str                     # "codecarbon", "flops", "fake"
-    cpu: str                       # "RAPL", "modelled (TDP x load)", "none", ...
-    gpu: str                       # "NVML", "none"
+    meter: str  # "codecarbon", "flops", "fake"
+    cpu: str  # "RAPL", "modelled (TDP x load)", "none", ...
+    gpu: str  # "NVML", "none"
     carbon_factor_g_per_kwh: float
-    carbon_factor_source: str      # "--cegi-carbon-intensity", "country USA (codecarbon data)", ...
-    estimate: bool                 # True when energy is modelled rather than metered
+    carbon_factor_source: str  # "--cegi-carbon-intensity", "country USA (codecarbon data)", ...
+    estimate: bool  # True when energy is modelled rather than metered
     # Which figure `energy_kwh` is: "attributed" (the test process's own work; the
     # machine-level reading is kept beside it), "machine" (everything the machine
     # drew while the window was open), or "flops" (counted FLOPs x a device profile).
     basis: str = "machine"
-    ram: str = ""                  # how RAM energy was obtained, when the meter has any
+    ram: str = ""  # how RAM energy was obtained, when the meter has any
 
     def label(self) -> str:
         """One line for people: measured or modelled, by what, and the carbon factor."""
         kind = "modelled" if self.estimate else "measured"
         factor = self.carbon_factor_g_per_kwh
-        known = isinstance(factor, (int, float)) and factor == factor   # None or NaN: unknown
+        known = isinstance(factor, (int, float)) and factor == factor  # None or NaN: unknown
         factor_text = f"{factor:.4g} g CO2e/kWh" if known else "unknown factor"
         basis = f"{self.basis} energy, " if self.basis != "machine" else ""
         ram = f", RAM {self.ram}" if self.ram else ""
-        return (f"{basis}{kind} with {self.meter}: CPU {self.cpu}, GPU {self.gpu}{ram}; "
-                f"carbon factor {factor_text} from {self.carbon_factor_source}")
+        return (
+            f"{basis}{kind} with {self.meter}: CPU {self.cpu}, GPU {self.gpu}{ram}; "
+            f"carbon factor {factor_text} from {self.carbon_factor_source}"
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,15 +55,15 @@ class Window:
     cpu_energy_kwh: float = 0.0
     gpu_energy_kwh: float = 0.0
     ram_energy_kwh: float = 0.0
-    error: str | None = None       # tracker error text; makes the window invalid
-    cached: bool = False           # replayed from the adapter cache, not run now
-    samples: tuple = ()            # per-repeat energy samples (kWh), when repeated
-    requests: int | None = None    # requests served in the window (one repeat's worth)
-    details: dict = field(default_factory=dict)   # meter-specific figures, e.g. FLOP counts
+    error: str | None = None  # tracker error text; makes the window invalid
+    cached: bool = False  # replayed from the adapter cache, not run now
+    samples: tuple = ()  # per-repeat energy samples (kWh), when repeated
+    requests: int | None = None  # requests served in the window (one repeat's worth)
+    details: dict = field(default_factory=dict)  # meter-specific figures, e.g. FLOP counts
     # The machine-level reading beside an attributed figure (None when the meter has none).
     machine_energy_kwh: float | None = None
     machine_emissions_kg: float | None = None
-    cpu_seconds: float | None = None   # the process's CPU time in the window (one repeat's worth)
+    cpu_seconds: float | None = None  # the process's CPU time in the window (one repeat's worth)
     # Hardware-independent cost of one repeat: FLOPs counted by torch (in a separate,
     # unmeasured pass, or by the flops meter itself) and tokens processed.
     flops: int | None = None
@@ -86,7 +89,7 @@ class Window:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Window":
+    def from_dict(cls, d: dict) -> Window:
         d = dict(d)
         d["method"] = Method(**d["method"])
         d.setdefault("details", {})
@@ -100,7 +103,7 @@ _FIGURES = ("energy_kwh", "emissions_kg", "duration_s", "cpu_energy_kwh", "gpu_e
 _OPTIONAL_FIGURES = ("machine_energy_kwh", "machine_emissions_kg", "cpu_seconds")
 
 
-def _bad_figure(window: "Window") -> str | None:
+def _bad_figure(window: Window) -> str | None:
     for name in _FIGURES + _OPTIONAL_FIGURES:
         value = getattr(window, name)
         if value is None and name in _OPTIONAL_FIGURES:
@@ -124,14 +127,19 @@ class WindowHandle:
 
     phase: str
     result: Window | None = None
-    notes: dict = field(default_factory=dict)   # meter-specific figures, saved as Window.details
-    requests: int = 0                            # counted while open (cegi.count_requests)
-    tokens: int = 0                              # counted while open (cegi.count_tokens)
+    notes: dict = field(default_factory=dict)  # meter-specific figures, saved as Window.details
+    requests: int = 0  # counted while open (cegi.count_requests)
+    tokens: int = 0  # counted while open (cegi.count_tokens)
 
     def finished(self, requests: int | None = None) -> Window:
         """The closed window, with its counts and the JSON-safe part of the notes."""
         assert self.result is not None, "finished() before the window closed"
-        details = {k: v for k, v in self.notes.items()
-                   if isinstance(v, (str, int, float, bool, type(None), list, dict))}
-        return replace(self.result, requests=requests or self.requests or None, details=details,
-                       tokens=self.tokens or self.result.tokens)
+        details = {
+            k: v for k, v in self.notes.items() if isinstance(v, (str, int, float, bool, type(None), list, dict))
+        }
+        return replace(
+            self.result,
+            requests=requests or self.requests or None,
+            details=details,
+            tokens=self.tokens or self.result.tokens,
+        )

@@ -9,6 +9,7 @@ its history. Runs from different hardware or meters, or with different carbon
 factors, are flagged; the quantities those differences make meaningless are not
 compared unless the caller opts in (`allow_energy_mismatch=True`).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,14 @@ from dataclasses import dataclass, field
 
 from pytest_cegi.core import run_schema
 from pytest_cegi.core.record import Check, Record
-from pytest_cegi.judge.regression import (
-    ENERGY_DERIVED, QUANTITIES, Tolerances, judge, resolve_rules,
-)
 from pytest_cegi.core.run_file import SCHEMA, SCHEMA_VERSION
+from pytest_cegi.judge.regression import (
+    ENERGY_DERIVED,
+    QUANTITIES,
+    Tolerances,
+    judge,
+    resolve_rules,
+)
 
 REGENERATE = "re-create it with `pytest --cegi-save FILE` and promote it with `pytest-cegi update`"
 
@@ -57,8 +62,11 @@ def load_run(path: str | os.PathLike) -> dict:
     try:
         run = run_schema.parse_json(text)
     except json.JSONDecodeError as exc:
-        raise BaselineError(path, f"not valid JSON at line {exc.lineno} column {exc.colno} "
-                                  f"({exc.msg}): the file is truncated or corrupted; " + REGENERATE) from None
+        raise BaselineError(
+            path,
+            f"not valid JSON at line {exc.lineno} column {exc.colno} "
+            f"({exc.msg}): the file is truncated or corrupted; " + REGENERATE,
+        ) from None
     except run_schema.RunFileError as exc:
         raise BaselineError(path, str(exc)) from None
     return validate_run(migrate_run(run, path), path)
@@ -66,18 +74,24 @@ def load_run(path: str | os.PathLike) -> dict:
 
 def migrate_run(run: object, path: str | os.PathLike = "<run>") -> dict:
     if not isinstance(run, dict) or run.get("schema") != SCHEMA:
-        raise BaselineError(path, f"not a pytest-cegi run file (expected \"schema\": \"{SCHEMA}\")")
+        raise BaselineError(path, f'not a pytest-cegi run file (expected "schema": "{SCHEMA}")')
     version = run.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise BaselineError(path, f"schema_version must be an integer, got {version!r}")
     if version > SCHEMA_VERSION:
-        raise BaselineError(path, f"schema_version {version} was written by a newer pytest-cegi "
-                                  f"(this one reads up to {SCHEMA_VERSION}); upgrade pytest-cegi")
+        raise BaselineError(
+            path,
+            f"schema_version {version} was written by a newer pytest-cegi "
+            f"(this one reads up to {SCHEMA_VERSION}); upgrade pytest-cegi",
+        )
     while version < SCHEMA_VERSION:
         step = MIGRATIONS.get(version)
         if step is None:
-            raise BaselineError(path, f"schema_version {version} is too old for this pytest-cegi "
-                                      f"(it reads {_readable_versions()}); " + REGENERATE)
+            raise BaselineError(
+                path,
+                f"schema_version {version} is too old for this pytest-cegi "
+                f"(it reads {_readable_versions()}); " + REGENERATE,
+            )
         run = step(dict(run))
         version += 1
         run["schema_version"] = version
@@ -98,7 +112,7 @@ def validate_run(run: dict, path: str | os.PathLike = "<run>") -> dict:
         raise BaselineError(path, f"field {exc.field or '(top level)'}: {exc.problem}") from None
     records = run.get("records")
     if not isinstance(records, list):
-        raise BaselineError(path, "\"records\" must be a list")
+        raise BaselineError(path, '"records" must be a list')
     for i, rec in enumerate(records):
         where = f"record #{i + 1}"
         if not isinstance(rec, dict):
@@ -123,14 +137,15 @@ def validate_run(run: dict, path: str | os.PathLike = "<run>") -> dict:
 
 # -- environment ---------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Mismatch:
     """A difference between the two runs' environments."""
 
-    kind: str            # "hardware", "meter", "carbon factor"
+    kind: str  # "hardware", "meter", "carbon factor"
     base: str
     head: str
-    refuses: tuple       # quantities it makes meaningless
+    refuses: tuple  # quantities it makes meaningless
 
     def describe(self) -> str:
         return f"{self.kind} differs: baseline {self.base}, this run {self.head}"
@@ -143,7 +158,7 @@ def run_meter(run: dict) -> dict:
     """The run's meter description (Method dict); {} when it has none."""
     if run.get("meter"):
         return run["meter"]
-    for rec in run.get("records", []):   # older writers: take it from a record
+    for rec in run.get("records", []):  # older writers: take it from a record
         if rec.get("method"):
             return rec["method"]
     return {}
@@ -172,10 +187,14 @@ def environment_mismatches(base: dict, head: dict) -> list:
         out.append(Mismatch("meter", b_method, h_method, ENERGY_DERIVED))
     bf, hf = bm.get("carbon_factor_g_per_kwh"), hm.get("carbon_factor_g_per_kwh")
     if isinstance(bf, (int, float)) and isinstance(hf, (int, float)) and not math.isclose(bf, hf, rel_tol=1e-9):
-        out.append(Mismatch("carbon factor",
-                            f"{bf:g} g/kWh ({bm.get('carbon_factor_source', '?')})",
-                            f"{hf:g} g/kWh ({hm.get('carbon_factor_source', '?')})",
-                            ("emissions", "cegi")))
+        out.append(
+            Mismatch(
+                "carbon factor",
+                f"{bf:g} g/kWh ({bm.get('carbon_factor_source', '?')})",
+                f"{hf:g} g/kWh ({hm.get('carbon_factor_source', '?')})",
+                ("emissions", "cegi"),
+            )
+        )
     return out
 
 
@@ -196,10 +215,10 @@ class RecordComparison:
     task: str
     variant: str
     nodeid: str
-    base: dict | None                 # the record dicts as saved
+    base: dict | None  # the record dicts as saved
     head: dict | None
-    status: str                       # one of STATUS_ORDER
-    deltas: dict = field(default_factory=dict)   # quantity -> QuantityDelta
+    status: str  # one of STATUS_ORDER
+    deltas: dict = field(default_factory=dict)  # quantity -> QuantityDelta
 
     @property
     def reasons(self) -> list[str]:
@@ -216,22 +235,34 @@ class RecordComparison:
                 allowed = d.rule.tolerance.allowed_increase(d.base)
                 higher_better = d.quantity == "score" and (self.head or {}).get("higher_is_better", True)
                 threshold = d.base - allowed if higher_better else d.base + allowed
-            out.append(Check(limit=f"regression:{d.quantity}", threshold=threshold, value=d.head,
-                             source=d.rule.source, status="fail" if d.status == "regression" else "pass",
-                             message=d.reason))
+            out.append(
+                Check(
+                    limit=f"regression:{d.quantity}",
+                    threshold=threshold,
+                    value=d.head,
+                    source=d.rule.source,
+                    status="fail" if d.status == "regression" else "pass",
+                    message=d.reason,
+                )
+            )
         return out
 
     def to_dict(self) -> dict:
-        return {"task": self.task, "variant": self.variant, "nodeid": self.nodeid,
-                "status": self.status, "reasons": self.reasons,
-                "deltas": {q: d.to_dict() for q, d in self.deltas.items()}}
+        return {
+            "task": self.task,
+            "variant": self.variant,
+            "nodeid": self.nodeid,
+            "status": self.status,
+            "reasons": self.reasons,
+            "deltas": {q: d.to_dict() for q, d in self.deltas.items()},
+        }
 
 
 @dataclass
 class Comparison:
-    records: list                     # RecordComparison, regressions first
-    mismatches: list                  # Mismatch
-    refused: tuple                    # quantities not compared because of mismatches
+    records: list  # RecordComparison, regressions first
+    mismatches: list  # Mismatch
+    refused: tuple  # quantities not compared because of mismatches
     allow_energy_mismatch: bool = False
     base_created: str | None = None
 
@@ -276,10 +307,15 @@ class Comparison:
         return out
 
     def to_dict(self) -> dict:
-        return {"counts": self.counts(), "mismatches": [m.to_dict() for m in self.mismatches],
-                "refused": list(self.refused), "allow_energy_mismatch": self.allow_energy_mismatch,
-                "unrepeated": self.unrepeated, "base_created": self.base_created,
-                "records": [r.to_dict() for r in self.records]}
+        return {
+            "counts": self.counts(),
+            "mismatches": [m.to_dict() for m in self.mismatches],
+            "refused": list(self.refused),
+            "allow_energy_mismatch": self.allow_energy_mismatch,
+            "unrepeated": self.unrepeated,
+            "base_created": self.base_created,
+            "records": [r.to_dict() for r in self.records],
+        }
 
 
 def match_records(base: list[dict], head: list[dict]) -> list[tuple]:
@@ -305,16 +341,16 @@ def match_records(base: list[dict], head: list[dict]) -> list[tuple]:
     return pairs
 
 
-def compare(base_run: dict, head_run: dict, tolerances: Tolerances = None, *,
-            allow_energy_mismatch: bool = False) -> Comparison:
+def compare(
+    base_run: dict, head_run: dict, tolerances: Tolerances = None, *, allow_energy_mismatch: bool = False
+) -> Comparison:
     """Compare every record of head_run with its baseline twin.
 
     tolerances: {quantity: tolerance} or a callable record_dict -> that mapping
     (for per-budget-entry tolerances); see regression.resolve_rules.
     """
     mismatches = environment_mismatches(base_run, head_run)
-    refused = () if allow_energy_mismatch else tuple(
-        q for q in QUANTITIES if any(q in m.refuses for m in mismatches))
+    refused = () if allow_energy_mismatch else tuple(q for q in QUANTITIES if any(q in m.refuses for m in mismatches))
     results = []
     for base_rec, head_rec in match_records(base_run.get("records", []), head_run.get("records", [])):
         shown = head_rec or base_rec
@@ -329,21 +365,30 @@ def compare(base_run: dict, head_run: dict, tolerances: Tolerances = None, *,
             why = None
             if q in refused:
                 kinds = " and ".join(m.kind for m in mismatches if q in m.refuses)
-                why = (f"{q} not compared: baseline {kinds} differs "
-                       f"(opt in with --cegi-allow-energy-mismatch, or --allow-energy-mismatch "
-                       f"for pytest-cegi compare)")
+                why = (
+                    f"{q} not compared: baseline {kinds} differs "
+                    f"(opt in with --cegi-allow-energy-mismatch, or --allow-energy-mismatch "
+                    f"for pytest-cegi compare)"
+                )
             result.deltas[q] = judge(q, base, head, rules[q], refused=why)
         statuses = {d.status for d in result.deltas.values()}
-        result.status = ("regression" if "regression" in statuses
-                         else "improvement" if "improvement" in statuses else "unchanged")
+        result.status = (
+            "regression" if "regression" in statuses else "improvement" if "improvement" in statuses else "unchanged"
+        )
         results.append(result)
     results.sort(key=lambda r: (STATUS_ORDER.index(r.status), r.task, r.variant))
     return Comparison(results, mismatches, refused, allow_energy_mismatch, base_run.get("created"))
 
 
-def compare_one(base_run: dict, head_record: dict, tolerances: Tolerances = None, *,
-                machine: dict | None = None, meter: dict | None = None,
-                allow_energy_mismatch: bool = False) -> RecordComparison:
+def compare_one(
+    base_run: dict,
+    head_record: dict,
+    tolerances: Tolerances = None,
+    *,
+    machine: dict | None = None,
+    meter: dict | None = None,
+    allow_energy_mismatch: bool = False,
+) -> RecordComparison:
     """Compare a single finished test with the baseline (for failing that test).
 
     machine / meter describe the current run (run_file.machine_info(), the

@@ -7,6 +7,7 @@ same limit, and later entries override earlier ones. An entry may set a limit to
 Each limit remembers its source so failure messages and reports can say where it
 came from.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,8 +17,7 @@ from pytest_cegi.core.record import Check, Record
 from pytest_cegi.core.settings import LIFTED, LIMIT_PARSERS, Limit, SettingsError, parse_limit
 from pytest_cegi.core.units import format_energy, format_mass
 
-MARKER_KEYS = ("task", "metric", "reference", "higher_is_better", *LIMIT_PARSERS,
-               "max_regression", "deployment")
+MARKER_KEYS = ("task", "metric", "reference", "higher_is_better", *LIMIT_PARSERS, "max_regression", "deployment")
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,8 @@ class Spec:
     metric: str | None = None
     reference: bool | None = None
     higher_is_better: bool | None = None
-    limits: dict = field(default_factory=dict)   # name -> Limit, the limits in force
-    lifted: dict = field(default_factory=dict)   # name -> source of the `false` that lifted it
+    limits: dict = field(default_factory=dict)  # name -> Limit, the limits in force
+    lifted: dict = field(default_factory=dict)  # name -> source of the `false` that lifted it
 
     def value(self, name: str, default=None):
         limit = self.limits.get(name)
@@ -60,8 +60,9 @@ def parse_marker(nodeid: str, args: tuple, kwargs: dict) -> dict:
 
 def resolve(nodeid: str, default_task: str, marker: dict, entries) -> Spec:
     task = marker.get("task", default_task)
-    limits = {k: Limit(v, "marker") for k, v in marker.items()
-              if k not in ("task", "metric", "reference", "higher_is_better")}
+    limits = {
+        k: Limit(v, "marker") for k, v in marker.items() if k not in ("task", "metric", "reference", "higher_is_better")
+    }
     lifted: dict = {}
     for entry in entries:
         if entry.applies_to(nodeid, task):
@@ -72,8 +73,14 @@ def resolve(nodeid: str, default_task: str, marker: dict, entries) -> Spec:
                 else:
                     limits[k] = Limit(v, entry.source)
                     lifted.pop(k, None)
-    return Spec(task=task, metric=marker.get("metric"), reference=marker.get("reference"),
-                higher_is_better=marker.get("higher_is_better"), limits=limits, lifted=lifted)
+    return Spec(
+        task=task,
+        metric=marker.get("metric"),
+        reference=marker.get("reference"),
+        higher_is_better=marker.get("higher_is_better"),
+        limits=limits,
+        lifted=lifted,
+    )
 
 
 # Limits shown beside each test's figures in the reports (record.limits).
@@ -91,8 +98,9 @@ def limits_table(spec: Spec) -> dict:
     return out
 
 
-def finish(record: Record, spec: Spec, reference_score: float | None, *, enforce: bool,
-           error: str | None = None) -> None:
+def finish(
+    record: Record, spec: Spec, reference_score: float | None, *, enforce: bool, error: str | None = None
+) -> None:
     """Fill gain, CEGI and checks on `record` and set its verdict.
 
     `reference_score` is the score of this session's reference test of the task, if any;
@@ -150,18 +158,28 @@ def _gain(record: Record, reference_score: float | None) -> cegi_math.Outcome:
     if record.score is None:
         return cegi_math.Outcome(None, "no score recorded")
     if reference_score is None:
-        return cegi_math.Outcome(None, f"no reference score for task {record.task!r} "
-                                       "(no reference test ran, or it recorded no score)")
-    return cegi_math.gain_pct(record.score, reference_score, mode=record.gain_mode,
-                              higher_is_better=record.higher_is_better)
+        return cegi_math.Outcome(
+            None, f"no reference score for task {record.task!r} (no reference test ran, or it recorded no score)"
+        )
+    return cegi_math.gain_pct(
+        record.score, reference_score, mode=record.gain_mode, higher_is_better=record.higher_is_better
+    )
 
 
 def _checks(record: Record, spec: Spec, outcome) -> list[Check]:
     checks: list[Check] = []
     if record.error is not None:
         stage = "before measuring anything" if not record.windows else "after measuring"
-        checks.append(Check("test", None, None, "test", "invalid",
-                            f"the test raised {record.error} {stage}; its cegi figures are incomplete"))
+        checks.append(
+            Check(
+                "test",
+                None,
+                None,
+                "test",
+                "invalid",
+                f"the test raised {record.error} {stage}; its cegi figures are incomplete",
+            )
+        )
     for reason in record.invalid_reasons():
         checks.append(Check("measurement", None, None, "meter", "invalid", reason))
     # A crashed test's missing window or score is the crash's consequence, not news.
@@ -171,8 +189,16 @@ def _checks(record: Record, spec: Spec, outcome) -> list[Check]:
         checks += _phases_check(record, phases)
     needs_window = [k for k in ("ceiling", "max_emissions", "max_energy") if k in spec.limits]
     if needs_window and not record.windows and not errored:
-        checks.append(Check("measurement", None, None, spec.limits[needs_window[0]].source, "invalid",
-                            f"{needs_window[0]} is set but the test measured nothing (use cegi.measure())"))
+        checks.append(
+            Check(
+                "measurement",
+                None,
+                None,
+                spec.limits[needs_window[0]].source,
+                "invalid",
+                f"{needs_window[0]} is set but the test measured nothing (use cegi.measure())",
+            )
+        )
 
     floor = spec.limits.get("floor")
     if floor is not None and not (errored and record.score is None):
@@ -182,14 +208,24 @@ def _checks(record: Record, spec: Spec, outcome) -> list[Check]:
     if ceiling is not None and not record.reference and outcome.applicable and not (errored and not outcome.defined):
         checks.append(_ceiling_check(outcome, ceiling))
     if record.windows:
-        for key, value, fmt in (("max_emissions", record.emissions_kg, format_mass),
-                                ("max_energy", record.energy_kwh, format_energy)):
+        for key, value, fmt in (
+            ("max_emissions", record.emissions_kg, format_mass),
+            ("max_energy", record.energy_kwh, format_energy),
+        ):
             limit = spec.limits.get(key)
             if limit is not None:
                 label = key.removeprefix("max_")
                 ok = value <= limit.value
-                checks.append(Check(key, limit.value, value, limit.source, "pass" if ok else "fail",
-                                    "" if ok else f"{label} {fmt(value)} > {key} {fmt(limit.value)} ({limit.source})"))
+                checks.append(
+                    Check(
+                        key,
+                        limit.value,
+                        value,
+                        limit.source,
+                        "pass" if ok else "fail",
+                        "" if ok else f"{label} {fmt(value)} > {key} {fmt(limit.value)} ({limit.source})",
+                    )
+                )
     return checks
 
 
@@ -200,16 +236,30 @@ def _phases_check(record: Record, phases: Limit) -> list[Check]:
     missing = [p for p in phases.value if p not in measured]
     if not missing:
         return []
-    return [Check("phases", None, None, phases.source, "invalid",
-                  f"phases names {', '.join(map(repr, missing))} but the test measured no such window "
-                  f"(measured: {', '.join(measured) or 'nothing'}), so its energy would count as 0 "
-                  f"({phases.source})")]
+    return [
+        Check(
+            "phases",
+            None,
+            None,
+            phases.source,
+            "invalid",
+            f"phases names {', '.join(map(repr, missing))} but the test measured no such window "
+            f"(measured: {', '.join(measured) or 'nothing'}), so its energy would count as 0 "
+            f"({phases.source})",
+        )
+    ]
 
 
 def _floor_check(record: Record, floor: Limit) -> Check:
     if record.score is None:
-        return Check("floor", floor.value, None, floor.source, "invalid",
-                     f"floor {floor.value:g} set but no score recorded (call cegi.record_score or cegi.score)")
+        return Check(
+            "floor",
+            floor.value,
+            None,
+            floor.source,
+            "invalid",
+            f"floor {floor.value:g} set but no score recorded (call cegi.record_score or cegi.score)",
+        )
     if record.higher_is_better:
         ok, op = record.score >= floor.value, "<"
     else:  # for lower-is-better metrics the floor is the worst acceptable value, a maximum
@@ -220,8 +270,14 @@ def _floor_check(record: Record, floor: Limit) -> Check:
 
 def _ceiling_check(outcome, ceiling: Limit) -> Check:
     if not outcome.defined:
-        return Check("ceiling", ceiling.value, None, ceiling.source, "fail",
-                     f"CEGI undefined: {outcome.reason} (ceiling {ceiling.value:.2g}, {ceiling.source})")
+        return Check(
+            "ceiling",
+            ceiling.value,
+            None,
+            ceiling.source,
+            "fail",
+            f"CEGI undefined: {outcome.reason} (ceiling {ceiling.value:.2g}, {ceiling.source})",
+        )
     ok = outcome.value <= ceiling.value
     message = "" if ok else f"CEGI {outcome.value:.2e} > ceiling {ceiling.value:.2e} ({ceiling.source})"
     return Check("ceiling", ceiling.value, outcome.value, ceiling.source, "pass" if ok else "fail", message)

@@ -9,6 +9,7 @@ else comes from the first run. Records are matched by node id; a test missing
 from one of the runs is an error naming the file, because a pooled figure of
 unequal parts would mislead.
 """
+
 from __future__ import annotations
 
 import copy
@@ -31,14 +32,17 @@ def pool_runs(runs: list[tuple[str, dict]]) -> dict:
         for path, records in by_id:
             twin = records.get(record["nodeid"])
             if twin is None:
-                raise BaselineError(path, f"has no record {record['nodeid']!r} (present in {first_path}); "
-                                          "pool runs of the same tests")
+                raise BaselineError(
+                    path, f"has no record {record['nodeid']!r} (present in {first_path}); pool runs of the same tests"
+                )
             if len(twin["windows"]) != len(record["windows"]):
-                raise BaselineError(path, f"record {record['nodeid']!r} has {len(twin['windows'])} windows, "
-                                          f"{first_path} has {len(record['windows'])}")
+                raise BaselineError(
+                    path,
+                    f"record {record['nodeid']!r} has {len(twin['windows'])} windows, "
+                    f"{first_path} has {len(record['windows'])}",
+                )
             twins.append(twin)
-        record["windows"] = [_pool_window([t["windows"][i] for t in twins])
-                             for i in range(len(record["windows"]))]
+        record["windows"] = [_pool_window([t["windows"][i] for t in twins]) for i in range(len(record["windows"]))]
         for key in ("energy_kwh", "emissions_kg", "duration_s"):
             record[key] = sum(w[key] for w in _counted(record))
     pooled["pooled_from"] = [path for path, _ in runs]

@@ -8,17 +8,19 @@ alone decides and the result says it was unrepeated.
 Scores (greedy decoding) and cost (FLOPs or tokens, counted) are deterministic, so
 they are judged by tolerance alone; cost is comparable across machines.
 """
+
 from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping, Union
+from typing import Union
 
-from pytest_cegi.judge import stats
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.settings import DEFAULT_MAX_REGRESSION, REGRESSION_QUANTITIES
 from pytest_cegi.core.units import Tolerance, format_energy, format_mass, parse_tolerance
+from pytest_cegi.judge import stats
 
 QUANTITIES = REGRESSION_QUANTITIES
 # Quantities derived from measured energy: noisy, and meaningless across machines.
@@ -38,7 +40,7 @@ Tolerances = Union[None, ToleranceSpec, Callable[[dict], ToleranceSpec]]
 @dataclass(frozen=True)
 class Rule:
     tolerance: Tolerance
-    source: str             # where the tolerance came from, shown in reports
+    source: str  # where the tolerance came from, shown in reports
 
 
 def resolve_rules(tolerances: Tolerances, record: dict) -> dict:
@@ -47,8 +49,7 @@ def resolve_rules(tolerances: Tolerances, record: dict) -> dict:
     rules: dict = {q: Rule(t, DEFAULT_SOURCE) for q, t in DEFAULT_TOLERANCES.items()}
     for quantity, value in (spec or {}).items():
         if quantity not in DEFAULT_TOLERANCES:
-            raise ValueError(f"unknown regression quantity {quantity!r}; "
-                             f"use one of {', '.join(DEFAULT_TOLERANCES)}")
+            raise ValueError(f"unknown regression quantity {quantity!r}; use one of {', '.join(DEFAULT_TOLERANCES)}")
         if value is None:
             rules[quantity] = None
             continue
@@ -68,11 +69,11 @@ class QuantityDelta:
     base: float | None
     head: float | None
     rule: Rule | None
-    status: str                       # "regression", "improvement", "unchanged", "not compared"
-    reason: str                       # one line a reviewer can act on
+    status: str  # "regression", "improvement", "unchanged", "not compared"
+    reason: str  # one line a reviewer can act on
     test: stats.TestResult | None = None
-    unrepeated: bool = False          # judged on single samples (tolerance alone)
-    detectable: float | None = None   # smallest relative change the repeats could detect
+    unrepeated: bool = False  # judged on single samples (tolerance alone)
+    detectable: float | None = None  # smallest relative change the repeats could detect
 
     @property
     def delta(self) -> float | None:
@@ -88,9 +89,14 @@ class QuantityDelta:
 
     def to_dict(self) -> dict:
         return {
-            "quantity": self.quantity, "base": self.base, "head": self.head,
-            "delta": self.delta, "relative": self.relative, "status": self.status,
-            "reason": self.reason, "unrepeated": self.unrepeated,
+            "quantity": self.quantity,
+            "base": self.base,
+            "head": self.head,
+            "delta": self.delta,
+            "relative": self.relative,
+            "status": self.status,
+            "reason": self.reason,
+            "unrepeated": self.unrepeated,
             "tolerance": self.rule.tolerance.text if self.rule else None,
             "source": self.rule.source if self.rule else None,
             "p_value": self.test.p_value if self.test else None,
@@ -125,7 +131,7 @@ def repeat_samples(record: Record, quantity: str) -> list[float] | None:
     repeated = [w for w in windows if len(w.samples) >= 2]
     if not repeated:
         return None
-    n = min(len(w.samples) for w in repeated)   # unequal counts: use the common repeats
+    n = min(len(w.samples) for w in repeated)  # unequal counts: use the common repeats
     field = "energy_kwh" if quantity == "energy" else "emissions_kg"
     fixed = sum(getattr(w, field) for w in windows if len(w.samples) < 2)
     totals = [fixed] * n
@@ -143,8 +149,7 @@ def repeat_samples(record: Record, quantity: str) -> list[float] | None:
     return totals
 
 
-def judge(quantity: str, base: Record, head: Record, rule: Rule | None,
-          refused: str | None = None) -> QuantityDelta:
+def judge(quantity: str, base: Record, head: Record, rule: Rule | None, refused: str | None = None) -> QuantityDelta:
     """Compare one quantity; `refused` names why it must not be compared."""
     b, h = value_of(base, quantity), value_of(head, quantity)
     delta = QuantityDelta(quantity, b, h, rule, "not compared", "")
@@ -169,8 +174,9 @@ def judge(quantity: str, base: Record, head: Record, rule: Rule | None,
     base_samples, head_samples = repeat_samples(base, quantity), repeat_samples(head, quantity)
     # Repeated windows are judged by their medians: interference from other work only
     # ever adds cost, so a single disturbed repeat must not move the verdict.
-    b_typ, h_typ = (statistics.median(base_samples), statistics.median(head_samples)) \
-        if base_samples and head_samples else (b, h)
+    b_typ, h_typ = (
+        (statistics.median(base_samples), statistics.median(head_samples)) if base_samples and head_samples else (b, h)
+    )
     worse_by = (b_typ - h_typ) if higher_is_better else (h_typ - b_typ)
     allowed = rule.tolerance.allowed_increase(b_typ)
     change = describe_change(quantity, b_typ, h_typ)
@@ -191,11 +197,14 @@ def judge(quantity: str, base: Record, head: Record, rule: Rule | None,
     if base_samples and head_samples and stats.can_reach_significance(len(base_samples), len(head_samples)):
         # Test in the direction of the change: "head greater" unless it went down.
         went_up = h_typ > b_typ
-        test = (stats.mann_whitney_greater(base_samples, head_samples) if went_up
-                else stats.mann_whitney_greater(head_samples, base_samples))
+        test = (
+            stats.mann_whitney_greater(base_samples, head_samples)
+            if went_up
+            else stats.mann_whitney_greater(head_samples, base_samples)
+        )
         if went_up:
             delta.test = test
-        else:   # report the counts the right way round
+        else:  # report the counts the right way round
             delta.test = stats.TestResult(test.p_value, test.u, test.n_head, test.n_base, test.method)
         if not test.significant:
             delta.status = "unchanged"
@@ -208,8 +217,10 @@ def judge(quantity: str, base: Record, head: Record, rule: Rule | None,
     note = ""
     if delta.unrepeated:
         if base_samples and head_samples:
-            note = (f"; only {len(base_samples)} vs {len(head_samples)} repeats, too few for a "
-                    f"significance test, so tolerance alone")
+            note = (
+                f"; only {len(base_samples)} vs {len(head_samples)} repeats, too few for a "
+                f"significance test, so tolerance alone"
+            )
         else:
             note = "; unrepeated (single samples: tolerance alone)"
     delta.status, delta.reason = direction, f"{change} {verb} {limit}{note}"
@@ -235,7 +246,7 @@ def format_value(quantity: str, value: float | None) -> str:
 
 
 def format_delta(quantity: str, base: float | None, head: float | None) -> str:
-    """"+12.5%" for measured quantities, "-0.021" (absolute) for scores."""
+    """ "+12.5%" for measured quantities, "-0.021" (absolute) for scores."""
     if base is None or head is None:
         return ""
     diff = head - base
@@ -251,5 +262,7 @@ def format_delta(quantity: str, base: float | None, head: float | None) -> str:
 
 
 def describe_change(quantity: str, base: float, head: float) -> str:
-    return (f"{quantity} {format_value(quantity, base)} -> {format_value(quantity, head)} "
-            f"({format_delta(quantity, base, head)})")
+    return (
+        f"{quantity} {format_value(quantity, base)} -> {format_value(quantity, head)} "
+        f"({format_delta(quantity, base, head)})"
+    )

@@ -9,6 +9,7 @@ normal distribution. Pure Python, no scipy: the samples are small.
 Both agree with `scipy.stats.mannwhitneyu` (method "exact" / "asymptotic");
 tests/judge/test_stats.py checks that when scipy is installed.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,28 +17,27 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 ALPHA = 0.05
-_EXACT_MAX_PAIRS = 400      # m * n up to which the exact distribution is counted
+_EXACT_MAX_PAIRS = 400  # m * n up to which the exact distribution is counted
 
 
 @dataclass(frozen=True)
 class TestResult:
     """Outcome of testing "head is greater than base"."""
 
-    __test__ = False        # not a pytest test class, despite the name
+    __test__ = False  # not a pytest test class, despite the name
 
     p_value: float
-    u: float                # U statistic of the head sample
+    u: float  # U statistic of the head sample
     n_base: int
     n_head: int
-    method: str             # "exact" or "normal approximation"
+    method: str  # "exact" or "normal approximation"
 
     @property
     def significant(self) -> bool:
         return self.p_value <= ALPHA
 
     def describe(self) -> str:
-        return (f"Mann-Whitney U one-sided p={self.p_value:.3g} "
-                f"({self.n_base} vs {self.n_head} repeats)")
+        return f"Mann-Whitney U one-sided p={self.p_value:.3g} ({self.n_base} vs {self.n_head} repeats)"
 
 
 def smallest_p(n_base: int, n_head: int) -> float:
@@ -129,9 +129,9 @@ def _normal_upper_tail(base: list[float], head: list[float], u: float) -> float:
     tie_sizes: dict = {}
     for v in base + head:
         tie_sizes[v] = tie_sizes.get(v, 0) + 1
-    tie_term = sum(t ** 3 - t for t in tie_sizes.values())
+    tie_term = sum(t**3 - t for t in tie_sizes.values())
     variance = m * n / 12.0 * ((total + 1) - tie_term / (total * (total - 1)))
-    if variance <= 0:          # every value identical: no evidence either way
+    if variance <= 0:  # every value identical: no evidence either way
         return 1.0
     z = (u - m * n / 2.0 - 0.5) / math.sqrt(variance)
     return 0.5 * math.erfc(z / math.sqrt(2.0))

@@ -21,6 +21,7 @@ and listed under `calibration.not_measured`.
     pytest-cegi calibrate [-o profile.json] [--name NAME] [--seconds 2] [--repeats 3]
     CEGI_FLOPS_PROFILE=profile.json pytest --cegi-meter=flops ...
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,7 @@ from pytest_cegi.measure.meters.flop_formulas import CLASSES
 
 # Order matters: `quant` before the classes whose workloads include quant ops.
 _ORDER = ("quant", "fp32", "fp64", "bf16", "fp16", "int8", "int4")
-_FLOOR = 1e-3   # a fitted j_c never goes below this fraction of E/F (noise can push it <= 0)
+_FLOOR = 1e-3  # a fitted j_c never goes below this fraction of E/F (noise can push it <= 0)
 
 
 def _workloads(size: int, rows: int):
@@ -45,13 +46,17 @@ def _workloads(size: int, rows: int):
 
     torch.manual_seed(0)
     out = {}
-    for cls, dtype in (("fp32", torch.float32), ("fp64", torch.float64),
-                       ("bf16", torch.bfloat16), ("fp16", torch.float16)):
+    for cls, dtype in (
+        ("fp32", torch.float32),
+        ("fp64", torch.float64),
+        ("bf16", torch.bfloat16),
+        ("fp16", torch.float16),
+    ):
         a = torch.randn(rows, size, dtype=dtype)
         b = torch.randn(size, size, dtype=dtype)
-        out[cls] = (lambda a=a, b=b: torch.mm(a, b))
+        out[cls] = lambda a=a, b=b: torch.mm(a, b)
     try:
-        import bitsandbytes as bnb  # noqa: F401
+        import bitsandbytes as bnb
     except Exception:
         return out, "bitsandbytes is not importable"
 
@@ -70,6 +75,7 @@ def _workloads(size: int, rows: int):
         def run():
             with torch.no_grad():
                 return fn()
+
         return run
 
     out["int8"] = no_grad(lambda: l8(x))
@@ -97,12 +103,19 @@ def _measure(meter, fn, seconds: float):
     return calls, w.energy_kwh * 3.6e6, wall, w.error or w.invalid_reason
 
 
-def calibrate(seconds: float = 2.0, repeats: int = 3, size: int = 512, rows: int = 64,
-              idle_seconds: float = 3.0, base: str | None = None, log=print) -> dict:
+def calibrate(
+    seconds: float = 2.0,
+    repeats: int = 3,
+    size: int = 512,
+    rows: int = 64,
+    idle_seconds: float = 3.0,
+    base: str | None = None,
+    log=print,
+) -> dict:
     """Measure and return a profile dict (not yet written)."""
+    from pytest_cegi.core.settings import Settings
     from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
     from pytest_cegi.measure.meters.flops import DEFAULT_PROFILE, load_profile
-    from pytest_cegi.core.settings import Settings
 
     logging.getLogger("codecarbon").setLevel(logging.ERROR)
     fallback = load_profile(base or DEFAULT_PROFILE)
@@ -116,9 +129,9 @@ def calibrate(seconds: float = 2.0, repeats: int = 3, size: int = 512, rows: int
 def _calibrate(meter, fallback, seconds, repeats, size, rows, idle_seconds, log) -> dict:
     import torch
 
+    from pytest_cegi.core.run_file import machine_info
     from pytest_cegi.measure.meters.flop_formulas import count_flops
     from pytest_cegi.measure.meters.flops import PROFILE_SCHEMA, PROFILE_SCHEMA_VERSION
-    from pytest_cegi.core.run_file import machine_info
 
     # Static power: an idle window.
     idle = []
@@ -168,10 +181,11 @@ def _calibrate(meter, fallback, seconds, repeats, size, rows, idle_seconds, log)
         clamped = fitted <= _FLOOR * raw_jf
         j[cls] = max(fitted, _FLOOR * raw_jf)
         r[cls] = statistics.median(rs)
-        raw[cls] = {"flops_per_call": counts, "runs": runs, "fitted_joules_per_flop": fitted,
-                    "clamped": clamped}
-        log(f"{cls:>5}: {r[cls] / 1e9:8.3f} GFLOP/s, {j[cls]:.3e} J/FLOP"
-            f"{' (clamped: fit was <= 0, within noise)' if clamped else ''}")
+        raw[cls] = {"flops_per_call": counts, "runs": runs, "fitted_joules_per_flop": fitted, "clamped": clamped}
+        log(
+            f"{cls:>5}: {r[cls] / 1e9:8.3f} GFLOP/s, {j[cls]:.3e} J/FLOP"
+            f"{' (clamped: fit was <= 0, within noise)' if clamped else ''}"
+        )
 
     classes = {}
     for cls in CLASSES:
@@ -190,26 +204,40 @@ def _calibrate(meter, fallback, seconds, repeats, size, rows, idle_seconds, log)
     host = machine["hostname"]
     note = ""
     if not cpu_label.startswith("RAPL"):
-        note = (" codecarbon had no RAPL counters here and modelled CPU power as TDP x load, so these "
-                "figures track time and load, not metered watts.")
+        note = (
+            " codecarbon had no RAPL counters here and modelled CPU power as TDP x load, so these "
+            "figures track time and load, not metered watts."
+        )
     if not_measured:
-        note += (f" Not measured, copied from {fallback.label}: "
-                 + "; ".join(f"{c} ({why})" for c, why in sorted(not_measured.items())) + ".")
+        note += (
+            f" Not measured, copied from {fallback.label}: "
+            + "; ".join(f"{c} ({why})" for c, why in sorted(not_measured.items()))
+            + "."
+        )
     profile = {
         "schema": PROFILE_SCHEMA,
         "schema_version": PROFILE_SCHEMA_VERSION,
         "name": f"calibrated-{host}",
         "version": now.strftime("%Y.%m.%d"),
         "device": "cpu",
-        "source": (f"pytest-cegi calibrate on {host} ({machine['cpu']}, {machine['cpu_count']} logical CPUs), "
-                   f"{now:%Y-%m-%d %H:%M} UTC; energy from codecarbon {codecarbon.__version__} "
-                   f"(cpu: {cpu_label}); torch {torch.__version__}.{note}"),
+        "source": (
+            f"pytest-cegi calibrate on {host} ({machine['cpu']}, {machine['cpu_count']} logical CPUs), "
+            f"{now:%Y-%m-%d %H:%M} UTC; energy from codecarbon {codecarbon.__version__} "
+            f"(cpu: {cpu_label}); torch {torch.__version__}.{note}"
+        ),
         "static_watts": static_watts,
         "classes": classes,
         "calibration": {
-            "date": now.isoformat(timespec="seconds"), "host": host, "platform": machine["platform"],
-            "codecarbon_cpu": cpu_label, "seconds_per_run": seconds, "repeats": repeats,
-            "size": size, "rows": rows, "idle_watts": idle, "measurements": raw,
+            "date": now.isoformat(timespec="seconds"),
+            "host": host,
+            "platform": machine["platform"],
+            "codecarbon_cpu": cpu_label,
+            "seconds_per_run": seconds,
+            "repeats": repeats,
+            "size": size,
+            "rows": rows,
+            "idle_watts": idle,
+            "measurements": raw,
             "not_measured": not_measured,
         },
     }
@@ -217,21 +245,26 @@ def _calibrate(meter, fallback, seconds, repeats, size, rows, idle_seconds, log)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pytest-cegi calibrate",
-                                description="Measure a flops-meter device profile for this machine "
-                                            "with the codecarbon meter.")
-    p.add_argument("-o", "--output", default=None,
-                   help="profile file to write (default: flops-profile-<name>.json)")
+    p = argparse.ArgumentParser(
+        prog="pytest-cegi calibrate",
+        description="Measure a flops-meter device profile for this machine with the codecarbon meter.",
+    )
+    p.add_argument("-o", "--output", default=None, help="profile file to write (default: flops-profile-<name>.json)")
     p.add_argument("--name", default=None, help="profile name (default: calibrated-<hostname>)")
-    p.add_argument("--version", dest="profile_version", default=None,
-                   help="profile version (default: today's UTC date, YYYY.MM.DD)")
+    p.add_argument(
+        "--version",
+        dest="profile_version",
+        default=None,
+        help="profile version (default: today's UTC date, YYYY.MM.DD)",
+    )
     p.add_argument("--seconds", type=float, default=2.0, help="seconds per measured run (default 2)")
     p.add_argument("--repeats", type=int, default=3, help="runs per class; the median is kept (default 3)")
     p.add_argument("--idle-seconds", type=float, default=3.0, help="seconds per idle window (default 3)")
     p.add_argument("--size", type=int, default=512, help="matmul width K = N (default 512)")
     p.add_argument("--rows", type=int, default=64, help="matmul rows M, the batch (default 64)")
-    p.add_argument("--base", default=None,
-                   help="profile to copy classes that cannot be measured from (default generic-cpu)")
+    p.add_argument(
+        "--base", default=None, help="profile to copy classes that cannot be measured from (default generic-cpu)"
+    )
     return p
 
 
@@ -239,20 +272,29 @@ def calibrate_main(argv=None) -> int:
     """Entry point for `pytest-cegi calibrate`; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.seconds <= 0 or args.repeats < 1 or args.size < 64 or args.rows < 1 or args.idle_seconds <= 0:
-        print("pytest-cegi calibrate: --seconds and --idle-seconds must be > 0, --repeats >= 1, "
-              "--size >= 64, --rows >= 1", file=sys.stderr)
+        print(
+            "pytest-cegi calibrate: --seconds and --idle-seconds must be > 0, --repeats >= 1, "
+            "--size >= 64, --rows >= 1",
+            file=sys.stderr,
+        )
         return 2
     try:
         import torch  # noqa: F401
     except ImportError as exc:
         print(f"pytest-cegi calibrate: needs torch ({exc}); pip install 'pytest-cegi[models]'", file=sys.stderr)
         return 2
-    from pytest_cegi.measure.meters.flops import ProfileError, parse_profile
     from pytest_cegi.core.run_file import atomic_write_text
+    from pytest_cegi.measure.meters.flops import ProfileError, parse_profile
 
     try:
-        profile = calibrate(seconds=args.seconds, repeats=args.repeats, size=args.size, rows=args.rows,
-                            idle_seconds=args.idle_seconds, base=args.base)
+        profile = calibrate(
+            seconds=args.seconds,
+            repeats=args.repeats,
+            size=args.size,
+            rows=args.rows,
+            idle_seconds=args.idle_seconds,
+            base=args.base,
+        )
     except (RuntimeError, ProfileError) as exc:
         print(f"pytest-cegi calibrate: {exc}", file=sys.stderr)
         return 1
@@ -262,13 +304,15 @@ def calibrate_main(argv=None) -> int:
         profile["version"] = args.profile_version
     output = Path(args.output or f"flops-profile-{profile['name']}.json")
     try:
-        parse_profile(profile, str(output))   # never write a profile the meter would refuse
+        parse_profile(profile, str(output))  # never write a profile the meter would refuse
     except ProfileError as exc:
         print(f"pytest-cegi calibrate: measured profile does not validate: {exc}", file=sys.stderr)
         return 1
     atomic_write_text(output, json.dumps(profile, indent=2, sort_keys=False) + "\n")
-    print(f"wrote {output} (profile {profile['name']}@{profile['version']}); use it with "
-          f"CEGI_FLOPS_PROFILE={output} pytest --cegi-meter=flops")
+    print(
+        f"wrote {output} (profile {profile['name']}@{profile['version']}); use it with "
+        f"CEGI_FLOPS_PROFILE={output} pytest --cegi-meter=flops"
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
 """The `cegi` fixture object: what a test uses to measure, score and describe its variant."""
+
 from __future__ import annotations
 
 import contextlib
@@ -6,10 +7,10 @@ import dataclasses
 import math
 import statistics
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
-from pytest_cegi.core.window import Window, WindowHandle
 from pytest_cegi.core.record import Record
+from pytest_cegi.core.window import Window, WindowHandle
 
 
 class CegiUsageError(ValueError):
@@ -32,8 +33,10 @@ class RepeatRun:
 
     def check_used(self) -> None:
         if not self._used:
-            raise CegiUsageError("each run of cegi.repeated() must be used as `with run:` around the work "
-                                 "(for run in cegi.repeated(): with run: ...)")
+            raise CegiUsageError(
+                "each run of cegi.repeated() must be used as `with run:` around the work "
+                "(for run in cegi.repeated(): with run: ...)"
+            )
 
 
 def _should_count_flops(meter) -> bool:
@@ -45,19 +48,31 @@ def _should_count_flops(meter) -> bool:
 class Cegi:
     """Per-test handle. Everything it learns goes into one `Record`."""
 
-    def __init__(self, *, nodeid: str, spec, meter_factory, default_variant: str,
-                 variant_param=None, repeat: int = 1, cache_dir=None):
+    def __init__(
+        self,
+        *,
+        nodeid: str,
+        spec,
+        meter_factory,
+        default_variant: str,
+        variant_param=None,
+        repeat: int = 1,
+        cache_dir=None,
+    ):
         self._meter_factory = meter_factory
         self._cache_dir = cache_dir
         self.repeat = repeat
         self.record = Record(
-            nodeid=nodeid, task=spec.task, variant=default_variant,
-            reference=bool(spec.reference), metric=spec.metric,
+            nodeid=nodeid,
+            task=spec.task,
+            variant=default_variant,
+            reference=bool(spec.reference),
+            metric=spec.metric,
             higher_is_better=spec.higher_is_better if spec.higher_is_better is not None else True,
         )
-        self._variant_set = False   # a name set by the test wins over prepare()'s
+        self._variant_set = False  # a name set by the test wins over prepare()'s
         self._trainable_set = False  # so does a declared T_M (a full fine-tune)
-        self._open: list[WindowHandle] = []   # windows open now, innermost last
+        self._open: list[WindowHandle] = []  # windows open now, innermost last
         if variant_param is not None:
             self.record.variant = variant_param.name
 
@@ -179,7 +194,7 @@ class Cegi:
         from pytest_cegi.measure.meters.flop_formulas import counting
 
         handle = WindowHandle("counting")
-        self._open.append(handle)   # requests and tokens of this run are not the window's
+        self._open.append(handle)  # requests and tokens of this run are not the window's
         try:
             with counting() as count:
                 yield handle
@@ -191,9 +206,11 @@ class Cegi:
         if phase == "finetune":
             why = "fine-tuning was measured once: training changes the model, so --cegi-repeat cannot re-run it"
         else:
-            why = (f"--cegi-repeat {self.repeat}: a `with cegi.measure()` block ran once (a with block "
-                   f"cannot re-run its body); use `for run in cegi.repeated(): with run: ...` or "
-                   f"cegi.measure_call() to repeat it and count its FLOPs")
+            why = (
+                f"--cegi-repeat {self.repeat}: a `with cegi.measure()` block ran once (a with block "
+                f"cannot re-run its body); use `for run in cegi.repeated(): with run: ...` or "
+                f"cegi.measure_call() to repeat it and count its FLOPs"
+            )
         if why not in self.record.notes:
             self.record.notes.append(why)
 
@@ -223,28 +240,35 @@ class Cegi:
         factor = method.carbon_factor_g_per_kwh
         if isinstance(factor, (int, float)) and math.isfinite(factor):
             window = dataclasses.replace(
-                window, emissions_kg=window.energy_kwh * factor / 1000.0,
-                machine_emissions_kg=(None if window.machine_energy_kwh is None
-                                      else window.machine_energy_kwh * factor / 1000.0),
+                window,
+                emissions_kg=window.energy_kwh * factor / 1000.0,
+                machine_emissions_kg=(
+                    None if window.machine_energy_kwh is None else window.machine_energy_kwh * factor / 1000.0
+                ),
                 samples=window.samples,
-                method=dataclasses.replace(window.method, carbon_factor_g_per_kwh=factor,
-                                           carbon_factor_source=method.carbon_factor_source))
+                method=dataclasses.replace(
+                    window.method, carbon_factor_g_per_kwh=factor, carbon_factor_source=method.carbon_factor_source
+                ),
+            )
         self.record.windows.append(dataclasses.replace(window, cached=True))
 
     # -- scores --------------------------------------------------------------------------
-    def record_score(self, value: float, metric: str | None = None, *,
-                     higher_is_better: bool | None = None) -> None:
+    def record_score(self, value: float, metric: str | None = None, *, higher_is_better: bool | None = None) -> None:
         __tracebackhide__ = True
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             # numpy and torch scalars convert; anything else is a mistake
             try:
                 value = float(value)
             except (TypeError, ValueError):
-                raise CegiUsageError(f"cegi.record_score needs a number, got {type(value).__name__} {value!r}") from None
+                raise CegiUsageError(
+                    f"cegi.record_score needs a number, got {type(value).__name__} {value!r}"
+                ) from None
         value = float(value)
         if not math.isfinite(value):
-            raise CegiUsageError(f"cegi.record_score got a non-finite score {value!r} "
-                                 f"for {self.record.nodeid}; a score must be a finite number")
+            raise CegiUsageError(
+                f"cegi.record_score got a non-finite score {value!r} "
+                f"for {self.record.nodeid}; a score must be a finite number"
+            )
         self.record.score = value
         if metric is not None:
             self.record.metric = metric
@@ -274,8 +298,7 @@ class Cegi:
         if not self._variant_set:
             self.record.variant = variant.name
         try:
-            prepared = variants.prepare(variant, train=train, recorder=self, cache_dir=self._cache_dir,
-                                        **finetune_kw)
+            prepared = variants.prepare(variant, train=train, recorder=self, cache_dir=self._cache_dir, **finetune_kw)
         except variants.VariantUnavailable as exc:
             import pytest
 
@@ -313,6 +336,7 @@ def _combine(windows: list[Window]) -> Window:
         return dataclasses.replace(bad, samples=tuple(w.energy_kwh for w in windows))
     if len(windows) == 1:
         return windows[0]
+
     def mean(attr: str) -> float:
         return statistics.fmean(getattr(w, attr) for w in windows)
 
@@ -321,9 +345,13 @@ def _combine(windows: list[Window]) -> Window:
         return None if any(v is None for v in values) else statistics.fmean(values)
 
     return dataclasses.replace(
-        windows[0], energy_kwh=mean("energy_kwh"), emissions_kg=mean("emissions_kg"),
-        duration_s=mean("duration_s"), cpu_energy_kwh=mean("cpu_energy_kwh"),
-        gpu_energy_kwh=mean("gpu_energy_kwh"), ram_energy_kwh=mean("ram_energy_kwh"),
+        windows[0],
+        energy_kwh=mean("energy_kwh"),
+        emissions_kg=mean("emissions_kg"),
+        duration_s=mean("duration_s"),
+        cpu_energy_kwh=mean("cpu_energy_kwh"),
+        gpu_energy_kwh=mean("gpu_energy_kwh"),
+        ram_energy_kwh=mean("ram_energy_kwh"),
         machine_energy_kwh=mean_or_none("machine_energy_kwh"),
         machine_emissions_kg=mean_or_none("machine_emissions_kg"),
         cpu_seconds=mean_or_none("cpu_seconds"),

@@ -1,5 +1,6 @@
 """Per-process state of one pytest session: settings, the meter, reference scores,
 and the finished records collected for reports."""
+
 from __future__ import annotations
 
 import functools
@@ -36,14 +37,14 @@ def _base_meter(settings: Settings):
 @dataclass
 class SessionState:
     settings: Settings
-    is_worker: bool = False            # an xdist worker: measure, but report nothing
-    run_id: str | None = None          # xdist's test-run id, shared by all workers of a run
+    is_worker: bool = False  # an xdist worker: measure, but report nothing
+    run_id: str | None = None  # xdist's test-run id, shared by all workers of a run
     meter: object = None
-    reference_scores: dict = field(default_factory=dict)   # task -> the reference test's score
-    records: list = field(default_factory=list)            # finished Record dicts, in run order
-    written: list = field(default_factory=list)            # files written at session end
-    baseline_run: dict | None = None                       # --cegi-baseline, loaded once
-    notes: list = field(default_factory=list)              # lines for the terminal summary
+    reference_scores: dict = field(default_factory=dict)  # task -> the reference test's score
+    records: list = field(default_factory=list)  # finished Record dicts, in run order
+    written: list = field(default_factory=list)  # files written at session end
+    baseline_run: dict | None = None  # --cegi-baseline, loaded once
+    notes: list = field(default_factory=list)  # lines for the terminal summary
 
     def get_meter(self):
         # Built on first use: sessions that never measure never import a tracker.

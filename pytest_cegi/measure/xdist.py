@@ -10,6 +10,7 @@ Each task is still tagged with an `xdist_group`, so an explicit `--dist loadgrou
 groups by task wherever xdist can. Any explicit mode is respected and the header
 says what it means; results always reach the controller, which alone writes reports.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -17,11 +18,11 @@ import pytest
 _IMPLICIT_MODE = "loadfile"
 _MODE_NOTES = {
     "loadgroup": "--dist loadgroup keeps each task on one worker where pytest-xdist can group "
-                 "(not on pytest >= 9.2, pytest-xdist#1386); otherwise use --dist loadfile",
+    "(not on pytest >= 9.2, pytest-xdist#1386); otherwise use --dist loadfile",
     "loadfile": "--dist loadfile keeps a file's tests on one worker, in order: a task spread over "
-                "several files may lose its reference (CEGI undefined for those candidates)",
+    "several files may lose its reference (CEGI undefined for those candidates)",
     "loadscope": "--dist loadscope keeps a module or class on one worker: tasks spread over "
-                 "several scopes may lose their reference (CEGI undefined for those candidates)",
+    "several scopes may lose their reference (CEGI undefined for those candidates)",
     "each": "--dist each runs every test on every worker: each worker gates its own copy",
 }
 _SPLITTING = ("load", "worksteal")
@@ -54,7 +55,7 @@ def tell_worker(node) -> None:
     command line and would not see a mode switched here."""
     node.workerinput["cegi_dist"] = node.config.option.dist
     run_id = node.workerinput.get("testrunuid")
-    if run_id:   # the workers' shared window lock (meters/serial.py); removed at the end
+    if run_id:  # the workers' shared window lock (meters/serial.py); removed at the end
         from pytest_cegi.measure.meters.serial import lock_path
 
         node.config.stash.setdefault(_LOCKS, set()).add(lock_path(run_id))
@@ -82,9 +83,13 @@ def distribution_note(config: pytest.Config) -> str | None:
         return None
     mode = config.option.dist
     if config.stash.get(_DEFAULT_SWITCHED, False):
-        return (f"xdist --dist switched to {_IMPLICIT_MODE} so each test file (and the tasks in it) "
-                "runs on one worker, reference first")
+        return (
+            f"xdist --dist switched to {_IMPLICIT_MODE} so each test file (and the tasks in it) "
+            "runs on one worker, reference first"
+        )
     if mode in _SPLITTING:
-        return (f"--dist {mode} can split a task across workers: a candidate whose reference ran "
-                "on another worker has no reference score and an undefined CEGI; use --dist loadfile")
+        return (
+            f"--dist {mode} can split a task across workers: a candidate whose reference ran "
+            "on another worker has no reference score and an undefined CEGI; use --dist loadfile"
+        )
     return _MODE_NOTES.get(mode)

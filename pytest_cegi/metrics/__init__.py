@@ -12,6 +12,7 @@ you built locally; never `evaluate.load(...)`, which fetches its script from the
 Importing this package imports no third-party library; each metric imports its own
 dependency (rouge-score, sacrebleu, datasets) when first used. See docs/metrics.md.
 """
+
 from __future__ import annotations
 
 from pytest_cegi.metrics.base import Metric, MetricError, MetricResult, MetricWarning, MissingDependency

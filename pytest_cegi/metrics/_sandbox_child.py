@@ -13,6 +13,7 @@ stdout. Two processes:
   sample started (daemons, setsid + double fork) outlives the sample. It locks itself
   down (filesystem, Landlock, capabilities, seccomp, rlimits) and then runs sample + test.
 """
+
 import ctypes
 import json
 import os
@@ -79,15 +80,21 @@ def _mount(source, target, fstype, flags, data=None) -> None:
 
 
 class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
 
 
 def _readonly(path: str, recursive: bool) -> None:
     attr = _MountAttr(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, 0, 0)
     flags = AT_RECURSIVE if recursive else 0
-    _check(_libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), flags, ctypes.byref(attr),
-                         ctypes.sizeof(attr)), f"mount_setattr(read-only) {path}")
+    _check(
+        _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), flags, ctypes.byref(attr), ctypes.sizeof(attr)),
+        f"mount_setattr(read-only) {path}",
+    )
 
 
 def _under(path: str, root: str) -> bool:
@@ -179,8 +186,11 @@ def apply_landlock(workdir: str) -> int:
     if abi < 1:
         return 0
     fs = LL_WRITES_V1 | (LL_REFER if abi >= 2 else 0) | (LL_TRUNCATE if abi >= 3 else 0)
-    fields = [fs, LL_NET_BIND_TCP | LL_NET_CONNECT_TCP if abi >= 4 else 0,
-              LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL if abi >= 6 else 0]
+    fields = [
+        fs,
+        LL_NET_BIND_TCP | LL_NET_CONNECT_TCP if abi >= 4 else 0,
+        LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL if abi >= 6 else 0,
+    ]
     size = 8 * (3 if abi >= 6 else 2 if abi >= 4 else 1)
     attr = (ctypes.c_uint64 * 3)(*fields)
     ruleset = _check(_libc.syscall(SYS_LANDLOCK_CREATE, ctypes.byref(attr), size, 0), "landlock_create_ruleset")
@@ -216,23 +226,31 @@ def apply_seccomp() -> None:
     ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
     allow, deny = 0x7FFF0000, 0x00050000 | 13  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EACCES
     program = [
-        (ld, 0, 0, 4),              # 0: arch
-        (jeq, 0, 8, arch),          # 1: foreign ABI -> deny
-        (ld, 0, 0, 0),              # 2: syscall number
-        (jge, 6, 0, 0x40000000),    # 3: x32 -> deny
-        (jeq, 2, 0, nr_socket),     # 4: socket -> check its domain
-        (jeq, 4, 0, 425),           # 5: io_uring_setup -> deny
-        (ret, 0, 0, allow),         # 6
-        (ld, 0, 0, 16),             # 7: args[0], the domain
-        (jeq, 1, 0, 1),             # 8: AF_UNIX -> deny
-        (ret, 0, 0, allow),         # 9
-        (ret, 0, 0, deny),          # 10
+        (ld, 0, 0, 4),  # 0: arch
+        (jeq, 0, 8, arch),  # 1: foreign ABI -> deny
+        (ld, 0, 0, 0),  # 2: syscall number
+        (jge, 6, 0, 0x40000000),  # 3: x32 -> deny
+        (jeq, 2, 0, nr_socket),  # 4: socket -> check its domain
+        (jeq, 4, 0, 425),  # 5: io_uring_setup -> deny
+        (ret, 0, 0, allow),  # 6
+        (ld, 0, 0, 16),  # 7: args[0], the domain
+        (jeq, 1, 0, 1),  # 8: AF_UNIX -> deny
+        (ret, 0, 0, allow),  # 9
+        (ret, 0, 0, deny),  # 10
     ]
     filters = (_SockFilter * len(program))(*[_SockFilter(*ins) for ins in program])
     prog = _SockFprog(len(program), filters)
     _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
-    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(prog),
-                       ctypes.c_ulong(0), ctypes.c_ulong(0)), "seccomp filter")
+    _check(
+        _libc.prctl(
+            ctypes.c_int(PR_SET_SECCOMP),
+            ctypes.c_ulong(SECCOMP_MODE_FILTER),
+            ctypes.byref(prog),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+        ),
+        "seccomp filter",
+    )
 
 
 def drop_capabilities() -> None:
@@ -249,10 +267,14 @@ def drop_capabilities() -> None:
 def set_limits(limits: dict) -> None:
     mem = limits["memory_mb"] * 1024 * 1024
     cpu = int(limits["timeout_s"]) + 2
-    for res, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_NPROC, limits["max_processes"]),
-                       (resource.RLIMIT_FSIZE, limits["max_file_mb"] * 1024 * 1024),
-                       (resource.RLIMIT_NOFILE, limits["max_open_files"]),
-                       (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_CORE, 0)):
+    for res, value in (
+        (resource.RLIMIT_AS, mem),
+        (resource.RLIMIT_NPROC, limits["max_processes"]),
+        (resource.RLIMIT_FSIZE, limits["max_file_mb"] * 1024 * 1024),
+        (resource.RLIMIT_NOFILE, limits["max_open_files"]),
+        (resource.RLIMIT_CPU, cpu),
+        (resource.RLIMIT_CORE, 0),
+    ):
         resource.setrlimit(res, (value, value))
 
 
@@ -297,8 +319,9 @@ def executor(request: dict, out_fd: int) -> None:
     try:
         if request["isolate"]:
             limits = request["limits"]
-            report["pid_cap"] = build_root(request["root"], request["workdir"], request["keep"],
-                                           limits["disk_mb"], limits["max_processes"])
+            report["pid_cap"] = build_root(
+                request["root"], request["workdir"], request["keep"], limits["disk_mb"], limits["max_processes"]
+            )
             report["landlock_abi"] = apply_landlock(request["workdir"])
             drop_capabilities()
             apply_seccomp()
@@ -320,7 +343,7 @@ def executor(request: dict, out_fd: int) -> None:
 def _send(fd: int, message: dict) -> None:
     data = (json.dumps(message) + "\n").encode()
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 def _ns_pids() -> list:

@@ -3,12 +3,14 @@
 Kept free of third-party imports so that `import pytest_cegi.metrics` stays cheap;
 libraries such as rouge-score and sacrebleu are imported inside the metrics that use them.
 """
+
 from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 EXTRA = "metrics"  # the pyproject extra that installs rouge-score, sacrebleu, datasets
 
@@ -27,11 +29,11 @@ class MetricWarning(UserWarning):
 
 @dataclass(frozen=True)
 class MetricResult:
-    name: str               # registry name, e.g. "rouge"
-    key: str                # the score recorded, e.g. "rougeL"
-    value: float            # scores[key]
+    name: str  # registry name, e.g. "rouge"
+    key: str  # the score recorded, e.g. "rougeL"
+    value: float  # scores[key]
     higher_is_better: bool
-    scores: dict            # every named score the metric produced
+    scores: dict  # every named score the metric produced
     details: dict = field(default_factory=dict)  # signature, warnings, per-example data
 
 

@@ -22,15 +22,16 @@ keeps "don't" and "dog's" whole (PTB: "do n't", "dog 's"), splits "black-and-whi
 (PTB keeps them as tokens). On text already tokenised into lower-case words separated
 by spaces, the scores equal pycocoevalcap's Cider (the tests check this).
 """
+
 from __future__ import annotations
 
 import math
 import warnings
 from collections import Counter
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from pytest_cegi.metrics.base import (Metric, MetricWarning, as_reference_lists, as_strings, mean,
-                                      reject_options)
+from pytest_cegi.metrics.base import Metric, MetricWarning, as_reference_lists, as_strings, mean, reject_options
 from pytest_cegi.metrics.text import caption_tokens
 
 MAX_N = 4
@@ -46,7 +47,7 @@ NOT_COMPARABLE = (
 
 
 def _ngram_counts(tokens: list[str]) -> list[Counter]:
-    return [Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)) for n in range(1, MAX_N + 1)]
+    return [Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)) for n in range(1, MAX_N + 1)]
 
 
 def _weigh(counts: Counter, idf: dict, log_n: float) -> tuple[dict, float]:
@@ -83,7 +84,7 @@ def cider_d(candidates: list[list[str]], references: list[list[list[str]]], sigm
             c = _weigh(cand[n], idf[n], log_n)
             total = 0.0
             for ref_tokens, ref in zip(refs_tokens, refs):
-                penalty = math.exp(-((len(cand_tokens) - len(ref_tokens)) ** 2) / (2.0 * sigma ** 2))
+                penalty = math.exp(-((len(cand_tokens) - len(ref_tokens)) ** 2) / (2.0 * sigma**2))
                 total += penalty * _similarity(c, _weigh(ref[n], idf[n], log_n))
             per_n.append(10.0 * total / len(refs))
         scores.append(mean(per_n))
@@ -95,17 +96,24 @@ class CiderD(Metric):
     primary_key = "cider"
     range = (0.0, 10.0)
 
-    def score(self, predictions: Sequence, references: Sequence, *, sigma: float = SIGMA,
-              **kwargs: Any) -> tuple[dict, dict]:
+    def score(
+        self, predictions: Sequence, references: Sequence, *, sigma: float = SIGMA, **kwargs: Any
+    ) -> tuple[dict, dict]:
         reject_options(self.name, kwargs)
         cands = [caption_tokens(p) for p in as_strings(predictions, self.name)]
         refs = [[caption_tokens(r) for r in rs] for rs in as_reference_lists(references, self.name)]
         per = cider_d(cands, refs, sigma=sigma)
         notes = [NOT_COMPARABLE]
         if len(cands) < SMALL_SET:
-            msg = (f"CIDEr-D on {len(cands)} examples is unstable: its idf weights come from the "
-                   f"reference sets of this batch alone (use {SMALL_SET}+ examples)")
+            msg = (
+                f"CIDEr-D on {len(cands)} examples is unstable: its idf weights come from the "
+                f"reference sets of this batch alone (use {SMALL_SET}+ examples)"
+            )
             warnings.warn(msg, MetricWarning, stacklevel=2)
             notes.append(msg)
-        return {"cider": mean(per)}, {"per_example": per, "scale": "x10 (0..10), as in the paper",
-                                      "sigma": sigma, "warnings": notes}
+        return {"cider": mean(per)}, {
+            "per_example": per,
+            "scale": "x10 (0..10), as in the paper",
+            "sigma": sigma,
+            "warnings": notes,
+        }

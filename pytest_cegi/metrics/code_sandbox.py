@@ -30,6 +30,7 @@ Where namespaces are unavailable, `CodeSandbox` refuses to run (`SandboxUnavaila
 unless built with ``allow_unsandboxed=True``, which keeps only the time limit, rlimits,
 the stripped environment and a temporary working directory.
 """
+
 from __future__ import annotations
 
 import functools
@@ -48,8 +49,8 @@ from pytest_cegi.metrics.base import MetricError
 PASSED, FAILED, TIMEOUT, ERROR = "passed", "failed", "timeout", "error"
 UNSHARE_FLAGS = ("-r", "-n", "-m", "-p")  # user (root mapped to you), network, mount, PID
 OPT_IN = "allow_unsandboxed=True"
-_SETUP_S = 10.0    # building the box (interpreter start, mounts) before the sample's clock starts
-_MARGIN_S = 2.0    # the parent's backstop beyond the supervisor's own deadline
+_SETUP_S = 10.0  # building the box (interpreter start, mounts) before the sample's clock starts
+_MARGIN_S = 2.0  # the parent's backstop beyond the supervisor's own deadline
 
 
 class SandboxUnavailable(MetricError):
@@ -58,12 +59,12 @@ class SandboxUnavailable(MetricError):
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    timeout_s: float = 5.0     # wall clock for sample + test, after the box is built
-    memory_mb: int = 512       # address space per process, and resident memory of all together
-    max_processes: int = 32    # processes and threads at once
-    max_file_mb: int = 16      # largest file the sample may write
+    timeout_s: float = 5.0  # wall clock for sample + test, after the box is built
+    memory_mb: int = 512  # address space per process, and resident memory of all together
+    max_processes: int = 32  # processes and threads at once
+    max_file_mb: int = 16  # largest file the sample may write
     max_open_files: int = 64
-    disk_mb: int = 64          # size of the private working directory
+    disk_mb: int = 64  # size of the private working directory
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -75,8 +76,8 @@ class SandboxLimits:
 
 @dataclass(frozen=True)
 class SampleOutcome:
-    status: str          # PASSED, FAILED, TIMEOUT or ERROR
-    why: str = ""        # exception type and message (truncated), or the limit that was hit
+    status: str  # PASSED, FAILED, TIMEOUT or ERROR
+    why: str = ""  # exception type and message (truncated), or the limit that was hit
     elapsed_s: float = 0.0
     box: dict = field(default_factory=dict)  # what the sandbox applied (landlock ABI, PID cap)
 
@@ -92,8 +93,13 @@ def _child_source() -> str:
 
 def _minimal_env(workdir: str) -> dict:
     # Nothing of the parent's environment (tokens, credentials) reaches the sample.
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8",
-            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": workdir,
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
 
 
 def _keep_paths(python: str) -> list[str]:
@@ -120,8 +126,10 @@ class CodeSandbox:
 
     def describe(self) -> str:
         if self.isolated:
-            return ("unshare -r -n -m -p; read-only minimal root + private tmpfs workdir; "
-                    "landlock where available; seccomp; no capabilities; rlimits")
+            return (
+                "unshare -r -n -m -p; read-only minimal root + private tmpfs workdir; "
+                "landlock where available; seccomp; no capabilities; rlimits"
+            )
         return "UNSANDBOXED (allow_unsandboxed=True): rlimits, time limit and a temporary directory only"
 
     def run(self, code: str, test: str) -> SampleOutcome:
@@ -132,9 +140,17 @@ def _request(code: str, test: str, limits: SandboxLimits, workdir: str, python: 
     child_limits = {**asdict(limits), "setup_s": _SETUP_S}
     # The host's empty temp dir is the mount point of the new root; inside that root the
     # private working directory sits at the same path, so HOME and tracebacks agree.
-    return json.dumps({"code": code, "test": test, "workdir": workdir, "root": workdir,
-                       "isolate": isolate, "keep": _keep_paths(python),
-                       "limits": child_limits}).encode()
+    return json.dumps(
+        {
+            "code": code,
+            "test": test,
+            "workdir": workdir,
+            "root": workdir,
+            "isolate": isolate,
+            "keep": _keep_paths(python),
+            "limits": child_limits,
+        }
+    ).encode()
 
 
 def _argv(python: str, isolate: bool) -> list[str]:
@@ -151,9 +167,14 @@ def _run(code: str, test: str, limits: SandboxLimits, python: str, *, isolate: b
     workdir = tempfile.mkdtemp(prefix="cegi-sample-")
     try:
         proc = subprocess.Popen(
-            _argv(python, isolate), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, cwd=workdir, env=_minimal_env(workdir),
-            start_new_session=True, close_fds=True,
+            _argv(python, isolate),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=workdir,
+            env=_minimal_env(workdir),
+            start_new_session=True,
+            close_fds=True,
         )
         request = _request(code, test, limits, workdir, python, isolate)
         backstop = limits.timeout_s + _SETUP_S + _MARGIN_S
@@ -196,8 +217,9 @@ def _parse(out: bytes, err: bytes, returncode: int, isolate: bool) -> SampleOutc
     status = result.get("status")
     if status not in (PASSED, FAILED, TIMEOUT, ERROR):
         return SampleOutcome(ERROR, f"unexpected sandbox result {str(result)[:200]}")
-    return SampleOutcome(status, str(result.get("why", ""))[:500], float(result.get("elapsed_s", 0.0)),
-                         result.get("box") or {})
+    return SampleOutcome(
+        status, str(result.get("why", ""))[:500], float(result.get("elapsed_s", 0.0)), result.get("box") or {}
+    )
 
 
 @functools.lru_cache(maxsize=4)

@@ -3,6 +3,7 @@
 `load_records` needs only the standard library. `load_dataset` uses Hugging Face
 `datasets`' packaged json/csv builders on local files, with the Hub switched off.
 """
+
 from __future__ import annotations
 
 import csv

@@ -7,20 +7,34 @@ objects, and COCOeval runs with its defaults (IoU .50:.05:.95, at most 100 detec
 per image, COCO's area ranges). pycocotools is an optional dependency (extra
 ``detection``), imported on first use.
 """
+
 from __future__ import annotations
 
 import contextlib
 import io
 import math
 import numbers
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pytest_cegi.metrics.base import Metric, MetricError, MissingDependency, reject_options
 
 EXTRA = "detection"
 # COCOeval.stats, in order, under the names torchmetrics uses.
-STAT_NAMES = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large",
-              "mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large")
+STAT_NAMES = (
+    "map",
+    "map_50",
+    "map_75",
+    "map_small",
+    "map_medium",
+    "map_large",
+    "mar_1",
+    "mar_10",
+    "mar_100",
+    "mar_small",
+    "mar_medium",
+    "mar_large",
+)
 
 
 def _pycocotools():
@@ -29,7 +43,7 @@ def _pycocotools():
         from pycocotools.cocoeval import COCOeval
     except ImportError as exc:
         raise MissingDependency(
-            f"detection_map needs pycocotools; install it with `pip install \"pytest-cegi[{EXTRA}]\"` "
+            f'detection_map needs pycocotools; install it with `pip install "pytest-cegi[{EXTRA}]"` '
             f"(or `pip install pycocotools`) ({exc})"
         ) from exc
     return COCO, COCOeval
@@ -56,8 +70,10 @@ def _boxes(value: Any, what: str) -> list[list[float]]:
             raise MetricError(f"detection_map: {what}[{j}] must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
         x1, y1, x2, y2 = (float(c) for c in coords)
         if x2 < x1 or y2 < y1:
-            raise MetricError(f"detection_map: {what}[{j}] has x2 < x1 or y2 < y1: {box!r} "
-                              f"(boxes are [x1, y1, x2, y2], not [x, y, width, height])")
+            raise MetricError(
+                f"detection_map: {what}[{j}] has x2 < x1 or y2 < y1: {box!r} "
+                f"(boxes are [x1, y1, x2, y2], not [x, y, width, height])"
+            )
         out.append([x1, y1, x2, y2])
     return out
 
@@ -80,8 +96,9 @@ def _scores(value: Any, what: str) -> list[float]:
 
 def _image(item: Any, index: int, side: str, keys: tuple[str, ...]) -> dict:
     if not isinstance(item, dict):
-        raise MetricError(f"detection_map: {side} {index} must be a dict with keys {list(keys)}, "
-                          f"got {type(item).__name__}")
+        raise MetricError(
+            f"detection_map: {side} {index} must be a dict with keys {list(keys)}, got {type(item).__name__}"
+        )
     missing = [k for k in keys if k not in item]
     if missing:
         raise MetricError(f"detection_map: {side} {index} lacks {missing} (needs {list(keys)})")
@@ -107,13 +124,26 @@ def coco_inputs(preds: list[dict], refs: list[dict]) -> tuple[dict, list[dict]]:
     for image_id, ref in enumerate(refs):
         for box, label in zip(ref["boxes"], ref["labels"]):
             xywh = _xywh(box)
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": label,
-                                "bbox": xywh, "area": xywh[2] * xywh[3], "iscrowd": 0})
-    dataset = {"images": [{"id": i} for i in range(len(refs))], "annotations": annotations,
-               "categories": [{"id": c} for c in categories]}
-    results = [{"image_id": image_id, "category_id": label, "bbox": _xywh(box), "score": score}
-               for image_id, pred in enumerate(preds)
-               for box, label, score in zip(pred["boxes"], pred["labels"], pred["scores"])]
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": label,
+                    "bbox": xywh,
+                    "area": xywh[2] * xywh[3],
+                    "iscrowd": 0,
+                }
+            )
+    dataset = {
+        "images": [{"id": i} for i in range(len(refs))],
+        "annotations": annotations,
+        "categories": [{"id": c} for c in categories],
+    }
+    results = [
+        {"image_id": image_id, "category_id": label, "bbox": _xywh(box), "score": score}
+        for image_id, pred in enumerate(preds)
+        for box, label, score in zip(pred["boxes"], pred["labels"], pred["scores"])
+    ]
     return dataset, results
 
 
@@ -148,8 +178,7 @@ class DetectionMap(Metric):
         preds = [_image(p, i, "prediction", ("boxes", "scores", "labels")) for i, p in enumerate(predictions)]
         refs = [_image(r, i, "reference", ("boxes", "labels")) for i, r in enumerate(references)]
         if not any(ref["boxes"] for ref in refs):
-            raise MetricError("detection_map: no reference has any box, so mAP is undefined "
-                              "(COCOeval would report -1)")
+            raise MetricError("detection_map: no reference has any box, so mAP is undefined (COCOeval would report -1)")
         dataset, results = coco_inputs(preds, refs)
         stats = coco_stats(dataset, results)
         # COCOeval's -1 means "no ground truth in this slice" (e.g. no small objects):
@@ -157,7 +186,9 @@ class DetectionMap(Metric):
         scores = {name: value for name, value in zip(STAT_NAMES, stats) if value != -1}
         details = {
             "undefined": [name for name, value in zip(STAT_NAMES, stats) if value == -1],
-            "images": len(refs), "ground_truth_boxes": len(dataset["annotations"]), "detections": len(results),
+            "images": len(refs),
+            "ground_truth_boxes": len(dataset["annotations"]),
+            "detections": len(results),
             "categories": [c["id"] for c in dataset["categories"]],
             "evaluation": "pycocotools COCOeval, iouType=bbox, default params (maxDets 1/10/100)",
         }

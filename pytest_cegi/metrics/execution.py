@@ -7,6 +7,7 @@ Every query runs inside `SqlSandbox` (a child process per database, with time an
 limits). A prediction that fails in any way scores 0; a gold query that fails is a data
 error and raises `GoldQueryError`.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -14,8 +15,9 @@ import math
 import os
 import statistics
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import closing
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from pytest_cegi.metrics.base import Metric, MetricError, mean, reject_options
 from pytest_cegi.metrics.sql_sandbox import DEFAULT_MEMORY_MIB, QueryOutcome, SqlSandbox
@@ -26,8 +28,9 @@ class GoldQueryError(MetricError):
     """A reference (gold) query did not run: the task data is wrong, not the model."""
 
 
-def results_match(pred_rows: Sequence[tuple], gold_rows: Sequence[tuple], *, ordered: bool,
-                  set_semantics: bool = False) -> bool:
+def results_match(
+    pred_rows: Sequence[tuple], gold_rows: Sequence[tuple], *, ordered: bool, set_semantics: bool = False
+) -> bool:
     if set_semantics:
         return set(pred_rows) == set(gold_rows)
     if ordered:
@@ -103,10 +106,20 @@ class ExecutionAccuracy(Metric):
     name = "execution_accuracy"
     primary_key = "execution_accuracy"
 
-    def score(self, predictions: Sequence, references: Sequence, *, db: Any = None,
-              timeout_s: float = 5.0, max_rows: int = 10_000, memory_mib: int = DEFAULT_MEMORY_MIB,
-              set_semantics: bool = False, with_ves: bool = False, ves_repeats: int = 10,
-              **kwargs: Any) -> tuple[dict, dict]:
+    def score(
+        self,
+        predictions: Sequence,
+        references: Sequence,
+        *,
+        db: Any = None,
+        timeout_s: float = 5.0,
+        max_rows: int = 10_000,
+        memory_mib: int = DEFAULT_MEMORY_MIB,
+        set_semantics: bool = False,
+        with_ves: bool = False,
+        ves_repeats: int = 10,
+        **kwargs: Any,
+    ) -> tuple[dict, dict]:
         reject_options(self.name, kwargs)
         if with_ves and ves_repeats < 1:
             raise MetricError(f"execution_accuracy: ves_repeats must be at least 1, got {ves_repeats}")
@@ -130,18 +143,28 @@ class ExecutionAccuracy(Metric):
             boxes.close()
         accuracy = statuses.count("correct") / len(statuses)
         scores = {"execution_accuracy": accuracy}
-        details: dict = {"per_example": statuses, "errors": errors, "counts": dict(Counter(statuses)),
-                         "comparison": "set" if set_semantics else "multiset (ordered if gold has ORDER BY)",
-                         "timeout_s": timeout_s, "max_rows": max_rows, "memory_mib": memory_mib}
+        details: dict = {
+            "per_example": statuses,
+            "errors": errors,
+            "counts": dict(Counter(statuses)),
+            "comparison": "set" if set_semantics else "multiset (ordered if gold has ORDER BY)",
+            "timeout_s": timeout_s,
+            "max_rows": max_rows,
+            "memory_mib": memory_mib,
+        }
         if with_ves:
             scores["ves"] = mean(rewards)
-            details["ves"] = {"repeats": ves_repeats, "definition": "mean of sqrt(gold_time / pred_time) "
-                              "over correct predictions, 0 otherwise; 3-sigma outliers dropped"}
+            details["ves"] = {
+                "repeats": ves_repeats,
+                "definition": "mean of sqrt(gold_time / pred_time) "
+                "over correct predictions, 0 otherwise; 3-sigma outliers dropped",
+            }
         return scores, details
 
 
-def _judge(index: int, gold: str, gold_out: QueryOutcome, pred_out: QueryOutcome, set_semantics: bool,
-           errors: dict) -> str:
+def _judge(
+    index: int, gold: str, gold_out: QueryOutcome, pred_out: QueryOutcome, set_semantics: bool, errors: dict
+) -> str:
     """The prediction's status: correct, wrong, or why it failed (recorded in `errors`)."""
     if not gold_out.ok:
         raise GoldQueryError(_gold_message(index, gold, gold_out))
@@ -165,5 +188,7 @@ def _gold_message(index: int, gold: str, outcome: QueryOutcome) -> str:
     hint = " (raise timeout_s)" if outcome.status == "timeout" else hint
     # Only the memory limit can be raised; the per-value length limit is fixed.
     hint = " (raise memory_mib)" if outcome.status == "memory" and "per value" not in outcome.error else hint
-    return (f"execution_accuracy: gold query {index} failed ({outcome.status}: {outcome.error}){hint}; "
-            f"this is a data error, not a model error. Query: {gold!r}")
+    return (
+        f"execution_accuracy: gold query {index} failed ({outcome.status}: {outcome.error}){hint}; "
+        f"this is a data error, not a model error. Query: {gold!r}"
+    )

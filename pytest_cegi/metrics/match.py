@@ -1,7 +1,9 @@
 """exact_match, accuracy and vqa_accuracy: per-example string matches, averaged."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from pytest_cegi.metrics.base import Metric, MetricError, as_reference_lists, as_strings, mean, reject_options
 from pytest_cegi.metrics.text import NORMALIZERS, normalize_vqa
@@ -24,8 +26,14 @@ class ExactMatch(Metric):
     name = "exact_match"
     primary_key = "exact_match"
 
-    def score(self, predictions: Sequence, references: Sequence, *,
-              normalize: str | Callable[[str], str] = "squad", **kwargs: Any) -> tuple[dict, dict]:
+    def score(
+        self,
+        predictions: Sequence,
+        references: Sequence,
+        *,
+        normalize: str | Callable[[str], str] = "squad",
+        **kwargs: Any,
+    ) -> tuple[dict, dict]:
         reject_options(self.name, kwargs)
         norm = _normalizer(normalize, self.name)
         preds = as_strings(predictions, self.name)
@@ -45,8 +53,14 @@ class Accuracy(Metric):
     name = "accuracy"
     primary_key = "accuracy"
 
-    def score(self, predictions: Sequence, references: Sequence, *,
-              normalize: str | Callable[[str], str] = "basic", **kwargs: Any) -> tuple[dict, dict]:
+    def score(
+        self,
+        predictions: Sequence,
+        references: Sequence,
+        *,
+        normalize: str | Callable[[str], str] = "basic",
+        **kwargs: Any,
+    ) -> tuple[dict, dict]:
         reject_options(self.name, kwargs)
         norm = _normalizer(normalize, self.name)
 
@@ -69,8 +83,8 @@ def vqa_score(matches: int, humans: int) -> float:
         # Leave-one-out leaves no one to agree with (the official score is always 0);
         # the project scores a single reference as exact match instead.
         return float(matches == 1)
-    left_out_match = min(1.0, (matches - 1) / 3.0)   # one of the agreeing humans is left out
-    left_out_other = min(1.0, matches / 3.0)          # someone else is left out
+    left_out_match = min(1.0, (matches - 1) / 3.0)  # one of the agreeing humans is left out
+    left_out_other = min(1.0, matches / 3.0)  # someone else is left out
     return (matches * left_out_match + (humans - matches) * left_out_other) / humans
 
 

@@ -4,12 +4,14 @@ GSM8K style. The number after the last ``####`` marker wins when there is one; o
 the last number in the text. Numbers are compared exactly as decimals after
 normalisation, so ``$1,234.50``, ``1234.5`` and ``1,234.500`` are the same answer.
 """
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Sequence
+from typing import Any
 
 from pytest_cegi.metrics.base import Metric, MetricError, reject_options
 
@@ -69,8 +71,7 @@ def _reference_number(ref: Any, index: int) -> Decimal:
     if isinstance(ref, Decimal):
         return ref
     if not isinstance(ref, str):
-        raise MetricError(f"numeric_accuracy: reference {index} must be a number or a string, "
-                          f"got {type(ref).__name__}")
+        raise MetricError(f"numeric_accuracy: reference {index} must be a number or a string, got {type(ref).__name__}")
     value, why = extract_number(ref)
     if value is None:
         raise MetricError(f"numeric_accuracy: reference {index} has no number ({why}): {ref[:200]!r}")
@@ -97,8 +98,9 @@ class NumericAccuracy(Metric):
     name = "numeric_accuracy"
     primary_key = "numeric_accuracy"
 
-    def score(self, predictions: Sequence, references: Sequence, *, tolerance: Any = 0,
-              **kwargs: Any) -> tuple[dict, dict]:
+    def score(
+        self, predictions: Sequence, references: Sequence, *, tolerance: Any = 0, **kwargs: Any
+    ) -> tuple[dict, dict]:
         reject_options(self.name, kwargs)
         tol = _tolerance(tolerance)
         golds = [_reference_number(ref, i) for i, ref in enumerate(references)]
@@ -108,13 +110,21 @@ class NumericAccuracy(Metric):
                 raise MetricError(f"numeric_accuracy: prediction {i} must be a string, got {type(pred).__name__}")
             value, why = extract_number(pred)
             correct = value is not None and abs(value - gold) <= tol
-            per_item.append({"extracted": None if value is None else format_number(value),
-                             "reference": format_number(gold), "correct": correct,
-                             **({"why": why} if why else {})})
+            per_item.append(
+                {
+                    "extracted": None if value is None else format_number(value),
+                    "reference": format_number(gold),
+                    "correct": correct,
+                    **({"why": why} if why else {}),
+                }
+            )
         accuracy = sum(item["correct"] for item in per_item) / len(per_item)
-        details = {"per_example": [float(item["correct"]) for item in per_item], "items": per_item,
-                   "no_number": sum(item["extracted"] is None for item in per_item),
-                   "tolerance": format_number(tol)}
+        details = {
+            "per_example": [float(item["correct"]) for item in per_item],
+            "items": per_item,
+            "no_number": sum(item["extracted"] is None for item in per_item),
+            "tolerance": format_number(tol),
+        }
         return {"numeric_accuracy": accuracy}, details
 
 

@@ -5,12 +5,14 @@ run after it in the same namespace, raises nothing. With c passing samples the
 problem's unbiased estimate is ``1 - C(n - c, k) / C(n, k)``, averaged over problems.
 Samples only ever run inside `CodeSandbox`.
 """
+
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 from pytest_cegi.metrics.base import Metric, MetricError, mean, reject_options
 from pytest_cegi.metrics.code_sandbox import CodeSandbox, SampleOutcome
@@ -40,15 +42,18 @@ def _problems(predictions: Sequence, references: Sequence, ks: list[int]) -> lis
     samples = []
     for i, (preds, test) in enumerate(zip(predictions, references)):
         if isinstance(preds, str) or not isinstance(preds, (list, tuple)):
-            raise MetricError(f"pass_at_k: prediction {i} must be a list of code samples (strings), "
-                              f"got {type(preds).__name__}")
+            raise MetricError(
+                f"pass_at_k: prediction {i} must be a list of code samples (strings), got {type(preds).__name__}"
+            )
         if not preds or not all(isinstance(p, str) for p in preds):
             raise MetricError(f"pass_at_k: prediction {i} must be a non-empty list of strings")
         if not isinstance(test, str):
             raise MetricError(f"pass_at_k: reference {i} must be test code (a string), got {type(test).__name__}")
         if max(ks) > len(preds):
-            raise MetricError(f"pass_at_k: problem {i} has {len(preds)} samples, fewer than k={max(ks)}; "
-                              f"pass@k needs at least k samples per problem")
+            raise MetricError(
+                f"pass_at_k: problem {i} has {len(preds)} samples, fewer than k={max(ks)}; "
+                f"pass@k needs at least k samples per problem"
+            )
         samples.append(list(preds))
     return samples
 
@@ -61,9 +66,18 @@ class PassAtK(Metric):
     name = "pass_at_k"
     primary_key = "pass@1"
 
-    def score(self, predictions: Sequence, references: Sequence, *, k: Any = 1, timeout_s: float = 5.0,
-              memory_mb: int = 512, workers: int = 1, allow_unsandboxed: bool = False,
-              **kwargs: Any) -> tuple[dict, dict]:
+    def score(
+        self,
+        predictions: Sequence,
+        references: Sequence,
+        *,
+        k: Any = 1,
+        timeout_s: float = 5.0,
+        memory_mb: int = 512,
+        workers: int = 1,
+        allow_unsandboxed: bool = False,
+        **kwargs: Any,
+    ) -> tuple[dict, dict]:
         reject_options(self.name, kwargs)
         ks = _ks(k)
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -75,15 +89,22 @@ class PassAtK(Metric):
             outcomes = list(pool.map(lambda job: box.run(*job), jobs))
         per_problem, cursor = [], 0
         for samples in problems:
-            mine = outcomes[cursor:cursor + len(samples)]
+            mine = outcomes[cursor : cursor + len(samples)]
             cursor += len(samples)
-            per_problem.append({"n": len(mine), "c": sum(o.passed for o in mine),
-                                "samples": [_outcome_detail(o) for o in mine]})
+            per_problem.append(
+                {"n": len(mine), "c": sum(o.passed for o in mine), "samples": [_outcome_detail(o) for o in mine]}
+            )
         scores = {f"pass@{kk}": mean([pass_at_k(p["n"], p["c"], kk) for p in per_problem]) for kk in ks}
-        details = {"per_problem": per_problem, "counts": dict(Counter(o.status for o in outcomes)),
-                   "k": ks, "sandbox": box.describe(), "timeout_s": timeout_s, "memory_mb": memory_mb,
-                   # what the kernel gave: Landlock ABI (0: none), whether the PID range was capped
-                   "sandbox_layers": next((o.box for o in outcomes if o.box), {})}
+        details = {
+            "per_problem": per_problem,
+            "counts": dict(Counter(o.status for o in outcomes)),
+            "k": ks,
+            "sandbox": box.describe(),
+            "timeout_s": timeout_s,
+            "memory_mb": memory_mb,
+            # what the kernel gave: Landlock ABI (0: none), whether the PID range was capped
+            "sandbox_layers": next((o.box for o in outcomes if o.box), {}),
+        }
         return scores, details
 
 

@@ -1,10 +1,12 @@
 """Metric lookup, the `evaluate` adapter, and `compute`, the one entry point callers use."""
+
 from __future__ import annotations
 
 import difflib
 import math
 import numbers
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pytest_cegi.metrics.base import Metric, MetricError, MetricResult
 from pytest_cegi.metrics.unavailable import REASONS, WORKAROUND
@@ -111,8 +113,7 @@ def _check_inputs(name: str, predictions: Any, references: Any) -> None:
         raise MetricError(f"{name}: no examples to score (predictions and references are empty)")
     if len(predictions) != len(references):
         raise MetricError(
-            f"{name}: {len(predictions)} predictions but {len(references)} references; "
-            f"they must pair up one to one"
+            f"{name}: {len(predictions)} predictions but {len(references)} references; they must pair up one to one"
         )
 
 
@@ -167,6 +168,17 @@ def _load_builtins() -> None:
     from pytest_cegi.metrics.rouge import Rouge
     from pytest_cegi.metrics.sacrebleu_metrics import Bleu, Chrf
 
-    for cls in (Rouge, Bleu, Chrf, ExactMatch, Accuracy, VqaAccuracy, CiderD, ExecutionAccuracy,
-                PassAtK, NumericAccuracy, DetectionMap):
+    for cls in (
+        Rouge,
+        Bleu,
+        Chrf,
+        ExactMatch,
+        Accuracy,
+        VqaAccuracy,
+        CiderD,
+        ExecutionAccuracy,
+        PassAtK,
+        NumericAccuracy,
+        DetectionMap,
+    ):
         _REGISTRY.setdefault(cls.name, cls())

@@ -6,13 +6,14 @@ rouge-score's opt-in splitter is nltk's punkt model, which needs a download; our
 `split_sentences=True` uses a regex instead (`text.split_sentences`) and hands rouge-score
 one sentence per line.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from pytest_cegi.metrics.base import (Metric, MetricError, as_reference_lists, as_strings, mean, reject_options,
-                                      require)
+from pytest_cegi.metrics.base import Metric, MetricError, as_reference_lists, as_strings, mean, reject_options, require
 from pytest_cegi.metrics.text import split_sentences as regex_sentences
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -34,9 +35,16 @@ class Rouge(Metric):
     name = "rouge"
     primary_key = "rougeL"
 
-    def score(self, predictions: Sequence, references: Sequence, *,
-              rouge_types: Sequence[str] = ROUGE_TYPES, use_stemmer: bool = True,
-              split_sentences: bool = False, **kwargs: Any) -> tuple[dict, dict]:
+    def score(
+        self,
+        predictions: Sequence,
+        references: Sequence,
+        *,
+        rouge_types: Sequence[str] = ROUGE_TYPES,
+        use_stemmer: bool = True,
+        split_sentences: bool = False,
+        **kwargs: Any,
+    ) -> tuple[dict, dict]:
         reject_options(self.name, kwargs)
         unknown = [t for t in rouge_types if t not in ROUGE_TYPES and not _ROUGE_N.fullmatch(t)]
         if unknown:
@@ -53,8 +61,13 @@ class Rouge(Metric):
             for t in rouge_types:
                 per[t].append(result[t].fmeasure)
         scores = {t: mean(v) for t, v in per.items()}
-        split = ("newlines and after . ! ? (regex, no punkt)" if split_sentences
-                 else "newlines only (rouge-score default)")
-        details = {"use_stemmer": use_stemmer, "aggregation": "mean of per-example F1",
-                   "sentence_split": split, "per_example": per}
+        split = (
+            "newlines and after . ! ? (regex, no punkt)" if split_sentences else "newlines only (rouge-score default)"
+        )
+        details = {
+            "use_stemmer": use_stemmer,
+            "aggregation": "mean of per-example F1",
+            "sentence_split": split,
+            "per_example": per,
+        }
         return scores, details

@@ -3,9 +3,11 @@
 The sacrebleu signature (tokeniser, smoothing, case, version, ...) goes in the details:
 two BLEU numbers are only comparable when their signatures match.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pytest_cegi.metrics.base import Metric, MetricError, as_reference_lists, as_strings, require
 
@@ -28,8 +30,11 @@ class _SacreMetric(Metric):
         except TypeError as exc:
             raise MetricError(f"{self.name}: bad option for sacrebleu {self._class_name}: {exc}") from None
         result = scorer.corpus_score(preds, _reference_streams(refs))
-        details = {"signature": scorer.get_signature().format(), "sacrebleu_score": result.score,
-                   "scale": "sacrebleu score / 100"}
+        details = {
+            "signature": scorer.get_signature().format(),
+            "sacrebleu_score": result.score,
+            "scale": "sacrebleu score / 100",
+        }
         details.update(self._extra(result))
         return {self.primary_key: result.score / 100.0}, details
 
@@ -48,8 +53,12 @@ class Bleu(_SacreMetric):
     _class_name = "BLEU"
 
     def _extra(self, result: Any) -> dict:
-        return {"precisions": [p / 100.0 for p in result.precisions], "brevity_penalty": result.bp,
-                "sys_len": result.sys_len, "ref_len": result.ref_len}
+        return {
+            "precisions": [p / 100.0 for p in result.precisions],
+            "brevity_penalty": result.bp,
+            "sys_len": result.sys_len,
+            "ref_len": result.ref_len,
+        }
 
 
 class Chrf(_SacreMetric):

@@ -40,6 +40,7 @@ each enough on its own for most attacks, together for defence in depth:
 The parent reads replies with an unpickler that refuses every class and function, so
 even a subverted child can only hand back plain data. A `SqlSandbox` is not thread-safe.
 """
+
 from __future__ import annotations
 
 # Only what the child needs (see _BOOT); the parent's own imports follow _PARENT_SIDE.
@@ -58,13 +59,13 @@ DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "w
 _ALWAYS_ALLOWED = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE})
 _PROGRESS_EVERY = 1000  # SQLite VM instructions between deadline checks
 
-DEFAULT_MEMORY_MIB = 512    # the child's address-space limit
+DEFAULT_MEMORY_MIB = 512  # the child's address-space limit
 MAX_VALUE_BYTES = 10_000_000  # SQLITE_LIMIT_LENGTH: longest string/blob/row
-MAX_SQL_BYTES = 1_000_000     # SQLITE_LIMIT_SQL_LENGTH
-TEMP_FILE_MIB = 4096          # largest temporary (sort/spill) file the child may write
-KILL_GRACE_S = 0.25           # past timeout_s, before the child is killed
-_START_TIMEOUT_S = 30.0       # a child's start-up (not counted against any query)
-_FETCH_CHUNK = 256            # rows per fetch; each chunk is pickled, then counted
+MAX_SQL_BYTES = 1_000_000  # SQLITE_LIMIT_SQL_LENGTH
+TEMP_FILE_MIB = 4096  # largest temporary (sort/spill) file the child may write
+KILL_GRACE_S = 0.25  # past timeout_s, before the child is killed
+_START_TIMEOUT_S = 30.0  # a child's start-up (not counted against any query)
+_FETCH_CHUNK = 256  # rows per fetch; each chunk is pickled, then counted
 _FRAME = struct.Struct("!Q")  # length prefix of every message between parent and child
 _JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # header of a hot rollback journal
 
@@ -76,7 +77,14 @@ def max_result_bytes(memory_mib: int) -> int:
 
 # Outcome statuses.
 OK, ERROR, DENIED, REFUSED, TIMEOUT, TOO_MANY_ROWS, MEMORY = (
-    "ok", "error", "denied", "refused", "timeout", "too_many_rows", "memory")
+    "ok",
+    "error",
+    "denied",
+    "refused",
+    "timeout",
+    "too_many_rows",
+    "memory",
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -178,8 +186,12 @@ class _Runner:
             parts.append(pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
             size += len(parts[-1])
             if size > self.max_result_bytes:
-                return (MEMORY, f"result larger than {self.max_result_bytes >> 20} MiB",
-                        time.perf_counter() - start, [])
+                return (
+                    MEMORY,
+                    f"result larger than {self.max_result_bytes >> 20} MiB",
+                    time.perf_counter() - start,
+                    [],
+                )
         elapsed = time.perf_counter() - start
         if count > self.max_rows:
             return TOO_MANY_ROWS, f"more than max_rows={self.max_rows} rows", elapsed, []
@@ -210,7 +222,7 @@ def _read_request(stream) -> bytes | None:
 def _write_frame(fd: int, payload: bytes) -> None:
     view = memoryview(_FRAME.pack(len(payload)) + payload)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _serve(uri: str, timeout_s: str, max_rows: str, memory_mib: str) -> None:
@@ -254,10 +266,10 @@ from pytest_cegi.metrics.sqltext import leading_keyword  # noqa: E402
 
 @dataclass(frozen=True)
 class QueryOutcome:
-    status: str                     # one of OK, ERROR, DENIED, REFUSED, TIMEOUT, TOO_MANY_ROWS, MEMORY
-    rows: tuple | None = None       # result rows (tuples) when status is OK
-    error: str | None = None        # why it did not run, for every other status
-    elapsed_s: float = 0.0          # wall time of execute + fetch
+    status: str  # one of OK, ERROR, DENIED, REFUSED, TIMEOUT, TOO_MANY_ROWS, MEMORY
+    rows: tuple | None = None  # result rows (tuples) when status is OK
+    error: str | None = None  # why it did not run, for every other status
+    elapsed_s: float = 0.0  # wall time of execute + fetch
 
     @property
     def ok(self) -> bool:
@@ -266,11 +278,13 @@ class QueryOutcome:
 
 # The child runs the child side of this file alone: not the parent side, not the
 # pytest_cegi package (whose imports would double its start-up time).
-_BOOT = ("import sys\n"
-         "source = open(sys.argv[1], encoding='utf-8').read().split(sys.argv[2])[0]\n"
-         "child = {'__name__': '_cegi_sql_child'}\n"
-         "exec(compile(source, sys.argv[1], 'exec'), child)\n"
-         "child['_serve'](*sys.argv[3:])\n")
+_BOOT = (
+    "import sys\n"
+    "source = open(sys.argv[1], encoding='utf-8').read().split(sys.argv[2])[0]\n"
+    "child = {'__name__': '_cegi_sql_child'}\n"
+    "exec(compile(source, sys.argv[1], 'exec'), child)\n"
+    "child['_serve'](*sys.argv[3:])\n"
+)
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -293,11 +307,24 @@ class _Child:
 
     def __init__(self, db_path: Path, timeout_s: float, max_rows: int, memory_mib: int):
         self._stderr = tempfile.TemporaryFile()
-        args = [sys.executable, "-I", "-S", "-B", "-c", _BOOT, __file__, _PARENT_SIDE,
-                _readonly_uri(db_path), repr(timeout_s), str(max_rows), str(memory_mib)]
+        args = [
+            sys.executable,
+            "-I",
+            "-S",
+            "-B",
+            "-c",
+            _BOOT,
+            __file__,
+            _PARENT_SIDE,
+            _readonly_uri(db_path),
+            repr(timeout_s),
+            str(max_rows),
+            str(memory_mib),
+        ]
         # A session of its own: killing the group kills all of it, and Ctrl-C stays with us.
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                                     cwd="/", start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, cwd="/", start_new_session=True
+        )
         self._poll = select.poll()
         self._poll.register(self.proc.stdout.fileno(), select.POLLIN)
         self._buf = bytearray()  # bytes read from the child, not yet handed out
@@ -328,7 +355,7 @@ class _Child:
         end = _FRAME.size + size
         if not self._fill(end, deadline):
             return None
-        frame = bytes(self._buf[_FRAME.size:end])
+        frame = bytes(self._buf[_FRAME.size : end])
         del self._buf[:end]
         self.last_reply_at = time.perf_counter()
         return frame
@@ -443,8 +470,14 @@ class _Request:
 class SqlSandbox:
     """Executes untrusted single SELECT statements against one database, in a child process."""
 
-    def __init__(self, db_path: str | os.PathLike, *, timeout_s: float = 5.0, max_rows: int = 10_000,
-                 memory_mib: int = DEFAULT_MEMORY_MIB):
+    def __init__(
+        self,
+        db_path: str | os.PathLike,
+        *,
+        timeout_s: float = 5.0,
+        max_rows: int = 10_000,
+        memory_mib: int = DEFAULT_MEMORY_MIB,
+    ):
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
         if max_rows < 1:
@@ -545,8 +578,11 @@ class SqlSandbox:
             return _crash_outcome(str(exc), time.perf_counter() - start)
         if reply is None:
             self._restart(pending)
-            return QueryOutcome(TIMEOUT, error=f"exceeded the {self.timeout_s:g} s time limit (killed)",
-                                elapsed_s=time.perf_counter() - start)
+            return QueryOutcome(
+                TIMEOUT,
+                error=f"exceeded the {self.timeout_s:g} s time limit (killed)",
+                elapsed_s=time.perf_counter() - start,
+            )
         try:
             return _outcome(reply)
         except Exception as exc:  # only a broken or subverted child sends such a reply
@@ -571,7 +607,7 @@ class SqlSandbox:
     def close(self) -> None:
         self._finalizer()
 
-    def __enter__(self) -> "SqlSandbox":
+    def __enter__(self) -> SqlSandbox:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -579,8 +615,8 @@ class SqlSandbox:
 
 
 _END = object()
-_WINDOW = 8                # queries queued in the child at once
-_PIPE_BUDGET = 32 << 10    # request bytes in flight; a Linux pipe holds 64 KiB
+_WINDOW = 8  # queries queued in the child at once
+_PIPE_BUDGET = 32 << 10  # request bytes in flight; a Linux pipe holds 64 KiB
 
 
 def _prepare(sql) -> QueryOutcome | bytes:
@@ -616,8 +652,14 @@ def _outcome(reply: bytes) -> QueryOutcome:
     return QueryOutcome(OK, rows=tuple(rows), elapsed_s=elapsed)
 
 
-def run_query(db_path: str | os.PathLike, sql: str, *, timeout_s: float = 5.0, max_rows: int = 10_000,
-              memory_mib: int = DEFAULT_MEMORY_MIB) -> QueryOutcome:
+def run_query(
+    db_path: str | os.PathLike,
+    sql: str,
+    *,
+    timeout_s: float = 5.0,
+    max_rows: int = 10_000,
+    memory_mib: int = DEFAULT_MEMORY_MIB,
+) -> QueryOutcome:
     """Run one untrusted query in a fresh sandbox."""
     with SqlSandbox(db_path, timeout_s=timeout_s, max_rows=max_rows, memory_mib=memory_mib) as box:
         return box.execute(sql)

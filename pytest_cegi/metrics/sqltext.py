@@ -1,4 +1,5 @@
 """Just enough SQL lexing to find keywords outside strings, comments and parentheses."""
+
 from __future__ import annotations
 
 import re

@@ -3,11 +3,12 @@
 Each function is documented in docs/metrics.md; changing one changes scores, so treat
 them as part of the public contract.
 """
+
 from __future__ import annotations
 
 import re
 import string
-from typing import Callable
+from collections.abc import Callable
 
 _WS = re.compile(r"\s+")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -42,8 +43,7 @@ NORMALIZERS: dict[str, Callable[[str], str]] = {
 
 # Marks handled by the punctuation rule. Everything else ("-", "!", "%", "#", "$", "&",
 # curly quotes, ...) is kept, as in the official script.
-_VQA_MARKS = (";", ":", "/", "'", "[", "]", '"', "(", ")", "=", "+", "\\", "_",
-              ">", "<", "@", "`", ",", "?")
+_VQA_MARKS = (";", ":", "/", "'", "[", "]", '"', "(", ")", "=", "+", "\\", "_", ">", "<", "@", "`", ",", "?")
 _DIGIT_COMMA_DIGIT = re.compile(r"\d,\d")
 # A period not followed by a digit: "dog." loses it, "2.5" and ".5" keep theirs.
 _PERIOD = re.compile(r"\.(?!\d)")
@@ -52,27 +52,25 @@ _PERIOD = re.compile(r"\.(?!\d)")
 _PERIOD_LIMIT = 32
 
 _NUMBER_WORDS = {
-    "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
+    "none": "0",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
 }
 _ARTICLES_VQA = frozenset({"a", "an", "the"})
 
 # The official contraction table. Its entries mostly map a word written without its
 # apostrophe to the contracted form; those are derived from the contracted forms below.
 # Note the mix of straight (') and curly (\u2019) apostrophes: it is the official one.
-_CONTRACTED = (
-    "ain't aren't can't could've couldn't didn\u2019t doesn\u2019t don\u2019t hadn\u2019t "
-    "hasn\u2019t haven\u2019t he\u2019d he\u2019s how\u2019d how\u2019ll how\u2019s "
-    "isn\u2019t it\u2019d it\u2019ll ma\u2019am mightn\u2019t might\u2019ve mustn\u2019t "
-    "must\u2019ve needn\u2019t not\u2019ve o\u2019clock oughtn\u2019t shan\u2019t "
-    "should\u2019ve shouldn\u2019t somebody\u2019ll somebody\u2019s someone\u2019d "
-    "someone\u2019ll someone\u2019s something\u2019d something\u2019ll that\u2019s "
-    "there\u2019d there\u2019re there\u2019s they\u2019d they\u2019ll they\u2019re "
-    "they\u2019ve \u2019twas wasn\u2019t we've weren\u2019t what\u2019ll what\u2019re "
-    "what\u2019s what\u2019ve when\u2019s where\u2019d where's where\u2019ve who\u2019d "
-    "who\u2019ll who\u2019s who've why\u2019ll why\u2019re why\u2019s won\u2019t "
-    "would\u2019ve wouldn\u2019t y\u2019all you\u2019d you\u2019ll you\u2019re you\u2019ve"
-).split()
+_CONTRACTED = ["ain't", "aren't", "can't", "could've", "couldn't", "didn’t", "doesn’t", "don’t", "hadn’t", "hasn’t", "haven’t", "he’d", "he’s", "how’d", "how’ll", "how’s", "isn’t", "it’d", "it’ll", "ma’am", "mightn’t", "might’ve", "mustn’t", "must’ve", "needn’t", "not’ve", "o’clock", "oughtn’t", "shan’t", "should’ve", "shouldn’t", "somebody’ll", "somebody’s", "someone’d", "someone’ll", "someone’s", "something’d", "something’ll", "that’s", "there’d", "there’re", "there’s", "they’d", "they’ll", "they’re", "they’ve", "’twas", "wasn’t", "we've", "weren’t", "what’ll", "what’re", "what’s", "what’ve", "when’s", "where’d", "where's", "where’ve", "who’d", "who’ll", "who’s", "who've", "why’ll", "why’re", "why’s", "won’t", "would’ve", "wouldn’t", "y’all", "you’d", "you’ll", "you’re", "you’ve"]
 # The remaining entries, spelled out. Entries that can never fire are left out: keys with
 # a straight apostrophe (the punctuation rule has removed it by then), capitalised keys
 # (words are lower-cased first) and entries that map a word to itself.
@@ -151,10 +149,10 @@ def normalize_vqa(text: str) -> str:
 # segmenter (jieba, MeCab: extra dependencies and dictionaries), one character per token
 # is the usual fallback, and it still gives partial credit where whole runs would not.
 _CJK_CHAR = re.compile(
-    "[\u3040-\u30ff"               # hiragana, katakana
-    "\u3400-\u4dbf\u4e00-\u9fff"   # CJK unified ideographs, extension A
-    "\uf900-\ufaff\uff66-\uff9f"   # compatibility ideographs, half-width katakana
-    "\U00020000-\U0003134f]"        # ideograph extensions B..H
+    "[\u3040-\u30ff"  # hiragana, katakana
+    "\u3400-\u4dbf\u4e00-\u9fff"  # CJK unified ideographs, extension A
+    "\uf900-\ufaff\uff66-\uff9f"  # compatibility ideographs, half-width katakana
+    "\U00020000-\U0003134f]"  # ideograph extensions B..H
 )
 # A run of letters or digits in any script, with an apostrophe suffix kept ("don't").
 # `[^\W_]` is \w without the underscore; on ASCII text this is exactly [a-z0-9] after

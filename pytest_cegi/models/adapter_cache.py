@@ -20,6 +20,7 @@ file, an edited record, or a record that fails run_schema's checks (types,
 finiteness, NaN, size, a file name outside the entry folder) makes the entry
 corrupt: a warning says why, and it is deleted and rebuilt, never replayed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,7 +37,7 @@ from pathlib import Path
 from pytest_cegi.core.window import Window
 
 ENTRY_FILE = "cegi-entry.json"
-FORMAT = 2   # 2: windows per meter identity, record checksum
+FORMAT = 2  # 2: windows per meter identity, record checksum
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 _fingerprints: dict[tuple, str] = {}
@@ -53,7 +54,9 @@ def _sha256_file(path: Path) -> str:
 def model_fingerprint(model_dir: str | os.PathLike) -> str:
     """Hash of a model directory's weights and config; memoized while files are unchanged."""
     root = Path(model_dir)
-    files = sorted(p for p in root.iterdir() if p.is_file() and (p.suffix in WEIGHT_SUFFIXES or p.name == "config.json"))
+    files = sorted(
+        p for p in root.iterdir() if p.is_file() and (p.suffix in WEIGHT_SUFFIXES or p.name == "config.json")
+    )
     stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     memo = (str(root.resolve()), stamp)
     if memo not in _fingerprints:
@@ -65,16 +68,21 @@ def model_fingerprint(model_dir: str | os.PathLike) -> str:
 
 
 def cache_key(base: str, variant_spec: dict, records: list[dict], settings: dict) -> str:
-    payload = {"format": FORMAT, "base": base, "variant": variant_spec, "settings": settings,
-               "data": hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()}
+    payload = {
+        "format": FORMAT,
+        "base": base,
+        "variant": variant_spec,
+        "settings": settings,
+        "data": hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest(),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
 class Entry:
     path: Path
-    windows: dict            # meter identity -> the fine-tuning Window it measured
-    info: dict               # steps, final loss, ...
+    windows: dict  # meter identity -> the fine-tuning Window it measured
+    info: dict  # steps, final loss, ...
 
     def window_for(self, identity: str | None) -> Window | None:
         return self.windows.get(identity) if identity is not None else None
@@ -159,11 +167,11 @@ def _check(path: Path, key: str) -> str | None:
 
     try:
         meta = _read_meta(path)
-    except (OSError, ValueError) as e:     # RunFileError and JSONDecodeError are ValueErrors
+    except (OSError, ValueError) as e:  # RunFileError and JSONDecodeError are ValueErrors
         return f"unreadable {ENTRY_FILE}: {e}"
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("key") != key:
         return "entry written for another key or format"
-    try:   # the digest first would hash _Rejected stand-ins: check the shapes first
+    try:  # the digest first would hash _Rejected stand-ins: check the shapes first
         _check_record_shape(meta)
     except run_schema.RunFileError as e:
         return f"malformed record in {ENTRY_FILE}: {e}"
@@ -205,7 +213,12 @@ def _check_record_shape(meta: dict) -> None:
 
 def _numbers_ok(window: Window) -> bool:
     """Every figure a replay reports is a finite, non-negative number of the right type."""
-    figures = (window.energy_kwh, window.emissions_kg, window.duration_s, window.cpu_energy_kwh,
-               window.gpu_energy_kwh, window.ram_energy_kwh)
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-               for v in figures)
+    figures = (
+        window.energy_kwh,
+        window.emissions_kg,
+        window.duration_s,
+        window.cpu_energy_kwh,
+        window.gpu_energy_kwh,
+        window.ram_energy_kwh,
+    )
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in figures)

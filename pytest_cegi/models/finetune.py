@@ -5,6 +5,7 @@ hidden logging integrations, and every step it runs is charged to the caller's
 `finetune` window. Loss is taken on completion tokens only (for a vision-language
 model, the prompt's image tokens are prompt tokens: never in the loss).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,18 +18,18 @@ from typing import Any
 class FinetuneSettings:
     """Defaults suit the tiny models of `pytest_cegi.models.tiny_models`; override per call."""
 
-    epochs: float = 4.0            # passes over the training records
-    max_steps: int | None = None   # caps the step count when set
+    epochs: float = 4.0  # passes over the training records
+    max_steps: int | None = None  # caps the step count when set
     batch_size: int = 16
-    lr: float = 1e-2               # for tiny models; use ~2e-4..1e-3 for 100M+ parameters
+    lr: float = 1e-2  # for tiny models; use ~2e-4..1e-3 for 100M+ parameters
     weight_decay: float = 0.0
     warmup_ratio: float = 0.05
-    max_length: int = 128          # prompt + completion tokens, truncated from the left
+    max_length: int = 128  # prompt + completion tokens, truncated from the left
     seed: int = 0
     progress: bool = field(default=True, compare=False)  # display only, not a cache input
 
     @classmethod
-    def from_kwargs(cls, kw: dict) -> "FinetuneSettings":
+    def from_kwargs(cls, kw: dict) -> FinetuneSettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kw) - known)
         if unknown:
@@ -54,7 +55,7 @@ class ImageRef(str):
 
     image: Any
 
-    def __new__(cls, image) -> "ImageRef":
+    def __new__(cls, image) -> ImageRef:
         digest = hashlib.sha256(f"{image.mode} {image.size}\n".encode() + image.tobytes()).hexdigest()
         ref = super().__new__(cls, f"image:sha256:{digest}")
         ref.image = image
@@ -175,8 +176,10 @@ def _encode_vlm(processor, record: dict, max_length: int) -> tuple[list[int], li
     enc.pop("attention_mask", None)
     room = max_length - len(prompt)
     if room < 1:
-        raise ValueError(f"a training prompt with its image is {len(prompt)} tokens: no room for the completion "
-                         f"within max_length={max_length}; pass a larger max_length to prepare()")
+        raise ValueError(
+            f"a training prompt with its image is {len(prompt)} tokens: no room for the completion "
+            f"within max_length={max_length}; pass a larger max_length to prepare()"
+        )
     completion = (tok(record["completion"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id])[:room]
     extras = {k: (v[0].tolist() + [0] * len(completion) if k in TOKEN_KEYS else v) for k, v in enc.items()}
     return prompt + completion, [-100] * len(prompt) + completion, extras
@@ -205,8 +208,11 @@ def _collate(batch, pad_id: int, device):
         return torch.tensor([r + [value] * (width - len(r)) for r in rows], device=device)
 
     inputs = [s for s, _, _ in batch]
-    out = {"input_ids": pad(inputs, pad_id), "attention_mask": pad([[1] * len(s) for s in inputs], 0),
-           "labels": pad([t for _, t, _ in batch], -100)}
+    out = {
+        "input_ids": pad(inputs, pad_id),
+        "attention_mask": pad([[1] * len(s) for s in inputs], 0),
+        "labels": pad([t for _, t, _ in batch], -100),
+    }
     for key in batch[0][2]:
         values = [extras[key] for _, _, extras in batch]
         if key in TOKEN_KEYS:

@@ -16,6 +16,7 @@ the texts, so a second call with the same inputs just returns the directory.
     python -m pytest_cegi.models.tiny_models causal --texts corpus.txt --size small
     python -m pytest_cegi.models.tiny_models llava           # the tiny vision-language model
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,10 +28,10 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 BUILDER_VERSION = 1  # bump when training code changes what a key produces
 DONE_FILE = "cegi-tiny.json"
@@ -45,7 +46,7 @@ SIZES = {
 
 @dataclass(frozen=True)
 class BuildSettings:
-    kind: str = "causal"          # "causal" (Llama) or "seq2seq" (T5)
+    kind: str = "causal"  # "causal" (Llama) or "seq2seq" (T5)
     size: str = "tiny"
     steps: int = 300
     batch_size: int = 32
@@ -96,8 +97,12 @@ def _build(examples: list, settings: BuildSettings, name: str, cache_dir) -> Pat
             loss = _train(model, tokenizer, examples, settings)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        return {"settings": asdict(settings), "final_loss": loss, "examples": len(examples),
-                "params": sum(p.numel() for p in model.parameters())}
+        return {
+            "settings": asdict(settings),
+            "final_loss": loss,
+            "examples": len(examples),
+            "params": sum(p.numel() for p in model.parameters()),
+        }
 
     return _publish(out, write)
 
@@ -150,12 +155,17 @@ def _train_tokenizer(texts: list[str], vocab_size: int):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<pad>", "<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=["<pad>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
         model_max_length=512,
     )
 
@@ -170,17 +180,31 @@ def _new_model(settings: BuildSettings, tokenizer):
     if settings.kind == "causal":
         tokenizer.padding_side = "left"  # generation pads on the left for decoder-only models
         config = LlamaConfig(
-            vocab_size=len(tokenizer), hidden_size=s["hidden"], intermediate_size=s["ffn"],
-            num_hidden_layers=s["layers"], num_attention_heads=s["heads"],
-            num_key_value_heads=s["heads"], max_position_embeddings=256,
-            tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id, **ids,
+            vocab_size=len(tokenizer),
+            hidden_size=s["hidden"],
+            intermediate_size=s["ffn"],
+            num_hidden_layers=s["layers"],
+            num_attention_heads=s["heads"],
+            num_key_value_heads=s["heads"],
+            max_position_embeddings=256,
+            tie_word_embeddings=True,
+            bos_token_id=tokenizer.bos_token_id,
+            **ids,
         )
         return LlamaForCausalLM(config)
     config = T5Config(
-        vocab_size=len(tokenizer), d_model=s["hidden"], d_ff=s["ffn"], d_kv=s["hidden"] // s["heads"],
-        num_heads=s["heads"], num_layers=s["layers"], num_decoder_layers=s["layers"],
-        feed_forward_proj="relu", dropout_rate=0.0, tie_word_embeddings=True,
-        decoder_start_token_id=tokenizer.pad_token_id, **ids,
+        vocab_size=len(tokenizer),
+        d_model=s["hidden"],
+        d_ff=s["ffn"],
+        d_kv=s["hidden"] // s["heads"],
+        num_heads=s["heads"],
+        num_layers=s["layers"],
+        num_decoder_layers=s["layers"],
+        feed_forward_proj="relu",
+        dropout_rate=0.0,
+        tie_word_embeddings=True,
+        decoder_start_token_id=tokenizer.pad_token_id,
+        **ids,
     )
     return T5ForConditionalGeneration(config)
 
@@ -240,19 +264,20 @@ def _labels(inputs: dict):
 
 # --- a tiny vision-language model (LLaVA layout), random weights --------------------
 
+
 @dataclass(frozen=True)
 class VisionBuildSettings:
     """A CLIP vision tower and a Llama text model, both 64 wide (bitsandbytes' 8- and 4-bit
     kernels need such widths, and every linear layer of a quantized VLM is quantized)."""
 
     image_size: int = 16
-    patch_size: int = 4            # (16 / 4)^2 = 16 image tokens per image
+    patch_size: int = 4  # (16 / 4)^2 = 16 image tokens per image
     hidden: int = 64
     vision_ffn: int = 128
     text_ffn: int = 256
-    layers: int = 2                # in each of the two towers
+    layers: int = 2  # in each of the two towers
     heads: int = 4
-    chat_template: bool = True     # False: prompts get the bare image token instead
+    chat_template: bool = True  # False: prompts get the bare image token instead
     seed: int = 0
 
 
@@ -285,8 +310,7 @@ def build_tiny_llava(*, name: str = "llava", cache_dir=None, **settings) -> Path
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         vision = sum(p.numel() for p in model.model.vision_tower.parameters())
-        return {"settings": asdict(s), "params": sum(p.numel() for p in model.parameters()),
-                "vision_params": vision}
+        return {"settings": asdict(s), "params": sum(p.numel() for p in model.parameters()), "vision_params": vision}
 
     return _publish(out, write)
 
@@ -302,9 +326,15 @@ def _char_tokenizer(specials: Sequence[str]):
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     tok.decoder = decoders.Fuse()  # concatenate, no spaces between characters
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                                   unk_token="<unk>", model_max_length=512,
-                                   extra_special_tokens={"image_token": IMAGE_TOKEN})
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        model_max_length=512,
+        extra_special_tokens={"image_token": IMAGE_TOKEN},
+    )
 
 
 def _llava_processor(s: VisionBuildSettings):
@@ -312,39 +342,83 @@ def _llava_processor(s: VisionBuildSettings):
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     # The PIL backend: the default (torchvision) one needs a package the model extra lacks.
-    images = CLIPImageProcessorPil(size={"shortest_edge": s.image_size},
-                                   crop_size={"height": s.image_size, "width": s.image_size})
-    return LlavaProcessor(image_processor=images, tokenizer=_char_tokenizer([IMAGE_TOKEN]),
-                          patch_size=s.patch_size, vision_feature_select_strategy="default",
-                          num_additional_image_tokens=1,  # CLIP's class token, dropped by "default"
-                          chat_template=LLAVA_CHAT_TEMPLATE if s.chat_template else None,
-                          image_token=IMAGE_TOKEN)
+    images = CLIPImageProcessorPil(
+        size={"shortest_edge": s.image_size}, crop_size={"height": s.image_size, "width": s.image_size}
+    )
+    return LlavaProcessor(
+        image_processor=images,
+        tokenizer=_char_tokenizer([IMAGE_TOKEN]),
+        patch_size=s.patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,  # CLIP's class token, dropped by "default"
+        chat_template=LLAVA_CHAT_TEMPLATE if s.chat_template else None,
+        image_token=IMAGE_TOKEN,
+    )
 
 
 def _new_llava(s: VisionBuildSettings, tokenizer):
     import torch
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
-    ids = dict(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-               eos_token_id=tokenizer.eos_token_id)
-    vision = CLIPVisionConfig(hidden_size=s.hidden, intermediate_size=s.vision_ffn, num_hidden_layers=s.layers,
-                              num_attention_heads=s.heads, image_size=s.image_size, patch_size=s.patch_size,
-                              projection_dim=s.hidden)
-    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=s.hidden, intermediate_size=s.text_ffn,
-                       num_hidden_layers=s.layers, num_attention_heads=s.heads, num_key_value_heads=s.heads,
-                       max_position_embeddings=256, **ids)
-    config = LlavaConfig(vision_config=vision, text_config=text,
-                         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
-                         image_seq_length=(s.image_size // s.patch_size) ** 2,
-                         vision_feature_select_strategy="default", vision_feature_layer=-1, **ids)
+    ids = dict(
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id
+    )
+    vision = CLIPVisionConfig(
+        hidden_size=s.hidden,
+        intermediate_size=s.vision_ffn,
+        num_hidden_layers=s.layers,
+        num_attention_heads=s.heads,
+        image_size=s.image_size,
+        patch_size=s.patch_size,
+        projection_dim=s.hidden,
+    )
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=s.hidden,
+        intermediate_size=s.text_ffn,
+        num_hidden_layers=s.layers,
+        num_attention_heads=s.heads,
+        num_key_value_heads=s.heads,
+        max_position_embeddings=256,
+        **ids,
+    )
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        image_seq_length=(s.image_size // s.patch_size) ** 2,
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+        **ids,
+    )
     torch.manual_seed(s.seed)
     return LlavaForConditionalGeneration(config)
 
 
 # --- the demo task used by the tests and the variants benchmark -------------------
 
-ANIMALS = ["cat", "dog", "fox", "owl", "bee", "cow", "pig", "hen", "ant", "bat",
-           "elk", "yak", "eel", "ram", "emu", "jay", "koi", "gnu", "ape", "boar"]
+ANIMALS = [
+    "cat",
+    "dog",
+    "fox",
+    "owl",
+    "bee",
+    "cow",
+    "pig",
+    "hen",
+    "ant",
+    "bat",
+    "elk",
+    "yak",
+    "eel",
+    "ram",
+    "emu",
+    "jay",
+    "koi",
+    "gnu",
+    "ape",
+    "boar",
+]
 COLORS = ["red", "blue", "green", "pink", "gray", "gold", "black", "white"]
 COLOR_OF = {a: COLORS[(3 * i) % len(COLORS)] for i, a in enumerate(ANIMALS)}  # the "facts"
 
@@ -356,10 +430,17 @@ def demo_texts(n: int = 600, seed: int = 0) -> list[str]:
     for _ in range(n):
         a, b = rng.sample(ANIMALS, 2)
         ca, cb = COLOR_OF[a], COLOR_OF[b]
-        out.append(rng.choice([
-            f"the {a} is {ca} .", f"the {a} is {ca} and the {b} is {cb} .",
-            f"a {ca} {a} saw a {cb} {b} .", f"the {a} sleeps .", f"the {a} saw the {b} .",
-        ]))
+        out.append(
+            rng.choice(
+                [
+                    f"the {a} is {ca} .",
+                    f"the {a} is {ca} and the {b} is {cb} .",
+                    f"a {ca} {a} saw a {cb} {b} .",
+                    f"the {a} sleeps .",
+                    f"the {a} saw the {b} .",
+                ]
+            )
+        )
     return out
 
 

@@ -21,14 +21,16 @@ what was trained to make the variant, `total_params` what the model holds.
 - 4-bit weights count as the parameters they represent (the shape in their
   bitsandbytes quant_state), never as packed uint8 storage elements.
 """
+
 from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 QUANTIZATIONS = (None, "int8", "nf4", "fp4")
 DTYPES = ("float32", "float16", "bfloat16", "auto")
@@ -71,8 +73,11 @@ def _lora_items(lora: Any) -> tuple:
         return _freeze(lora)
     if dataclasses.is_dataclass(lora) and type(lora).__name__ == "LoraConfig":
         default = type(lora)()
-        changed = {f.name: getattr(lora, f.name) for f in dataclasses.fields(lora)
-                   if f.init and getattr(lora, f.name) != getattr(default, f.name)}
+        changed = {
+            f.name: getattr(lora, f.name)
+            for f in dataclasses.fields(lora)
+            if f.init and getattr(lora, f.name) != getattr(default, f.name)
+        }
         changed.pop("peft_type", None)
         return _freeze({k: v.value if hasattr(v, "value") else v for k, v in changed.items()})
     raise TypeError(f"lora must be a dict of LoraConfig arguments or a LoraConfig, got {type(lora).__name__}")
@@ -83,11 +88,11 @@ class Variant:
     """One model variant under test (contract, DESIGN.md section 3)."""
 
     name: str
-    model: str                              # local model directory, never a Hub id
-    adapter: str | None = None              # saved peft adapter directory
-    lora: Any = None                        # dict of LoraConfig arguments or a LoraConfig; stored as tuple
-    quantization: str | None = None         # None | "int8" | "nf4" | "fp4"
-    dtype: str | None = None                # None = the checkpoint's own dtype
+    model: str  # local model directory, never a Hub id
+    adapter: str | None = None  # saved peft adapter directory
+    lora: Any = None  # dict of LoraConfig arguments or a LoraConfig; stored as tuple
+    quantization: str | None = None  # None | "int8" | "nf4" | "fp4"
+    dtype: str | None = None  # None = the checkpoint's own dtype
     reference: bool | None = None
     trust_remote_code: bool = False
 
@@ -100,8 +105,10 @@ class Variant:
             except TypeError as e:
                 raise VariantError(f"variant {self.name!r}: {e}") from None
         if self.quantization not in QUANTIZATIONS:
-            raise VariantError(f"variant {self.name!r}: unknown quantization {self.quantization!r}; "
-                               f"use one of {', '.join(map(str, QUANTIZATIONS))}")
+            raise VariantError(
+                f"variant {self.name!r}: unknown quantization {self.quantization!r}; "
+                f"use one of {', '.join(map(str, QUANTIZATIONS))}"
+            )
         if self.dtype is not None and self.dtype not in DTYPES:
             raise VariantError(f"variant {self.name!r}: unknown dtype {self.dtype!r}; use one of {DTYPES}")
         if self.adapter is not None and self.lora is not None:
@@ -149,8 +156,9 @@ class PreparedVariant:
         """A vision-language model: its `tokenizer` is a processor with an image processor."""
         return is_processor(self.tokenizer)
 
-    def generate(self, prompts: Iterable[str], images: Iterable | None = None, max_new_tokens: int = 32,
-                 batch_size: int = 32) -> list[str]:
+    def generate(
+        self, prompts: Iterable[str], images: Iterable | None = None, max_new_tokens: int = 32, batch_size: int = 32
+    ) -> list[str]:
         """Batched greedy decoding; returns the completions only, stripped of whitespace.
 
         For a vision-language model, `images` gives one image (PIL image or path) per
@@ -168,11 +176,12 @@ class PreparedVariant:
         with torch.inference_mode():
             for i in range(0, len(prompts), batch_size):
                 enc = self._inputs(prompts[i : i + batch_size], images and images[i : i + batch_size])
-                ids = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                          num_beams=1, pad_token_id=tok.pad_token_id)
+                ids = self.model.generate(
+                    **enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, pad_token_id=tok.pad_token_id
+                )
                 if not self.seq2seq:  # decoder-only output repeats the (left-padded) prompt
                     ids = ids[:, enc["input_ids"].shape[1] :]
-                if self.on_tokens is not None:   # a hardware-independent cost of the window
+                if self.on_tokens is not None:  # a hardware-independent cost of the window
                     pad = tok.pad_token_id
                     self.on_tokens(int(enc["attention_mask"].sum()) + int((ids != pad).sum()))
                 out.extend(t.strip() for t in tok.batch_decode(ids, skip_special_tokens=True))
@@ -183,18 +192,21 @@ class PreparedVariant:
         name, model = self.variant.name, self.variant.model
         if not self.vision:
             if images is not None:
-                raise VariantError(f"variant {name!r}: images were given, but {model!r} is not a "
-                                   "vision-language model")
+                raise VariantError(f"variant {name!r}: images were given, but {model!r} is not a vision-language model")
             return None
         images = None if images is None else list(images)
         if images is None or len(images) != len(prompts):
             got = "no images" if images is None else f"{len(images)} image(s)"
-            raise VariantError(f"variant {name!r}: the vision-language model {model!r} needs one image per "
-                               f"prompt; got {len(prompts)} prompt(s) and {got}")
+            raise VariantError(
+                f"variant {name!r}: the vision-language model {model!r} needs one image per "
+                f"prompt; got {len(prompts)} prompt(s) and {got}"
+            )
         missing = [i for i, im in enumerate(images) if im is None]
         if missing:
-            raise VariantError(f"variant {name!r}: prompt(s) {missing} have no image; the vision-language "
-                               f"model {model!r} needs one image per prompt")
+            raise VariantError(
+                f"variant {name!r}: prompt(s) {missing} have no image; the vision-language "
+                f"model {model!r} needs one image per prompt"
+            )
         return [load_image(im, f"variant {name!r}: image {i}") for i, im in enumerate(images)]
 
     def _inputs(self, prompts: list[str], images: list | None):
@@ -206,13 +218,16 @@ class PreparedVariant:
 
 # --- vision-language models -------------------------------------------------------
 
+
 def is_vision_language(config) -> bool:
     """An image-text-to-text model: its type is in transformers' mapping for that task,
     or (a remote-code or newer model) its config has a vision tower."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
-    return (getattr(config, "model_type", None) in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-            or getattr(config, "vision_config", None) is not None)
+    return (
+        getattr(config, "model_type", None) in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+        or getattr(config, "vision_config", None) is not None
+    )
 
 
 def is_processor(tokenizer) -> bool:
@@ -235,15 +250,16 @@ def vlm_prompt(processor, prompt: str) -> str:
         turn = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         return processor.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
     if not token:
-        raise VariantError(f"{type(processor).__name__} has neither a chat template nor an image token; "
-                           "put the image placeholder in the prompt yourself")
+        raise VariantError(
+            f"{type(processor).__name__} has neither a chat template nor an image token; "
+            "put the image placeholder in the prompt yourself"
+        )
     return f"{token}\n{prompt}"
 
 
 def processor_inputs(processor, prompts: list[str], images: list):
     """Tensors for prompts with one image each, as generation and training both see them."""
-    return processor(text=[vlm_prompt(processor, p) for p in prompts], images=images,
-                     return_tensors="pt", padding=True)
+    return processor(text=[vlm_prompt(processor, p) for p in prompts], images=images, return_tensors="pt", padding=True)
 
 
 def load_image(image, what: str = "image"):
@@ -269,7 +285,7 @@ def load_image(image, what: str = "image"):
 
 # --- loading ----------------------------------------------------------------------
 
-_bases: dict[tuple, tuple] = {}        # (dir, quantization, dtype, device, remote) -> (model, tokenizer, seq2seq)
+_bases: dict[tuple, tuple] = {}  # (dir, quantization, dtype, device, remote) -> (model, tokenizer, seq2seq)
 _quant_probe: dict[tuple, str | None] = {}
 
 
@@ -287,14 +303,23 @@ def model_dir(variant: Variant) -> Path:
     path = Path(variant.model).expanduser()
     if not path.is_dir():
         # A relative path is read from the working directory, like open(): say which one.
-        where = "" if path.is_absolute() else (f" in the working directory {Path.cwd()} (relative paths are "
-                                               "read from there, not from the test file or the rootdir; "
-                                               "build them from __file__)")
-        raise VariantError(f"variant {variant.name!r}: model directory {variant.model!r} does not exist{where} "
-                           "(pytest-cegi loads local directories only, never the Hub)")
+        where = (
+            ""
+            if path.is_absolute()
+            else (
+                f" in the working directory {Path.cwd()} (relative paths are "
+                "read from there, not from the test file or the rootdir; "
+                "build them from __file__)"
+            )
+        )
+        raise VariantError(
+            f"variant {variant.name!r}: model directory {variant.model!r} does not exist{where} "
+            "(pytest-cegi loads local directories only, never the Hub)"
+        )
     if not (path / "config.json").is_file():
-        raise VariantError(f"variant {variant.name!r}: {variant.model!r} has no config.json; "
-                           "is it a model saved with save_pretrained?")
+        raise VariantError(
+            f"variant {variant.name!r}: {variant.model!r} has no config.json; is it a model saved with save_pretrained?"
+        )
     return path
 
 
@@ -309,7 +334,7 @@ def quantization_problem(quantization: str, device: str) -> str | None:
 def _probe(quantization: str, device: str) -> str | None:
     try:
         import bitsandbytes as bnb
-    except Exception as e:  # noqa: BLE001 - any import failure means "cannot run"
+    except Exception as e:
         return f"bitsandbytes is not importable ({e}); install the model extra"
     try:
         import torch
@@ -322,7 +347,7 @@ def _probe(quantization: str, device: str) -> str | None:
         layer.load_state_dict(dense.state_dict())
         layer = layer.to(device)
         layer(torch.randn(2, 64, device=device))
-    except Exception as e:  # noqa: BLE001 - report whatever the backend says
+    except Exception as e:
         return f"bitsandbytes {getattr(bnb, '__version__', '?')} cannot run {quantization} on {device}: {e}"
     return None
 
@@ -340,8 +365,9 @@ def _quant_config(variant: Variant):
     if variant.quantization == "int8":
         return BitsAndBytesConfig(load_in_8bit=True)
     compute = torch.float32 if variant.dtype in (None, "auto") else getattr(torch, variant.dtype)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=variant.quantization,
-                              bnb_4bit_compute_dtype=compute)
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type=variant.quantization, bnb_4bit_compute_dtype=compute
+    )
 
 
 def load_base(variant: Variant, device: str):
@@ -410,14 +436,19 @@ def _load_processor(variant: Variant, path: Path):
     from transformers import AutoProcessor
 
     try:
-        processor = AutoProcessor.from_pretrained(path, trust_remote_code=variant.trust_remote_code,
-                                                  local_files_only=True)
-    except Exception as e:  # noqa: BLE001 - re-raised with the variant and the cause
-        raise VariantError(f"variant {variant.name!r}: cannot load the processor of the vision-language "
-                           f"model {str(path)!r}: {type(e).__name__}: {e}") from e
+        processor = AutoProcessor.from_pretrained(
+            path, trust_remote_code=variant.trust_remote_code, local_files_only=True
+        )
+    except Exception as e:
+        raise VariantError(
+            f"variant {variant.name!r}: cannot load the processor of the vision-language "
+            f"model {str(path)!r}: {type(e).__name__}: {e}"
+        ) from e
     if not is_processor(processor):
-        raise VariantError(f"variant {variant.name!r}: {str(path)!r} is a vision-language model, but "
-                           f"AutoProcessor loaded a {type(processor).__name__} without an image processor")
+        raise VariantError(
+            f"variant {variant.name!r}: {str(path)!r} is a vision-language model, but "
+            f"AutoProcessor loaded a {type(processor).__name__} without an image processor"
+        )
     return processor
 
 
@@ -471,10 +502,14 @@ def _check_targets(variant: Variant, model, targets) -> None:
     else:
         missing = sorted(t for t in targets if not any(n == t or n.endswith("." + t) for n in names))
     if missing:
-        leaves = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
-                         if type(m).__name__.startswith("Linear")} - {"lm_head"})
-        raise VariantError(f"variant {variant.name!r}: LoRA target module(s) {missing} not found in "
-                           f"{variant.model!r}; linear modules there: {leaves}")
+        leaves = sorted(
+            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__.startswith("Linear")}
+            - {"lm_head"}
+        )
+        raise VariantError(
+            f"variant {variant.name!r}: LoRA target module(s) {missing} not found in "
+            f"{variant.model!r}; linear modules there: {leaves}"
+        )
 
 
 def _adapter_model(variant: Variant, base, path: str | Path, device: str):
@@ -482,8 +517,9 @@ def _adapter_model(variant: Variant, base, path: str | Path, device: str):
 
     p = Path(path).expanduser()
     if not (p / "adapter_config.json").is_file():
-        raise VariantError(f"variant {variant.name!r}: adapter directory {str(path)!r} "
-                           "does not exist or has no adapter_config.json")
+        raise VariantError(
+            f"variant {variant.name!r}: adapter directory {str(path)!r} does not exist or has no adapter_config.json"
+        )
     # A quantized base is loaded afresh, never copied: once the shared base has run,
     # bitsandbytes has repacked its 4-bit weights for CPU inference and a copy decodes
     # differently, so a cached adapter would score differently warm and cold.
@@ -497,6 +533,7 @@ def _adapter_model(variant: Variant, base, path: str | Path, device: str):
 
 
 # --- parameter counting -----------------------------------------------------------
+
 
 def logical_numel(param) -> int:
     """Parameters a tensor represents: a packed 4-bit weight counts its unpacked shape."""
@@ -555,6 +592,7 @@ def describe(model, variant: Variant, *, cached: bool, steps: int) -> dict:
 
 # --- prepare ----------------------------------------------------------------------
 
+
 @contextmanager
 def _unmeasured(phase: str):
     from pytest_cegi.core.window import WindowHandle
@@ -562,8 +600,9 @@ def _unmeasured(phase: str):
     yield WindowHandle(phase)
 
 
-def prepare(variant: Variant, *, train=None, recorder=None, cache_dir=None, device: str | None = None,
-            **finetune_kw) -> PreparedVariant:
+def prepare(
+    variant: Variant, *, train=None, recorder=None, cache_dir=None, device: str | None = None, **finetune_kw
+) -> PreparedVariant:
     """Load `variant`; fine-tune it first when it has LoRA settings and `train` data.
 
     Fine-tuning runs inside `recorder.measure("finetune")`. A trained adapter is
@@ -585,8 +624,9 @@ def prepare(variant: Variant, *, train=None, recorder=None, cache_dir=None, devi
     if variant.quantization:
         problem = quantization_problem(variant.quantization, device)
         if problem:
-            raise VariantUnavailable(f"variant {variant.name!r}: {variant.quantization} quantization "
-                                     f"unavailable: {problem}")
+            raise VariantUnavailable(
+                f"variant {variant.name!r}: {variant.quantization} quantization unavailable: {problem}"
+            )
     base, tokenizer, seq2seq = load_base(variant, device)
     if variant.lora is not None and train is not None:
         # Normalized once, here, before any training: images are read and hashed once
@@ -605,10 +645,15 @@ def prepare(variant: Variant, *, train=None, recorder=None, cache_dir=None, devi
         return PreparedVariant(variant, model, tokenizer, describe(model, variant, cached=False, steps=0), seq2seq)
 
     records = finetune.normalize_records(train)
-    spec = {"lora": variant.lora_config, "quantization": variant.quantization, "dtype": variant.dtype,
-            "seq2seq": seq2seq}
-    key = adapter_cache.cache_key(adapter_cache.model_fingerprint(model_dir(variant)), spec, records,
-                                  settings.cache_dict())
+    spec = {
+        "lora": variant.lora_config,
+        "quantization": variant.quantization,
+        "dtype": variant.dtype,
+        "seq2seq": seq2seq,
+    }
+    key = adapter_cache.cache_key(
+        adapter_cache.model_fingerprint(model_dir(variant)), spec, records, settings.cache_dict()
+    )
     cache = adapter_cache.AdapterCache(cache_dir or _default_cache_dir())
     entry = cache.lookup(key)
     identity = recorder.meter_identity() if recorder is not None else None
@@ -628,8 +673,9 @@ def prepare(variant: Variant, *, train=None, recorder=None, cache_dir=None, devi
         result = finetune.finetune(model, tokenizer, records, settings, seq2seq=seq2seq)
     info = {"steps": result.steps, "losses": [round(x, 5) for x in result.losses], "variant": variant.name}
     cache.store(key, model, getattr(window, "result", None), info, identity)
-    return PreparedVariant(variant, model, tokenizer, describe(model, variant, cached=False, steps=result.steps),
-                           seq2seq, result.losses)
+    return PreparedVariant(
+        variant, model, tokenizer, describe(model, variant, cached=False, steps=result.steps), seq2seq, result.losses
+    )
 
 
 def _check_train_images(variant: Variant, records: list[dict], vision: bool) -> None:
@@ -637,11 +683,15 @@ def _check_train_images(variant: Variant, records: list[dict], vision: bool) -> 
     with_image = [i for i, r in enumerate(records) if "image" in r]
     if vision and len(with_image) < len(records):
         missing = sorted(set(range(len(records))) - set(with_image))[:5]
-        raise VariantError(f"variant {variant.name!r}: {variant.model!r} is a vision-language model; every "
-                           f"training record needs an 'image' (missing in record(s) {missing})")
+        raise VariantError(
+            f"variant {variant.name!r}: {variant.model!r} is a vision-language model; every "
+            f"training record needs an 'image' (missing in record(s) {missing})"
+        )
     if not vision and with_image:
-        raise VariantError(f"variant {variant.name!r}: training record(s) {with_image[:5]} have an 'image', "
-                           f"but {variant.model!r} is not a vision-language model")
+        raise VariantError(
+            f"variant {variant.name!r}: training record(s) {with_image[:5]} have an 'image', "
+            f"but {variant.model!r} is not a vision-language model"
+        )
 
 
 def _default_cache_dir():

@@ -18,14 +18,15 @@ the comment), links and images (`[ ]`; `<` and `&` as entities), emphasis and co
 @mentions and bare URLs (a zero-width joiner after `@` and inside `://`), and
 length (an ellipsis past the cap, so one 200 kB name cannot push the rest out).
 """
+
 from __future__ import annotations
 
 import re
 
-CELL_CHARS = 200        # longest table cell, in characters
-LINE_CHARS = 300        # longest heading or prose fragment
-LABEL_CHARS = 24        # Mermaid axis labels
-ZWJ = "\u200d"          # zero-width joiner: invisible, but breaks @mentions and autolinks
+CELL_CHARS = 200  # longest table cell, in characters
+LINE_CHARS = 300  # longest heading or prose fragment
+LABEL_CHARS = 24  # Mermaid axis labels
+ZWJ = "\u200d"  # zero-width joiner: invisible, but breaks @mentions and autolinks
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 # `_` inside a word (exact_match) cannot emphasise in GFM, so only edge ones are escaped.

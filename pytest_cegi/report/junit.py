@@ -1,5 +1,6 @@
 """JUnit output: properties on pytest's own --junitxml testcases, and the standalone
 --cegi-junit file with one testcase per budget check."""
+
 from __future__ import annotations
 
 from pytest_cegi.core.run_file import atomic_write_text
@@ -44,8 +45,7 @@ def write_checks(path, records: list[dict]) -> None:
     cases = []
     for r in records:
         for check in r.get("checks", []):
-            case = TestCase(name=check["limit"], classname=r["nodeid"],
-                            elapsed_sec=r.get("duration_s") or 0.0)
+            case = TestCase(name=check["limit"], classname=r["nodeid"], elapsed_sec=r.get("duration_s") or 0.0)
             detail = f"value={check['value']} threshold={check['threshold']} source={check['source']}"
             if check["status"] == "fail":
                 case.add_failure_info(message=check["message"], output=detail)

@@ -7,42 +7,56 @@ projection, and how the figures were measured. The whole text stays under
 GitHub's 65,536-character comment limit: when it would not, tables are cut
 down step by step and say how many rows they left out.
 """
+
 from __future__ import annotations
 
 import os
 from collections import defaultdict
 
-from pytest_cegi.judge.baseline import STATUS_ORDER, Comparison, RecordComparison, run_meter
 from pytest_cegi.core.projection import project_run
-from pytest_cegi.judge.regression import QUANTITIES, format_delta, format_value
-from pytest_cegi.report.order import natural_key
-from pytest_cegi.report import escape
 from pytest_cegi.core.run_file import atomic_write_text
-from pytest_cegi.report.terminal import cegi_cell, limit_text
-from pytest_cegi.judge.stats import ALPHA
 from pytest_cegi.core.units import display_mass_unit, format_count, format_gain, format_mass
+from pytest_cegi.judge.baseline import STATUS_ORDER, Comparison, RecordComparison, run_meter
+from pytest_cegi.judge.regression import QUANTITIES, format_delta, format_value
+from pytest_cegi.judge.stats import ALPHA
+from pytest_cegi.report import escape
+from pytest_cegi.report.order import natural_key
+from pytest_cegi.report.terminal import cegi_cell, limit_text
 
-MARKER = "<!-- pytest-cegi report -->"   # lets CI find and update its own PR comment
+MARKER = "<!-- pytest-cegi report -->"  # lets CI find and update its own PR comment
 GITHUB_COMMENT_LIMIT = 65_536
-DEFAULT_MAX_CHARS = 60_000               # headroom for whatever CI wraps around it
-FOLD_ROWS = 10                           # tables longer than this fold into <details>
+DEFAULT_MAX_CHARS = 60_000  # headroom for whatever CI wraps around it
+FOLD_ROWS = 10  # tables longer than this fold into <details>
 # (row cap, cell length) tried in turn until the report fits. The violation table is
 # never cut by rows (every violation is listed); its cells shrink instead.
 _ROW_CAPS = ((None, escape.CELL_CHARS), (100, escape.CELL_CHARS), (30, 120), (10, 80), (3, 40))
-_ICONS = {"regression": "🔴 regression", "improvement": "🟢 improvement", "unchanged": "⚪ unchanged",
-          "added": "➕ added", "removed": "➖ removed",
-          "pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "invalid": "⛔ invalid",
-          "error": "💥 error"}
+_ICONS = {
+    "regression": "🔴 regression",
+    "improvement": "🟢 improvement",
+    "unchanged": "⚪ unchanged",
+    "added": "➕ added",
+    "removed": "➖ removed",
+    "pass": "✅ pass",
+    "fail": "❌ fail",
+    "warn": "⚠️ warn",
+    "invalid": "⛔ invalid",
+    "error": "💥 error",
+}
 _VERDICT_ORDER = {"error": 0, "invalid": 1, "fail": 2, "warn": 3, "pass": 4}
 _STATUS_RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
 _HEADERS = {"score": "Score", "cost": "Cost", "emissions": "Emissions", "energy": "Energy", "cegi": "CEGI"}
-_RECORD_KEYS = {"score": "score", "cost": "cost", "emissions": "emissions_kg", "energy": "energy_kwh",
-                "cegi": "cegi"}
+_RECORD_KEYS = {"score": "score", "cost": "cost", "emissions": "emissions_kg", "energy": "energy_kwh", "cegi": "cegi"}
 
 
-def render(run: dict, comparison: Comparison | None = None, *, projections: list | None = None,
-           baseline_label: str | None = None, refresh_command: str | None = None,
-           max_chars: int = DEFAULT_MAX_CHARS) -> str:
+def render(
+    run: dict,
+    comparison: Comparison | None = None,
+    *,
+    projections: list | None = None,
+    baseline_label: str | None = None,
+    refresh_command: str | None = None,
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> str:
     """The report for `run`, with deltas when a comparison with a baseline is given.
 
     projections: default, computed from the deployment declared in the run.
@@ -81,8 +95,7 @@ def cell(text: object, limit: int = escape.CELL_CHARS) -> str:
     return escape.cell(text, limit)
 
 
-def table(header: list, rows: list, cap: int | None, what: str = "rows",
-          cell_chars: int = escape.CELL_CHARS) -> str:
+def table(header: list, rows: list, cap: int | None, what: str = "rows", cell_chars: int = escape.CELL_CHARS) -> str:
     """Every cell is escaped here, so no section can forget to."""
     shown = rows if cap is None else rows[:cap]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -100,19 +113,22 @@ def fold(summary: str, body: str, rows: int) -> str:
 
 
 class _Report:
-    def __init__(self, run, comparison, projections, baseline_label, refresh_command, cap,
-                 cell_chars: int = escape.CELL_CHARS):
+    def __init__(
+        self, run, comparison, projections, baseline_label, refresh_command, cap, cell_chars: int = escape.CELL_CHARS
+    ):
         self.run, self.cmp, self.projections = run, comparison, projections
         self.baseline_label, self.refresh, self.cap = baseline_label, refresh_command, cap
         self.cell_chars = cell_chars
-        self.minimal = False       # True: only headline, alerts, regressions, violations, method
+        self.minimal = False  # True: only headline, alerts, regressions, violations, method
         self.records = run.get("records", [])
 
     def render(self) -> str:
         parts = [MARKER, self.headline(), self.alerts(), self.regressions(), self.violations()]
         if self.minimal:
-            parts.append("_Per-task tables, chart and projection left out to fit a GitHub comment; "
-                         "they are in the saved run JSON (`pytest-cegi report RUN.json`)._")
+            parts.append(
+                "_Per-task tables, chart and projection left out to fit a GitHub comment; "
+                "they are in the saved run JSON (`pytest-cegi report RUN.json`)._"
+            )
         else:
             parts += [self.improvements(), self.tasks(), self.chart(), self.deployment()]
         parts.append(self.method())
@@ -132,9 +148,11 @@ class _Report:
             title = "## pytest-cegi: " + (", ".join(extra) if extra else "all budgets met")
             return f"{title}\n\n{scope}; no baseline to compare with."
         c = self.cmp.counts()
-        words = [f"**{c['regression']} regression{'s' * (c['regression'] != 1)}**",
-                 f"{c['improvement']} improvement{'s' * (c['improvement'] != 1)}",
-                 f"{c['unchanged']} unchanged"]
+        words = [
+            f"**{c['regression']} regression{'s' * (c['regression'] != 1)}**",
+            f"{c['improvement']} improvement{'s' * (c['improvement'] != 1)}",
+            f"{c['unchanged']} unchanged",
+        ]
         words += [f"{c[s]} {s}" for s in ("added", "removed") if c[s]]
         base = f" {escape.code(self.baseline_label)}" if self.baseline_label else ""
         when = f" ({escape.inline(self.cmp.base_created)})" if self.cmp.base_created else ""
@@ -144,21 +162,26 @@ class _Report:
     def alerts(self) -> str:
         out = []
         warnings = self.run.get("warnings") or []
-        if warnings:   # what would otherwise pass silently: unmatched budget entries, ...
+        if warnings:  # what would otherwise pass silently: unmatched budget entries, ...
             out.append("> [!WARNING]\n" + "\n".join(f"> - {escape.inline(w)}" for w in warnings))
         if self.cmp and self.cmp.mismatches:
             lines = [f"> - {escape.inline(m.describe())}" for m in self.cmp.mismatches]
             if self.cmp.refused:
-                tail = (f"> Not compared: {', '.join(self.cmp.refused)} (meaningless across these "
-                        f"differences; opt in with `--cegi-allow-energy-mismatch`).")
+                tail = (
+                    f"> Not compared: {', '.join(self.cmp.refused)} (meaningless across these "
+                    f"differences; opt in with `--cegi-allow-energy-mismatch`)."
+                )
             else:
                 tail = "> Compared anyway, as asked: read those deltas with care."
-            out.append("> [!WARNING]\n> The baseline comes from a different environment:\n"
-                       + "\n".join(lines) + "\n>\n" + tail)
+            out.append(
+                "> [!WARNING]\n> The baseline comes from a different environment:\n" + "\n".join(lines) + "\n>\n" + tail
+            )
         if self.cmp and self.cmp.unrepeated:
-            out.append("> [!NOTE]\n> Some comparisons are **unrepeated**: single samples, judged by "
-                       "tolerance alone, without a significance test. Measured energy varies between "
-                       "identical runs; use `--cegi-repeat 5` in both runs.")
+            out.append(
+                "> [!NOTE]\n> Some comparisons are **unrepeated**: single samples, judged by "
+                "tolerance alone, without a significance test. Measured energy varies between "
+                "identical runs; use `--cegi-repeat 5` in both runs."
+            )
         if any(r.get("estimate") for r in self.records):
             out.append("> [!NOTE]\n> Figures marked ≈ are **modelled estimates**, not metered energy.")
         return "\n\n".join(out)
@@ -172,9 +195,17 @@ class _Report:
             for d in r.deltas.values():
                 if d.status == "regression":
                     evidence = d.test.describe() if d.test else ("unrepeated" if d.unrepeated else "deterministic")
-                    rows.append([self.test_name(r), d.quantity, format_value(d.quantity, d.base),
-                                 format_value(d.quantity, d.head), format_delta(d.quantity, d.base, d.head),
-                                 f"{d.rule.tolerance.text} ({d.rule.source})", evidence])
+                    rows.append(
+                        [
+                            self.test_name(r),
+                            d.quantity,
+                            format_value(d.quantity, d.base),
+                            format_value(d.quantity, d.head),
+                            format_delta(d.quantity, d.base, d.head),
+                            f"{d.rule.tolerance.text} ({d.rule.source})",
+                            evidence,
+                        ]
+                    )
         if not rows:
             return ""
         head = ["Test", "Quantity", "Baseline", "This run", "Change", "Allowed (source)", "Evidence"]
@@ -192,8 +223,17 @@ class _Report:
         return out
 
     def violations(self) -> str:
-        rows = [[f"{r['task']} / {r['variant']}", c["limit"], _number(c["value"]), _number(c["threshold"]),
-                 c["source"], c.get("message") or c["status"]] for r, c in self.failed_checks()]
+        rows = [
+            [
+                f"{r['task']} / {r['variant']}",
+                c["limit"],
+                _number(c["value"]),
+                _number(c["threshold"]),
+                c["source"],
+                c.get("message") or c["status"],
+            ]
+            for r, c in self.failed_checks()
+        ]
         if not rows:
             return ""
         head = ["Test", "Limit", "Value", "Threshold", "Source", "Message"]
@@ -202,16 +242,30 @@ class _Report:
     def improvements(self) -> str:
         if not self.cmp or not self.cmp.improvements():
             return ""
-        rows = [[self.test_name(r), d.quantity, format_value(d.quantity, d.base), format_value(d.quantity, d.head),
-                 format_delta(d.quantity, d.base, d.head), d.test.describe() if d.test else "tolerance alone"]
-                for r in self.cmp.improvements() for d in r.deltas.values() if d.status == "improvement"]
+        rows = [
+            [
+                self.test_name(r),
+                d.quantity,
+                format_value(d.quantity, d.base),
+                format_value(d.quantity, d.head),
+                format_delta(d.quantity, d.base, d.head),
+                d.test.describe() if d.test else "tolerance alone",
+            ]
+            for r in self.cmp.improvements()
+            for d in r.deltas.values()
+            if d.status == "improvement"
+        ]
         # Through `update`, whose checks refuse invalid runs; never a bare --cegi-save over the baseline.
-        refresh = self.refresh or (f"pytest --cegi-save RUN.json\n"
-                                   f"pytest-cegi update RUN.json {self.baseline_label or 'BASELINE.json'}")
+        refresh = self.refresh or (
+            f"pytest --cegi-save RUN.json\npytest-cegi update RUN.json {self.baseline_label or 'BASELINE.json'}"
+        )
         head = ["Test", "Quantity", "Baseline", "This run", "Change", "Evidence"]
-        return ("### Improvements\n\n" + table(head, rows, self.cap, "improvements", self.cell_chars)
-                + "\n\nIf these are intended, refresh the baseline so later PRs are held to them:\n\n"
-                + escape.fenced(refresh, "sh"))
+        return (
+            "### Improvements\n\n"
+            + table(head, rows, self.cap, "improvements", self.cell_chars)
+            + "\n\nIf these are intended, refresh the baseline so later PRs are held to them:\n\n"
+            + escape.fenced(refresh, "sh")
+        )
 
     # -- per-task tables -------------------------------------------------------
     def tasks(self) -> str:
@@ -225,25 +279,31 @@ class _Report:
         out = ["### Results by task"]
         for task in sorted(by_task):
             entries = by_task[task]
-            if not self.cmp:   # failing tests first, as regressions are with a baseline
+            if not self.cmp:  # failing tests first, as regressions are with a baseline
                 entries.sort(key=lambda e: (_VERDICT_ORDER.get(e.get("verdict"), 0), natural_key(e["variant"])))
-            else:              # the comparison's status order; variants naturally within it
+            else:  # the comparison's status order; variants naturally within it
                 entries.sort(key=lambda e: (_STATUS_RANK.get(e.status, 9), natural_key(e.variant)))
             rows = [self.task_row(e) for e in entries]
             sample = (entries[0].head or entries[0].base) if self.cmp else entries[0]
             metric = sample.get("metric") or "score"
             better = "higher" if sample.get("higher_is_better", True) else "lower"
-            header = (["Variant", "Status", _HEADERS["score"], "Gain", "T_M"] + [_HEADERS[q] for q in QUANTITIES[1:]]
-                      + ["CO2e per gain", "Limits (source)"])
-            bad = sum(1 for e in entries if (e.status if self.cmp else e.get("verdict")) in
-                      ("regression", "fail", "invalid"))
+            header = (
+                ["Variant", "Status", _HEADERS["score"], "Gain", "T_M"]
+                + [_HEADERS[q] for q in QUANTITIES[1:]]
+                + ["CO2e per gain", "Limits (source)"]
+            )
+            bad = sum(
+                1 for e in entries if (e.status if self.cmp else e.get("verdict")) in ("regression", "fail", "invalid")
+            )
             title = f"#### {escape.inline(task)}"
             summary = f"{escape.html(task)}: {len(rows)} variants" + (f", {bad} failing" if bad else "")
             unit = "point" if sample.get("gain_mode") == "points" else "% gain"
-            body = (f"Metric: {escape.inline(metric)} ({better} is better); CEGI in kg CO2e per ({unit} x M trained params), "
-                    f"lower is better; n/a for the reference and for models used as is (nothing trained). "
-                    f"CO2e per gain needs no parameter count.\n\n"
-                    + table(header, rows, self.cap, "variants", self.cell_chars))
+            body = (
+                f"Metric: {escape.inline(metric)} ({better} is better); CEGI in kg CO2e per ({unit} x M trained params), "
+                f"lower is better; n/a for the reference and for models used as is (nothing trained). "
+                f"CO2e per gain needs no parameter count.\n\n"
+                + table(header, rows, self.cap, "variants", self.cell_chars)
+            )
             out.append(f"{title}\n\n" + fold(summary, body, len(rows)))
         return "\n\n".join(out)
 
@@ -253,14 +313,17 @@ class _Report:
             cells = [format_value(q, entry.get(_RECORD_KEYS[q])) for q in QUANTITIES]
             cells[-1] = _cegi_value(entry, cells[-1])
             cells = [cells[0], *_gain_and_params(entry)] + [_approx(approx, c) for c in cells[1:]]
-            return ([_variant(entry), _status(entry, _ICONS.get(entry.get("verdict"), entry.get("verdict")))]
-                    + cells + _extras(entry))
+            return (
+                [_variant(entry), _status(entry, _ICONS.get(entry.get("verdict"), entry.get("verdict")))]
+                + cells
+                + _extras(entry)
+            )
         rec = entry.head or entry.base
         approx = "≈ " if rec.get("estimate") else ""
         cells = []
         for q in QUANTITIES:
             d = entry.deltas.get(q)
-            if d is None:        # added or removed: one side only
+            if d is None:  # added or removed: one side only
                 value = format_value(q, rec.get(_RECORD_KEYS[q]))
                 cells.append(f"was {value}" if entry.status == "removed" and value != "-" else value)
                 continue
@@ -274,8 +337,11 @@ class _Report:
             elif d.status == "unchanged" and d.rule is not None and change and change != "±0":
                 # A delta inside its tolerance says so, or "+264.9%" beside "unchanged" reads as a bug.
                 beyond = d.test is not None and "within noise" in d.reason
-                change += (f", beyond {d.rule.tolerance.text} but within noise" if beyond
-                           else f", within {d.rule.tolerance.text}")
+                change += (
+                    f", beyond {d.rule.tolerance.text} but within noise"
+                    if beyond
+                    else f", within {d.rule.tolerance.text}"
+                )
             cells.append(shown + (f" ({change}{mark})" if change else ""))
         cells = [cells[0], *_gain_and_params(rec)] + [_approx(approx, c) for c in cells[1:]]
         extras = _extras(rec)
@@ -292,8 +358,15 @@ class _Report:
         if self.cmp:
             for r in self.cmp.records:
                 head = r.head or {}
-                by_task[r.task].append((r.variant, head.get("emissions_kg"),
-                                        (r.base or {}).get("emissions_kg"), r.status, bool(head.get("reference"))))
+                by_task[r.task].append(
+                    (
+                        r.variant,
+                        head.get("emissions_kg"),
+                        (r.base or {}).get("emissions_kg"),
+                        r.status,
+                        bool(head.get("reference")),
+                    )
+                )
         else:
             for r in self.records:
                 by_task[r["task"]].append((r["variant"], r.get("emissions_kg"), None, "", bool(r.get("reference"))))
@@ -301,16 +374,19 @@ class _Report:
         for task in sorted(by_task):
             entries = sorted(by_task[task], key=lambda e: (not e[4], natural_key(e[0])))
             charted = [e for e in entries if e[1] and (not self.cmp or e[2])]
-            missing: dict = defaultdict(list)    # why -> variants of this task
+            missing: dict = defaultdict(list)  # why -> variants of this task
             for variant, head, base, status, _ in entries:
                 if not head:
                     missing["removed" if status == "removed" else "no emissions measured"].append(variant)
                 elif self.cmp and not base:
                     missing["added" if status == "added" else "no baseline emissions"].append(variant)
-            for why, names in missing.items():   # a whole removed task is one entry, not eight
-                left_out.append(f"all {len(names)} tests of {task} ({why})" if len(names) == len(entries) > 3
-                                else ", ".join(f"{task}/{v}" for v in names) + f" ({why})")
-            if self.cap is not None and len(charted) > self.cap:   # cut to fit a comment: say so
+            for why, names in missing.items():  # a whole removed task is one entry, not eight
+                left_out.append(
+                    f"all {len(names)} tests of {task} ({why})"
+                    if len(names) == len(entries) > 3
+                    else ", ".join(f"{task}/{v}" for v in names) + f" ({why})"
+                )
+            if self.cap is not None and len(charted) > self.cap:  # cut to fit a comment: say so
                 left_out.append(f"{len(charted) - self.cap} more of {task} (report cut to fit a GitHub comment)")
                 charted = charted[: self.cap]
             if not charted:
@@ -319,11 +395,15 @@ class _Report:
             top = max(max(e[1], e[2] or 0) for e in charted)
             unit, factor = display_mass_unit(top)
             labels = ", ".join('"' + _short(e[0]) + '"' for e in charted)
-            lines = ["```mermaid", "xychart-beta",
-                     f'    title "{_short(task, 40)}: emissions per test ({unit} CO2e)'
-                     + (', bars: this run, line: baseline"' if self.cmp else '"'),
-                     f"    x-axis [{labels}]", f'    y-axis "{unit} CO2e"',
-                     f"    bar [{', '.join(f'{e[1] / factor:.4g}' for e in charted)}]"]
+            lines = [
+                "```mermaid",
+                "xychart-beta",
+                f'    title "{_short(task, 40)}: emissions per test ({unit} CO2e)'
+                + (', bars: this run, line: baseline"' if self.cmp else '"'),
+                f"    x-axis [{labels}]",
+                f'    y-axis "{unit} CO2e"',
+                f"    bar [{', '.join(f'{e[1] / factor:.4g}' for e in charted)}]",
+            ]
             if self.cmp:
                 lines.append(f"    line [{', '.join(f'{e[2] / factor:.4g}' for e in charted)}]")
             lines.append("```")
@@ -350,9 +430,11 @@ class _Report:
             rows.append([f"{p.task} / {p.variant}", per_req, p.deployment.text, daily, annual, p.reason or ""])
         head = ["Test", "Per request", "Deployment", "CO2e per day", "CO2e per year", "Note"]
         body = table(head, rows, self.cap, "projections", self.cell_chars)
-        return ("### Deployment projection\n\nCO2e per day = inference emissions per request x requests per "
-                "second x 86,400 s x deployed units; per year = per day x 365.\n\n"
-                + fold(f"{len(rows)} projections", body, len(rows)))
+        return (
+            "### Deployment projection\n\nCO2e per day = inference emissions per request x requests per "
+            "second x 86,400 s x deployed units; per year = per day x 365.\n\n"
+            + fold(f"{len(rows)} projections", body, len(rows))
+        )
 
     # -- method ----------------------------------------------------------------
     def method(self) -> str:
@@ -360,26 +442,35 @@ class _Report:
         lines = ["### How figures were measured", ""]
         if meter:
             kind = "modelled estimate" if meter.get("estimate") else "measured"
-            lines.append(f"- Energy: **{kind}** with {escape.code(meter.get('meter'))} "
-                         f"(CPU: {escape.inline(meter.get('cpu'))}; GPU: {escape.inline(meter.get('gpu'))}).")
-            lines.append(f"- Carbon factor: {_number(meter.get('carbon_factor_g_per_kwh'))} g CO2e/kWh "
-                         f"({escape.inline(meter.get('carbon_factor_source'))}).")
+            lines.append(
+                f"- Energy: **{kind}** with {escape.code(meter.get('meter'))} "
+                f"(CPU: {escape.inline(meter.get('cpu'))}; GPU: {escape.inline(meter.get('gpu'))})."
+            )
+            lines.append(
+                f"- Carbon factor: {_number(meter.get('carbon_factor_g_per_kwh'))} g CO2e/kWh "
+                f"({escape.inline(meter.get('carbon_factor_source'))})."
+            )
         else:
             lines.append("- No measured windows in this run.")
         machine = self.run.get("machine") or {}
         if machine.get("cpu"):
             gpus = ", ".join(machine.get("gpus") or []) or "no GPU"
-            lines.append(f"- Machine: {escape.inline(machine['cpu'])} ({machine.get('cpu_count')} CPUs); "
-                         f"{escape.inline(gpus)}.")
+            lines.append(
+                f"- Machine: {escape.inline(machine['cpu'])} ({machine.get('cpu_count')} CPUs); {escape.inline(gpus)}."
+            )
         repeat = (self.run.get("settings") or {}).get("repeat")
         if repeat and repeat > 1:
-            lines.append(f"- Inference windows repeated {repeat} times; a change in emissions, energy or CEGI "
-                         f"counts as a regression only if it exceeds its tolerance and a one-sided "
-                         f"Mann-Whitney U test on the repeats gives p ≤ {ALPHA}.")
+            lines.append(
+                f"- Inference windows repeated {repeat} times; a change in emissions, energy or CEGI "
+                f"counts as a regression only if it exceeds its tolerance and a one-sided "
+                f"Mann-Whitney U test on the repeats gives p ≤ {ALPHA}."
+            )
         else:
             lines.append("- Windows measured once (no `--cegi-repeat`): changes are judged by tolerance alone.")
-        lines.append("- Scores are computed on fixed data with deterministic decoding; score changes are "
-                     "judged by tolerance alone.")
+        lines.append(
+            "- Scores are computed on fixed data with deterministic decoding; score changes are "
+            "judged by tolerance alone."
+        )
         return "\n".join(lines)
 
     def test_name(self, r: RecordComparison) -> str:
@@ -409,8 +500,10 @@ def _status(rec: dict, icon: str) -> str:
     reruns = rec.get("reruns") or 0
     if not reruns:
         return icon
-    return (f"{icon} after {reruns} rerun{'s' * (reruns != 1)} "
-            f"(+{format_mass(rec.get('rerun_emissions_kg') or 0.0)} not counted)")
+    return (
+        f"{icon} after {reruns} rerun{'s' * (reruns != 1)} "
+        f"(+{format_mass(rec.get('rerun_emissions_kg') or 0.0)} not counted)"
+    )
 
 
 def _extras(rec: dict) -> list:
@@ -422,7 +515,7 @@ def _extras(rec: dict) -> list:
     for name, limit in (rec.get("limits") or {}).items():
         text = limit_text(name, limit)
         if name == "ceiling" and why and limit.get("value") is not None:
-            text += f", n/a: {why}"      # set, but a ceiling never applies here
+            text += f", n/a: {why}"  # set, but a ceiling never applies here
         parts.append(f"{text} ({limit.get('source')})")
     return ["-" if cpg is None else f"{format_mass(cpg)}/{per}", "; ".join(parts) or "-"]
 

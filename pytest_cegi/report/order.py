@@ -3,6 +3,7 @@
 "Naturally" means digits compare as numbers, so lora-r4 comes before lora-r16.
 The same order in serial and xdist runs (whose records arrive as workers finish).
 """
+
 from __future__ import annotations
 
 import re
@@ -11,14 +12,18 @@ _DIGITS = re.compile(r"(\d+)")
 
 
 def natural_key(text: str) -> tuple:
-    """"lora-r16" -> ("lora-r", 16, ""): numbers compare as numbers."""
+    """ "lora-r16" -> ("lora-r", 16, ""): numbers compare as numbers."""
     parts = _DIGITS.split(str(text))
     return tuple((0, int(p)) if i % 2 else (1, p.lower()) for i, p in enumerate(parts))
 
 
 def record_key(record: dict) -> tuple:
-    return (record.get("task", ""), not record.get("reference"), natural_key(record.get("variant", "")),
-            record.get("nodeid", ""))
+    return (
+        record.get("task", ""),
+        not record.get("reference"),
+        natural_key(record.get("variant", "")),
+        record.get("nodeid", ""),
+    )
 
 
 def ordered(records: list[dict]) -> list[dict]:

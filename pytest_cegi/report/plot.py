@@ -9,6 +9,7 @@ its point gets a leader line). Log axes carry 1-2-5 ticks written as plain numbe
 Written as PNG and SVG (SVG keeps text as text, so names stay searchable).
 matplotlib is an optional extra, imported only here and only when called.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,7 +27,7 @@ class PlotUnavailable(RuntimeError):
 
 
 def plot_paths(path: str | os.PathLike) -> tuple[Path, Path]:
-    """"out/pareto.png", "out/pareto.svg" or "out/pareto" -> both files."""
+    """ "out/pareto.png", "out/pareto.svg" or "out/pareto" -> both files."""
     p = Path(path)
     stem = p.with_suffix("") if p.suffix.lower() in (".png", ".svg") else p
     return stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".svg")
@@ -45,12 +46,12 @@ def pareto_front(points: list[tuple], higher_is_better: bool = True) -> list[tup
 
 def plot_pareto(run: dict, path: str | os.PathLike) -> list[Path]:
     """Draw the run's Pareto plot; returns the PNG and SVG paths written."""
-    fig = draw(run)   # first: raises PlotUnavailable without matplotlib
+    fig = draw(run)  # first: raises PlotUnavailable without matplotlib
     import matplotlib
 
     png, svg = plot_paths(path)
     png.parent.mkdir(parents=True, exist_ok=True)
-    with matplotlib.rc_context({"svg.fonttype": "none"}):   # SVG text stays searchable text
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays searchable text
         fig.savefig(png, dpi=120)
         fig.savefig(svg, metadata={"Date": None})
     return [png, svg]
@@ -77,8 +78,7 @@ def draw(run: dict):
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(6.4 * cols, 4.8 * rows + 0.8), layout="constrained")
     FigureCanvasAgg(fig)
-    fig.suptitle("Task score vs emissions\nPareto front: variants no other variant beats on both",
-                 fontsize=11)
+    fig.suptitle("Task score vs emissions\nPareto front: variants no other variant beats on both", fontsize=11)
     if not tasks:
         fig.text(0.5, 0.5, "No test has both a score and measured emissions.", ha="center")
     panels = []
@@ -114,22 +114,40 @@ def _panel(ax, task: str, records: list[dict]) -> None:
     approx = " (≈ modelled)" if any(r.get("estimate") for r in records) else ""
     ax.set_xlabel(f"emissions per test, {unit} CO2e{approx}  (← cleaner)")
     metric = records[0].get("metric") or "score"
-    ax.set_ylabel(f"{metric}  (higher is better ↑)" if higher else f"{metric}  (lower is better; axis inverted, better ↑)")
+    ax.set_ylabel(
+        f"{metric}  (higher is better ↑)" if higher else f"{metric}  (lower is better; axis inverted, better ↑)"
+    )
     if not higher:
         ax.invert_yaxis()
     ax.grid(True, alpha=0.3)
 
-    ax.step([p[0] for p in front], [p[1] for p in front], where="post", color=_FRONT, lw=1.5,
-            alpha=0.8, label="Pareto front", zorder=1)
+    ax.step(
+        [p[0] for p in front],
+        [p[1] for p in front],
+        where="post",
+        color=_FRONT,
+        lw=1.5,
+        alpha=0.8,
+        label="Pareto front",
+        zorder=1,
+    )
     others = [p for p in points if id(p[2]) not in on_front]
     if others:
-        ax.scatter([p[0] for p in others], [p[1] for p in others], s=36, color=_OTHER, label="dominated",
-                   zorder=2)
+        ax.scatter([p[0] for p in others], [p[1] for p in others], s=36, color=_OTHER, label="dominated", zorder=2)
     ax.scatter([p[0] for p in front], [p[1] for p in front], s=48, color=_FRONT, label="on the front", zorder=3)
     refs = [p for p in points if p[2].get("reference")]
     if refs:
-        ax.scatter([p[0] for p in refs], [p[1] for p in refs], s=180, marker="*", color=_REF,
-                   edgecolors="black", linewidths=0.6, label="reference", zorder=4)
+        ax.scatter(
+            [p[0] for p in refs],
+            [p[1] for p in refs],
+            s=180,
+            marker="*",
+            color=_REF,
+            edgecolors="black",
+            linewidths=0.6,
+            label="reference",
+            zorder=4,
+        )
 
     ax.margins(x=0.15, y=0.15)
     # Below the axes, so the legend never hides a point.
@@ -145,7 +163,7 @@ def _log_axis(ax, low: float, high: float) -> None:
 
     ax.set_xscale("log")
     first, last = math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1
-    ticks = [m * 10.0 ** e for e in range(first, last + 1) for m in (1, 2, 5)]
+    ticks = [m * 10.0**e for e in range(first, last + 1) for m in (1, 2, 5)]
     inside = [t for t in ticks if low / 1.6 <= t <= high * 1.6]
     step = max(1, math.ceil(len(inside) / 8))
     ax.xaxis.set_major_locator(FixedLocator(inside[::step] if step > 1 else inside))
@@ -154,9 +172,9 @@ def _log_axis(ax, low: float, high: float) -> None:
 
 
 # Offsets (points) tried in turn around a point: right, left, above, below, then further out.
-_SPOTS = [(6, 3), (6, -11), (-6, 3), (-6, -11), (0, 9), (0, -17)] + \
-         [(dx, dy) for r in (1, 2, 3) for dx, dy in ((8, 12 * r + 3), (8, -12 * r - 11),
-                                                    (-8, 12 * r + 3), (-8, -12 * r - 11))]
+_SPOTS = [(6, 3), (6, -11), (-6, 3), (-6, -11), (0, 9), (0, -17)] + [
+    (dx, dy) for r in (1, 2, 3) for dx, dy in ((8, 12 * r + 3), (8, -12 * r - 11), (-8, 12 * r + 3), (-8, -12 * r - 11))
+]
 
 
 def _place_labels(ax, points: list, renderer) -> None:
@@ -173,28 +191,55 @@ def _place_labels(ax, points: list, renderer) -> None:
     dots = [Bbox.from_bounds(px - 5 * scale, py - 10 * scale, 10 * scale, 20 * scale) for px, py in marks]
     taken: list = []
     # Crowded points first, so they get the near spots.
-    order = sorted(range(len(points)), key=lambda i: -sum(
-        1 for j in range(len(points)) if i != j and abs(marks[i][0] - marks[j][0]) + abs(marks[i][1] - marks[j][1]) < 60))
+    order = sorted(
+        range(len(points)),
+        key=lambda i: (
+            -sum(
+                1
+                for j in range(len(points))
+                if i != j and abs(marks[i][0] - marks[j][0]) + abs(marks[i][1] - marks[j][1]) < 60
+            )
+        ),
+    )
     for i in order:
         x, y, name, color, size = points[i]
         placed = False
         for dx, dy in _SPOTS:
             far = abs(dy) > 12
             leader = dict(arrowstyle="-", color="0.6", lw=0.6, shrinkA=1, shrinkB=4) if far else None
-            text = ax.annotate(name, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=size,
-                               color=color, ha="left" if dx >= 0 else "right", annotation_clip=False,
-                               arrowprops=leader)
+            text = ax.annotate(
+                name,
+                (x, y),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                fontsize=size,
+                color=color,
+                ha="left" if dx >= 0 else "right",
+                annotation_clip=False,
+                arrowprops=leader,
+            )
             text.update_positions(renderer)
-            box = Text.get_window_extent(text, renderer).expanded(1.04, 1.1)   # the text, not its leader
-            fits = (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1)
-            if fits and not any(box.overlaps(b) for b in taken) and \
-                    not any(box.overlaps(d) for j, d in enumerate(dots) if j != i):
+            box = Text.get_window_extent(text, renderer).expanded(1.04, 1.1)  # the text, not its leader
+            fits = inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
+            if (
+                fits
+                and not any(box.overlaps(b) for b in taken)
+                and not any(box.overlaps(d) for j, d in enumerate(dots) if j != i)
+            ):
                 taken.append(box)
                 placed = True
                 break
             text.remove()
-        if not placed:   # nowhere free: left of the point, which is always inside the panel's right edge
-            text = ax.annotate(name, (x, y), xytext=(-6, 3), textcoords="offset points", fontsize=size,
-                               color=color, ha="right", annotation_clip=False)
+        if not placed:  # nowhere free: left of the point, which is always inside the panel's right edge
+            text = ax.annotate(
+                name,
+                (x, y),
+                xytext=(-6, 3),
+                textcoords="offset points",
+                fontsize=size,
+                color=color,
+                ha="right",
+                annotation_clip=False,
+            )
             text.update_positions(renderer)
             taken.append(Text.get_window_extent(text, renderer))

@@ -1,10 +1,11 @@
 """The end-of-session table in the terminal."""
+
 from __future__ import annotations
 
 from pytest_cegi.core.formula import NOTHING_TRAINED
+from pytest_cegi.core.units import format_count, format_energy, format_gain, format_mass
 from pytest_cegi.core.window import Method
 from pytest_cegi.report.order import ordered
-from pytest_cegi.core.units import format_count, format_energy, format_gain, format_mass
 
 COLUMNS = ("task", "variant", "score", "gain", "T_M", "energy", "CO2e", "CEGI", "CO2e/gain", "limits", "verdict")
 # How each limit is named in the limits column.
@@ -31,7 +32,7 @@ def carbon_per_gain_cell(r: dict) -> str:
 
 
 def limit_text(name: str, limit: dict, *, with_source: bool = False) -> str:
-    """"floor 0.7", "max CO2e 60 mg", "ceiling lifted"; with the source when asked."""
+    """ "floor 0.7", "max CO2e 60 mg", "ceiling lifted"; with the source when asked."""
     value = limit.get("value")
     if value is None:
         shown = f"{LIMIT_LABELS.get(name, name)} lifted"
@@ -45,9 +46,11 @@ def limit_text(name: str, limit: dict, *, with_source: bool = False) -> str:
 
 
 def limits_cell(r: dict) -> str:
-    exempt = r.get("reference") or r.get("cegi_applicable") is False   # no ceiling applies to these
-    parts = [limit_text(k, v) + (" n/a" if k == "ceiling" and exempt and v.get("value") is not None else "")
-             for k, v in (r.get("limits") or {}).items()]
+    exempt = r.get("reference") or r.get("cegi_applicable") is False  # no ceiling applies to these
+    parts = [
+        limit_text(k, v) + (" n/a" if k == "ceiling" and exempt and v.get("value") is not None else "")
+        for k, v in (r.get("limits") or {}).items()
+    ]
     return ", ".join(parts) or "-"
 
 
@@ -68,17 +71,26 @@ def rows(records: list[dict]) -> list[tuple]:
             score += f" {r['metric']}"
         gain = "ref" if r.get("reference") else format_gain(r.get("gain_pct"), r.get("gain_mode", "relative"))
         measured = bool(r.get("windows"))
-        out.append((
-            r["task"], r["variant"] + cached, score, gain, format_count(r.get("trainable_params")),
-            est + format_energy(r["energy_kwh"]) if measured else "-",
-            est + format_mass(r["emissions_kg"]) if measured else "-",
-            cegi_cell(r), carbon_per_gain_cell(r), limits_cell(r), verdict_cell(r),
-        ))
+        out.append(
+            (
+                r["task"],
+                r["variant"] + cached,
+                score,
+                gain,
+                format_count(r.get("trainable_params")),
+                est + format_energy(r["energy_kwh"]) if measured else "-",
+                est + format_mass(r["emissions_kg"]) if measured else "-",
+                cegi_cell(r),
+                carbon_per_gain_cell(r),
+                limits_cell(r),
+                verdict_cell(r),
+            )
+        )
     return out
 
 
 def render(records: list[dict], method: dict | None) -> list[str]:
-    records = ordered(records)   # grouped by task whatever order xdist workers finished in
+    records = ordered(records)  # grouped by task whatever order xdist workers finished in
     table = [COLUMNS, *rows(records)]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(COLUMNS))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
@@ -88,24 +100,35 @@ def render(records: list[dict], method: dict | None) -> list[str]:
     if method:
         lines.append(f"measured by: {Method(**method).label()}")
         if method.get("basis") == "attributed":
-            lines.append("energy and CO2e are attributed to each test's own process (the machine-level "
-                         "reading is saved beside them as machine_energy_kwh); budgets and the "
-                         "regression gate use the attributed figures")
+            lines.append(
+                "energy and CO2e are attributed to each test's own process (the machine-level "
+                "reading is saved beside them as machine_energy_kwh); budgets and the "
+                "regression gate use the attributed figures"
+            )
     lines += notes(records)
     if any(r.get("cegi_applicable") is False and not r.get("reference") for r in records):
-        lines.append(f"CEGI {NOTHING_TRAINED}: a model used as is (T_M = 0) owes no CEGI and no ceiling "
-                     "applies to it; CO2e/gain (E / dP) still compares it")
+        lines.append(
+            f"CEGI {NOTHING_TRAINED}: a model used as is (T_M = 0) owes no CEGI and no ceiling "
+            "applies to it; CO2e/gain (E / dP) still compares it"
+        )
     for r in records:
         relevant = r.get("reference_score") is not None or any(c["limit"] == "ceiling" for c in r.get("checks", []))
-        if (r.get("cegi") is None and r.get("cegi_reason") and not r.get("reference") and relevant
-                and r.get("cegi_applicable") is not False):
+        if (
+            r.get("cegi") is None
+            and r.get("cegi_reason")
+            and not r.get("reference")
+            and relevant
+            and r.get("cegi_applicable") is not False
+        ):
             lines.append(f"CEGI undefined for {r['task']}/{r['variant']}: {r['cegi_reason']}")
     for r in records:
         if r.get("reruns"):
-            lines.append(f"reruns: {r['task']}/{r['variant']} ran {r['reruns']} time(s) before its final "
-                         f"attempt; those attempts spent {format_energy(r.get('rerun_energy_kwh') or 0.0)}, "
-                         f"{format_mass(r.get('rerun_emissions_kg') or 0.0)} CO2e (not in its figures, "
-                         "which are the final attempt's)")
+            lines.append(
+                f"reruns: {r['task']}/{r['variant']} ran {r['reruns']} time(s) before its final "
+                f"attempt; those attempts spent {format_energy(r.get('rerun_energy_kwh') or 0.0)}, "
+                f"{format_mass(r.get('rerun_emissions_kg') or 0.0)} CO2e (not in its figures, "
+                "which are the final attempt's)"
+            )
     return lines
 
 
@@ -117,6 +140,10 @@ def notes(records: list[dict]) -> list[str]:
             by_note.setdefault(note, []).append(f"{r['task']}/{r['variant']}")
     out = []
     for note, tests in by_note.items():
-        who = tests[0] if len(tests) == 1 else f"{len(tests)} tests ({', '.join(tests[:3])}{', ...' if len(tests) > 3 else ''})"
+        who = (
+            tests[0]
+            if len(tests) == 1
+            else f"{len(tests)} tests ({', '.join(tests[:3])}{', ...' if len(tests) > 3 else ''})"
+        )
         out.append(f"note: {who}: {note}")
     return out

@@ -1,4 +1,5 @@
 """The benchmark data is what its committed generator writes, and its splits are clean."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -37,12 +38,14 @@ def test_generator_reproduces_the_committed_files(generate, tmp_path):
         rel = path.relative_to(tmp_path)
         committed = DATA / rel
         if path.suffix == ".sqlite":
+
             def dump(p):
                 con = sqlite3.connect(p)
                 try:
                     return list(con.iterdump())
                 finally:
                     con.close()
+
             assert dump(path) == dump(committed), rel
         else:
             assert path.read_bytes() == committed.read_bytes(), f"{rel} differs: re-run benchmarks/data/generate.py"
@@ -72,15 +75,19 @@ def test_gold_sql_runs_on_the_shipped_database():
 def test_vision_test_images_are_held_out_from_every_training_split():
     """The vision tasks share their base models, so a test image of either task must not
     appear in either task's training or pretraining records."""
-    seen = {r["scene"] for task in VISION_TASKS for split in ("train", "pretrain")
-            for r in _jsonl(DATA / task / f"{split}.jsonl")}
+    seen = {
+        r["scene"]
+        for task in VISION_TASKS
+        for split in ("train", "pretrain")
+        for r in _jsonl(DATA / task / f"{split}.jsonl")
+    }
     tests = [r["scene"] for task in VISION_TASKS for r in _jsonl(DATA / task / "test.jsonl")]
     assert len(tests) == len(set(tests)) >= 196 and not set(tests) & seen
     for task in VISION_TASKS:
         train, test = _jsonl(DATA / task / "train.jsonl"), _jsonl(DATA / task / "test.jsonl")
         assert len(train) >= 320 and all(r["completion"].startswith(" ") and r["scene"] for r in train + test)
     caption_test = _jsonl(DATA / "caption" / "test.jsonl")
-    assert len(caption_test) >= 100                     # CIDEr-D's idf needs 100+ examples
+    assert len(caption_test) >= 100  # CIDEr-D's idf needs 100+ examples
     assert all(len(r["references"]) == 3 and r["references"][0] == r["completion"].strip() for r in caption_test)
 
 

@@ -1,5 +1,6 @@
 """The detection suite's data and model code: deterministic scenes, boxes that match
 the drawn pixels, held-out test images, a tiny DETR that builds offline."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -32,8 +33,8 @@ def test_detection_data_is_deterministic_and_held_out(generate):
     pretrain = _jsonl(DATA / "detect" / "pretrain.jsonl")
     assert len(test) >= 64 and len(train) >= 320 and len(pretrain) >= 2000
     assert not {r["scene"] for r in test} & {r["scene"] for r in train + pretrain}
-    assert all(2 <= len(r["labels"]) <= 3 for r in train + test)      # the task: several shapes
-    assert all(len(r["labels"]) == 1 for r in pretrain)                # pretraining: one per image
+    assert all(2 <= len(r["labels"]) <= 3 for r in train + test)  # the task: several shapes
+    assert all(len(r["labels"]) == 1 for r in pretrain)  # pretraining: one per image
 
 
 def test_boxes_are_the_tight_boxes_of_the_drawn_shapes(generate):
@@ -48,12 +49,16 @@ def test_boxes_are_the_tight_boxes_of_the_drawn_shapes(generate):
         boxes, labels = generate.detection_boxes(code)
         for (shape, colour, *_), box, label in zip(generate.parse_detection(code), boxes, labels):
             assert generate.SHAPES[label] == shape
-            ink = [(x, y) for y in range(32) for x in range(32) if px[x, y] == generate.PALETTE[colour]
-                   and box[0] <= x < box[2] and box[1] <= y < box[3]]
+            ink = [
+                (x, y)
+                for y in range(32)
+                for x in range(32)
+                if px[x, y] == generate.PALETTE[colour] and box[0] <= x < box[2] and box[1] <= y < box[3]
+            ]
             xs, ys = [x for x, _ in ink], [y for _, y in ink]
             assert [min(xs), min(ys), max(xs) + 1, max(ys) + 1] == box
         for i, a in enumerate(boxes):
-            for b in boxes[i + 1:]:
+            for b in boxes[i + 1 :]:
                 assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
 
 

@@ -3,6 +3,7 @@
 (The byte-for-byte reproduction of every committed data file, these included, is
 test_bench_data.py's test_generator_reproduces_the_committed_files.)
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -79,6 +80,7 @@ def test_gold_solutions_pass_and_wrong_ones_fail_in_the_sandbox():
     every phrasing; returning the argument unchanged passes none of them."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import cegi_bench
+
     from pytest_cegi import metrics
 
     test = _jsonl(DATA / "code" / "test.jsonl")
@@ -86,7 +88,7 @@ def test_gold_solutions_pass_and_wrong_ones_fail_in_the_sandbox():
     tests = [r["test"] for r in test]
     try:
         result = metrics.compute("pass_at_k", gold, tests, k=[1, 3], workers=2)
-    except metrics.MetricError as e:   # no user namespaces here: the sandbox refuses, by design
+    except metrics.MetricError as e:  # no user namespaces here: the sandbox refuses, by design
         pytest.skip(str(e))
     assert result.scores["pass@1"] == 1.0, result.details["counts"]
     args = [re.search(r"\((\w+)", r["prompt"]).group(1) for r in test]
@@ -100,8 +102,10 @@ def test_code_sample_restores_the_indentation_and_stops_after_the_function():
 
     prompt = 'def f(x):\n    """return x plus one ."""'
     assert cegi_bench.code_sample(prompt, "return x + 1\ndef g():\n    pass") == prompt + "\n    return x + 1\n"
-    assert cegi_bench.code_sample(prompt, "if x:\n        return 1\n    return 2\nprint(3)") == \
-        prompt + "\n    if x:\n        return 1\n    return 2\n"
+    assert (
+        cegi_bench.code_sample(prompt, "if x:\n        return 1\n    return 2\nprint(3)")
+        == prompt + "\n    if x:\n        return 1\n    return 2\n"
+    )
 
 
 def test_committed_models_are_complete():

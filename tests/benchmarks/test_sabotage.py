@@ -7,6 +7,7 @@ variants with CEGI_BENCH_SABOTAGE: they skip fine-tuning, so their untrained ada
 scores exactly like the base. The gate must fail those tests -- on the score floor and
 on the CEGI ceiling ("no gain over reference") -- and pass the base.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,8 +41,15 @@ def cegi_tables(pyproject: Path) -> str:
 def bench(pytester: pytest.Pytester) -> pytest.Pytester:
     dest = pytester.path / "benchmarks"
     dest.mkdir()
-    for name in ("conftest.py", "cegi_bench.py", "cegi_detect.py", "test_sql.py", "test_vqa.py", "test_code.py",
-                 "test_detect.py"):
+    for name in (
+        "conftest.py",
+        "cegi_bench.py",
+        "cegi_detect.py",
+        "test_sql.py",
+        "test_vqa.py",
+        "test_code.py",
+        "test_detect.py",
+    ):
         shutil.copy(BENCH / name, dest / name)
     (dest / "data").symlink_to(BENCH / "data", target_is_directory=True)
     (dest / "models").symlink_to(BENCH / "models", target_is_directory=True)
@@ -60,15 +68,22 @@ def test_cegi_tables_extracts_budgets_only():
 def test_gate_fails_a_variant_that_skips_finetuning(bench, monkeypatch):
     monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "lora-r16")
     result = bench.runpytest_subprocess(
-        "benchmarks/test_sql.py", "--cegi-budget", "-k", "base or lora-r16",
-        "-p", "no:cacheprovider", "--cegi-cache-dir", str(bench.path / "cache"),
+        "benchmarks/test_sql.py",
+        "--cegi-budget",
+        "-k",
+        "base or lora-r16",
+        "-p",
+        "no:cacheprovider",
+        "--cegi-cache-dir",
+        str(bench.path / "cache"),
     )
     out = result.stdout.str()
     result.assert_outcomes(passed=1, failed=1)
     assert "FAILED benchmarks/test_sql.py::test_sql[lora-r16] - score 0.625 < floor" in out, out
     assert re.search(r"score 0\.625 < floor 0\.7 \(pyproject\.toml budget #\d+\)", out), out
-    assert re.search(r"CEGI undefined: no gain over reference \(\+0%\) \(ceiling [^,]+, pyproject\.toml budget #\d+\)",
-                     out), out
+    assert re.search(
+        r"CEGI undefined: no gain over reference \(\+0%\) \(ceiling [^,]+, pyproject\.toml budget #\d+\)", out
+    ), out
     assert "sabotaged: lora-r16" in out, out
 
 
@@ -76,16 +91,28 @@ def test_same_variant_passes_when_fine_tuned(bench, monkeypatch):
     """The control: without sabotage the same selection passes (one LoRA fine-tune, ~5-20 s)."""
     monkeypatch.delenv("CEGI_BENCH_SABOTAGE", raising=False)
     result = bench.runpytest_subprocess(
-        "benchmarks/test_sql.py", "--cegi-budget", "-k", "base or lora-r16",
-        "-p", "no:cacheprovider", "--cegi-cache-dir", str(bench.path / "cache"),
+        "benchmarks/test_sql.py",
+        "--cegi-budget",
+        "-k",
+        "base or lora-r16",
+        "-p",
+        "no:cacheprovider",
+        "--cegi-cache-dir",
+        str(bench.path / "cache"),
     )
     result.assert_outcomes(passed=2)
 
 
 def run_vqa(bench: pytest.Pytester) -> pytest.RunResult:
     return bench.runpytest_subprocess(
-        "benchmarks/test_vqa.py", "--cegi-budget", "-k", "base or lora-r16",
-        "-p", "no:cacheprovider", "--cegi-cache-dir", str(bench.path / "cache"),
+        "benchmarks/test_vqa.py",
+        "--cegi-budget",
+        "-k",
+        "base or lora-r16",
+        "-p",
+        "no:cacheprovider",
+        "--cegi-cache-dir",
+        str(bench.path / "cache"),
     )
 
 
@@ -110,8 +137,14 @@ def test_same_vision_variant_passes_when_fine_tuned(bench, monkeypatch):
 
 def run_code(bench: pytest.Pytester) -> pytest.RunResult:
     return bench.runpytest_subprocess(
-        "benchmarks/test_code.py", "--cegi-budget", "-k", "base or lora-r16",
-        "-p", "no:cacheprovider", "--cegi-cache-dir", str(bench.path / "cache"),
+        "benchmarks/test_code.py",
+        "--cegi-budget",
+        "-k",
+        "base or lora-r16",
+        "-p",
+        "no:cacheprovider",
+        "--cegi-cache-dir",
+        str(bench.path / "cache"),
     )
 
 
@@ -142,8 +175,14 @@ def test_gate_fails_a_detection_variant_that_skips_finetuning(bench, monkeypatch
     pytest.importorskip("pycocotools")
     monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "finetune")
     result = bench.runpytest_subprocess(
-        "benchmarks/test_detect.py", "--cegi-budget", "-k", "base or finetune",
-        "-p", "no:cacheprovider", "--cegi-cache-dir", str(bench.path / "cache"),
+        "benchmarks/test_detect.py",
+        "--cegi-budget",
+        "-k",
+        "base or finetune",
+        "-p",
+        "no:cacheprovider",
+        "--cegi-cache-dir",
+        str(bench.path / "cache"),
     )
     out = result.stdout.str()
     result.assert_outcomes(passed=1, failed=1)

@@ -1,4 +1,5 @@
 """`python -m pytest_cegi.cli`: exit codes 0 unchanged, 1 regression, 2 usage or file errors."""
+
 import json
 import os
 import subprocess
@@ -17,18 +18,39 @@ LOUD = [1.50e-4, 1.60e-4, 1.55e-4, 1.45e-4, 1.52e-4]
 def cli(*args, cwd=None):
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("GITHUB_STEP_SUMMARY", None)
-    return subprocess.run([sys.executable, "-m", "pytest_cegi.cli", *map(str, args)], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_cegi.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 @pytest.fixture
 def runs(make):
-    base = make.save(make.run([make.record("base", reference=True, samples=QUIET),
-                               make.record("lora", samples=QUIET, cegi=1e-6)], repeat=5), "base.json")
-    same = make.save(make.run([make.record("base", reference=True, samples=QUIET),
-                               make.record("lora", samples=QUIET, cegi=1e-6)], repeat=5), "same.json")
-    worse = make.save(make.run([make.record("base", reference=True, samples=QUIET),
-                                make.record("lora", samples=LOUD, cegi=1.5e-6)], repeat=5), "worse.json")
+    base = make.save(
+        make.run(
+            [make.record("base", reference=True, samples=QUIET), make.record("lora", samples=QUIET, cegi=1e-6)],
+            repeat=5,
+        ),
+        "base.json",
+    )
+    same = make.save(
+        make.run(
+            [make.record("base", reference=True, samples=QUIET), make.record("lora", samples=QUIET, cegi=1e-6)],
+            repeat=5,
+        ),
+        "same.json",
+    )
+    worse = make.save(
+        make.run(
+            [make.record("base", reference=True, samples=QUIET), make.record("lora", samples=LOUD, cegi=1.5e-6)],
+            repeat=5,
+        ),
+        "worse.json",
+    )
     return base, same, worse
 
 
@@ -52,8 +74,20 @@ def test_fail_on_selects_what_fails(runs):
     assert cli("compare", base, worse, "--fail-on", "score").returncode == 0
     assert cli("compare", base, worse, "--fail-on", "none").returncode == 0
     assert cli("compare", base, worse, "--fail-on", "score,emissions").returncode == 1
-    assert cli("compare", base, worse, "--max-regression", "emissions=80%", "--max-regression", "energy=80%",
-               "--max-regression", "cegi=80%").returncode == 0
+    assert (
+        cli(
+            "compare",
+            base,
+            worse,
+            "--max-regression",
+            "emissions=80%",
+            "--max-regression",
+            "energy=80%",
+            "--max-regression",
+            "cegi=80%",
+        ).returncode
+        == 0
+    )
 
 
 def test_usage_and_file_errors_exit_2(runs, make):
@@ -115,7 +149,7 @@ def test_update_with_one_argument_uses_the_configured_baseline(runs, make):
     _, same, _ = runs
     (make.tmp_path / "ci").mkdir()
     (make.tmp_path / "pyproject.toml").write_text('[tool.cegi]\nbaseline = "ci/base.json"\n', encoding="utf-8")
-    sub = make.tmp_path / "ci"        # found from a subfolder too, as pytest finds its rootdir
+    sub = make.tmp_path / "ci"  # found from a subfolder too, as pytest finds its rootdir
     done = cli("update", same, cwd=sub)
     assert done.returncode == 0, done.stderr
     assert "baseline from [tool.cegi]: base.json" in done.stderr

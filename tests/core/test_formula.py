@@ -1,4 +1,5 @@
 """CEGI arithmetic against hand-computed values (DESIGN.md section 2)."""
+
 import math
 
 import pytest

@@ -1,8 +1,13 @@
 """Deployment projection: per-request emissions x requests per year x units."""
+
 import pytest
 
 from pytest_cegi.core.projection import (
-    SECONDS_PER_YEAR, DeploymentError, parse_deployment, project, project_run,
+    SECONDS_PER_YEAR,
+    DeploymentError,
+    parse_deployment,
+    project,
+    project_run,
 )
 
 
@@ -18,14 +23,17 @@ def test_requests_per_day_and_default_units():
     assert dep.requests_per_year == 365_000 and dep.units == 1
 
 
-@pytest.mark.parametrize("value,message", [
-    ({"units": 3}, "exactly one of"),
-    ({"requests_per_second": 1, "requests_per_day": 1}, "exactly one of"),
-    ({"requests_per_second": -1}, "positive number"),
-    ({"requests_per_second": "15"}, "positive number"),
-    ({"requests_per_hour": 1}, "unknown key 'requests_per_hour'"),
-    ([15], "expected a table"),
-])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ({"units": 3}, "exactly one of"),
+        ({"requests_per_second": 1, "requests_per_day": 1}, "exactly one of"),
+        ({"requests_per_second": -1}, "positive number"),
+        ({"requests_per_second": "15"}, "positive number"),
+        ({"requests_per_hour": 1}, "unknown key 'requests_per_hour'"),
+        ([15], "expected a table"),
+    ],
+)
 def test_invalid_declarations_name_where_and_what(value, message):
     with pytest.raises(DeploymentError, match=message) as info:
         parse_deployment(value, "pyproject.toml budget #2")
@@ -33,7 +41,7 @@ def test_invalid_declarations_name_where_and_what(value, message):
 
 
 def test_annual_emissions_from_inference_windows_only(make):
-    rec = make.record("lora", energy=1e-4, finetune=5e-2, requests=50)   # 1e-4 kWh x 400 g/kWh = 40 mg
+    rec = make.record("lora", energy=1e-4, finetune=5e-2, requests=50)  # 1e-4 kWh x 400 g/kWh = 40 mg
     p = project(rec, parse_deployment({"requests_per_second": 15, "units": 2}))
     assert p.per_request_kg == pytest.approx(40e-6 / 50)
     assert p.annual_kg == pytest.approx(40e-6 / 50 * 15 * SECONDS_PER_YEAR * 2)
@@ -46,8 +54,7 @@ def test_missing_request_count_is_explained(make):
 
 
 def test_run_level_deployment_and_record_override(make):
-    run = make.run([make.record("a", requests=10), make.record("b", requests=10)],
-                   deployment={"requests_per_day": 100})
+    run = make.run([make.record("a", requests=10), make.record("b", requests=10)], deployment={"requests_per_day": 100})
     run["records"][1]["deployment"] = {"requests_per_day": 200}
     a, b = project_run(run)
     assert b.annual_kg == pytest.approx(2 * a.annual_kg)
@@ -61,8 +68,13 @@ def test_compact_models_study_figure_is_a_day_and_the_year_is_365_times_it():
     """The study: 2.298183e-08 kg per run x 15 fps x 86,400 s x 24e6 cameras = 714,826.84 kg,
     which it calls "per year"; the formula gives a day. A year is 365 times that."""
     per_run = 2.298183e-08
-    rec = {"task": "detect", "variant": "v", "nodeid": "t::detect[v]", "requests": 10,
-           "windows": [{"phase": "inference", "emissions_kg": per_run * 10}]}
+    rec = {
+        "task": "detect",
+        "variant": "v",
+        "nodeid": "t::detect[v]",
+        "requests": 10,
+        "windows": [{"phase": "inference", "emissions_kg": per_run * 10}],
+    }
     p = project(rec, parse_deployment({"requests_per_second": 15, "units": 24e6}))
     assert p.per_request_kg == pytest.approx(per_run, rel=1e-12)
     assert p.daily_kg == pytest.approx(714_826.84, abs=0.005)

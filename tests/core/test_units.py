@@ -1,24 +1,55 @@
 import pytest
 
-from pytest_cegi.core.units import (QuantityError, format_energy, format_mass, parse_energy_kwh,
-                               parse_mass_kg, parse_tolerance)
+from pytest_cegi.core.units import (
+    QuantityError,
+    format_energy,
+    format_mass,
+    parse_energy_kwh,
+    parse_mass_kg,
+    parse_tolerance,
+)
 
 
-@pytest.mark.parametrize("text, kg", [
-    (0.3, 0.3), (2, 2.0), ("150 mg", 150e-6), ("2 g", 2e-3), ("2g", 2e-3), ("0.3 kg", 0.3),
-    ("1.5e-3 kg", 1.5e-3), ("1 t", 1000.0),
-    # the micro sign (U+00B5), Greek mu (U+03BC) and the ASCII u: every table prints µg
-    ("10 \u00b5g", 1e-8), ("10 \u03bcg", 1e-8), ("10 ug", 1e-8), ("10µg", 1e-8), ("3 ng", 3e-12),
-])
+@pytest.mark.parametrize(
+    "text, kg",
+    [
+        (0.3, 0.3),
+        (2, 2.0),
+        ("150 mg", 150e-6),
+        ("2 g", 2e-3),
+        ("2g", 2e-3),
+        ("0.3 kg", 0.3),
+        ("1.5e-3 kg", 1.5e-3),
+        ("1 t", 1000.0),
+        # the micro sign (U+00B5), Greek mu (U+03BC) and the ASCII u: every table prints µg
+        ("10 \u00b5g", 1e-8),
+        ("10 \u03bcg", 1e-8),
+        ("10 ug", 1e-8),
+        ("10µg", 1e-8),
+        ("3 ng", 3e-12),
+    ],
+)
 def test_mass(text, kg):
     assert parse_mass_kg(text) == pytest.approx(kg)
 
 
-@pytest.mark.parametrize("text, kwh", [
-    (0.2, 0.2), ("5 Wh", 5e-3), ("0.2 kWh", 0.2), ("300 J", 300 / 3.6e6), ("3.6 kJ", 1e-3),
-    ("1 MWh", 1e3), ("3.6 MJ", 1.0), ("5 wh", 5e-3), ("2 kwh", 2.0),
-    ("3.6 mJ", 1e-9), ("5 mWh", 5e-6), ("1.23e-05 J", 1.23e-05 / 3.6e6),
-])
+@pytest.mark.parametrize(
+    "text, kwh",
+    [
+        (0.2, 0.2),
+        ("5 Wh", 5e-3),
+        ("0.2 kWh", 0.2),
+        ("300 J", 300 / 3.6e6),
+        ("3.6 kJ", 1e-3),
+        ("1 MWh", 1e3),
+        ("3.6 MJ", 1.0),
+        ("5 wh", 5e-3),
+        ("2 kwh", 2.0),
+        ("3.6 mJ", 1e-9),
+        ("5 mWh", 5e-6),
+        ("1.23e-05 J", 1.23e-05 / 3.6e6),
+    ],
+)
 def test_energy(text, kwh):
     assert parse_energy_kwh(text) == pytest.approx(kwh)
 
@@ -59,7 +90,7 @@ def test_unknown_mass_unit_lists_what_is_accepted():
 
 
 # Every magnitude the reports can meet, tiny to huge, both signs of zero excluded.
-MAGNITUDES = [0.0] + [m * 10.0 ** e for e in range(-16, 5) for m in (1.0, 2.5, 9.99)]
+MAGNITUDES = [0.0] + [m * 10.0**e for e in range(-16, 5) for m in (1.0, 2.5, 9.99)]
 
 
 @pytest.mark.parametrize("kg", MAGNITUDES)

@@ -1,17 +1,18 @@
 """Saved runs as baselines: loading errors, matching, and the regression rules."""
+
 import json
 
 import pytest
 
+from pytest_cegi.core.units import parse_tolerance
+from pytest_cegi.core.window import Method
 from pytest_cegi.judge import baseline
 from pytest_cegi.judge.baseline import BaselineError, compare, load_run
-from pytest_cegi.core.window import Method
-from pytest_cegi.core.units import parse_tolerance
 
 BASE_SAMPLES = [1.00e-4, 1.05e-4, 0.95e-4, 1.02e-4, 0.98e-4]
-SLOWER = [1.50e-4, 1.60e-4, 1.55e-4, 1.45e-4, 1.52e-4]              # +52%, clearly
+SLOWER = [1.50e-4, 1.60e-4, 1.55e-4, 1.45e-4, 1.52e-4]  # +52%, clearly
 NOISY_BASE = [1.0e-4, 1.3e-4, 0.8e-4, 1.2e-4, 0.9e-4]
-NOISY_HEAD = [1.1e-4, 1.4e-4, 0.9e-4, 1.5e-4, 1.35e-4]              # +20% mean, overlapping
+NOISY_HEAD = [1.1e-4, 1.4e-4, 0.9e-4, 1.5e-4, 1.35e-4]  # +20% mean, overlapping
 
 
 def only(comparison, variant):
@@ -21,20 +22,24 @@ def only(comparison, variant):
 
 # -- loading ---------------------------------------------------------------------
 
+
 def test_save_then_load_round_trips(make):
     run = make.run([make.record("base", reference=True), make.record("lora")])
     assert load_run(make.save(run)) == json.loads(make.dump(run))
 
 
-@pytest.mark.parametrize("text,problem", [
-    ("", "empty"),
-    ('{"schema": "pytest-cegi/run", "schema_version": 1, "records": [', "truncated or corrupted"),
-    ("\x00\x01garbage", "truncated or corrupted"),
-    ("[1, 2, 3]", "not a pytest-cegi run file"),
-    ('{"schema": "other", "schema_version": 1}', "not a pytest-cegi run file"),
-    ('{"schema": "pytest-cegi/run", "schema_version": "1", "records": []}', "schema_version must be an integer"),
-    ('{"schema": "pytest-cegi/run", "schema_version": 1, "records": {}}', "field records: expected an array"),
-])
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ("", "empty"),
+        ('{"schema": "pytest-cegi/run", "schema_version": 1, "records": [', "truncated or corrupted"),
+        ("\x00\x01garbage", "truncated or corrupted"),
+        ("[1, 2, 3]", "not a pytest-cegi run file"),
+        ('{"schema": "other", "schema_version": 1}', "not a pytest-cegi run file"),
+        ('{"schema": "pytest-cegi/run", "schema_version": "1", "records": []}', "schema_version must be an integer"),
+        ('{"schema": "pytest-cegi/run", "schema_version": 1, "records": {}}', "field records: expected an array"),
+    ],
+)
 def test_unusable_files_are_clear_errors_naming_the_file(make, text, problem):
     path = make.write_text(text, "baseline.json")
     with pytest.raises(BaselineError) as info:
@@ -84,7 +89,7 @@ def test_newer_schema_asks_for_an_upgrade(make):
 def test_registered_migrations_are_applied_in_order(make, monkeypatch):
     run = make.run([make.record("base")])
     run["schema_version"] = 0
-    run["records"][0]["name"] = run["records"][0].pop("variant")   # an imagined old field name
+    run["records"][0]["name"] = run["records"][0].pop("variant")  # an imagined old field name
 
     def rename(old):
         old["records"] = [dict(r, variant=r.pop("name")) for r in old["records"]]
@@ -98,18 +103,24 @@ def test_registered_migrations_are_applied_in_order(make, monkeypatch):
 
 # -- matching ---------------------------------------------------------------------
 
+
 def test_records_match_by_nodeid_then_by_task_and_variant(make):
     base = make.run([make.record("a", nodeid="old/test_x.py::t[a]"), make.record("b")])
     head = make.run([make.record("a", nodeid="new/test_x.py::t[a]"), make.record("b"), make.record("c")])
     result = compare(base, head)
-    assert only(result, "a").status == "unchanged"          # renamed file, same (task, variant)
+    assert only(result, "a").status == "unchanged"  # renamed file, same (task, variant)
     assert only(result, "a").base["nodeid"] == "old/test_x.py::t[a]"
     assert only(result, "c").status == "added"
 
 
 def test_save_then_compare_unchanged(make):
-    run = make.run([make.record("base", reference=True, samples=BASE_SAMPLES),
-                    make.record("lora", cegi=1e-6, samples=BASE_SAMPLES)], repeat=5)
+    run = make.run(
+        [
+            make.record("base", reference=True, samples=BASE_SAMPLES),
+            make.record("lora", cegi=1e-6, samples=BASE_SAMPLES),
+        ],
+        repeat=5,
+    )
     result = compare(load_run(make.save(run)), run)
     assert result.regressions() == [] and result.improvements() == []
     assert result.counts()["unchanged"] == 2
@@ -117,6 +128,7 @@ def test_save_then_compare_unchanged(make):
 
 
 # -- regression rules ---------------------------------------------------------------
+
 
 def test_emissions_increase_beyond_tolerance_with_repeats_is_flagged(make):
     base = make.run([make.record("lora", samples=BASE_SAMPLES)], repeat=5)
@@ -138,8 +150,8 @@ def test_emissions_increase_within_noise_is_not_flagged(make):
     head = make.run([make.record("lora", samples=NOISY_HEAD)], repeat=5)
     result = only(compare(base, head), "lora")
     emissions = result.deltas["emissions"]
-    assert emissions.relative > 0.10                       # beyond the tolerance...
-    assert emissions.status == "unchanged"                 # ...but not significant
+    assert emissions.relative > 0.10  # beyond the tolerance...
+    assert emissions.status == "unchanged"  # ...but not significant
     assert "within noise" in emissions.reason
     assert result.status == "unchanged"
 
@@ -250,6 +262,7 @@ def test_undefined_cegi_is_not_compared_and_says_why(make):
 
 # -- environment -------------------------------------------------------------------
 
+
 def test_hardware_mismatch_is_flagged_and_energy_comparisons_refused(make):
     base = make.run([make.record("a", energy=1.0e-4, score=0.6)])
     other = dict(make.MACHINE, cpu="Intel Xeon Platinum 8370C", gpus=[])
@@ -261,7 +274,7 @@ def test_hardware_mismatch_is_flagged_and_energy_comparisons_refused(make):
     result = only(comparison, "a")
     assert result.deltas["energy"].status == "not compared"
     assert "hardware differs" in result.deltas["energy"].reason
-    assert result.deltas["score"].status == "regression"      # scores still compare
+    assert result.deltas["score"].status == "regression"  # scores still compare
     assert comparison.failed({"mismatch"}) == [comparison.mismatches[0].describe()]
 
     opted_in = compare(base, head, allow_energy_mismatch=True)
@@ -309,6 +322,7 @@ def test_compare_one_gives_a_single_tests_checks(make):
     assert failed == ["regression:emissions", "regression:energy"]
     added = baseline.compare_one(base, make.record("new"), machine=make.MACHINE, meter=make.METHOD.to_dict())
     assert added.status == "added" and added.checks() == []
-    moved = baseline.compare_one(base, head_record, machine=dict(make.MACHINE, cpu="Other"),
-                                 meter=make.METHOD.to_dict())
+    moved = baseline.compare_one(
+        base, head_record, machine=dict(make.MACHINE, cpu="Other"), meter=make.METHOD.to_dict()
+    )
     assert moved.deltas["energy"].status == "not compared"

@@ -1,26 +1,41 @@
 """The deterministic cost (FLOPs, tokens) gates across machines; repeated energy
 comparisons say the smallest change they could detect."""
+
 import dataclasses
 
 import pytest
 
-from pytest_cegi.judge.baseline import compare
-from pytest_cegi.core.window import Method, Window
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.run_file import build_run
+from pytest_cegi.core.window import Method, Window
+from pytest_cegi.judge.baseline import compare
 
-ATTRIBUTED = Method(meter="codecarbon", cpu="attributed: process CPU time x TDP/core", gpu="none",
-                    carbon_factor_g_per_kwh=400.0, carbon_factor_source="test", estimate=True,
-                    basis="attributed")
+ATTRIBUTED = Method(
+    meter="codecarbon",
+    cpu="attributed: process CPU time x TDP/core",
+    gpu="none",
+    carbon_factor_g_per_kwh=400.0,
+    carbon_factor_source="test",
+    estimate=True,
+    basis="attributed",
+)
 HERE = {"cpu": "AMD EPYC 7763", "gpus": []}
 ELSEWHERE = {"cpu": "Intel Xeon Platinum 8370C", "gpus": []}
 
 
 def rec(flops=None, tokens=None, samples=(1e-6,), variant="lora") -> dict:
     energy = sum(samples) / len(samples)
-    w = Window("inference", energy_kwh=energy, emissions_kg=energy * 0.4, duration_s=1.0, method=ATTRIBUTED,
-               samples=tuple(samples) if len(samples) > 1 else (), flops=flops, tokens=tokens,
-               machine_energy_kwh=energy * 5)
+    w = Window(
+        "inference",
+        energy_kwh=energy,
+        emissions_kg=energy * 0.4,
+        duration_s=1.0,
+        method=ATTRIBUTED,
+        samples=tuple(samples) if len(samples) > 1 else (),
+        flops=flops,
+        tokens=tokens,
+        machine_energy_kwh=energy * 5,
+    )
     return Record(nodeid=f"t.py::test[{variant}]", task="t", variant=variant, score=0.5, windows=[w]).to_dict()
 
 
@@ -39,8 +54,8 @@ def delta(base, head, machine=ELSEWHERE, quantity="cost"):
 def test_a_cost_rise_of_2_percent_or_more_fails_across_machines(change):
     d, result = delta(rec(flops=1_000_000), rec(flops=int(1_000_000 * change)))
     assert d.status == "regression", d.reason
-    assert "energy" in result.refused          # the hardware differs: energy is not compared ...
-    assert "cost" not in result.refused        # ... but the counted cost is
+    assert "energy" in result.refused  # the hardware differs: energy is not compared ...
+    assert "cost" not in result.refused  # ... but the counted cost is
 
 
 def test_identical_cost_across_machines_is_unchanged():
@@ -76,8 +91,7 @@ def test_attributed_energy_is_what_the_gate_compares():
 
 def test_repeated_comparison_reports_the_smallest_detectable_change():
     quiet = (1.00e-6, 1.02e-6, 0.98e-6, 1.01e-6, 0.99e-6)
-    d, _ = delta(rec(samples=quiet), rec(samples=tuple(x * 1.25 for x in quiet)), machine=HERE,
-                 quantity="energy")
+    d, _ = delta(rec(samples=quiet), rec(samples=tuple(x * 1.25 for x in quiet)), machine=HERE, quantity="energy")
     assert d.status == "regression"
     assert d.detectable is not None and 0 < d.detectable < 0.05
     assert "smallest detectable change ±" in d.reason

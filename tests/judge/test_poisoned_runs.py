@@ -1,6 +1,7 @@
 """Poisoned baselines and run files (issue 12): every one is refused by the one
 validation layer (run_schema) with the file and the field named; the CLI exits 2,
 never 1 (which means "regression") and never with a traceback."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,9 @@ import time
 
 import pytest
 
+from pytest_cegi.cli import main
 from pytest_cegi.core import run_schema
 from pytest_cegi.judge.baseline import BaselineError, load_run
-from pytest_cegi.cli import main
 
 
 def _poison(make, mutate, name="base.json") -> str:
@@ -30,18 +31,29 @@ def _set(path: list, value):
         for key in path[:-1]:
             target = target[key]
         target[path[-1]] = value
+
     return mutate
 
 
 # (attack, mutation, field path the error must name)
 ATTACKS = [
     ("NaN score", lambda run: json.dumps(run).replace('"score": 0.5', '"score": NaN', 1), "records[0]"),
-    ("Infinity window energy", lambda run: json.dumps(run).replace('"energy_kwh": 0.0001', '"energy_kwh": Infinity', 1),
-     ".energy_kwh"),
-    ("-Infinity emissions", lambda run: json.dumps(run).replace('"emissions_kg": 4e-05', '"emissions_kg": -Infinity', 1),
-     ".emissions_kg"),
+    (
+        "Infinity window energy",
+        lambda run: json.dumps(run).replace('"energy_kwh": 0.0001', '"energy_kwh": Infinity', 1),
+        ".energy_kwh",
+    ),
+    (
+        "-Infinity emissions",
+        lambda run: json.dumps(run).replace('"emissions_kg": 4e-05', '"emissions_kg": -Infinity', 1),
+        ".emissions_kg",
+    ),
     ("1e999 overflows", lambda run: json.dumps(run).replace('"score": 0.5', '"score": 1e999', 1), ".score"),
-    ("string window energy", _set(["records", 1, "windows", 0, "energy_kwh"], "abc"), "records[1] (benchmarks/test_sql.py::test_sql[lora]).windows[0].energy_kwh"),
+    (
+        "string window energy",
+        _set(["records", 1, "windows", 0, "energy_kwh"], "abc"),
+        "records[1] (benchmarks/test_sql.py::test_sql[lora]).windows[0].energy_kwh",
+    ),
     ("null window energy", _set(["records", 1, "windows", 0, "energy_kwh"], None), ".windows[0].energy_kwh"),
     ("list window energy", _set(["records", 1, "windows", 0, "energy_kwh"], [1]), ".windows[0].energy_kwh"),
     ("negative window energy", _set(["records", 1, "windows", 0, "energy_kwh"], -1.0), "must not be negative"),
@@ -54,16 +66,28 @@ ATTACKS = [
     ("bad method", _set(["records", 1, "windows", 0, "method"], {"meter": 3}), ".windows[0].method.meter"),
     ("bad verdict", _set(["records", 1, "verdict"], "great"), ".verdict"),
     ("bad check", _set(["records", 1, "checks"], [{"limit": "floor"}]), ".checks[0].source"),
-    ("5000-digit integer", lambda run: json.dumps(run).replace('"score": 0.5', '"score": ' + "9" * 5000, 1),
-     "an integer of 5000 digits"),
-    ("deep nesting", lambda run: json.dumps(run).replace('"score": 0.5', '"score": ' + "[" * 100_000 + "]" * 100_000, 1),
-     "nested too deeply"),
+    (
+        "5000-digit integer",
+        lambda run: json.dumps(run).replace('"score": 0.5', '"score": ' + "9" * 5000, 1),
+        "an integer of 5000 digits",
+    ),
+    (
+        "deep nesting",
+        lambda run: json.dumps(run).replace('"score": 0.5', '"score": ' + "[" * 100_000 + "]" * 100_000, 1),
+        "nested too deeply",
+    ),
     ("deep free-form table", _set(["records", 1, "variant_meta"], json.loads("[" * 40 + "]" * 40)), "nested deeper"),
     ("max_regression a string", _set(["settings", "max_regression"], "10%"), "settings.max_regression"),
-    ("max_regression unknown key", _set(["settings", "max_regression"], {"speed": "10%"}),
-     "settings.max_regression.speed: unknown quantity"),
-    ("max_regression not a tolerance", _set(["settings", "max_regression"], {"energy": "lots"}),
-     "settings.max_regression.energy"),
+    (
+        "max_regression unknown key",
+        _set(["settings", "max_regression"], {"speed": "10%"}),
+        "settings.max_regression.speed: unknown quantity",
+    ),
+    (
+        "max_regression not a tolerance",
+        _set(["settings", "max_regression"], {"energy": "lots"}),
+        "settings.max_regression.energy",
+    ),
     ("record max_regression wrong", _set(["records", 1, "max_regression"], {"energy": 5}), ".max_regression.energy"),
     ("string schema_version", _set(["schema_version"], "1"), "schema_version must be an integer"),
 ]
@@ -82,8 +106,13 @@ def test_poisoned_run_is_refused_naming_file_and_field(make, attack, mutate, fie
 def test_cli_exits_2_on_a_poisoned_run(make, capsys, attack, mutate, field):
     bad = _poison(make, mutate)
     good = make.save(make.run([make.record("base", reference=True)]), "head.json")
-    for argv in (["compare", bad, good], ["compare", good, bad], ["report", bad, "--no-plot"],
-                 ["update", bad, str(make.tmp_path / "b.json")], ["pool", bad, good, "-o", str(make.tmp_path / "p.json")]):
+    for argv in (
+        ["compare", bad, good],
+        ["compare", good, bad],
+        ["report", bad, "--no-plot"],
+        ["update", bad, str(make.tmp_path / "b.json")],
+        ["pool", bad, good, "-o", str(make.tmp_path / "p.json")],
+    ):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert "Traceback" not in err and bad in err
@@ -141,6 +170,7 @@ def test_cli_internal_error_is_not_exit_1(make, monkeypatch, capsys):
 
     def boom(*a, **k):
         raise KeyError("bug")
+
     monkeypatch.setattr(cli, "compare", boom)
     good = make.save(make.run([make.record("base", reference=True)]), "head.json")
     assert main(["compare", good, good]) == 3

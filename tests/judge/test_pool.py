@@ -1,4 +1,5 @@
 """`pytest-cegi pool`: alternated runs of the same tests pooled into one comparison."""
+
 import json
 
 import pytest
@@ -10,8 +11,7 @@ QUIET = [1.00e-4, 1.05e-4, 0.95e-4, 1.02e-4, 0.98e-4]
 
 def test_pooled_run_holds_every_repeat(make, tmp_path):
     a = make.save(make.run([make.record("lora", samples=QUIET, finetune=5e-4)], repeat=5), "a.json")
-    b = make.save(make.run([make.record("lora", samples=[x * 1.1 for x in QUIET], finetune=5e-4)], repeat=5),
-                  "b.json")
+    b = make.save(make.run([make.record("lora", samples=[x * 1.1 for x in QUIET], finetune=5e-4)], repeat=5), "b.json")
     out = tmp_path / "pooled.json"
     assert main(["pool", a, b, "-o", str(out)]) == 0
     pooled = json.loads(out.read_text())
@@ -26,8 +26,10 @@ def test_pooled_run_holds_every_repeat(make, tmp_path):
 
 def test_pooled_alternated_runs_catch_a_regression(make, tmp_path):
     base = [make.save(make.run([make.record("lora", samples=QUIET)], repeat=5), f"b{i}.json") for i in range(2)]
-    head = [make.save(make.run([make.record("lora", samples=[x * 1.25 for x in QUIET])], repeat=5), f"h{i}.json")
-            for i in range(2)]
+    head = [
+        make.save(make.run([make.record("lora", samples=[x * 1.25 for x in QUIET])], repeat=5), f"h{i}.json")
+        for i in range(2)
+    ]
     assert main(["pool", *base, "-o", str(tmp_path / "base.json")]) == 0
     assert main(["pool", *head, "-o", str(tmp_path / "head.json")]) == 0
     assert main(["compare", str(tmp_path / "base.json"), str(tmp_path / "head.json"), "--fail-on", "energy"]) == 1

@@ -1,4 +1,5 @@
 """The Mann-Whitney U test: known values, and agreement with scipy where installed."""
+
 import random
 
 import pytest

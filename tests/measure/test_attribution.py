@@ -1,4 +1,5 @@
 """Attributed energy: the arithmetic, codecarbon's data it relies on, and the OpenMP policy."""
+
 import math
 
 import pytest
@@ -6,26 +7,32 @@ import pytest
 from pytest_cegi.measure.meters import attribution
 from pytest_cegi.measure.meters.attribution import PowerModel, ProcessSample
 
-GB = 1024 ** 3
+GB = 1024**3
 
 
 def model(metered: bool = False) -> PowerModel:
-    return PowerModel(cpu_watts_per_core=4.0, ram_watts_per_gb=0.5, cores=2, cpu_metered=metered,
-                      describe_cpu="test", describe_ram="test")
+    return PowerModel(
+        cpu_watts_per_core=4.0,
+        ram_watts_per_gb=0.5,
+        cores=2,
+        cpu_metered=metered,
+        describe_cpu="test",
+        describe_ram="test",
+    )
 
 
 def test_modelled_cpu_is_cpu_seconds_times_watts_per_core():
     start, end = ProcessSample(10.0, 2 * GB, 0.0), ProcessSample(12.5, 2 * GB, 0.0)
     cpu, ram, seconds = model().attribute(start, end, machine_cpu_kwh=99.0)
     assert seconds == 2.5
-    assert cpu == pytest.approx(2.5 * 4.0 / 3.6e6)          # the machine reading is not used
-    assert ram == pytest.approx(2.5 * 2 * 0.5 / 3.6e6)       # 2 GB x 0.5 W/GB for the CPU time
+    assert cpu == pytest.approx(2.5 * 4.0 / 3.6e6)  # the machine reading is not used
+    assert ram == pytest.approx(2.5 * 2 * 0.5 / 3.6e6)  # 2 GB x 0.5 W/GB for the CPU time
 
 
 def test_metered_cpu_is_shared_by_busy_time():
     start, end = ProcessSample(0.0, GB, 100.0), ProcessSample(1.0, GB, 104.0)
     cpu, _, _ = model(metered=True).attribute(start, end, machine_cpu_kwh=8e-6)
-    assert cpu == pytest.approx(8e-6 / 4)                    # one of four busy CPU-seconds
+    assert cpu == pytest.approx(8e-6 / 4)  # one of four busy CPU-seconds
 
 
 def test_attribution_ignores_wall_time_and_neighbours():
@@ -54,22 +61,22 @@ def test_codecarbon_still_offers_what_attribution_reads():
 def test_codecarbon_private_hardware_labels_still_exist():
     """The meter labels the CPU mode from codecarbon's hardware objects (private
     attributes `_hardware` and `_mode`); this fails loudly if they change."""
-    from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
     from pytest_cegi.core.settings import Settings
+    from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
 
     meter = CodecarbonMeter(Settings().carbon)
     with meter.window("inference"):
         sum(range(10_000))
     tracker = meter._tracker
-    kinds = {type(hw).__name__ for hw in getattr(tracker, "_hardware")}
+    kinds = {type(hw).__name__ for hw in tracker._hardware}
     assert "CPU" in kinds
     cpu = next(hw for hw in tracker._hardware if type(hw).__name__ == "CPU")
-    assert isinstance(getattr(cpu, "_mode"), str)
+    assert isinstance(cpu._mode, str)
 
 
 def test_window_keeps_machine_reading_beside_attributed_figure():
-    from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
     from pytest_cegi.core.settings import Settings
+    from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
 
     meter = CodecarbonMeter(Settings().carbon)
     with meter.window("inference") as handle:

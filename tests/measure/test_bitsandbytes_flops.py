@@ -1,12 +1,13 @@
 """bitsandbytes' int8 and 4-bit layers count real FLOPs and cost less than fp32."""
+
 import pytest
 
 torch = pytest.importorskip("torch")
 bnb = pytest.importorskip("bitsandbytes")
 
+from pytest_cegi.core.settings import Settings  # noqa: E402
 from pytest_cegi.measure.meters.flop_formulas import count_flops  # noqa: E402
 from pytest_cegi.measure.meters.flops import FlopsMeter  # noqa: E402
-from pytest_cegi.core.settings import Settings  # noqa: E402
 
 IN, OUT, BATCH = 128, 64, 6
 
@@ -26,8 +27,7 @@ def _quantized(kind):
         if kind == "int8":
             q = bnb.nn.Linear8bitLt(layer.in_features, layer.out_features, has_fp16_weights=False, threshold=0.0)
         else:
-            q = bnb.nn.Linear4bit(layer.in_features, layer.out_features, compute_dtype=torch.float32,
-                                  quant_type=kind)
+            q = bnb.nn.Linear4bit(layer.in_features, layer.out_features, compute_dtype=torch.float32, quant_type=kind)
         q.load_state_dict(layer.state_dict())
         layers.append(q.to("cpu"))
     return torch.nn.Sequential(*layers).eval()
@@ -35,7 +35,7 @@ def _quantized(kind):
 
 def _window(meter, model, x):
     with torch.no_grad():
-        model(x)                       # the first 4-bit forward repacks weights: keep it out
+        model(x)  # the first 4-bit forward repacks weights: keep it out
         with meter.window("inference") as handle:
             model(x)
     return handle
@@ -61,7 +61,7 @@ def test_int8_ops_direct():
     row, col = torch.rand(15), torch.rand(16)
     _, count = count_flops(torch.ops.bitsandbytes.int8_scaled_mm, A.view(15, 32), B, row, col)
     assert count.by_class["int8"] == 2 * 15 * 16 * 32
-    assert count.by_class["quant"] == 15 * 16        # the dequant epilogue, per output element
+    assert count.by_class["quant"] == 15 * 16  # the dequant epilogue, per output element
     _, count = count_flops(torch.ops.bitsandbytes.int8_linear_matmul, A, B)
     assert count.nonzero() == {"int8": 2 * 15 * 16 * 32}
 

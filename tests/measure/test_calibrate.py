@@ -1,4 +1,5 @@
 """`pytest-cegi calibrate` fits a profile from meter windows and writes one the meter loads."""
+
 import contextlib
 import json
 import time
@@ -7,9 +8,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from pytest_cegi.measure import calibrate as cal  # noqa: E402
-from pytest_cegi.core.window import Method, Window, WindowHandle  # noqa: E402
-from pytest_cegi.measure.meters.flops import load_profile  # noqa: E402
+from pytest_cegi.core.window import Method, Window, WindowHandle
+from pytest_cegi.measure import calibrate as cal
+from pytest_cegi.measure.meters.flops import load_profile
 
 
 class WattMeter:
@@ -42,8 +43,26 @@ def test_calibrate_writes_a_loadable_profile(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(cc, "CodecarbonMeter", WattMeter)
     out = tmp_path / "mine.json"
-    rc = cal.calibrate_main(["-o", str(out), "--name", "mine", "--version", "7", "--seconds", "0.05",
-                             "--repeats", "1", "--idle-seconds", "0.05", "--size", "64", "--rows", "4"])
+    rc = cal.calibrate_main(
+        [
+            "-o",
+            str(out),
+            "--name",
+            "mine",
+            "--version",
+            "7",
+            "--seconds",
+            "0.05",
+            "--repeats",
+            "1",
+            "--idle-seconds",
+            "0.05",
+            "--size",
+            "64",
+            "--rows",
+            "4",
+        ]
+    )
     assert rc == 0, capsys.readouterr()
     profile = load_profile(str(out))
     assert profile.label == "mine@7"

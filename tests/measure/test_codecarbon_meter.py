@@ -1,8 +1,9 @@
 """The real codecarbon meter: one tracker per process, task windows, honest labels."""
+
 import pytest
 
-from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
 from pytest_cegi.core.settings import Carbon, Settings
+from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
 
 
 def _work():
@@ -60,16 +61,18 @@ def test_tracker_error_makes_the_window_invalid_not_a_crash():
 
 
 def test_codecarbon_meter_in_a_real_session(pytester):
-    pytester.makepyfile(test_cc="""
+    pytester.makepyfile(
+        test_cc="""
         def test_measured(cegi):
             with cegi.measure():
                 sum(i * i for i in range(200_000))
             cegi.record_score(1.0)
-    """)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--cegi-budget", "--cegi-country=USA",
-                                "--cegi-save=r.json")
+    """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--cegi-budget", "--cegi-country=USA", "--cegi-save=r.json")
     result.assert_outcomes(passed=1)
     import json
+
     rec = json.loads((pytester.path / "r.json").read_text())["records"][0]
     assert rec["energy_kwh"] > 0 and rec["verdict"] == "pass"
     assert rec["method"]["meter"] == "codecarbon"

@@ -1,12 +1,13 @@
 """The flops meter: hand-checked counts, bit-identical energy, honest labels."""
+
 import sys
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from pytest_cegi.measure.meters.flops import FlopsMeter  # noqa: E402
 from pytest_cegi.core.settings import Carbon, Settings  # noqa: E402
+from pytest_cegi.measure.meters.flops import FlopsMeter  # noqa: E402
 
 
 def _meter(**kw):
@@ -40,7 +41,8 @@ def test_dtype_decides_the_class_and_the_price():
     profile = meter.profile
     assert bf16.result.energy_kwh / fp32.result.energy_kwh == pytest.approx(
         (profile.classes["bf16"].joules_per_flop + profile.static_watts / profile.classes["bf16"].flops_per_second)
-        / (profile.classes["fp32"].joules_per_flop + profile.static_watts / profile.classes["fp32"].flops_per_second))
+        / (profile.classes["fp32"].joules_per_flop + profile.static_watts / profile.classes["fp32"].flops_per_second)
+    )
 
 
 def test_energy_is_the_profile_formula_and_labelled_modelled():
@@ -62,9 +64,15 @@ def test_energy_is_the_profile_formula_and_labelled_modelled():
 
 def _tiny_llama():
     transformers = pytest.importorskip("transformers")
-    config = transformers.LlamaConfig(vocab_size=128, hidden_size=64, intermediate_size=128,
-                                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                                      max_position_embeddings=64)
+    config = transformers.LlamaConfig(
+        vocab_size=128,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=64,
+    )
     torch.manual_seed(0)
     return transformers.LlamaForCausalLM(config).eval()
 
@@ -78,7 +86,7 @@ def test_three_windows_of_the_same_work_give_bit_identical_energy():
             model(input_ids=ids)
 
     energies = []
-    for _ in range(3):   # fresh meter each time, as three runs of the suite would have
+    for _ in range(3):  # fresh meter each time, as three runs of the suite would have
         handle = _run(_meter(), work)
         assert handle.result.invalid_reason is None
         energies.append(handle.result.energy_kwh.hex())
@@ -87,7 +95,7 @@ def test_three_windows_of_the_same_work_give_bit_identical_energy():
     # The linear layers alone: per layer q,k,v,o (64x64), gate/up (64->128), down (128->64); lm_head 64->128.
     tokens = 2 * 12
     linear = tokens * 2 * (2 * (4 * 64 * 64 + 3 * 64 * 128) + 64 * 128)
-    assert handle.notes["flops"]["fp32"] > linear        # plus attention (CPU SDPA kernel)
+    assert handle.notes["flops"]["fp32"] > linear  # plus attention (CPU SDPA kernel)
 
 
 def test_a_window_without_torch_ops_is_invalid_not_free():
@@ -99,7 +107,7 @@ def test_a_window_without_torch_ops_is_invalid_not_free():
 
 
 def test_without_torch_the_window_is_invalid_with_a_clear_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch", None)   # `import torch` now raises ImportError
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     handle = _run(_meter(), lambda: None)
     w = handle.result
     assert w.error and "needs torch" in w.error and "--cegi-meter=codecarbon" in w.error
@@ -108,10 +116,9 @@ def test_without_torch_the_window_is_invalid_with_a_clear_error(monkeypatch):
 
 def test_an_exception_in_the_body_still_closes_the_window():
     meter = _meter()
-    with pytest.raises(ZeroDivisionError):
-        with meter.window("inference") as handle:
-            torch.ones(4, 4) @ torch.ones(4, 4)
-            1 / 0
+    with pytest.raises(ZeroDivisionError), meter.window("inference") as handle:
+        torch.ones(4, 4) @ torch.ones(4, 4)
+        1 / 0
     assert handle.result.energy_kwh > 0
     # and the dispatch mode is gone: later work is not counted into a dead window
     with meter.window("inference") as later:
@@ -128,7 +135,7 @@ def test_fixed_intensity_and_country_factors():
 
     france = FlopsMeter(Carbon("FRA", None, "--cegi-country FRA (codecarbon's offline grid data)"))
     w = _run(france, lambda: a @ b).result
-    assert 0 < w.method.carbon_factor_g_per_kwh < 200      # a low-carbon grid, from codecarbon's data
+    assert 0 < w.method.carbon_factor_g_per_kwh < 200  # a low-carbon grid, from codecarbon's data
     assert w.method.carbon_factor_source.startswith("--cegi-country FRA")
 
     nowhere = FlopsMeter(Carbon("XXX", None, "--cegi-country XXX"))
@@ -151,7 +158,7 @@ def test_nested_counting_counts_the_inner_work_in_both():
 def test_profile_is_picked_by_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("CEGI_FLOPS_PROFILE", "cegi-ci-epyc-2cpu")
     assert _meter().profile.name == "cegi-ci-epyc-2cpu"
-    assert _meter(profile="generic-cpu").profile.name == "generic-cpu"   # explicit wins
+    assert _meter(profile="generic-cpu").profile.name == "generic-cpu"  # explicit wins
 
 
 def test_counts_match_torch_flop_counter_where_it_has_formulas():
@@ -175,4 +182,4 @@ def test_cpu_attention_is_counted():
 
     q = torch.randn(2, 4, 16, 8)
     _, count = count_flops(torch.nn.functional.scaled_dot_product_attention, q, q, q)
-    assert count.by_class["fp32"] == 2 * (2 * 2 * 4 * 16 * 16 * 8)   # QK^T and AV
+    assert count.by_class["fp32"] == 2 * (2 * 2 * 4 * 16 * 16 * 8)  # QK^T and AV

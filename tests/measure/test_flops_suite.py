@@ -1,4 +1,5 @@
 """Acceptance: three runs of the same suite under --cegi-meter=flops save identical energy."""
+
 import json
 
 import pytest

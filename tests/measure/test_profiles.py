@@ -1,19 +1,29 @@
 """Device profiles: the shipped ones validate; bad ones fail with the file and key named."""
+
 import json
 
 import pytest
 
+from pytest_cegi.core.settings import Settings
 from pytest_cegi.measure.meters.flop_formulas import CLASSES
 from pytest_cegi.measure.meters.flops import FlopsMeter, ProfileError, builtin_profiles, load_profile
-from pytest_cegi.core.settings import Settings
 
 
 def _valid():
-    return json.loads(json.dumps({
-        "schema": "pytest-cegi/flops-profile", "schema_version": 1, "name": "t", "version": "3",
-        "device": "cpu", "source": "test", "static_watts": 1.0,
-        "classes": {c: {"joules_per_flop": 1e-10, "flops_per_second": 1e10} for c in CLASSES},
-    }))
+    return json.loads(
+        json.dumps(
+            {
+                "schema": "pytest-cegi/flops-profile",
+                "schema_version": 1,
+                "name": "t",
+                "version": "3",
+                "device": "cpu",
+                "source": "test",
+                "static_watts": 1.0,
+                "classes": {c: {"joules_per_flop": 1e-10, "flops_per_second": 1e10} for c in CLASSES},
+            }
+        )
+    )
 
 
 def _write(tmp_path, data, name="p.json"):
@@ -73,18 +83,21 @@ def _broken(mutate):
     return data
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.update(schema="other"), "key 'schema' must be 'pytest-cegi/flops-profile'"),
-    (lambda d: d.update(schema_version=2), "unsupported schema_version 2"),
-    (lambda d: d.pop("version"), "key 'version' must be a non-empty string"),
-    (lambda d: d.update(device="tpu"), "key 'device' must be one of cpu, gpu"),
-    (lambda d: d.update(static_watts=-1), "key 'static_watts' must be a number >= 0"),
-    (lambda d: d["classes"].pop("int4"), "'classes' lacks int4"),
-    (lambda d: d["classes"].update(fp8={}), "unknown class 'fp8'"),
-    (lambda d: d["classes"]["int8"].update(joules_per_flop=0), r"classes\.int8\.joules_per_flop.*positive"),
-    (lambda d: d["classes"]["fp32"].update(flops_per_second="fast"), r"classes\.fp32\.flops_per_second.*number"),
-    (lambda d: d.update(classes=[]), "key 'classes' must be an object"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.update(schema="other"), "key 'schema' must be 'pytest-cegi/flops-profile'"),
+        (lambda d: d.update(schema_version=2), "unsupported schema_version 2"),
+        (lambda d: d.pop("version"), "key 'version' must be a non-empty string"),
+        (lambda d: d.update(device="tpu"), "key 'device' must be one of cpu, gpu"),
+        (lambda d: d.update(static_watts=-1), "key 'static_watts' must be a number >= 0"),
+        (lambda d: d["classes"].pop("int4"), "'classes' lacks int4"),
+        (lambda d: d["classes"].update(fp8={}), "unknown class 'fp8'"),
+        (lambda d: d["classes"]["int8"].update(joules_per_flop=0), r"classes\.int8\.joules_per_flop.*positive"),
+        (lambda d: d["classes"]["fp32"].update(flops_per_second="fast"), r"classes\.fp32\.flops_per_second.*number"),
+        (lambda d: d.update(classes=[]), "key 'classes' must be an object"),
+    ],
+)
 def test_invalid_profiles_name_the_file_and_key(tmp_path, mutate, message):
     path = _write(tmp_path, _broken(mutate))
     with pytest.raises(ProfileError, match=message) as info:
@@ -98,11 +111,14 @@ def test_meter_construction_raises_the_profile_error(tmp_path, monkeypatch):
         FlopsMeter(Settings().carbon)
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ('"static_watts": 1.0', '"static_watts": NaN', "static_watts"),
-    ('"static_watts": 1.0', '"static_watts": ' + "9" * 5000, "static_watts"),
-    ('"static_watts": 1.0', '"static_watts": ' + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ('"static_watts": 1.0', '"static_watts": NaN', "static_watts"),
+        ('"static_watts": 1.0', '"static_watts": ' + "9" * 5000, "static_watts"),
+        ('"static_watts": 1.0', '"static_watts": ' + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+)
 def test_hostile_profile_json_is_a_profile_error(tmp_path, old, new, message):
     """Issue 12: read as strictly as a run file (no NaN, no huge int, no deep nesting)."""
     text = json.dumps(_valid())

@@ -1,4 +1,5 @@
 """CIDEr-D against hand-worked values (idf = log(N/df), raw counts, sigma 6, x10)."""
+
 import math
 import random
 import re
@@ -70,7 +71,7 @@ def test_small_sets_warn_and_scale_is_documented():
 
 def test_no_small_set_warning_from_100_examples():
     rng = random.Random(0)
-    words = "man woman dog cat runs sits on grass a the red ball park".split()
+    words = ["man", "woman", "dog", "cat", "runs", "sits", "on", "grass", "a", "the", "red", "ball", "park"]
     caps = [" ".join(rng.choice(words) for _ in range(6)) for _ in range(100)]
     with warnings.catch_warnings():
         warnings.simplefilter("error", MetricWarning)
@@ -80,21 +81,29 @@ def test_no_small_set_warning_from_100_examples():
 
 def test_tokenisation_ignores_case_and_punctuation():
     assert cider(["A man, riding.", "dogs"], ["a man riding", "dogs"]).details["per_example"][0] == pytest.approx(
-        cider(["a man riding", "dogs"], ["a man riding", "dogs"]).details["per_example"][0])
+        cider(["a man riding", "dogs"], ["a man riding", "dogs"]).details["per_example"][0]
+    )
 
 
 # --- tokenisation: any script --------------------------------------------------------
 
-CHINESE = ["一只猫坐在垫子上", "两个男人在公园里踢足球", "一辆红色的公共汽车停在路边",
-           "小女孩拿着一个蓝色的气球", "桌子上有一盘水果和面包"]
+CHINESE = [
+    "一只猫坐在垫子上",
+    "两个男人在公园里踢足球",
+    "一辆红色的公共汽车停在路边",
+    "小女孩拿着一个蓝色的气球",
+    "桌子上有一盘水果和面包",
+]
 
 
 def test_identical_non_ascii_captions_score_the_maximum():
     # Every caption has 4+ tokens and none of its n-grams is in every reference set, so
     # each n = 1..4 contributes a cosine of 1: 10 per example, the top of the range.
-    for caps in (CHINESE,
-                 ["кошка сидит на коврике", "двое мужчин играют в футбол", "красный автобус стоит у дороги"],
-                 ["un café crème très chaud", "l'élève lit un livre épais", "deux garçons jouent au ballon"]):
+    for caps in (
+        CHINESE,
+        ["кошка сидит на коврике", "двое мужчин играют в футбол", "красный автобус стоит у дороги"],
+        ["un café crème très chaud", "l'élève lit un livre épais", "deux garçons jouent au ballon"],
+    ):
         result = cider(caps, caps)
         assert result.details["per_example"] == pytest.approx([10.0] * len(caps))
 
@@ -118,10 +127,11 @@ def test_ascii_tokenisation_is_unchanged_by_unicode_support():
 
 # --- agreement with the COCO caption toolkit ------------------------------------------
 
+
 def pretokenised_corpus(n, seed):
     """Lower-case words joined by single spaces: what pycocoevalcap's PTB step produces."""
     rng = random.Random(seed)
-    words = "a an the man woman dog cat two red ball park grass sits runs on in with near".split()
+    words = ["a", "an", "the", "man", "woman", "dog", "cat", "two", "red", "ball", "park", "grass", "sits", "runs", "on", "in", "with", "near"]
 
     def caption():
         return " ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
@@ -138,7 +148,8 @@ def test_agrees_with_pycocoevalcap_cider_on_pretokenised_text(n, seed):
     coco_cider = pytest.importorskip("pycocoevalcap.cider.cider", reason="pycocoevalcap is not installed")
     preds, refs = pretokenised_corpus(n, seed)
     corpus, per_image = coco_cider.Cider().compute_score(
-        {i: r for i, r in enumerate(refs)}, {i: [p] for i, p in enumerate(preds)})
+        {i: r for i, r in enumerate(refs)}, {i: [p] for i, p in enumerate(preds)}
+    )
     ours = cider(preds, refs)
     assert max(abs(a - b) for a, b in zip(ours.details["per_example"], per_image)) <= 1e-9
     assert ours.value == pytest.approx(float(corpus), abs=1e-9)

@@ -5,6 +5,7 @@ margin, leave the parent alive, leave files outside the sandbox byte-identical, 
 leave no process behind. Attack processes carry a unique marker (in argv or their
 process name) so the host's /proc can be searched for survivors.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -98,6 +99,7 @@ def run_attack(box: CodeSandbox, code: str, test: str = "assert False, 'the atta
 
 # --- ordinary samples ------------------------------------------------------------------
 
+
 def test_passing_failing_and_broken_samples(box):
     assert box.run("def add(a, b):\n    return a + b", "assert add(2, 3) == 5").status == "passed"
     failed = box.run("def add(a, b):\n    return a - b", "assert add(2, 3) == 5, 'wrong sum'")
@@ -141,6 +143,7 @@ def test_the_why_is_truncated(box):
 
 
 # --- time and processes ----------------------------------------------------------------
+
 
 def test_infinite_loop_times_out(box):
     outcome = run_attack(box, "while True:\n    pass")
@@ -233,8 +236,12 @@ def test_sleep_spray_then_hang_is_killed_with_everything(box):
 
 def test_killing_the_parent_fails_only_the_sample(box):
     parent = os.getpid()
-    for code in ("import os\nos.kill(os.getppid(), 9)", f"import os\nos.kill({parent}, 9)",
-                 "import os\nos.kill(-1, 9)", f"import os\nos.killpg({os.getpgid(parent)}, 9)"):
+    for code in (
+        "import os\nos.kill(os.getppid(), 9)",
+        f"import os\nos.kill({parent}, 9)",
+        "import os\nos.kill(-1, 9)",
+        f"import os\nos.killpg({os.getpgid(parent)}, 9)",
+    ):
         run_attack(box, code)
     assert os.getpid() == parent  # still here
 
@@ -245,6 +252,7 @@ def test_exiting_early_is_not_a_pass(box):
 
 
 # --- memory, disk, descriptors ----------------------------------------------------------
+
 
 def test_memory_bomb(box):
     outcome = run_attack(box, "blocks = []\nwhile True:\n    blocks.append(bytearray(32 * 2**20))")
@@ -270,6 +278,7 @@ def test_file_size_and_descriptor_limits(box):
 
 
 # --- filesystem -----------------------------------------------------------------------
+
 
 def test_writes_and_deletes_outside_the_workdir_fail(box, exposed, tmp_path):
     victim = exposed / "victim.txt"
@@ -304,14 +313,18 @@ def test_host_files_outside_the_exposed_tree_are_invisible(box):
     assert "FileNotFoundError" in run_attack(box, f"import os\nos.listdir({os.path.dirname(__file__)!r})").why
     # The home directory holds at most the path down to the interpreter (pyenv, a venv).
     home = Path.home()
-    allowed = {Path(p).relative_to(home).parts[0] for p in (sys.prefix, sys.base_prefix)
-               if Path(p).is_relative_to(home)}
-    outcome = box.run(f"import os\nseen = set(os.listdir({str(home)!r})) if os.path.exists({str(home)!r}) else set()",
-                      f"assert seen <= {allowed!r}, seen")
+    allowed = {
+        Path(p).relative_to(home).parts[0] for p in (sys.prefix, sys.base_prefix) if Path(p).is_relative_to(home)
+    }
+    outcome = box.run(
+        f"import os\nseen = set(os.listdir({str(home)!r})) if os.path.exists({str(home)!r}) else set()",
+        f"assert seen <= {allowed!r}, seen",
+    )
     assert outcome.status == "passed", outcome
 
 
 # --- network ----------------------------------------------------------------------------
+
 
 def test_network_connect_to_a_local_port_fails(box):
     with socket.socket() as server:
@@ -321,8 +334,11 @@ def test_network_connect_to_a_local_port_fails(box):
         port = server.getsockname()[1]
         run_attack(box, f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=0.5)")
         run_attack(box, f"import socket\nsocket.create_connection(('localhost', {port}), timeout=0.5)")
-        run_attack(box, f"import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-                        f"s.sendto(b'x', ('127.0.0.1', {port}))\ns.connect(('8.8.8.8', 53))")
+        run_attack(
+            box,
+            f"import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            f"s.sendto(b'x', ('127.0.0.1', {port}))\ns.connect(('8.8.8.8', 53))",
+        )
         with pytest.raises(socket.timeout):
             server.accept()
 
@@ -340,6 +356,7 @@ def test_unix_socket_of_the_host_is_unreachable(box, exposed):
 
 # --- secrets and escapes ----------------------------------------------------------------
 
+
 def test_parent_secrets_are_not_visible(box, monkeypatch):
     monkeypatch.setenv("CEGI_SECRET", "hunter2-do-not-leak")
     assert "KeyError" in run_attack(box, "import os\nos.environ['CEGI_SECRET']").why
@@ -355,8 +372,9 @@ def test_parent_secrets_are_not_visible(box, monkeypatch):
     outcome = run_attack(box, scan, test="assert any(found)")
     assert outcome.status == "failed"
     env = run_attack(box, "import os\nassert False, sorted(os.environ)", test="pass")
-    assert env.why == ("in the sample: AssertionError: "
-                       "['HOME', 'LANG', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'PYTHONHASHSEED']")
+    assert env.why == (
+        "in the sample: AssertionError: ['HOME', 'LANG', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'PYTHONHASHSEED']"
+    )
 
 
 def test_ctypes_and_namespace_escapes_fail(box, exposed):
@@ -374,7 +392,7 @@ def test_ctypes_and_namespace_escapes_fail(box, exposed):
             raise OSError(ctypes.get_errno(), "unshare refused")
         if libc.mount(None, {str(exposed)!r}.encode(), None, 32 | 4096, None) != 0:
             raise OSError(ctypes.get_errno(), "remount in a nested namespace refused")
-        open({str(exposed / 'victim.txt')!r}, 'w').write('pwned')
+        open({str(exposed / "victim.txt")!r}, 'w').write('pwned')
     """
     ptrace = "import ctypes\nif ctypes.CDLL(None).ptrace(16, 1, 0, 0) != 0:\n    raise OSError('ptrace refused')"
     for code in (remount, nested, ptrace, "__import__('ctypes').string_at(0)"):
@@ -403,15 +421,24 @@ def test_killing_the_supervisor_kills_the_sample(isolated, tmp_path):
     from pytest_cegi.metrics import code_sandbox
 
     mark = marker()
-    code = (f"import subprocess, sys, time\nfor _ in range(3):\n"
-            f"    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{mark}'])\ntime.sleep(60)")
+    code = (
+        f"import subprocess, sys, time\nfor _ in range(3):\n"
+        f"    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{mark}'])\ntime.sleep(60)"
+    )
     workdir = tmp_path / "work"
     workdir.mkdir()
-    proc = subprocess.Popen(code_sandbox._argv(sys.executable, True), stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir,
-                            env=code_sandbox._minimal_env(str(workdir)), start_new_session=True)
-    proc.stdin.write(code_sandbox._request(code, "", code_sandbox.SandboxLimits(timeout_s=30), str(workdir),
-                                           sys.executable, True))
+    proc = subprocess.Popen(
+        code_sandbox._argv(sys.executable, True),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=workdir,
+        env=code_sandbox._minimal_env(str(workdir)),
+        start_new_session=True,
+    )
+    proc.stdin.write(
+        code_sandbox._request(code, "", code_sandbox.SandboxLimits(timeout_s=30), str(workdir), sys.executable, True)
+    )
     proc.stdin.close()
     try:
         deadline = time.monotonic() + 5

@@ -20,16 +20,32 @@ def direct_stats(preds, refs, tmp_path):
     for image_id, (pred, ref) in enumerate(zip(preds, refs)):
         images.append({"id": image_id, "width": 640, "height": 480})
         for (x1, y1, x2, y2), label in zip(ref["boxes"], ref["labels"]):
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": label,
-                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": label,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
             cats.add(label)
         for (x1, y1, x2, y2), label, score in zip(pred["boxes"], pred["labels"], pred["scores"]):
-            results.append({"image_id": image_id, "category_id": label, "bbox": [x1, y1, x2 - x1, y2 - y1],
-                            "score": score})
+            results.append(
+                {"image_id": image_id, "category_id": label, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": score}
+            )
             cats.add(label)
     path = tmp_path / "gt.json"
-    path.write_text(json.dumps({"images": images, "annotations": annotations,
-                                "categories": [{"id": c, "name": str(c)} for c in sorted(cats)]}))
+    path.write_text(
+        json.dumps(
+            {
+                "images": images,
+                "annotations": annotations,
+                "categories": [{"id": c, "name": str(c)} for c in sorted(cats)],
+            }
+        )
+    )
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(path))
         evaluator = COCOeval(gt, gt.loadRes(results), "bbox")
@@ -90,8 +106,10 @@ def test_agrees_with_pycocotools_on_random_boxes(tmp_path):
 
 
 def test_perfect_predictions_score_one():
-    refs = [{"boxes": [[10, 10, 50, 60], [100, 100, 300, 250]], "labels": [1, 2]},
-            {"boxes": [[0, 0, 20, 20]], "labels": [1]}]
+    refs = [
+        {"boxes": [[10, 10, 50, 60], [100, 100, 300, 250]], "labels": [1, 2]},
+        {"boxes": [[0, 0, 20, 20]], "labels": [1]},
+    ]
     preds = [{"boxes": r["boxes"], "scores": [0.9] * len(r["boxes"]), "labels": r["labels"]} for r in refs]
     result = metrics.compute("detection_map", preds, refs)
     assert result.key == "map"
@@ -106,8 +124,9 @@ def test_hand_computed_cases():
     assert partial.scores["map"] == pytest.approx(0.5)
     assert partial.scores["map_50"] == pytest.approx(1.0) and partial.scores["map_75"] == 0.0
     # a false positive ranked above the true positive: precision 1/2 at every recall
-    ranked = metrics.compute("detection_map", [{"boxes": [[50, 50, 60, 60], [0, 0, 10, 10]], "scores": [0.9, 0.5],
-                                                "labels": [1, 1]}], [gt])
+    ranked = metrics.compute(
+        "detection_map", [{"boxes": [[50, 50, 60, 60], [0, 0, 10, 10]], "scores": [0.9, 0.5], "labels": [1, 1]}], [gt]
+    )
     assert ranked.value == pytest.approx(0.5)
     # a wrong class is a miss, and its class (no ground truth) is left out of the mean
     wrong = metrics.compute("detection_map", [{"boxes": [[0, 0, 10, 10]], "scores": [0.9], "labels": [2]}], [gt])
@@ -115,11 +134,16 @@ def test_hand_computed_cases():
 
 
 def test_images_without_references_or_predictions():
-    refs = [{"boxes": [[0, 0, 10, 10]], "labels": [1]}, {"boxes": [], "labels": []},
-            {"boxes": [[20, 20, 40, 40]], "labels": [1]}]
-    preds = [{"boxes": [[0, 0, 10, 10]], "scores": [0.5], "labels": [1]},
-             {"boxes": [[5, 5, 9, 9]], "scores": [0.9], "labels": [1]},  # on an image with no ground truth
-             {"boxes": [], "scores": [], "labels": []}]                  # a missed object
+    refs = [
+        {"boxes": [[0, 0, 10, 10]], "labels": [1]},
+        {"boxes": [], "labels": []},
+        {"boxes": [[20, 20, 40, 40]], "labels": [1]},
+    ]
+    preds = [
+        {"boxes": [[0, 0, 10, 10]], "scores": [0.5], "labels": [1]},
+        {"boxes": [[5, 5, 9, 9]], "scores": [0.9], "labels": [1]},  # on an image with no ground truth
+        {"boxes": [], "scores": [], "labels": []},
+    ]  # a missed object
     result = metrics.compute("detection_map", preds, refs)
     # one FP above the only TP, and recall stops at 1/2: precision 1/2 on 51 of 101 recall points
     assert result.value == pytest.approx(0.5 * 51 / 101)
@@ -129,13 +153,17 @@ def test_images_without_references_or_predictions():
 
 def test_undefined_figures_are_left_out_not_minus_one():
     # only small objects (area < 32^2): COCOeval reports -1 for medium and large
-    result = metrics.compute("detection_map", [{"boxes": [[0, 0, 10, 10]], "scores": [1.0], "labels": [3]}],
-                             [{"boxes": [[0, 0, 10, 10]], "labels": [3]}])
+    result = metrics.compute(
+        "detection_map",
+        [{"boxes": [[0, 0, 10, 10]], "scores": [1.0], "labels": [3]}],
+        [{"boxes": [[0, 0, 10, 10]], "labels": [3]}],
+    )
     assert -1 not in result.scores.values()
     assert {"map_medium", "map_large", "mar_medium", "mar_large"} == set(result.details["undefined"])
     with pytest.raises(metrics.MetricError, match="no reference has any box"):
-        metrics.compute("detection_map", [{"boxes": [[0, 0, 1, 1]], "scores": [1.0], "labels": [1]}],
-                        [{"boxes": [], "labels": []}])
+        metrics.compute(
+            "detection_map", [{"boxes": [[0, 0, 1, 1]], "scores": [1.0], "labels": [1]}], [{"boxes": [], "labels": []}]
+        )
 
 
 def test_numpy_arrays_are_accepted():
@@ -148,20 +176,26 @@ def test_numpy_arrays_are_accepted():
 GOOD_REF = {"boxes": [[0, 0, 10, 10]], "labels": [1]}
 
 
-@pytest.mark.parametrize("pred, ref, message", [
-    ({"boxes": [[0, 0, 10, 10]], "scores": [0.5, 0.4], "labels": [1]}, GOOD_REF, "different lengths"),
-    ({"boxes": [[10, 0, 0, 10]], "scores": [0.5], "labels": [1]}, GOOD_REF, "x2 < x1"),
-    ({"boxes": [[0, 0, 10, float("nan")]], "scores": [0.5], "labels": [1]}, GOOD_REF, "4 finite numbers"),
-    ({"boxes": [[0, 0, 10]], "scores": [0.5], "labels": [1]}, GOOD_REF, "4 finite numbers"),
-    ({"boxes": [[0, 0, 10, 10]], "scores": [float("inf")], "labels": [1]}, GOOD_REF, "finite number"),
-    ({"boxes": [[0, 0, 10, 10]], "scores": [0.5], "labels": [1.0]}, GOOD_REF, "int class id"),
-    ({"boxes": [[0, 0, 10, 10]], "scores": [0.5], "labels": [True]}, GOOD_REF, "int class id"),
-    ({"boxes": [[0, 0, 10, 10]], "labels": [1]}, GOOD_REF, r"lacks \['scores'\]"),
-    ([[0, 0, 10, 10]], GOOD_REF, "must be a dict"),
-    ({"boxes": [[0, 0, 10, 10]], "scores": [0.5], "labels": [1]}, {"boxes": [[0, 0, 5, 5]], "labels": ["cat"]},
-     "reference 0 labels"),
-    ({"boxes": "0 0 10 10", "scores": [0.5], "labels": [1]}, GOOD_REF, "boxes must be a list"),
-])
+@pytest.mark.parametrize(
+    "pred, ref, message",
+    [
+        ({"boxes": [[0, 0, 10, 10]], "scores": [0.5, 0.4], "labels": [1]}, GOOD_REF, "different lengths"),
+        ({"boxes": [[10, 0, 0, 10]], "scores": [0.5], "labels": [1]}, GOOD_REF, "x2 < x1"),
+        ({"boxes": [[0, 0, 10, float("nan")]], "scores": [0.5], "labels": [1]}, GOOD_REF, "4 finite numbers"),
+        ({"boxes": [[0, 0, 10]], "scores": [0.5], "labels": [1]}, GOOD_REF, "4 finite numbers"),
+        ({"boxes": [[0, 0, 10, 10]], "scores": [float("inf")], "labels": [1]}, GOOD_REF, "finite number"),
+        ({"boxes": [[0, 0, 10, 10]], "scores": [0.5], "labels": [1.0]}, GOOD_REF, "int class id"),
+        ({"boxes": [[0, 0, 10, 10]], "scores": [0.5], "labels": [True]}, GOOD_REF, "int class id"),
+        ({"boxes": [[0, 0, 10, 10]], "labels": [1]}, GOOD_REF, r"lacks \['scores'\]"),
+        ([[0, 0, 10, 10]], GOOD_REF, "must be a dict"),
+        (
+            {"boxes": [[0, 0, 10, 10]], "scores": [0.5], "labels": [1]},
+            {"boxes": [[0, 0, 5, 5]], "labels": ["cat"]},
+            "reference 0 labels",
+        ),
+        ({"boxes": "0 0 10 10", "scores": [0.5], "labels": [1]}, GOOD_REF, "boxes must be a list"),
+    ],
+)
 def test_bad_inputs(pred, ref, message):
     with pytest.raises(metrics.MetricError, match=message):
         metrics.compute("detection_map", [pred], [ref])

@@ -4,6 +4,7 @@
 off by environment and every socket connection made to fail, a network attempt would
 fail these tests.
 """
+
 import importlib.util
 import socket
 import sys

@@ -21,9 +21,9 @@ def test_hand_worked_mix(singer_db):
     ]
     preds = [
         "SELECT name FROM singer WHERE country = 'France' ORDER BY name DESC",  # order free: correct
-        "SELECT name FROM singer ORDER BY name",                               # wrong order: wrong
-        "SELECT count(*) FROM singr",                                          # error: 0
-        "SELECT DISTINCT country FROM singer",                                 # multiset differs
+        "SELECT name FROM singer ORDER BY name",  # wrong order: wrong
+        "SELECT count(*) FROM singr",  # error: 0
+        "SELECT DISTINCT country FROM singer",  # multiset differs
     ]
     result = ex(preds, golds, singer_db)
     assert result.value == pytest.approx(1 / 4)
@@ -74,8 +74,9 @@ def test_one_database_per_example(singer_db, tmp_path):
     conn.executemany("INSERT INTO pet VALUES (?)", [("Rex",), ("Tom",)])
     conn.commit()
     conn.close()
-    result = ex(["SELECT count(*) FROM singer", "SELECT count(*) FROM pet"],
-                ["SELECT 5", "SELECT 2"], [singer_db, other])
+    result = ex(
+        ["SELECT count(*) FROM singer", "SELECT count(*) FROM pet"], ["SELECT 5", "SELECT 2"], [singer_db, other]
+    )
     assert result.value == 1.0
 
 
@@ -99,8 +100,10 @@ def test_many_databases_interleaved(tmp_path):
 
 
 def test_gold_over_memory_limit_suggests_raising_it(singer_db):
-    big = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 20) "
-           "SELECT printf('%.*c', 1000000, 'x') FROM c")
+    big = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 20) "
+        "SELECT printf('%.*c', 1000000, 'x') FROM c"
+    )
     with pytest.raises(GoldQueryError, match="raise memory_mib"):
         ex(["SELECT 1"], [big], singer_db, memory_mib=64)
     assert ex([big], [big], singer_db, memory_mib=256).details["memory_mib"] == 256
@@ -142,26 +145,32 @@ def test_result_comparison_rules():
     assert results_match([(1,), (2,)], a, ordered=False, set_semantics=True)
 
 
-@pytest.mark.parametrize("sql, expected", [
-    ("SELECT a FROM t ORDER BY a", True),
-    ("select a from t order\n by a desc limit 3", True),
-    ("SELECT 'order by' FROM t", False),
-    ('SELECT "order by" FROM t', False),
-    ("SELECT a FROM t -- ORDER BY a", False),
-    ("WITH x AS (SELECT a FROM t ORDER BY a) SELECT a FROM x", False),
-    ("SELECT a FROM t WHERE a IN (SELECT a FROM u ORDER BY a LIMIT 1)", False),
-    ("SELECT a FROM t UNION SELECT b FROM u ORDER BY 1", True),
-])
+@pytest.mark.parametrize(
+    "sql, expected",
+    [
+        ("SELECT a FROM t ORDER BY a", True),
+        ("select a from t order\n by a desc limit 3", True),
+        ("SELECT 'order by' FROM t", False),
+        ('SELECT "order by" FROM t', False),
+        ("SELECT a FROM t -- ORDER BY a", False),
+        ("WITH x AS (SELECT a FROM t ORDER BY a) SELECT a FROM x", False),
+        ("SELECT a FROM t WHERE a IN (SELECT a FROM u ORDER BY a LIMIT 1)", False),
+        ("SELECT a FROM t UNION SELECT b FROM u ORDER BY 1", True),
+    ],
+)
 def test_top_level_order_by_detection(sql, expected):
     assert has_top_level_order_by(sql) is expected
 
 
-@pytest.mark.parametrize("sql, keyword", [
-    ("  select 1", "select"),
-    ("/* x */ WITH a AS (SELECT 1) SELECT * FROM a", "with"),
-    ("-- c\nDELETE FROM t", "delete"),
-    ("'select' ; drop", ""),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "sql, keyword",
+    [
+        ("  select 1", "select"),
+        ("/* x */ WITH a AS (SELECT 1) SELECT * FROM a", "with"),
+        ("-- c\nDELETE FROM t", "delete"),
+        ("'select' ; drop", ""),
+        ("", ""),
+    ],
+)
 def test_leading_keyword(sql, keyword):
     assert leading_keyword(sql) == keyword

@@ -11,47 +11,56 @@ def extracted(text: str):
     return None if value is None else format_number(value)
 
 
-@pytest.mark.parametrize("text, number", [
-    ("The answer is 42.", "42"),
-    ("She pays $1,234.50 in total.", "1234.5"),
-    ("1,234,567 grains", "1234567"),
-    ("It costs 5.00 dollars", "5"),
-    ("5.250", "5.25"),
-    ("100", "100"),               # no exponent form ("1E+2")
-    ("0.0", "0"),
-    ("The temperature is -3 degrees", "-3"),
-    ("a loss of -$5", "-5"),
-    ("a loss of $-5", "-5"),
-    ("\u22127 with a Unicode minus", "-7"),
-    ("(-2) apples", "-2"),
-    ("That is 50% of them", "50"),
-    ("half a cup is .5 cups", "0.5"),
-    ("pages 3-5", "5"),           # a range, not minus five
-    ("10 - 4 = 6", "6"),
-    ("10 - 4", "4"),              # subtraction: the sign is not the number's
-    ("x2", "2"),
-    ("first 3, then 4, finally 12", "12"),
-    ("He has 1,23 apples", "23"),  # not a thousands grouping
-])
+@pytest.mark.parametrize(
+    "text, number",
+    [
+        ("The answer is 42.", "42"),
+        ("She pays $1,234.50 in total.", "1234.5"),
+        ("1,234,567 grains", "1234567"),
+        ("It costs 5.00 dollars", "5"),
+        ("5.250", "5.25"),
+        ("100", "100"),  # no exponent form ("1E+2")
+        ("0.0", "0"),
+        ("The temperature is -3 degrees", "-3"),
+        ("a loss of -$5", "-5"),
+        ("a loss of $-5", "-5"),
+        ("\u22127 with a Unicode minus", "-7"),
+        ("(-2) apples", "-2"),
+        ("That is 50% of them", "50"),
+        ("half a cup is .5 cups", "0.5"),
+        ("pages 3-5", "5"),  # a range, not minus five
+        ("10 - 4 = 6", "6"),
+        ("10 - 4", "4"),  # subtraction: the sign is not the number's
+        ("x2", "2"),
+        ("first 3, then 4, finally 12", "12"),
+        ("He has 1,23 apples", "23"),  # not a thousands grouping
+    ],
+)
 def test_last_number_extraction(text, number):
     assert extracted(text) == number
 
 
-@pytest.mark.parametrize("text, number", [
-    ("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72", "72"),
-    ("#### 1,000 then 7 more words", "1000"),          # the marker wins over the last number
-    ("draft #### 3\nfinal answer #### 4", "4"),         # the last marker counts
-    ("#### -$12.50", "-12.5"),
-])
+@pytest.mark.parametrize(
+    "text, number",
+    [
+        ("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72", "72"),
+        ("#### 1,000 then 7 more words", "1000"),  # the marker wins over the last number
+        ("draft #### 3\nfinal answer #### 4", "4"),  # the last marker counts
+        ("#### -$12.50", "-12.5"),
+    ],
+)
 def test_marker_wins(text, number):
     assert extracted(text) == number
 
 
-@pytest.mark.parametrize("text, why", [
-    ("no digits here", "no number in the text"),
-    ("", "no number in the text"),
-    ("it was 12 #### unknown", "no number after the '####' marker"),
-])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("no digits here", "no number in the text"),
+        ("", "no number in the text"),
+        ("it was 12 #### unknown", "no number after the '####' marker"),
+    ],
+)
 def test_no_number_says_why(text, why):
     assert extract_number(text) == (None, why)
 
@@ -83,13 +92,16 @@ def test_tolerance_is_opt_in():
         metrics.compute("numeric_accuracy", ["1"], ["1"], tolerance="lots")
 
 
-@pytest.mark.parametrize("preds, refs, message", [
-    (["1"], ["no number at all"], "reference 0 has no number"),
-    (["1"], [True], "bool"),
-    (["1"], [float("nan")], "not finite"),
-    (["1"], [[1]], "must be a number or a string"),
-    ([1], ["1"], "prediction 0 must be a string"),
-])
+@pytest.mark.parametrize(
+    "preds, refs, message",
+    [
+        (["1"], ["no number at all"], "reference 0 has no number"),
+        (["1"], [True], "bool"),
+        (["1"], [float("nan")], "not finite"),
+        (["1"], [[1]], "must be a number or a string"),
+        ([1], ["1"], "prediction 0 must be a string"),
+    ],
+)
 def test_bad_inputs(preds, refs, message):
     with pytest.raises(metrics.MetricError, match=message):
         metrics.compute("numeric_accuracy", preds, refs)

@@ -30,8 +30,12 @@ def stable_estimator(n: int, c: int, k: int) -> float:
 
 
 def test_estimator_matches_the_papers_product_form():
-    worst = max(abs(pass_at_k(n, c, k) - stable_estimator(n, c, k))
-                for n in range(1, 40) for c in range(n + 1) for k in range(1, n + 1))
+    worst = max(
+        abs(pass_at_k(n, c, k) - stable_estimator(n, c, k))
+        for n in range(1, 40)
+        for c in range(n + 1)
+        for k in range(1, n + 1)
+    )
     assert worst < 1e-12
     assert pass_at_k(10, 0, 5) == 0.0 and pass_at_k(10, 10, 1) == 1.0 and pass_at_k(3, 1, 1) == 1 / 3
     with pytest.raises(ValueError):
@@ -73,15 +77,18 @@ def test_k_larger_than_the_samples_names_the_problem():
         metrics.compute("pass_at_k", [[GOOD, GOOD, GOOD], [GOOD, WRONG]], [TEST, TEST], k=[1, 3])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"k": 0}, "positive int"),
-    ({"k": []}, "empty list"),
-    ({"k": True}, "positive int"),
-    ({"k": 1.5}, "positive int"),
-    ({"workers": 0}, "workers"),
-    ({"timeout_s": -1}, "timeout_s must be a positive number"),
-    ({"n": 3}, "unexpected options"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"k": 0}, "positive int"),
+        ({"k": []}, "empty list"),
+        ({"k": True}, "positive int"),
+        ({"k": 1.5}, "positive int"),
+        ({"workers": 0}, "workers"),
+        ({"timeout_s": -1}, "timeout_s must be a positive number"),
+        ({"n": 3}, "unexpected options"),
+    ],
+)
 def test_bad_options(kwargs, message):
     with pytest.raises(metrics.MetricError, match=message):
         metrics.compute("pass_at_k", [[GOOD]], [TEST], **kwargs)

@@ -1,4 +1,5 @@
 """rouge, bleu, chrf: hand-worked values, and agreement with the libraries called directly."""
+
 import math
 import random
 
@@ -9,7 +10,7 @@ from pytest_cegi import metrics
 rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
 sacrebleu = pytest.importorskip("sacrebleu")
 
-VOCAB = "the a cat dog sat ran on under mat table quickly slowly red blue big small house".split()
+VOCAB = ["the", "a", "cat", "dog", "sat", "ran", "on", "under", "mat", "table", "quickly", "slowly", "red", "blue", "big", "small", "house"]
 
 
 def random_corpus(n, seed):
@@ -22,6 +23,7 @@ def random_corpus(n, seed):
 
 
 # --- rouge ---------------------------------------------------------------------------
+
 
 def test_rouge_hand_worked():
     # pred: the cat sat on the mat / ref: the cat is on the mat (6 tokens each)
@@ -126,6 +128,7 @@ def test_rouge_rejects_unknown_types():
 
 
 # --- bleu / chrf ---------------------------------------------------------------------
+
 
 def test_bleu_hand_worked():
     # a b c d e vs a b c d f: n-gram precisions 4/5, 3/4, 2/3, 1/2, equal lengths (BP 1)

@@ -1,4 +1,5 @@
 """Hostile SQL: every query is refused or scores 0, quickly, and the database is untouched."""
+
 import sqlite3
 import time
 

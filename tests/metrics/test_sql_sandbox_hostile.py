@@ -1,4 +1,5 @@
 """Queries that defeat SQLite's own limits: the child process's limits must hold anyway."""
+
 import os
 import pickle
 import signal
@@ -19,8 +20,9 @@ SLACK_S = 1.5  # scheduling noise on a loaded CI machine
 # A single built-in call that never reaches the progress handler (quadratic in its input).
 INSTR = "SELECT instr(printf('%.*c',9000000,'a'), printf('%.*c',3000000,'a')||'b')"
 PRINTF_2E9 = "SELECT printf('%.*c', 2000000000, 'x')"
-ROWS_OF_10MB = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 10000) "
-                "SELECT printf('%.*c',9999999,'x') FROM c")
+ROWS_OF_10MB = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 10000) SELECT printf('%.*c',9999999,'x') FROM c"
+)
 WIDE_ROW = "SELECT " + ",".join(["p"] * 32) + " FROM (SELECT printf('%.*c',9999999,'x') AS p)"
 
 
@@ -39,8 +41,9 @@ def test_runaway_builtin_is_killed_at_the_deadline(singer_db, sql):
 
 
 def test_runaway_builtin_scores_zero_in_the_metric(singer_db):
-    result, elapsed = timed(lambda: metrics.compute("execution_accuracy", [INSTR], ["SELECT 1"],
-                                                    db=singer_db, timeout_s=TIMEOUT_S))
+    result, elapsed = timed(
+        lambda: metrics.compute("execution_accuracy", [INSTR], ["SELECT 1"], db=singer_db, timeout_s=TIMEOUT_S)
+    )
     assert result.value == 0.0
     assert result.details["per_example"] == ["timeout"]
     assert elapsed < TIMEOUT_S + SLACK_S
@@ -68,8 +71,10 @@ def test_one_wide_row_stops_at_the_memory_limit(singer_db):
 
 def test_result_size_is_capped(singer_db):
     # 20 values of 1 MB: fits in a 128 MiB child, but not under its 16 MiB result cap.
-    sql = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 20) "
-           "SELECT printf('%.*c', 1000000, 'x') FROM c")
+    sql = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 20) "
+        "SELECT printf('%.*c', 1000000, 'x') FROM c"
+    )
     outcome = run_query(singer_db, sql, timeout_s=10, memory_mib=128)
     assert outcome.status == "memory"
     assert "result larger than 16 MiB" in outcome.error
@@ -150,11 +155,15 @@ def test_a_malformed_reply_is_an_error_outcome(singer_db, monkeypatch):
         assert box.execute("SELECT 1").rows == ((1,),)
 
 
-@pytest.mark.parametrize("sql, status", [
-    ("SELECT '\ud800'", "error"),                         # not encodable as UTF-8
-    ("SELECT '" + "x" * 1_000_001 + "'", "refused"),      # over the SQL length limit
-    (None, "refused"),
-], ids=["lone_surrogate", "over_1MB", "not_a_string"])
+@pytest.mark.parametrize(
+    "sql, status",
+    [
+        ("SELECT '\ud800'", "error"),  # not encodable as UTF-8
+        ("SELECT '" + "x" * 1_000_001 + "'", "refused"),  # over the SQL length limit
+        (None, "refused"),
+    ],
+    ids=["lone_surrogate", "over_1MB", "not_a_string"],
+)
 def test_unsendable_sql_is_an_outcome_not_an_exception(singer_db, sql, status):
     assert run_query(singer_db, sql).status == status
 
@@ -218,12 +227,14 @@ def test_hot_rollback_journal_is_rolled_back_on_a_private_copy(tmp_path):
     conn.commit()
     conn.close()
     # A writer that dies mid-transaction, after spilling changes into the file itself.
-    crash = ("import os, sqlite3, sys\n"
-             "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-             "conn.execute('PRAGMA cache_size = 1')\n"
-             "conn.execute('BEGIN')\n"
-             "conn.execute('UPDATE t SET x = -1')\n"
-             "os._exit(0)\n")
+    crash = (
+        "import os, sqlite3, sys\n"
+        "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "conn.execute('PRAGMA cache_size = 1')\n"
+        "conn.execute('BEGIN')\n"
+        "conn.execute('UPDATE t SET x = -1')\n"
+        "os._exit(0)\n"
+    )
     subprocess.run([sys.executable, "-c", crash, str(path)], check=True)
     assert (db_dir / "hot.sqlite-journal").exists()
     before = _snapshot(db_dir)
@@ -236,8 +247,13 @@ def test_metric_on_wal_database_leaves_directory_unchanged(tmp_path):
     db_dir.mkdir()
     _wal_db(db_dir / "wal.sqlite").close()
     before = _snapshot(db_dir)
-    result = metrics.compute("execution_accuracy", ["SELECT count(*) FROM t", INSTR, "SELECT max(x) FROM t"],
-                             ["SELECT 10", "SELECT 1", "SELECT 9"], db=db_dir / "wal.sqlite", timeout_s=TIMEOUT_S)
+    result = metrics.compute(
+        "execution_accuracy",
+        ["SELECT count(*) FROM t", INSTR, "SELECT max(x) FROM t"],
+        ["SELECT 10", "SELECT 1", "SELECT 9"],
+        db=db_dir / "wal.sqlite",
+        timeout_s=TIMEOUT_S,
+    )
     assert result.details["per_example"] == ["correct", "timeout", "correct"]
     assert _snapshot(db_dir) == before
 

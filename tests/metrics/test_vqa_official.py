@@ -5,6 +5,7 @@ algorithm (its contraction table as published, its loops, its leave-one-out over
 records), kept apart from pytest_cegi's code so that a shared mistake is unlikely. It is
 written for Python 3 strings.
 """
+
 import random
 import re
 
@@ -19,42 +20,141 @@ from pytest_cegi.metrics.text import normalize_vqa
 # As published, including entries that can never fire (capitalised keys, keys with a
 # straight apostrophe, identities).
 OFFICIAL_CONTRACTIONS = {
-    "aint": "ain't", "arent": "aren't", "cant": "can't", "couldve": "could've",
-    "couldnt": "couldn't", "couldn'tve": "couldn’t’ve", "couldnt’ve": "couldn’t’ve",
-    "didnt": "didn’t", "doesnt": "doesn’t", "dont": "don’t", "hadnt": "hadn’t",
-    "hadnt’ve": "hadn’t’ve", "hadn'tve": "hadn’t’ve", "hasnt": "hasn’t", "havent": "haven’t",
-    "hed": "he’d", "hed’ve": "he’d’ve", "he’dve": "he’d’ve", "hes": "he’s", "howd": "how’d",
-    "howll": "how’ll", "hows": "how’s", "Id’ve": "I’d’ve", "I’dve": "I’d’ve", "Im": "I’m",
-    "Ive": "I’ve", "isnt": "isn’t", "itd": "it’d", "itd’ve": "it’d’ve", "it’dve": "it’d’ve",
-    "itll": "it’ll", "let’s": "let’s", "maam": "ma’am", "mightnt": "mightn’t",
-    "mightnt’ve": "mightn’t’ve", "mightn’tve": "mightn’t’ve", "mightve": "might’ve",
-    "mustnt": "mustn’t", "mustve": "must’ve", "neednt": "needn’t", "notve": "not’ve",
-    "oclock": "o’clock", "oughtnt": "oughtn’t", "ow’s’at": "’ow’s’at", "’ows’at": "’ow’s’at",
-    "’ow’sat": "’ow’s’at", "shant": "shan’t", "shed’ve": "she’d’ve", "she’dve": "she’d’ve",
-    "she’s": "she’s", "shouldve": "should’ve", "shouldnt": "shouldn’t",
-    "shouldnt’ve": "shouldn’t’ve", "shouldn’tve": "shouldn’t’ve", "somebody’d": "somebodyd",
-    "somebodyd’ve": "somebody’d’ve", "somebody’dve": "somebody’d’ve",
-    "somebodyll": "somebody’ll", "somebodys": "somebody’s", "someoned": "someone’d",
-    "someoned’ve": "someone’d’ve", "someone’dve": "someone’d’ve", "someonell": "someone’ll",
-    "someones": "someone’s", "somethingd": "something’d", "somethingd’ve": "something’d’ve",
-    "something’dve": "something’d’ve", "somethingll": "something’ll", "thats": "that’s",
-    "thered": "there’d", "thered’ve": "there’d’ve", "there’dve": "there’d’ve",
-    "therere": "there’re", "theres": "there’s", "theyd": "they’d", "theyd’ve": "they’d’ve",
-    "they’dve": "they’d’ve", "theyll": "they’ll", "theyre": "they’re", "theyve": "they’ve",
-    "twas": "’twas", "wasnt": "wasn’t", "wed’ve": "we’d’ve", "we’dve": "we’d’ve",
-    "weve": "we've", "werent": "weren’t", "whatll": "what’ll", "whatre": "what’re",
-    "whats": "what’s", "whatve": "what’ve", "whens": "when’s", "whered": "where’d",
-    "wheres": "where's", "whereve": "where’ve", "whod": "who’d", "whod’ve": "who’d’ve",
-    "who’dve": "who’d’ve", "wholl": "who’ll", "whos": "who’s", "whove": "who've",
-    "whyll": "why’ll", "whyre": "why’re", "whys": "why’s", "wont": "won’t",
-    "wouldve": "would’ve", "wouldnt": "wouldn’t", "wouldnt’ve": "wouldn’t’ve",
-    "wouldn’tve": "wouldn’t’ve", "yall": "y’all", "yall’ll": "y’all’ll",
-    "y’allll": "y’all’ll", "yall’d’ve": "y’all’d’ve", "y’alld’ve": "y’all’d’ve",
-    "y’all’dve": "y’all’d’ve", "youd": "you’d", "youd’ve": "you’d’ve", "you’dve": "you’d’ve",
-    "youll": "you’ll", "youre": "you’re", "youve": "you’ve",
+    "aint": "ain't",
+    "arent": "aren't",
+    "cant": "can't",
+    "couldve": "could've",
+    "couldnt": "couldn't",
+    "couldn'tve": "couldn’t’ve",
+    "couldnt’ve": "couldn’t’ve",
+    "didnt": "didn’t",
+    "doesnt": "doesn’t",
+    "dont": "don’t",
+    "hadnt": "hadn’t",
+    "hadnt’ve": "hadn’t’ve",
+    "hadn'tve": "hadn’t’ve",
+    "hasnt": "hasn’t",
+    "havent": "haven’t",
+    "hed": "he’d",
+    "hed’ve": "he’d’ve",
+    "he’dve": "he’d’ve",
+    "hes": "he’s",
+    "howd": "how’d",
+    "howll": "how’ll",
+    "hows": "how’s",
+    "Id’ve": "I’d’ve",
+    "I’dve": "I’d’ve",
+    "Im": "I’m",
+    "Ive": "I’ve",
+    "isnt": "isn’t",
+    "itd": "it’d",
+    "itd’ve": "it’d’ve",
+    "it’dve": "it’d’ve",
+    "itll": "it’ll",
+    "let’s": "let’s",
+    "maam": "ma’am",
+    "mightnt": "mightn’t",
+    "mightnt’ve": "mightn’t’ve",
+    "mightn’tve": "mightn’t’ve",
+    "mightve": "might’ve",
+    "mustnt": "mustn’t",
+    "mustve": "must’ve",
+    "neednt": "needn’t",
+    "notve": "not’ve",
+    "oclock": "o’clock",
+    "oughtnt": "oughtn’t",
+    "ow’s’at": "’ow’s’at",
+    "’ows’at": "’ow’s’at",
+    "’ow’sat": "’ow’s’at",
+    "shant": "shan’t",
+    "shed’ve": "she’d’ve",
+    "she’dve": "she’d’ve",
+    "she’s": "she’s",
+    "shouldve": "should’ve",
+    "shouldnt": "shouldn’t",
+    "shouldnt’ve": "shouldn’t’ve",
+    "shouldn’tve": "shouldn’t’ve",
+    "somebody’d": "somebodyd",
+    "somebodyd’ve": "somebody’d’ve",
+    "somebody’dve": "somebody’d’ve",
+    "somebodyll": "somebody’ll",
+    "somebodys": "somebody’s",
+    "someoned": "someone’d",
+    "someoned’ve": "someone’d’ve",
+    "someone’dve": "someone’d’ve",
+    "someonell": "someone’ll",
+    "someones": "someone’s",
+    "somethingd": "something’d",
+    "somethingd’ve": "something’d’ve",
+    "something’dve": "something’d’ve",
+    "somethingll": "something’ll",
+    "thats": "that’s",
+    "thered": "there’d",
+    "thered’ve": "there’d’ve",
+    "there’dve": "there’d’ve",
+    "therere": "there’re",
+    "theres": "there’s",
+    "theyd": "they’d",
+    "theyd’ve": "they’d’ve",
+    "they’dve": "they’d’ve",
+    "theyll": "they’ll",
+    "theyre": "they’re",
+    "theyve": "they’ve",
+    "twas": "’twas",
+    "wasnt": "wasn’t",
+    "wed’ve": "we’d’ve",
+    "we’dve": "we’d’ve",
+    "weve": "we've",
+    "werent": "weren’t",
+    "whatll": "what’ll",
+    "whatre": "what’re",
+    "whats": "what’s",
+    "whatve": "what’ve",
+    "whens": "when’s",
+    "whered": "where’d",
+    "wheres": "where's",
+    "whereve": "where’ve",
+    "whod": "who’d",
+    "whod’ve": "who’d’ve",
+    "who’dve": "who’d’ve",
+    "wholl": "who’ll",
+    "whos": "who’s",
+    "whove": "who've",
+    "whyll": "why’ll",
+    "whyre": "why’re",
+    "whys": "why’s",
+    "wont": "won’t",
+    "wouldve": "would’ve",
+    "wouldnt": "wouldn’t",
+    "wouldnt’ve": "wouldn’t’ve",
+    "wouldn’tve": "wouldn’t’ve",
+    "yall": "y’all",
+    "yall’ll": "y’all’ll",
+    "y’allll": "y’all’ll",
+    "yall’d’ve": "y’all’d’ve",
+    "y’alld’ve": "y’all’d’ve",
+    "y’all’dve": "y’all’d’ve",
+    "youd": "you’d",
+    "youd’ve": "you’d’ve",
+    "you’dve": "you’d’ve",
+    "youll": "you’ll",
+    "youre": "you’re",
+    "youve": "you’ve",
 }
-MANUAL_MAP = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-              "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
+MANUAL_MAP = {
+    "none": "0",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+}
 ARTICLES = ["a", "an", "the"]
 PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")  # sic: "(?!<=" is a lookahead, not a lookbehind
 COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
@@ -108,15 +208,97 @@ def official_question_accuracy(res_ans, gt_answers):
 # Answer pieces that exercise every rule: number words, digits with commas and periods,
 # articles, contraction keys (reachable and not), marks that are and are not on the list.
 PIECES = [
-    "yes", "no", "dog", "dogs", "red", "white", "blue", "frisbee", "tennis", "eleven",
-    "none", "zero", "one", "two", "Two", "three", "four", "ten", "TEN", "0", "1", "2", "10",
-    "1,000", "1000", "2.5", ".5", "5.", "3:30", "50%", "$5", "#1", "AT&T", "red-white",
-    "snake_case", "dont", "Dont", "don't", "don’t", "cant", "can't", "aint", "weve", "wheres",
-    "whats", "wont", "oclock", "o'clock", "somebody’d", "somebodyd", "y’all’d’ve", "hed’ve",
-    "couldnt’ve", "couldn'tve", "Im", "lets", "let’s", "twas", "’ows’at", "yall", "yes!",
+    "yes",
+    "no",
+    "dog",
+    "dogs",
+    "red",
+    "white",
+    "blue",
+    "frisbee",
+    "tennis",
+    "eleven",
+    "none",
+    "zero",
+    "one",
+    "two",
+    "Two",
+    "three",
+    "four",
+    "ten",
+    "TEN",
+    "0",
+    "1",
+    "2",
+    "10",
+    "1,000",
+    "1000",
+    "2.5",
+    ".5",
+    "5.",
+    "3:30",
+    "50%",
+    "$5",
+    "#1",
+    "AT&T",
+    "red-white",
+    "snake_case",
+    "dont",
+    "Dont",
+    "don't",
+    "don’t",
+    "cant",
+    "can't",
+    "aint",
+    "weve",
+    "wheres",
+    "whats",
+    "wont",
+    "oclock",
+    "o'clock",
+    "somebody’d",
+    "somebodyd",
+    "y’all’d’ve",
+    "hed’ve",
+    "couldnt’ve",
+    "couldn'tve",
+    "Im",
+    "lets",
+    "let’s",
+    "twas",
+    "’ows’at",
+    "yall",
+    "yes!",
 ]
-GLUE = ["", "", "", "", ".", ",", "?", "!", "'", '"', ":", ";", "/", "(", ")", "[", "]", "_", "-",
-        "@", "+", "=", "<", ">", "`", "\\", "..."]
+GLUE = [
+    "",
+    "",
+    "",
+    "",
+    ".",
+    ",",
+    "?",
+    "!",
+    "'",
+    '"',
+    ":",
+    ";",
+    "/",
+    "(",
+    ")",
+    "[",
+    "]",
+    "_",
+    "-",
+    "@",
+    "+",
+    "=",
+    "<",
+    ">",
+    "`",
+    "\\",
+    "...",
+]
 SEPARATORS = [" ", " ", " ", "  ", ", ", " , ", "/", " / ", "-", "\t", "\n", ". "]
 
 
@@ -156,29 +338,46 @@ def generated():
 
 # --- normalisation ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw, expected", [
-    ("Two dogs.", "2 dogs"),
-    ("1,000", "1000"),
-    ("1,000 dogs, cats", "1000 dogs cats"),       # a digit-comma-digit deletes every mark
-    ("2.5", "2.5"),
-    (".5", ".5"),                                 # a period before a digit stays
-    ("5.", "5"),
-    ("red/white", "red white"),                   # a mark not touching a space -> space
-    ("red / white", "red white"),                 # touching a space -> deleted
-    ("time: 3:30", "time 330"),                   # ": " somewhere -> every ":" deleted
-    ("3:30", "3 30"),
-    ("red-white", "red-white"),                   # "-" is not on the official list
-    ("50%", "50%"), ("$5", "$5"), ("#1", "#1"), ("AT&T", "at&t"), ("yes!", "yes!"),
-    ("snake_case", "snake case"),                 # "_" is on the list
-    ("dont", "don’t"), ("Dont", "don’t"),         # contractions, curly apostrophe
-    ("don't", "don t"),                           # the straight apostrophe is a mark
-    ("aint", "ain't"),                            # this one maps to a straight apostrophe
-    ("somebody’d", "somebodyd"),                  # sic, as in the official table
-    ("couldnt’ve", "couldn’t’ve"), ("Im", "im"), ("lets", "lets"),
-    ("a dog", "dog"), ("An Apple", "apple"), ("the end", "end"),
-    ("none", "0"), ("TEN", "10"), ("eleven", "eleven"),
-    ("(yes)", "yes"), ("line\nbreak", "line break"), ("  yes\t", "yes"),
-])
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Two dogs.", "2 dogs"),
+        ("1,000", "1000"),
+        ("1,000 dogs, cats", "1000 dogs cats"),  # a digit-comma-digit deletes every mark
+        ("2.5", "2.5"),
+        (".5", ".5"),  # a period before a digit stays
+        ("5.", "5"),
+        ("red/white", "red white"),  # a mark not touching a space -> space
+        ("red / white", "red white"),  # touching a space -> deleted
+        ("time: 3:30", "time 330"),  # ": " somewhere -> every ":" deleted
+        ("3:30", "3 30"),
+        ("red-white", "red-white"),  # "-" is not on the official list
+        ("50%", "50%"),
+        ("$5", "$5"),
+        ("#1", "#1"),
+        ("AT&T", "at&t"),
+        ("yes!", "yes!"),
+        ("snake_case", "snake case"),  # "_" is on the list
+        ("dont", "don’t"),
+        ("Dont", "don’t"),  # contractions, curly apostrophe
+        ("don't", "don t"),  # the straight apostrophe is a mark
+        ("aint", "ain't"),  # this one maps to a straight apostrophe
+        ("somebody’d", "somebodyd"),  # sic, as in the official table
+        ("couldnt’ve", "couldn’t’ve"),
+        ("Im", "im"),
+        ("lets", "lets"),
+        ("a dog", "dog"),
+        ("An Apple", "apple"),
+        ("the end", "end"),
+        ("none", "0"),
+        ("TEN", "10"),
+        ("eleven", "eleven"),
+        ("(yes)", "yes"),
+        ("line\nbreak", "line break"),
+        ("  yes\t", "yes"),
+    ],
+)
 def test_normalisation_table(raw, expected):
     assert official_answer(raw) == expected  # the table itself is checked against the oracle
     assert normalize_vqa(raw) == expected
@@ -204,9 +403,19 @@ def test_normalisation_agrees_on_generated_answers(generated):
 
 # --- scores ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("matches, expected", [
-    (0, 0.0), (1, 0.3), (2, 0.6), (3, 0.9), (4, 1.0), (7, 1.0), (10, 1.0),
-])
+
+@pytest.mark.parametrize(
+    "matches, expected",
+    [
+        (0, 0.0),
+        (1, 0.3),
+        (2, 0.6),
+        (3, 0.9),
+        (4, 1.0),
+        (7, 1.0),
+        (10, 1.0),
+    ],
+)
 def test_matches_out_of_ten_humans(matches, expected):
     # Hand-computed: k matching humans of 10; leaving out a matching human leaves k-1,
     # leaving out another leaves k. k=3: (3 * 2/3 + 7 * 1) / 10 = 0.9.
@@ -216,12 +425,15 @@ def test_matches_out_of_ten_humans(matches, expected):
     assert official_question_accuracy("Yes.", humans) == pytest.approx(expected, abs=1e-15)
 
 
-@pytest.mark.parametrize("matches, humans, expected", [
-    (2, 3, 4 / 9),    # (2 * 1/3 + 1 * 2/3) / 3
-    (3, 3, 2 / 3),    # every leave-one-out subset has 2 agreeing: a perfect answer scores 2/3
-    (2, 2, 1 / 3),    # (2 * 1/3) / 2
-    (1, 2, 1 / 6),    # (1 * 0 + 1 * 1/3) / 2
-])
+@pytest.mark.parametrize(
+    "matches, humans, expected",
+    [
+        (2, 3, 4 / 9),  # (2 * 1/3 + 1 * 2/3) / 3
+        (3, 3, 2 / 3),  # every leave-one-out subset has 2 agreeing: a perfect answer scores 2/3
+        (2, 2, 1 / 3),  # (2 * 1/3) / 2
+        (1, 2, 1 / 6),  # (1 * 0 + 1 * 1/3) / 2
+    ],
+)
 def test_fewer_humans_follow_the_same_formula(matches, humans, expected):
     answers = ["yes"] * matches + ["no"] * (humans - matches)
     assert vqa_score(matches, humans) == pytest.approx(expected)

@@ -3,6 +3,7 @@
 The recorder stands in for the `cegi` fixture: `measure(phase)` yields a
 WindowHandle whose result is a Window with energy proportional to elapsed time.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,10 +19,16 @@ pytest.importorskip("peft")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from pytest_cegi.core.window import Method, Window, WindowHandle  # noqa: E402
+from pytest_cegi.core.window import Method, Window, WindowHandle
 
-FAKE_METHOD = Method(meter="fake", cpu="modelled (test)", gpu="none", carbon_factor_g_per_kwh=400.0,
-                     carbon_factor_source="test", estimate=True)
+FAKE_METHOD = Method(
+    meter="fake",
+    cpu="modelled (test)",
+    gpu="none",
+    carbon_factor_g_per_kwh=400.0,
+    carbon_factor_source="test",
+    estimate=True,
+)
 
 
 class FakeRecorder:
@@ -37,8 +44,7 @@ class FakeRecorder:
         yield handle
         seconds = time.perf_counter() - start
         kwh = self.watts * seconds / 3.6e6
-        handle.result = Window(phase, energy_kwh=kwh, emissions_kg=kwh * 0.4, duration_s=seconds,
-                               method=FAKE_METHOD)
+        handle.result = Window(phase, energy_kwh=kwh, emissions_kg=kwh * 0.4, duration_s=seconds, method=FAKE_METHOD)
         self.windows.append(handle.result)
 
     def add_window(self, window: Window) -> None:

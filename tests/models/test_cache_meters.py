@@ -1,5 +1,6 @@
 """The adapter cache never mixes meters: a run replays only its own meter's window,
 re-expressed with its own carbon factor; an edited entry record is rebuilt."""
+
 import dataclasses
 import json
 
@@ -27,15 +28,14 @@ def entry_files(tmp_path):
     return list((tmp_path / "adapters").glob(f"*/{ENTRY_FILE}"))
 
 
-def test_other_meter_trains_again_and_each_replays_its_own(tiny_causal, demo_data, tmp_path, recorder,
-                                                            monkeypatch):
+def test_other_meter_trains_again_and_each_replays_its_own(tiny_causal, demo_data, tmp_path, recorder, monkeypatch):
     train = demo_data["train"][:48]
     by_codecarbon = fresh(recorder, "codecarbon:attributed-v1:cpu")
     prepare(lora(tiny_causal), train=train, recorder=by_codecarbon, cache_dir=tmp_path, **TRAIN)
 
     by_flops = fresh(recorder, "flops:generic-cpu@1")
     flops_first = prepare(lora(tiny_causal), train=train, recorder=by_flops, cache_dir=tmp_path, **TRAIN)
-    assert flops_first.metadata["cached"] is False        # measured by its own meter, not replayed
+    assert flops_first.metadata["cached"] is False  # measured by its own meter, not replayed
     assert not by_flops.windows[0].cached
     (entry,) = entry_files(tmp_path)
     stored = json.loads(entry.read_text())["windows"]
@@ -49,20 +49,35 @@ def test_other_meter_trains_again_and_each_replays_its_own(tiny_causal, demo_dat
 
 
 def test_replay_is_re_expressed_with_the_sessions_carbon_factor():
-    from pytest_cegi.measure.fixture import Cegi
-    from pytest_cegi.core.window import Method, Window
-    from pytest_cegi.measure.meters.fake import FakeMeter
     from pytest_cegi.core.settings import Carbon
+    from pytest_cegi.core.window import Method, Window
+    from pytest_cegi.measure.fixture import Cegi
+    from pytest_cegi.measure.meters.fake import FakeMeter
 
     class Spec:
         task, metric, reference, higher_is_better = "t", None, False, True
 
     meter = FakeMeter(Carbon(country=None, intensity_g_per_kwh=100.0, source="--cegi-carbon-intensity"))
     cegi = Cegi(nodeid="t", spec=Spec(), meter_factory=lambda: meter, default_variant="v")
-    old = Method(meter="fake", cpu="fake", gpu="none", carbon_factor_g_per_kwh=500.0,
-                 carbon_factor_source="old run", estimate=True)
-    cegi.replay_window(Window("finetune", energy_kwh=2e-6, emissions_kg=1e-6, duration_s=1.0, method=old,
-                              machine_energy_kwh=4e-6, machine_emissions_kg=2e-6))
+    old = Method(
+        meter="fake",
+        cpu="fake",
+        gpu="none",
+        carbon_factor_g_per_kwh=500.0,
+        carbon_factor_source="old run",
+        estimate=True,
+    )
+    cegi.replay_window(
+        Window(
+            "finetune",
+            energy_kwh=2e-6,
+            emissions_kg=1e-6,
+            duration_s=1.0,
+            method=old,
+            machine_energy_kwh=4e-6,
+            machine_emissions_kg=2e-6,
+        )
+    )
     (w,) = cegi.record.windows
     assert w.cached and w.energy_kwh == 2e-6
     assert w.emissions_kg == pytest.approx(2e-6 * 100 / 1000)
@@ -79,11 +94,14 @@ def test_an_edited_entry_record_is_rebuilt_never_replayed(tamper, tiny_causal, d
     text = entry.read_text()
     energy = repr(first.windows[0].energy_kwh)
     assert energy in text
-    replacement = {"energy": energy.replace("e-", "e-1", 1) if "e-" in energy else "1e-16",
-                   "quoted": json.dumps(energy), "nan": "NaN"}[tamper]
+    replacement = {
+        "energy": energy.replace("e-", "e-1", 1) if "e-" in energy else "1e-16",
+        "quoted": json.dumps(energy),
+        "nan": "NaN",
+    }[tamper]
     entry.write_text(text.replace(energy, replacement, 1))
 
     second = fresh(recorder, "fake-recorder")
     with pytest.warns(UserWarning, match="corrupt"):
         pv = prepare(lora(tiny_causal), train=train, recorder=second, cache_dir=tmp_path, **TRAIN)
-    assert pv.metadata["cached"] is False and not second.windows[0].cached   # trained and measured again
+    assert pv.metadata["cached"] is False and not second.windows[0].cached  # trained and measured again

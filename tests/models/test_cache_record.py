@@ -1,6 +1,7 @@
 """The adapter cache's own record (issue 12), without a model: an entry whose record
 was edited, or whose fields have the wrong type, NaN, a negative figure or a file
 name outside its folder, is rebuilt with a warning, never replayed."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,13 +9,14 @@ import json
 
 import pytest
 
+from pytest_cegi.core.window import Method, Window
 from pytest_cegi.models import adapter_cache
 from pytest_cegi.models.adapter_cache import ENTRY_FILE, FORMAT, AdapterCache, _record_digest
-from pytest_cegi.core.window import Method, Window
 
 KEY = "k" * 32
-WINDOW = Window("finetune", 1.6e-06, 7.6e-07, 3.0, Method("fake", "fake", "none", 475.0, "test", True),
-                cpu_energy_kwh=1.6e-06)
+WINDOW = Window(
+    "finetune", 1.6e-06, 7.6e-07, 3.0, Method("fake", "fake", "none", 475.0, "test", True), cpu_energy_kwh=1.6e-06
+)
 
 
 def _entry(tmp_path, mutate=None, *, redigest: bool = True):
@@ -22,13 +24,18 @@ def _entry(tmp_path, mutate=None, *, redigest: bool = True):
     folder.mkdir(parents=True)
     weights = b"weights"
     (folder / "adapter_model.safetensors").write_bytes(weights)
-    meta = {"format": FORMAT, "key": KEY, "files": {"adapter_model.safetensors": hashlib.sha256(weights).hexdigest()},
-            "info": {"losses": [1.0, 0.5]}, "windows": {"fake": WINDOW.to_dict()}}
+    meta = {
+        "format": FORMAT,
+        "key": KEY,
+        "files": {"adapter_model.safetensors": hashlib.sha256(weights).hexdigest()},
+        "info": {"losses": [1.0, 0.5]},
+        "windows": {"fake": WINDOW.to_dict()},
+    }
     meta["record_sha256"] = _record_digest(meta)
     text = json.dumps(meta)
     if mutate is not None:
         out = mutate(meta)
-        if redigest and out is None:   # an attacker who also recomputes the record digest
+        if redigest and out is None:  # an attacker who also recomputes the record digest
             meta["record_sha256"] = _record_digest(meta)
         text = out if isinstance(out, str) else json.dumps(meta)
     (folder / ENTRY_FILE).write_text(text)
@@ -44,6 +51,7 @@ def test_an_untouched_entry_is_replayed(tmp_path):
 def _set_window(field, value):
     def mutate(meta):
         meta["windows"]["fake"][field] = value
+
     return mutate
 
 

@@ -1,4 +1,5 @@
 """Fine-tuning raises the score; the adapter cache replays it without training."""
+
 import dataclasses
 import json
 
@@ -22,8 +23,13 @@ def score(pv, rows):
 @pytest.mark.parametrize("r, quantization", [(8, None), (4, None), (8, "nf4")])
 def test_finetuning_beats_the_base(r, quantization, tiny_causal, demo_data, recorder, tmp_path):
     base = score(prepare(Variant("base", tiny_causal), cache_dir=tmp_path), demo_data["test"])
-    pv = prepare(lora(tiny_causal, r, quantization=quantization), train=demo_data["train"], recorder=recorder,
-                 cache_dir=tmp_path, progress=False)
+    pv = prepare(
+        lora(tiny_causal, r, quantization=quantization),
+        train=demo_data["train"],
+        recorder=recorder,
+        cache_dir=tmp_path,
+        progress=False,
+    )
     tuned = score(pv, demo_data["test"])
     assert pv.metadata["finetune_steps"] > 0 and not pv.metadata["cached"]
     assert [w.phase for w in recorder.windows] == ["finetune"]
@@ -32,19 +38,25 @@ def test_finetuning_beats_the_base(r, quantization, tiny_causal, demo_data, reco
 
 
 def test_second_run_hits_the_cache(tiny_causal, demo_data, tmp_path, monkeypatch, recorder):
-    FakeRecorder = type(recorder)   # a fresh recorder per run
+    FakeRecorder = type(recorder)  # a fresh recorder per run
 
     first_rec = FakeRecorder()
-    first = prepare(lora(tiny_causal, 4), train=demo_data["train"], recorder=first_rec, cache_dir=tmp_path,
-                    progress=False)
+    first = prepare(
+        lora(tiny_causal, 4), train=demo_data["train"], recorder=first_rec, cache_dir=tmp_path, progress=False
+    )
     trained = first_rec.windows[0]
     assert first.metadata["finetune_steps"] > 0
 
     monkeypatch.setattr(finetune_module, "finetune", lambda *a, **k: pytest.fail("trained on a cache hit"))
     second_rec = FakeRecorder()
     # Renaming the variant does not change what is trained, so it shares the entry.
-    second = prepare(lora(tiny_causal, 4, name="renamed"), train=demo_data["train"], recorder=second_rec,
-                     cache_dir=tmp_path, progress=False)
+    second = prepare(
+        lora(tiny_causal, 4, name="renamed"),
+        train=demo_data["train"],
+        recorder=second_rec,
+        cache_dir=tmp_path,
+        progress=False,
+    )
     assert second.metadata["cached"] is True and second.metadata["finetune_steps"] == 0
     assert second_rec.windows == [dataclasses.replace(trained, cached=True)]
     assert second_rec.windows[0].emissions_kg == trained.emissions_kg
@@ -83,13 +95,13 @@ def test_corrupt_entry_is_rebuilt(tiny_causal, demo_data, tmp_path, recorder):
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
     with pytest.warns(UserWarning, match="corrupt.*checksum mismatch"):
-        pv = prepare(lora(tiny_causal, 4), train=train, recorder=recorder, cache_dir=tmp_path, max_steps=3,
-                     progress=False)
+        pv = prepare(
+            lora(tiny_causal, 4), train=train, recorder=recorder, cache_dir=tmp_path, max_steps=3, progress=False
+        )
     assert pv.metadata["cached"] is False and pv.metadata["finetune_steps"] == 3
     meta = json.loads((entry / "cegi-entry.json").read_text())
     assert meta["info"]["steps"] == 3  # stored again, intact
-    hit = prepare(lora(tiny_causal, 4), train=train, recorder=recorder, cache_dir=tmp_path, max_steps=3,
-                  progress=False)
+    hit = prepare(lora(tiny_causal, 4), train=train, recorder=recorder, cache_dir=tmp_path, max_steps=3, progress=False)
     assert hit.metadata["cached"] is True
 
 
@@ -99,14 +111,23 @@ def test_missing_entry_file_is_rebuilt(tiny_causal, demo_data, tmp_path, recorde
     (entry,) = (tmp_path / "adapters").iterdir()
     (entry / "cegi-entry.json").unlink()
     with pytest.warns(UserWarning, match="corrupt"):
-        pv = prepare(lora(tiny_causal, 4), train=train, recorder=recorder, cache_dir=tmp_path, max_steps=2,
-                     progress=False)
+        pv = prepare(
+            lora(tiny_causal, 4), train=train, recorder=recorder, cache_dir=tmp_path, max_steps=2, progress=False
+        )
     assert pv.metadata["finetune_steps"] == 2
 
 
 def test_training_is_deterministic(tiny_causal, demo_data, tmp_path):
-    runs = [prepare(lora(tiny_causal, 4), train=demo_data["train"][:48], cache_dir=tmp_path / str(i),
-                    max_steps=5, progress=False).finetune_losses for i in range(2)]
+    runs = [
+        prepare(
+            lora(tiny_causal, 4),
+            train=demo_data["train"][:48],
+            cache_dir=tmp_path / str(i),
+            max_steps=5,
+            progress=False,
+        ).finetune_losses
+        for i in range(2)
+    ]
     assert runs[0] == runs[1]
 
 
@@ -115,8 +136,7 @@ def test_dataset_input(tiny_causal, demo_data, tmp_path):
     ds = datasets.Dataset.from_list(demo_data["train"][:32])
     pv = prepare(lora(tiny_causal, 4), train=ds, cache_dir=tmp_path, max_steps=2, progress=False)
     assert pv.metadata["finetune_steps"] == 2
-    hit = prepare(lora(tiny_causal, 4), train=demo_data["train"][:32], cache_dir=tmp_path, max_steps=2,
-                  progress=False)
+    hit = prepare(lora(tiny_causal, 4), train=demo_data["train"][:32], cache_dir=tmp_path, max_steps=2, progress=False)
     assert hit.metadata["cached"]  # same records, same key, whatever container they came in
 
 

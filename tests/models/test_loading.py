@@ -3,6 +3,7 @@
 Expected counts are computed here from the model's config, not by walking the
 loaded model, so a counting bug (e.g. packed 4-bit storage) cannot hide.
 """
+
 import json
 
 import pytest
@@ -10,15 +11,24 @@ import pytest
 from pytest_cegi.models.variants import Variant, VariantError, count_parameters, default_device, prepare
 
 QV = ["q_proj", "v_proj"]
-METADATA_KEYS = {"total_params", "trainable_params", "quantization", "lora_rank", "lora_target_modules",
-                 "dtype", "device", "cached", "finetune_steps"}
+METADATA_KEYS = {
+    "total_params",
+    "trainable_params",
+    "quantization",
+    "lora_rank",
+    "lora_target_modules",
+    "dtype",
+    "device",
+    "cached",
+    "finetune_steps",
+}
 
 
 def llama_params(cfg) -> int:
     """Tied-embedding Llama: embeddings + per layer (attention, gated MLP, 2 norms) + final norm."""
     h, f, kv = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_key_value_heads"]
     head = h // cfg["num_attention_heads"]
-    attn = h * h * 2 + 2 * h * kv * head          # q, o  +  k, v
+    attn = h * h * 2 + 2 * h * kv * head  # q, o  +  k, v
     layer = attn + 3 * h * f + 2 * h
     return cfg["vocab_size"] * h + cfg["num_hidden_layers"] * layer + h
 
@@ -81,8 +91,13 @@ def test_base_weights_load_once_and_lora_does_not_touch_them(tiny_causal, cache_
     again = prepare(Variant("base-again", tiny_causal), cache_dir=cache_root)
     assert again.model is base.model
     before = {k: t.clone() for k, t in base.model.state_dict().items()}
-    lora = prepare(Variant("lora-r4", tiny_causal, lora={"r": 4, "target_modules": QV}),
-                   train=demo_data["train"][:32], cache_dir=cache_root, max_steps=3, progress=False)
+    lora = prepare(
+        Variant("lora-r4", tiny_causal, lora={"r": 4, "target_modules": QV}),
+        train=demo_data["train"][:32],
+        cache_dir=cache_root,
+        max_steps=3,
+        progress=False,
+    )
     assert lora.model.base_model.model is not base.model
     assert not any(n for n, _ in base.model.named_modules() if "lora" in n)
     after = base.model.state_dict()
@@ -90,8 +105,13 @@ def test_base_weights_load_once_and_lora_does_not_touch_them(tiny_causal, cache_
 
 
 def test_saved_adapter_directory(tiny_causal, cache_root, demo_data, tmp_path):
-    trained = prepare(Variant("lora-r4", tiny_causal, lora={"r": 4, "target_modules": QV}),
-                      train=demo_data["train"][:32], cache_dir=cache_root, max_steps=3, progress=False)
+    trained = prepare(
+        Variant("lora-r4", tiny_causal, lora={"r": 4, "target_modules": QV}),
+        train=demo_data["train"][:32],
+        cache_dir=cache_root,
+        max_steps=3,
+        progress=False,
+    )
     trained.model.save_pretrained(tmp_path / "adapter")
     pv = prepare(Variant("saved", tiny_causal, adapter=str(tmp_path / "adapter")), cache_dir=cache_root)
     assert pv.metadata["trainable_params"] == trained.metadata["trainable_params"]
@@ -138,16 +158,20 @@ def test_seq2seq_variants(tiny_seq2seq, cache_root, demo_data):
     with open(f"{tiny_seq2seq}/config.json") as f:
         c = json.load(f)
     d, ff, inner, L = c["d_model"], c["d_ff"], c["num_heads"] * c["d_kv"], c["num_layers"]
-    rel = c["relative_attention_num_buckets"] * c["num_heads"]      # one bias table per stack
+    rel = c["relative_attention_num_buckets"] * c["num_heads"]  # one bias table per stack
     enc = L * (4 * d * inner + 2 * d * ff + 2 * d) + rel + d
     dec = L * (8 * d * inner + 2 * d * ff + 3 * d) + rel + d
     total = c["vocab_size"] * d + enc + dec
     base = prepare(Variant("t5-base", tiny_seq2seq), cache_dir=cache_root)
     assert base.metadata["total_params"] == total
-    q = prepare(Variant("t5-lora-r8-nf4", tiny_seq2seq, quantization="nf4",
-                        lora={"r": 8, "target_modules": ["q", "v"]}),
-                train=demo_data["train"][:32], cache_dir=cache_root, max_steps=4, progress=False)
-    adapter = (L * 2 + L * 4) * 8 * (d + inner)                      # q, v in enc self, dec self, dec cross
+    q = prepare(
+        Variant("t5-lora-r8-nf4", tiny_seq2seq, quantization="nf4", lora={"r": 8, "target_modules": ["q", "v"]}),
+        train=demo_data["train"][:32],
+        cache_dir=cache_root,
+        max_steps=4,
+        progress=False,
+    )
+    adapter = (L * 2 + L * 4) * 8 * (d + inner)  # q, v in enc self, dec self, dec cross
     assert q.metadata["trainable_params"] == adapter
     assert q.metadata["total_params"] == total + adapter
     assert q.metadata["finetune_steps"] == 4
@@ -190,18 +214,20 @@ def test_quantization_unavailable_is_named(tiny_causal, monkeypatch):
 
 def test_fixture_skips_an_unavailable_variant(pytester, tiny_causal, monkeypatch):
     # The model stack raises; the `cegi` fixture is what turns that into a skip.
-    pytester.makeconftest(f'''
+    pytester.makeconftest(f"""
         import pytest_cegi.models.variants as variants
         variants._quant_probe[("nf4", "cpu")] = "no kernel for this CPU"
         MODEL = {str(tiny_causal)!r}
-    ''')
-    pytester.makepyfile(test_q='''
+    """)
+    pytester.makepyfile(
+        test_q="""
         from conftest import MODEL
         from pytest_cegi import Variant
 
         def test_nf4(cegi):
             cegi.prepare(Variant("cheap-nf4", MODEL, quantization="nf4"))
-    ''')
+    """
+    )
     result = pytester.runpytest_subprocess("-rs", "-p", "no:cacheprovider")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*'cheap-nf4'*nf4 quantization unavailable*no kernel*"])

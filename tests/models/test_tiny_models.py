@@ -1,4 +1,5 @@
 """The offline tiny-model builder: deterministic, cached, usable from the command line."""
+
 import subprocess
 import sys
 
@@ -21,7 +22,7 @@ def test_build_is_deterministic_and_cached(tmp_path):
     assert sa.keys() == sb.keys() and all((sa[k] == sb[k]).all() for k in sa)
     mtime = (a / DONE_FILE).stat().st_mtime_ns
     assert build_causal_lm(TEXTS, cache_dir=tmp_path / "a", steps=5) == a
-    assert (a / DONE_FILE).stat().st_mtime_ns == mtime        # not rebuilt
+    assert (a / DONE_FILE).stat().st_mtime_ns == mtime  # not rebuilt
     assert build_causal_lm(TEXTS, cache_dir=tmp_path / "a", steps=6) != a
 
 
@@ -42,7 +43,27 @@ def test_tokenizer_round_trips_any_text(tmp_path):
 def test_cli(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(TEXTS))
-    out = subprocess.run([sys.executable, "-m", "pytest_cegi.models.tiny_models", "causal", "--texts", str(corpus),
-                          "--steps", "2", "--name", "cli", "--cache-dir", str(tmp_path / "c")],
-                         check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    out = (
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest_cegi.models.tiny_models",
+                "causal",
+                "--texts",
+                str(corpus),
+                "--steps",
+                "2",
+                "--name",
+                "cli",
+                "--cache-dir",
+                str(tmp_path / "c"),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert "tiny-models/cli-tiny-" in out and (tmp_path / "c").exists()

@@ -1,4 +1,5 @@
 """`Variant` as a value: frozen, hashable, validated, importable without torch."""
+
 import subprocess
 import sys
 
@@ -36,11 +37,14 @@ def test_accepts_a_lora_config():
     hash(v)
 
 
-@pytest.mark.parametrize("kw, words", [
-    (dict(quantization="int4"), ["bad-q", "unknown quantization", "'int4'"]),
-    (dict(dtype="float64"), ["bad-q", "unknown dtype"]),
-    (dict(adapter="a", lora={"r": 4}), ["bad-q", "not both"]),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        (dict(quantization="int4"), ["bad-q", "unknown quantization", "'int4'"]),
+        (dict(dtype="float64"), ["bad-q", "unknown dtype"]),
+        (dict(adapter="a", lora={"r": 4}), ["bad-q", "not both"]),
+    ],
+)
 def test_bad_variants_name_themselves(kw, words):
     with pytest.raises(VariantError) as e:
         Variant("bad-q", "m", **kw)
@@ -50,9 +54,11 @@ def test_bad_variants_name_themselves(kw, words):
 
 
 def test_importing_variants_does_not_import_torch():
-    code = ("import sys, pytest_cegi, pytest_cegi.models.variants, pytest_cegi.models.adapter_cache, "
-            "pytest_cegi.models.finetune, pytest_cegi.models.tiny_models; "
-            "from pytest_cegi import Variant; Variant('b', 'm'); "
-            "heavy = [m for m in ('torch', 'transformers', 'peft', 'bitsandbytes') if m in sys.modules]; "
-            "assert not heavy, heavy")
+    code = (
+        "import sys, pytest_cegi, pytest_cegi.models.variants, pytest_cegi.models.adapter_cache, "
+        "pytest_cegi.models.finetune, pytest_cegi.models.tiny_models; "
+        "from pytest_cegi import Variant; Variant('b', 'm'); "
+        "heavy = [m for m in ('torch', 'transformers', 'peft', 'bitsandbytes') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,4 +1,5 @@
 """The baseline gate end to end: save a run, change something, compare."""
+
 import json
 
 import pytest
@@ -75,6 +76,7 @@ def test_hardware_mismatch_refuses_energy_comparison(pytester, run, saved):
     saved.write_text(json.dumps(run_file))
     # 3x the energy: would regress, but energy is not comparable across hardware
     import os
+
     os.environ["CEGI_FAKE_KWH"] = "3e-6"
     try:
         result = run("--cegi-repeat=5", "--cegi-budget", "--cegi-baseline=baseline.json", "--cegi-report=r.md")
@@ -84,11 +86,14 @@ def test_hardware_mismatch_refuses_energy_comparison(pytester, run, saved):
     assert "Some Other CPU 9000" in (pytester.path / "r.md").read_text()
 
 
-@pytest.mark.parametrize("content, expected", [
-    ('{"schema": "pytest-cegi/run", "schema_ver', "not valid JSON"),
-    ("", "empty"),
-    ('{"schema": "pytest-cegi/run", "schema_version": 0, "records": []}', "schema_version 0"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ('{"schema": "pytest-cegi/run", "schema_ver', "not valid JSON"),
+        ("", "empty"),
+        ('{"schema": "pytest-cegi/run", "schema_version": 0, "records": []}', "schema_version 0"),
+    ],
+)
 def test_broken_baseline_is_a_usage_error(pytester, run, content, expected):
     pytester.makepyfile(test_suite=_suite())
     (pytester.path / "baseline.json").write_text(content)
@@ -101,8 +106,9 @@ def test_broken_baseline_is_a_usage_error(pytester, run, content, expected):
 
 def test_report_and_plot_are_written(pytester, run, saved):
     pytest.importorskip("matplotlib")
-    result = run("--cegi-repeat=5", "--cegi-report=out/r.md", "--cegi-plot=out/pareto.png",
-                 "--cegi-baseline=baseline.json")
+    result = run(
+        "--cegi-repeat=5", "--cegi-report=out/r.md", "--cegi-plot=out/pareto.png", "--cegi-baseline=baseline.json"
+    )
     result.assert_outcomes(passed=2)
     assert (pytester.path / "out" / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (pytester.path / "out" / "pareto.svg").read_text().lstrip().startswith("<?xml")

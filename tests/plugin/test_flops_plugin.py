@@ -1,4 +1,5 @@
 """--cegi-meter=flops through the plugin: identical energy run after run, clear errors."""
+
 import json
 
 import pytest

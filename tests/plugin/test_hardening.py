@@ -1,6 +1,7 @@
 """Issue 12 attacks on the plugin, run as real pytest sessions: poisoned baselines
 are usage errors (exit 4, never INTERNALERROR), tracker faults make windows
 invalid, output files honour the umask and never replace a device."""
+
 from __future__ import annotations
 
 import json
@@ -30,6 +31,7 @@ def _usage_error(result, *patterns):
 
 # -- poisoned baselines -------------------------------------------------------------------
 
+
 @pytest.fixture
 def saved(pytester, run):
     pytester.makepyfile(test_x=SIMPLE)
@@ -42,13 +44,16 @@ def test_dev_zero_baseline_is_a_usage_error(pytester, run):
     _usage_error(run("--cegi-baseline=/dev/zero"), "/dev/zero", "not a regular file")
 
 
-@pytest.mark.parametrize("old, new, field", [
-    ('"score": 0.5', '"score": NaN', ".score"),
-    ('"phases_counted": null', '"phases_counted": 7', ".phases_counted"),
-    ('"score": 0.5', '"score": ' + "1" * 5000, "5000 digits"),
-    ('"score": 0.5', '"score": ' + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
-    ('"score": 0.5', '"score": "0.5"', ".score"),
-])
+@pytest.mark.parametrize(
+    "old, new, field",
+    [
+        ('"score": 0.5', '"score": NaN', ".score"),
+        ('"phases_counted": null', '"phases_counted": 7', ".phases_counted"),
+        ('"score": 0.5', '"score": ' + "1" * 5000, "5000 digits"),
+        ('"score": 0.5', '"score": ' + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('"score": 0.5', '"score": "0.5"', ".score"),
+    ],
+)
 def test_poisoned_baseline_is_a_usage_error(pytester, run, saved, old, new, field):
     text = saved.read_text()
     assert old in text
@@ -79,11 +84,18 @@ def test_{name}(cegi):
 """
 
 
-@pytest.mark.parametrize("field, value", [
-    ("emissions_kg", "-5e-05"), ("emissions_kg", "float('nan')"), ("emissions_kg", "float('inf')"),
-    ("energy_kwh", "float('inf')"), ("duration_s", "-1.0"), ("cpu_energy_kwh", "-1e-6"),
-    ("ram_energy_kwh", "float('nan')"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("emissions_kg", "-5e-05"),
+        ("emissions_kg", "float('nan')"),
+        ("emissions_kg", "float('inf')"),
+        ("energy_kwh", "float('inf')"),
+        ("duration_s", "-1.0"),
+        ("cpu_energy_kwh", "-1e-6"),
+        ("ram_energy_kwh", "float('nan')"),
+    ],
+)
 def test_tracker_fault_makes_the_window_invalid(pytester, run, field, value):
     """Negative emissions made CEGI negative, which passed a ceiling of 1.0."""
     pytester.makepyfile(test_f=FAULTY.format(name="cand", field=field, value=value))
@@ -101,14 +113,21 @@ def test_window_invalid_reason_unit():
     m = Method("fake", "fake", "none", 475.0, "test", True)
     ok = Window("inference", 1e-6, 4.75e-7, 0.1, m)
     assert ok.invalid_reason is None
-    for field, value in [("emissions_kg", -1e-9), ("emissions_kg", float("nan")), ("energy_kwh", float("inf")),
-                         ("gpu_energy_kwh", -1.0), ("machine_energy_kwh", float("nan")), ("cpu_seconds", -2.0)]:
+    for field, value in [
+        ("emissions_kg", -1e-9),
+        ("emissions_kg", float("nan")),
+        ("energy_kwh", float("inf")),
+        ("gpu_energy_kwh", -1.0),
+        ("machine_energy_kwh", float("nan")),
+        ("cpu_seconds", -2.0),
+    ]:
         bad = Window(**{**ok.__dict__, field: value})
         assert field in (bad.invalid_reason or ""), field
     assert "sample" in Window(**{**ok.__dict__, "samples": (1e-6, float("nan"))}).invalid_reason
 
 
 # -- files --------------------------------------------------------------------------------
+
 
 def test_outputs_honour_the_umask(pytester, run):
     pytester.makepyfile(test_x=SIMPLE)
@@ -137,18 +156,18 @@ def test_a_killed_writers_temp_file_is_cleaned_at_the_next_write(tmp_path):
     from pytest_cegi.core.run_file import TMP_MARK, atomic_write_text
 
     target = tmp_path / "baseline.json"
-    dead = tmp_path / f".baseline.json{TMP_MARK}999999999-abc"     # no such pid
+    dead = tmp_path / f".baseline.json{TMP_MARK}999999999-abc"  # no such pid
     dead.write_text("half")
-    other = tmp_path / f".other.json{TMP_MARK}999999999-abc"       # another file's: left alone
+    other = tmp_path / f".other.json{TMP_MARK}999999999-abc"  # another file's: left alone
     other.write_text("half")
-    legacy_old = tmp_path / ".baseline.json.ab12cd_9.tmp"           # an older version's leftover
+    legacy_old = tmp_path / ".baseline.json.ab12cd_9.tmp"  # an older version's leftover
     legacy_new = tmp_path / ".baseline.json.zz12cd_9.tmp"
     for p in (legacy_old, legacy_new):
         p.write_text("half")
     os.utime(legacy_old, (1, 1))
     atomic_write_text(target, "x")
     assert not dead.exists() and other.exists()
-    assert not legacy_old.exists() and legacy_new.exists()         # a fresh one may be a live writer's
+    assert not legacy_old.exists() and legacy_new.exists()  # a fresh one may be a live writer's
 
 
 def test_cli_update_keeps_a_0644_baseline_0644(tmp_path):
@@ -203,14 +222,14 @@ def test_xdist_run_leaves_no_lock_file(pytester, tmp_path, monkeypatch):
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
     pytester.makepyfile(test_a=SIMPLE, test_b=SIMPLE.replace('task="t"', 'task="u"'))
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--cegi-meter=fake",
-                                           "-n", "2", "-p", "xdist")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--cegi-meter=fake", "-n", "2", "-p", "xdist")
     result.assert_outcomes(passed=2)
     assert not list(tmp.glob("pytest-cegi-*.lock")), list(tmp.iterdir())
 
 
 def test_hostile_names_cannot_write_escape_sequences_to_the_terminal(pytester, run):
-    pytester.makepyfile(test_x='''
+    pytester.makepyfile(
+        test_x="""
 import pytest
 
 @pytest.mark.cegi(task="t\\x1b[2K\\x1b[1A", reference=True, floor=0.9)
@@ -219,9 +238,10 @@ def test_one(cegi):
     with cegi.measure():
         pass
     cegi.record_score(0.5)
-''')
+"""
+    )
     result = run()
     out = result.stdout.str()
     assert "cegi: quality and carbon" in out
-    summary = out[out.index("cegi: quality and carbon"):]
+    summary = out[out.index("cegi: quality and carbon") :]
     assert "\x1b[2K" not in summary and "\x1b[32m" not in summary and "\r" not in summary

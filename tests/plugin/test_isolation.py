@@ -1,4 +1,5 @@
 """The plugin stays out of the way: no heavy imports, and -p no:cegi disables it."""
+
 import pytest
 
 HEAVY = ("torch", "transformers", "codecarbon", "peft", "bitsandbytes")
@@ -27,23 +28,27 @@ def test_marker_and_options_without_measuring_import_no_tracker(pytester):
         def pytest_sessionfinish(session):
             print("HEAVY-LOADED:", [m for m in {HEAVY!r} if m in sys.modules])
     """)
-    pytester.makepyfile(test_score="""
+    pytester.makepyfile(
+        test_score="""
         import pytest
 
         @pytest.mark.cegi(floor=0.1)
         def test_scored_only(cegi):
             cegi.record_score(0.5)
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", "--cegi-budget")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*HEAVY-LOADED: []*"])
 
 
 def test_p_no_cegi_disables_everything(pytester):
-    pytester.makepyfile(test_plain="""
+    pytester.makepyfile(
+        test_plain="""
         def test_plain(request):
             assert not request.config.pluginmanager.has_plugin("cegi")
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess("-p", "no:cegi", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert "cegi:" not in result.stdout.str()

@@ -1,4 +1,5 @@
 """pytest-cegi beside pytest-rerunfailures, pytest-randomly and pytest-repeat."""
+
 import json
 import xml.etree.ElementTree as ET
 
@@ -34,23 +35,26 @@ def records(pytester, name="run.json") -> list:
 def test_rerunfailures_keeps_one_record_with_its_reruns(pytester, run):
     pytest.importorskip("pytest_rerunfailures")
     pytester.makepyfile(test_suite=FLAKY)
-    result = run("--reruns", "2", "--cegi-budget", "--cegi-save=run.json", "--junitxml=junit.xml",
-                 "--cegi-report=report.md")
+    result = run(
+        "--reruns", "2", "--cegi-budget", "--cegi-save=run.json", "--junitxml=junit.xml", "--cegi-report=report.md"
+    )
     assert result.parseoutcomes() == {"passed": 2, "rerun": 2}
     saved = records(pytester)
     flaky = [r for r in saved if r["variant"] == "test_flaky"]
-    assert len(flaky) == 1, [r["nodeid"] for r in saved]           # one record per test: the last attempt
+    assert len(flaky) == 1, [r["nodeid"] for r in saved]  # one record per test: the last attempt
     final = flaky[0]
     assert final["verdict"] == "pass" and final["score"] == 0.6 and len(final["windows"]) == 1
     assert final["reruns"] == 2
-    assert final["rerun_energy_kwh"] == pytest.approx(2e-6)       # the two failed attempts' windows
-    assert final["energy_kwh"] == pytest.approx(1e-6)             # not counted in its own E
-    result.stdout.fnmatch_lines(["qa*test_flaky*pass (2 reruns)",
-                                 "*reruns: qa/test_flaky ran 2 time(s) before its final attempt; "
-                                 "those attempts spent 7.2 J, 950 µg CO2e*"])
+    assert final["rerun_energy_kwh"] == pytest.approx(2e-6)  # the two failed attempts' windows
+    assert final["energy_kwh"] == pytest.approx(1e-6)  # not counted in its own E
+    result.stdout.fnmatch_lines(
+        [
+            "qa*test_flaky*pass (2 reruns)",
+            "*reruns: qa/test_flaky ran 2 time(s) before its final attempt; those attempts spent 7.2 J, 950 µg CO2e*",
+        ]
+    )
     # One set of cegi.* properties in pytest's JUnit, not one per attempt.
-    case = next(tc for tc in ET.parse(pytester.path / "junit.xml").iter("testcase")
-                if tc.get("name") == "test_flaky")
+    case = next(tc for tc in ET.parse(pytester.path / "junit.xml").iter("testcase") if tc.get("name") == "test_flaky")
     names = [p.get("name") for p in case.iter("property")]
     assert names.count("cegi.verdict") == 1
     report = (pytester.path / "report.md").read_text(encoding="utf-8")
@@ -88,17 +92,18 @@ def test_candidate(cegi, n):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_randomly_still_runs_the_reference_first(pytester, monkeypatch, seed):
     pytest.importorskip("pytest_randomly")
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)     # tests/conftest.py turns randomly off
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)  # tests/conftest.py turns randomly off
     pytester.makepyfile(test_suite=ORDERED)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--cegi-meter=fake", f"--randomly-seed={seed}",
-                                "--cegi-save=run.json")
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--cegi-meter=fake", f"--randomly-seed={seed}", "--cegi-save=run.json"
+    )
     result.assert_outcomes(passed=9)
     assert f"Using --randomly-seed={seed}" in result.stdout.str()
     saved = records(pytester)
-    assert saved[0]["variant"] == "test_base"                # the reference ran first
-    assert all(r["gain_pct"] == pytest.approx(20.0) for r in saved[1:])   # so every candidate has a gain
+    assert saved[0]["variant"] == "test_base"  # the reference ran first
+    assert all(r["gain_pct"] == pytest.approx(20.0) for r in saved[1:])  # so every candidate has a gain
     order = [r["variant"] for r in saved[1:]]
-    assert order != sorted(order, key=lambda v: int(v))      # and the rest really were shuffled
+    assert order != sorted(order, key=lambda v: int(v))  # and the rest really were shuffled
 
 
 VARIANTS = """
@@ -124,15 +129,19 @@ def test_repeat_copies_of_the_reference_are_one_reference(pytester, run):
     result = run("--count", "3", "--cegi-save=run.json")
     result.assert_outcomes(passed=6)
     saved = records(pytester)
-    assert [r["reference"] for r in saved[:3]] == [True] * 3          # every copy of the base, first
+    assert [r["reference"] for r in saved[:3]] == [True] * 3  # every copy of the base, first
     assert all(r["variant"] == "lora" and r["gain_pct"] == pytest.approx(20.0) for r in saved[3:])
     assert len({r["nodeid"] for r in saved}) == 6
 
 
 def test_two_different_references_are_still_an_error_under_repeat(pytester, run):
     pytest.importorskip("pytest_repeat")
-    pytester.makepyfile(test_suite=VARIANTS.replace('Variant("lora", "models/none",\n                                      lora={"r": 4})',
-                                                    'Variant("other", "models/none")'))
+    pytester.makepyfile(
+        test_suite=VARIANTS.replace(
+            'Variant("lora", "models/none",\n                                      lora={"r": 4})',
+            'Variant("other", "models/none")',
+        )
+    )
     result = run("--count", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*task 'qa' has 4 candidate reference variants*"])

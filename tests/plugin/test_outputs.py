@@ -1,15 +1,25 @@
 """JUnit properties, the standalone --cegi-junit file and the --cegi-save JSON."""
+
 import json
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from cegi_suites import TASK_SUITE
 
 CONTRACT_PROPERTIES = {
-    "cegi.task", "cegi.variant", "cegi.metric", "cegi.score", "cegi.reference_score", "cegi.gain_pct",
-    "cegi.trainable_params", "cegi.energy_kwh", "cegi.emissions_kg", "cegi.duration_s", "cegi.value",
-    "cegi.meter", "cegi.verdict",
+    "cegi.task",
+    "cegi.variant",
+    "cegi.metric",
+    "cegi.score",
+    "cegi.reference_score",
+    "cegi.gain_pct",
+    "cegi.trainable_params",
+    "cegi.energy_kwh",
+    "cegi.emissions_kg",
+    "cegi.duration_s",
+    "cegi.value",
+    "cegi.meter",
+    "cegi.verdict",
 }
 
 
@@ -27,7 +37,7 @@ def test_junitxml_carries_contract_properties(pytester, run):
     run("--cegi-budget", "--junitxml=junit.xml")
     cases = _properties(pytester.path / "junit.xml")
     good, failed = cases["test_candidate[good]"]
-    assert CONTRACT_PROPERTIES <= set(good) and not failed
+    assert set(good) >= CONTRACT_PROPERTIES and not failed
     assert good["cegi.task"] == "qa" and good["cegi.variant"] == "good"
     assert float(good["cegi.score"]) == pytest.approx(0.6)
     assert float(good["cegi.reference_score"]) == pytest.approx(0.5)
@@ -36,7 +46,7 @@ def test_junitxml_carries_contract_properties(pytester, run):
     assert good["cegi.verdict"] == "pass" and good["cegi.meter"] == "fake (estimate)"
     bad, failed = cases["test_candidate[bad]"]
     assert bad["cegi.verdict"] == "fail" and failed
-    assert bad["cegi.value"] == ""        # undefined CEGI is empty, not 0
+    assert bad["cegi.value"] == ""  # undefined CEGI is empty, not 0
 
 
 def test_standalone_junit_has_one_testcase_per_check(pytester, run):
@@ -46,14 +56,18 @@ def test_standalone_junit_has_one_testcase_per_check(pytester, run):
     cases = [(c.get("classname"), c.get("name"), c.find("failure")) for c in root.iter("testcase")]
     names = {(cls, name) for cls, name, _ in cases}
     assert names == {
-        ("test_suite.py::test_candidate[good]", "floor"), ("test_suite.py::test_candidate[good]", "ceiling"),
-        ("test_suite.py::test_candidate[bad]", "floor"), ("test_suite.py::test_candidate[bad]", "ceiling"),
+        ("test_suite.py::test_candidate[good]", "floor"),
+        ("test_suite.py::test_candidate[good]", "ceiling"),
+        ("test_suite.py::test_candidate[bad]", "floor"),
+        ("test_suite.py::test_candidate[bad]", "ceiling"),
     }
     failures = {(cls, name): f.get("message") for cls, name, f in cases if f is not None}
     assert failures == {
         ("test_suite.py::test_candidate[bad]", "floor"): "score 0.3 < floor 0.4 (marker)",
-        ("test_suite.py::test_candidate[bad]", "ceiling"):
-            "CEGI undefined: no gain over reference (-40%) (ceiling 0.001, marker)",
+        (
+            "test_suite.py::test_candidate[bad]",
+            "ceiling",
+        ): "CEGI undefined: no gain over reference (-40%) (ceiling 0.001, marker)",
     }
 
 

@@ -1,4 +1,5 @@
 """--cegi-repeat: every window form repeats or says it cannot; FLOPs counted outside the windows."""
+
 import json
 
 import pytest
@@ -18,7 +19,7 @@ def _load_the_flop_counter() -> None:
 
 _load_the_flop_counter()
 
-SUITE = '''
+SUITE = """
 import torch
 
 CALLS = []
@@ -43,7 +44,7 @@ def test_with(cegi):
     with cegi.measure():
         work()
     cegi.record_score(0.5)
-'''
+"""
 
 
 def _records(path):
@@ -57,25 +58,29 @@ def test_repeated_forms_repeat_and_count_flops_outside_the_windows(pytester, run
     records = _records(pytester.path / "run.json")
     for name in ("test_loop", "test_call"):
         (window,) = records[name]["windows"]
-        assert len(window["samples"]) == 3, name           # three measured runs
-        assert window["flops"] == 1024, name               # one run's FLOPs, counted once
+        assert len(window["samples"]) == 3, name  # three measured runs
+        assert window["flops"] == 1024, name  # one run's FLOPs, counted once
         assert records[name]["cost"] == 1024 and records[name]["cost_basis"] == "FLOPs (inference)"
         assert not records[name]["notes"]
     (window,) = records["test_with"]["windows"]
     assert window["samples"] == [] and window["flops"] is None
     assert "ran once" in records["test_with"]["notes"][0]
     # said once, in the summary, naming the way out
-    result.stdout.fnmatch_lines(["note: *test_with*--cegi-repeat 3: a `with cegi.measure()` block ran once*"
-                                 "cegi.repeated()*"])
+    result.stdout.fnmatch_lines(
+        ["note: *test_with*--cegi-repeat 3: a `with cegi.measure()` block ran once*cegi.repeated()*"]
+    )
 
 
 def test_counting_pass_is_one_extra_unmeasured_run(pytester, run):
-    pytester.makepyfile(test_suite=SUITE + '''
+    pytester.makepyfile(
+        test_suite=SUITE
+        + """
 def test_calls_counted(cegi):
     CALLS.clear()
     cegi.measure_call(work)
     assert len(CALLS) == 1 + 4          # the counting run, then four measured runs
-''')
+"""
+    )
     run("--cegi-repeat=4", "-k", "calls_counted").assert_outcomes(passed=1)
 
 
@@ -88,11 +93,13 @@ def test_repeat_1_with_block_has_no_note(pytester, run):
 
 
 def test_a_run_not_used_as_with_is_a_clear_error(pytester, run):
-    pytester.makepyfile(test_suite='''
+    pytester.makepyfile(
+        test_suite="""
 def test_misuse(cegi):
     for run in cegi.repeated():
         pass
-''')
+"""
+    )
     result = run("--cegi-repeat=2")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*each run of cegi.repeated() must be used as `with run:`*"])
@@ -100,7 +107,8 @@ def test_misuse(cegi):
 
 def test_no_torch_no_counting_pass(pytester):
     """A test that never imports torch gets N runs, no counting, and torch stays unloaded."""
-    pytester.makepyfile(test_suite='''
+    pytester.makepyfile(
+        test_suite="""
 import sys
 
 def test_plain(cegi):
@@ -110,9 +118,11 @@ def test_plain(cegi):
             calls.append(1)
     assert len(calls) == 3
     assert "torch" not in sys.modules
-''')
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--cegi-meter=fake", "--cegi-repeat=3",
-                                           "--cegi-save=run.json")
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--cegi-meter=fake", "--cegi-repeat=3", "--cegi-save=run.json"
+    )
     result.assert_outcomes(passed=1)
     (window,) = _records(pytester.path / "run.json")["test_plain"]["windows"]
     assert window["flops"] is None and len(window["samples"]) == 3

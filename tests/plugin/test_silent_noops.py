@@ -1,5 +1,6 @@
 """Silent no-ops (issue 12): every input that used to switch the gate off without a
 word is now a usage error or a visible warning (terminal summary and report)."""
+
 from __future__ import annotations
 
 import json
@@ -42,6 +43,7 @@ def _usage_error(result, *patterns):
 
 # -- [tool] tables in a budget file ---------------------------------------------------------
 
+
 def test_tool_cegi_table_beside_top_level_budgets_is_an_error(pytester, run):
     _suite(pytester)
     pytester.makefile(".toml", budget="[tool.cegi]\n\n[[budget]]\nmatch = '*'\nfloor = 0.9\n")
@@ -69,11 +71,15 @@ def test_tool_that_is_not_a_table_is_an_error(pytester, run, where):
 
 # -- budget entries that match nothing ----------------------------------------------------
 
-@pytest.mark.parametrize("entry, shown", [
-    ("match = 'test_x.py::test_lroa'", "match = 'test_x.py::test_lroa'"),
-    ("match = ''", "match = ''"),
-    ("task = 'qa-typo'", "task = 'qa-typo'"),
-])
+
+@pytest.mark.parametrize(
+    "entry, shown",
+    [
+        ("match = 'test_x.py::test_lroa'", "match = 'test_x.py::test_lroa'"),
+        ("match = ''", "match = ''"),
+        ("task = 'qa-typo'", "task = 'qa-typo'"),
+    ],
+)
 def test_an_entry_matching_no_test_is_reported(pytester, run, entry, shown):
     _suite(pytester)
     pytester.makefile(".toml", pyproject=f"[[tool.cegi.budget]]\n{entry}\nfloor = 0.99\n")
@@ -96,6 +102,7 @@ def test_a_matching_entry_gives_no_warning(pytester, run):
 
 
 # -- phases ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("value", ["['inferance']", "'fintune'", "['inference', 'Finetune']"])
 def test_a_misspelt_phase_is_a_usage_error(pytester, run, value):
@@ -121,7 +128,8 @@ def test_a_phase_the_test_did_not_measure_is_invalid_not_zero(pytester, run):
 
 
 def test_a_custom_phase_the_test_measures_is_fine(pytester, run):
-    pytester.makepyfile(test_c="""
+    pytester.makepyfile(
+        test_c="""
 import pytest
 
 @pytest.mark.cegi(task="c", reference=True, phases=["preprocess"])
@@ -129,11 +137,13 @@ def test_custom(cegi):
     with cegi.measure(phase="preprocess"):
         pass
     cegi.record_score(0.5)
-""")
+"""
+    )
     run("--cegi-budget").assert_outcomes(passed=1)
 
 
 # -- country ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("code", ["ÄÖÜ", "US", "U1A", "USAA"])
 def test_a_non_iso3_country_is_a_usage_error(pytester, run, code):
@@ -151,7 +161,7 @@ def test_an_unknown_country_warns_and_names_the_fallback(pytester, run):
     assert "world-average factor 475" in out
     report = (pytester.path / "r.md").read_text()
     assert "no grid data for country ZZZ" in report
-    assert "codecarbon's offline grid data" not in report       # the old, false claim
+    assert "codecarbon's offline grid data" not in report  # the old, false claim
     method = json.loads((pytester.path / "run.json").read_text())["meter"]
     assert method["carbon_factor_g_per_kwh"] == 475.0 and "world average" in method["carbon_factor_source"]
 
@@ -166,12 +176,16 @@ def test_a_known_country_gives_no_warning(pytester, run):
 
 # -- negative limits --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("toml, expected", [
-    ("ceiling = -1.0", "key 'ceiling'"),
-    ("ceiling = '-1e-6'", "key 'ceiling'"),
-    ("max_emissions = '-1 g'", "key 'max_emissions'"),
-    ("max_energy = -0.1", "key 'max_energy'"),
-])
+
+@pytest.mark.parametrize(
+    "toml, expected",
+    [
+        ("ceiling = -1.0", "key 'ceiling'"),
+        ("ceiling = '-1e-6'", "key 'ceiling'"),
+        ("max_emissions = '-1 g'", "key 'max_emissions'"),
+        ("max_energy = -0.1", "key 'max_energy'"),
+    ],
+)
 def test_a_negative_limit_is_a_usage_error(pytester, run, toml, expected):
     _suite(pytester)
     pytester.makefile(".toml", pyproject=f"[[tool.cegi.budget]]\nmatch = '*'\n{toml}\n")
@@ -184,6 +198,7 @@ def test_a_negative_ceiling_in_a_marker_is_a_usage_error(pytester, run):
 
 
 # -- hostile budget files -----------------------------------------------------------------
+
 
 def test_a_deeply_nested_budget_file_is_a_usage_error(pytester, run):
     _suite(pytester)

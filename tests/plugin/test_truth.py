@@ -1,5 +1,6 @@
 """What the reports tell the user must be true (issue 13): CEGI of a model used as
 is, crashed tests, lifted limits, limit sources, units, gain in points."""
+
 import json
 import xml.etree.ElementTree as ET
 
@@ -40,13 +41,13 @@ def test_nothing_trained_is_not_applicable_and_no_ceiling_applies(pytester, run)
     int8 = records["int8"]
     assert int8["cegi"] is None and int8["cegi_applicable"] is False
     assert int8["cegi_reason"] == "n/a (nothing trained)"
-    assert int8["carbon_per_gain"] == pytest.approx(4.75e-7 / 20)     # still shown: E / dP
-    assert [c["limit"] for c in int8["checks"]] == ["floor"]           # no ceiling check at all
+    assert int8["carbon_per_gain"] == pytest.approx(4.75e-7 / 20)  # still shown: E / dP
+    assert [c["limit"] for c in int8["checks"]] == ["floor"]  # no ceiling check at all
     assert records["lora"]["cegi_applicable"] is True
 
 
 def test_undefined_cegi_of_a_trained_variant_under_a_ceiling_still_fails(pytester, run):
-    pytester.makepyfile(test_suite=SUITE.replace("0.60", "0.40"))    # no gain over 0.50
+    pytester.makepyfile(test_suite=SUITE.replace("0.60", "0.40"))  # no gain over 0.50
     result = run("--cegi-budget", "-k", "lora or base")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*CEGI undefined: no gain over reference (-20%) (ceiling 1e-09, marker)*"])
@@ -74,17 +75,26 @@ def test_a_test_that_raised_shows_error_not_pass(pytester, run, budget):
     result.assert_outcomes(passed=1, failed=1)
     out = result.stdout.str()
     result.stdout.fnmatch_lines(["qa*test_crash*error"])
-    result.stdout.fnmatch_lines(["ERROR test_suite.py::test_crash: the test raised RuntimeError: model directory "
-                                 "is missing before measuring anything*"])
-    assert "call cegi.record_score" not in out           # the floor does not hide the exception
-    assert "RuntimeError: model directory is missing" in out   # pytest's own traceback is kept
+    result.stdout.fnmatch_lines(
+        [
+            "ERROR test_suite.py::test_crash: the test raised RuntimeError: model directory "
+            "is missing before measuring anything*"
+        ]
+    )
+    assert "call cegi.record_score" not in out  # the floor does not hide the exception
+    assert "RuntimeError: model directory is missing" in out  # pytest's own traceback is kept
     record = saved(pytester)["test_crash"]
     assert record["verdict"] == "error" and record["error"] == "RuntimeError: model directory is missing"
-    props = {p.get("name"): p.get("value") for p in ET.parse(pytester.path / "junit.xml").iter("property")
-             if p.get("name") == "cegi.verdict"}
+    props = {
+        p.get("name"): p.get("value")
+        for p in ET.parse(pytester.path / "junit.xml").iter("property")
+        if p.get("name") == "cegi.verdict"
+    }
     tree = ET.parse(pytester.path / "junit.xml")
-    verdicts = {tc.get("name"): {p.get("name"): p.get("value") for p in tc.iter("property")}["cegi.verdict"]
-                for tc in tree.iter("testcase")}
+    verdicts = {
+        tc.get("name"): {p.get("name"): p.get("value") for p in tc.iter("property")}["cegi.verdict"]
+        for tc in tree.iter("testcase")
+    }
     assert verdicts == {"test_base": "pass", "test_crash": "error"}, props
     checks = ET.parse(pytester.path / "checks.xml")
     errors = [tc.get("classname") for tc in checks.iter("testcase") if tc.find("error") is not None]
@@ -125,8 +135,10 @@ def test_false_lifts_a_marker_limit_and_reports_say_where_each_came_from(pyteste
     records = saved(pytester)
     r16 = records["lora-r16"]
     assert [c["limit"] for c in r16["checks"]] == ["floor"]
-    assert r16["limits"] == {"floor": {"value": 0.55, "source": "pyproject.toml budget #1"},
-                             "ceiling": {"value": None, "source": "pyproject.toml budget #1"}}
+    assert r16["limits"] == {
+        "floor": {"value": 0.55, "source": "pyproject.toml budget #1"},
+        "ceiling": {"value": None, "source": "pyproject.toml budget #1"},
+    }
     report = (pytester.path / "report.md").read_text(encoding="utf-8")
     assert "floor 0.55 (pyproject.toml budget #1); ceiling lifted (pyproject.toml budget #1)" in report
     assert "floor 0.9 (marker); ceiling 1e-12 (marker)" in report

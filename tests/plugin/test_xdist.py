@@ -1,4 +1,5 @@
 """pytest-xdist: same tests, verdicts and records as a serial run; no double counting."""
+
 import json
 
 import pytest
@@ -54,8 +55,18 @@ def test_parallel_run_matches_serial_run(pytester):
 
     a, b = _records(pytester.path / "serial.json"), _records(pytester.path / "parallel.json")
     assert set(a) == set(b) and len(a) == 8
-    figures = {"energy_kwh", "machine_energy_kwh", "emissions_kg", "duration_s", "windows", "phases", "cegi", "carbon_per_gain",
-               "checks", "method"}
+    figures = {
+        "energy_kwh",
+        "machine_energy_kwh",
+        "emissions_kg",
+        "duration_s",
+        "windows",
+        "phases",
+        "cegi",
+        "carbon_per_gain",
+        "checks",
+        "method",
+    }
     for nodeid in a:
         same_a = {k: v for k, v in a[nodeid].items() if k not in figures}
         same_b = {k: v for k, v in b[nodeid].items() if k not in figures}

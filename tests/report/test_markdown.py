@@ -1,4 +1,5 @@
 """The per-PR Markdown report: a golden file, the comment size limit, folding."""
+
 import os
 from pathlib import Path
 
@@ -13,16 +14,29 @@ QUIET = [1.00e-4, 1.05e-4, 0.95e-4, 1.02e-4, 0.98e-4]
 LOUD = [1.50e-4, 1.60e-4, 1.55e-4, 1.45e-4, 1.52e-4]
 
 
-NEAR = [1.05e-4, 1.10e-4, 1.00e-4, 1.07e-4, 1.03e-4]     # QUIET + 5 %: within the 10 % tolerance
+NEAR = [1.05e-4, 1.10e-4, 1.00e-4, 1.07e-4, 1.03e-4]  # QUIET + 5 %: within the 10 % tolerance
 # A model used as is: nothing trained (T_M = 0), so CEGI n/a and its ceiling does not apply.
-INT8 = dict(score=0.42, trainable_params=0, cegi_applicable=False, gain_pct=5.0, cegi_reason="n/a (nothing trained)",
-            limits={"floor": {"value": 0.3, "source": "pyproject.toml budget #1"},
-                    "ceiling": {"value": 2e-6, "source": "pyproject.toml budget #1"}})
+INT8 = dict(
+    score=0.42,
+    trainable_params=0,
+    cegi_applicable=False,
+    gain_pct=5.0,
+    cegi_reason="n/a (nothing trained)",
+    limits={
+        "floor": {"value": 0.3, "source": "pyproject.toml budget #1"},
+        "ceiling": {"value": 2e-6, "source": "pyproject.toml budget #1"},
+    },
+)
 # Limits from two entries, one lifted with `false`.
-LORA_R8 = dict(trainable_params=4096, gain_pct=37.5,
-               limits={"floor": {"value": 0.5, "source": "pyproject.toml budget #3"},
-                       "ceiling": {"value": None, "source": "pyproject.toml budget #4"},
-                       "max_emissions": {"value": 2e-3, "source": "pyproject.toml budget #1"}})
+LORA_R8 = dict(
+    trainable_params=4096,
+    gain_pct=37.5,
+    limits={
+        "floor": {"value": 0.5, "source": "pyproject.toml budget #3"},
+        "ceiling": {"value": None, "source": "pyproject.toml budget #4"},
+        "max_emissions": {"value": 2e-3, "source": "pyproject.toml budget #1"},
+    },
+)
 
 
 def scenario(make):
@@ -30,28 +44,61 @@ def scenario(make):
     unchanged reference, a removed and an added variant, a budget violation, a
     model used as is whose emissions moved within tolerance, a test rerun once."""
     deployment = {"requests_per_second": 15, "units": 24e6}
-    violation = make.Check(limit="ceiling", threshold=1.0e-6, value=2.4e-6, source="pyproject.toml budget #2",
-                           status="fail", message="CEGI 2.4e-06 > ceiling 1.0e-06 (pyproject.toml budget #2)")
-    base = make.run([
-        make.record("base", reference=True, score=0.40, samples=QUIET, requests=50),
-        make.record("lora-r8", score=0.55, samples=QUIET, cegi=1.2e-6, requests=50, finetune=1e-4),
-        make.record("lora-r16", score=0.60, samples=QUIET, cegi=1.0e-6, requests=50),
-        make.record("qlora-nf4", score=0.52, samples=LOUD, cegi=2.0e-6, requests=50),
-        make.record("int8", samples=QUIET, requests=50, **INT8),
-        make.record("base", task="summarization", reference=True, score=0.21, samples=QUIET, metric="rougeL"),
-        make.record("distil", task="summarization", score=0.24, samples=QUIET, cegi=3e-7, metric="rougeL"),
-    ], repeat=5, deployment=deployment)
-    head = make.run([
-        make.record("base", reference=True, score=0.40, samples=QUIET, requests=50),
-        make.record("lora-r8", score=0.55, samples=LOUD, cegi=1.8e-6, requests=50, finetune=1e-4,
-                    reruns=1, rerun_energy_kwh=1e-4, rerun_emissions_kg=4e-5, **LORA_R8),
-        make.record("lora-r16", score=0.52, samples=QUIET, cegi=1.0e-6, requests=50),
-        make.record("qlora-nf4", score=0.52, samples=QUIET, cegi=1.3e-6, requests=50),
-        make.record("int8", samples=NEAR, requests=50, carbon_per_gain=8.4e-6, **INT8),
-        make.record("base", task="summarization", reference=True, score=0.21, samples=QUIET, metric="rougeL"),
-        make.record("lora-r4", task="summarization", score=0.26, samples=QUIET, cegi=2.4e-6, metric="rougeL",
-                    checks=[violation], verdict="fail"),
-    ], repeat=5, deployment=deployment, created="2025-01-02T00:00:00+00:00")
+    violation = make.Check(
+        limit="ceiling",
+        threshold=1.0e-6,
+        value=2.4e-6,
+        source="pyproject.toml budget #2",
+        status="fail",
+        message="CEGI 2.4e-06 > ceiling 1.0e-06 (pyproject.toml budget #2)",
+    )
+    base = make.run(
+        [
+            make.record("base", reference=True, score=0.40, samples=QUIET, requests=50),
+            make.record("lora-r8", score=0.55, samples=QUIET, cegi=1.2e-6, requests=50, finetune=1e-4),
+            make.record("lora-r16", score=0.60, samples=QUIET, cegi=1.0e-6, requests=50),
+            make.record("qlora-nf4", score=0.52, samples=LOUD, cegi=2.0e-6, requests=50),
+            make.record("int8", samples=QUIET, requests=50, **INT8),
+            make.record("base", task="summarization", reference=True, score=0.21, samples=QUIET, metric="rougeL"),
+            make.record("distil", task="summarization", score=0.24, samples=QUIET, cegi=3e-7, metric="rougeL"),
+        ],
+        repeat=5,
+        deployment=deployment,
+    )
+    head = make.run(
+        [
+            make.record("base", reference=True, score=0.40, samples=QUIET, requests=50),
+            make.record(
+                "lora-r8",
+                score=0.55,
+                samples=LOUD,
+                cegi=1.8e-6,
+                requests=50,
+                finetune=1e-4,
+                reruns=1,
+                rerun_energy_kwh=1e-4,
+                rerun_emissions_kg=4e-5,
+                **LORA_R8,
+            ),
+            make.record("lora-r16", score=0.52, samples=QUIET, cegi=1.0e-6, requests=50),
+            make.record("qlora-nf4", score=0.52, samples=QUIET, cegi=1.3e-6, requests=50),
+            make.record("int8", samples=NEAR, requests=50, carbon_per_gain=8.4e-6, **INT8),
+            make.record("base", task="summarization", reference=True, score=0.21, samples=QUIET, metric="rougeL"),
+            make.record(
+                "lora-r4",
+                task="summarization",
+                score=0.26,
+                samples=QUIET,
+                cegi=2.4e-6,
+                metric="rougeL",
+                checks=[violation],
+                verdict="fail",
+            ),
+        ],
+        repeat=5,
+        deployment=deployment,
+        created="2025-01-02T00:00:00+00:00",
+    )
     return base, head
 
 
@@ -65,8 +112,12 @@ def golden_check(name: str, text: str) -> None:
 
 def test_golden_report_with_baseline(make):
     base, head = scenario(make)
-    text = render(head, compare(base, head), baseline_label="benchmarks/baseline.json",
-                  refresh_command="pytest-cegi update cegi-out/run.json benchmarks/baseline.json")
+    text = render(
+        head,
+        compare(base, head),
+        baseline_label="benchmarks/baseline.json",
+        refresh_command="pytest-cegi update cegi-out/run.json benchmarks/baseline.json",
+    )
     golden_check("report_with_baseline.md", text)
 
 
@@ -83,7 +134,7 @@ def test_report_content(make):
     # regressions come first, with their limits and sources
     assert text.index("### Regressions") < text.index("### Results by task")
     assert "| sql / lora-r8 | emissions |" in text and "10% (default)" in text
-    assert "pyproject.toml budget #2" in text                      # the failed budget limit's source
+    assert "pyproject.toml budget #2" in text  # the failed budget limit's source
     assert "```mermaid\nxychart-beta" in text
     assert "### Deployment projection" in text and "15 req/s x 2.4e+07 units" in text
     assert "**measured** with `codecarbon`" in text
@@ -118,17 +169,27 @@ def test_cells_are_escaped(make):
 
 def test_300_variants_stay_under_the_comment_limit(make):
     long = "x" * 60
-    base = make.run([make.record(f"lora-{long}-{i:03d}", task=f"task-{i % 7}", samples=QUIET, cegi=1e-6,
-                                 requests=10) for i in range(300)], repeat=5,
-                    deployment={"requests_per_day": 1e6})
-    head = make.run([make.record(f"lora-{long}-{i:03d}", task=f"task-{i % 7}", samples=LOUD, cegi=2e-6,
-                                 score=0.4, requests=10) for i in range(300)], repeat=5,
-                    deployment={"requests_per_day": 1e6})
+    base = make.run(
+        [
+            make.record(f"lora-{long}-{i:03d}", task=f"task-{i % 7}", samples=QUIET, cegi=1e-6, requests=10)
+            for i in range(300)
+        ],
+        repeat=5,
+        deployment={"requests_per_day": 1e6},
+    )
+    head = make.run(
+        [
+            make.record(f"lora-{long}-{i:03d}", task=f"task-{i % 7}", samples=LOUD, cegi=2e-6, score=0.4, requests=10)
+            for i in range(300)
+        ],
+        repeat=5,
+        deployment={"requests_per_day": 1e6},
+    )
     comparison = compare(base, head)
     assert len(comparison.regressions()) == 300
     text = render(head, comparison, baseline_label="benchmarks/baseline.json")
     assert len(text) < GITHUB_COMMENT_LIMIT
-    assert "## pytest-cegi: **300 regressions**" in text       # the headline survives the cuts
+    assert "## pytest-cegi: **300 regressions**" in text  # the headline survives the cuts
     assert "not shown (see the saved run JSON)" in text
 
 
@@ -156,11 +217,11 @@ def test_max_chars_is_honoured(make, limit):
 def test_every_delta_within_tolerance_says_so_and_the_chart_charts_every_test(make):
     base, head = scenario(make)
     text = render(head, compare(base, head), baseline_label="benchmarks/baseline.json")
-    assert "42 mg (+5.0%, within 10%)" in text          # "unchanged" beside +5 % is explained
+    assert "42 mg (+5.0%, within 10%)" in text  # "unchanged" beside +5 % is explained
     assert "_Charts 6 tests: every test with measured emissions in both runs._" in text
     assert "Not charted: summarization/distil (removed), summarization/lora-r4 (added)" in text
     # natural order inside a status group: lora-r8 before lora-r16
-    sql = text[text.index("#### sql"):text.index("#### summarization")]
+    sql = text[text.index("#### sql") : text.index("#### summarization")]
     assert sql.index("| lora-r8 |") < sql.index("| lora-r16 |")
 
 
@@ -171,8 +232,10 @@ def test_a_cut_chart_says_how_many_bars_it_left_out(make):
 
 
 def test_a_removed_task_is_named_once_under_the_chart(make):
-    base = make.run([make.record(f"v{i}", task="gone", samples=QUIET) for i in range(5)]
-                    + [make.record("a", samples=QUIET), make.record("b", samples=QUIET)])
+    base = make.run(
+        [make.record(f"v{i}", task="gone", samples=QUIET) for i in range(5)]
+        + [make.record("a", samples=QUIET), make.record("b", samples=QUIET)]
+    )
     head = make.run([make.record("a", samples=QUIET), make.record("b", samples=QUIET)])
     text = render(head, compare(base, head))
     assert "_Not charted: all 5 tests of gone (removed)._" in text

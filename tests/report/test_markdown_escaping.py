@@ -1,6 +1,7 @@
 """Hostile names in the PR-comment report (issue 12): no user-supplied string can
 change the report's structure. Checked on the raw Markdown and, where
 markdown-it-py is installed, on the rendered HTML (CommonMark + GFM tables)."""
+
 from __future__ import annotations
 
 import re
@@ -34,14 +35,31 @@ def _runs(make, name: str, where: str):
     def rec(variant, **kw):
         kw.setdefault("nodeid", f"benchmarks/test_{where}.py::test[{name if where == 'nodeid' else variant}]")
         task = name if where == "task" else "sql"
-        return make.record(name if where == "variant" else variant, task=task,
-                           metric=name if where == "metric" else "exact_match", **kw)
-    failed = make.Check(limit="floor", threshold=0.9, value=0.5, source=name if where == "source" else "marker",
-                        status="fail", message=name if where == "message" else "score 0.5 < floor 0.9")
+        return make.record(
+            name if where == "variant" else variant,
+            task=task,
+            metric=name if where == "metric" else "exact_match",
+            **kw,
+        )
+
+    failed = make.Check(
+        limit="floor",
+        threshold=0.9,
+        value=0.5,
+        source=name if where == "source" else "marker",
+        status="fail",
+        message=name if where == "message" else "score 0.5 < floor 0.9",
+    )
     base = make.run([rec("base", reference=True), rec("lora", energy=1e-4), rec("q8", energy=5e-5)])
-    head = make.run([rec("base", reference=True), rec("lora", energy=3e-4, checks=[failed], verdict="fail"),
-                     rec("q8", energy=5e-5), rec("none", energy=0.0)],   # "not charted" names it
-                    machine=dict(make.MACHINE, cpu=name if where == "cpu" else "EPYC"))
+    head = make.run(
+        [
+            rec("base", reference=True),
+            rec("lora", energy=3e-4, checks=[failed], verdict="fail"),
+            rec("q8", energy=5e-5),
+            rec("none", energy=0.0),
+        ],  # "not charted" names it
+        machine=dict(make.MACHINE, cpu=name if where == "cpu" else "EPYC"),
+    )
     return base, head
 
 
@@ -53,10 +71,10 @@ def test_hostile_strings_cannot_change_the_structure(make, attack, where):
     for text in (render(head), render(head, compare(base, head), baseline_label=name)):
         assert "\r" not in text and text.startswith(MARKER)
         assert not re.search(r"^#+ INJECTED", text, re.M)
-        assert "@admin" not in text                      # a zero-width joiner follows every @
+        assert "@admin" not in text  # a zero-width joiner follows every @
         html = _html(text)
         assert "<img" not in html and "<a " not in html and "<h2>INJECTED" not in html
-        assert html.count("<!--") == 1                  # only the sticky-comment marker
+        assert html.count("<!--") == 1  # only the sticky-comment marker
         # every table row has as many cells as its header
         for table in re.findall(r"<table>.*?</table>", html, re.S):
             widths = {len(re.findall(r"<t[hd]", row)) for row in re.findall(r"<tr>.*?</tr>", table, re.S)}
@@ -65,7 +83,7 @@ def test_hostile_strings_cannot_change_the_structure(make, attack, where):
 
 def test_a_refresh_command_cannot_close_its_code_block(make):
     base, head = _runs(make, "x", "variant")
-    head["records"][1]["energy_kwh"] = 1e-9      # an improvement, so the refresh block shows
+    head["records"][1]["energy_kwh"] = 1e-9  # an improvement, so the refresh block shows
     for r in head["records"]:
         for w in r["windows"]:
             w["energy_kwh"] = w["emissions_kg"] = 1e-12
@@ -77,9 +95,9 @@ def test_a_refresh_command_cannot_close_its_code_block(make):
 def test_the_mermaid_fence_cannot_be_closed_by_a_name(make):
     base, head = _runs(make, HOSTILE["fence"], "variant")
     text = render(head)
-    chart = text[text.index("```mermaid"):]
-    body = chart[len("```mermaid\n"):chart.index("\n```\n")]
-    assert "INJECTED" in body or "INJECTED" not in text       # the name stays inside the chart
+    chart = text[text.index("```mermaid") :]
+    body = chart[len("```mermaid\n") : chart.index("\n```\n")]
+    assert "INJECTED" in body or "INJECTED" not in text  # the name stays inside the chart
     assert "`" not in body and '"' not in body.split('"')[0]
 
 
@@ -88,8 +106,9 @@ def test_one_huge_name_cannot_push_violations_out(make):
     huge = "x" * 200_000
     records = [make.record("base", reference=True)]
     for i in range(14):
-        check = make.Check(limit="floor", threshold=0.9, value=0.1, source="marker", status="fail",
-                           message=f"violation number {i}")
+        check = make.Check(
+            limit="floor", threshold=0.9, value=0.1, source="marker", status="fail", message=f"violation number {i}"
+        )
         records.append(make.record(huge if i == 0 else f"v{i}", checks=[check], verdict="fail"))
     text = render(make.run(records))
     assert len(text) < GITHUB_COMMENT_LIMIT
@@ -102,8 +121,14 @@ def test_one_huge_name_cannot_push_violations_out(make):
 def test_many_violations_are_all_listed_even_when_the_report_is_long(make):
     records = [make.record("base", reference=True)]
     for i in range(150):
-        check = make.Check(limit="floor", threshold=0.9, value=0.1, source="budget " + "s" * 150, status="fail",
-                           message=f"violation {i:03d} " + "m" * 150)
+        check = make.Check(
+            limit="floor",
+            threshold=0.9,
+            value=0.1,
+            source="budget " + "s" * 150,
+            status="fail",
+            message=f"violation {i:03d} " + "m" * 150,
+        )
         records.append(make.record(f"variant-{i:03d}-" + "v" * 150, checks=[check], verdict="fail"))
     text = render(make.run(records))
     assert len(text) <= 60_000
@@ -133,4 +158,4 @@ def test_terminal_and_junit_do_not_crash_on_hostile_names(make, tmp_path):
     junit.write_checks(tmp_path / "j.xml", records)
     import xml.etree.ElementTree as ET
 
-    ET.parse(tmp_path / "j.xml")        # well-formed XML whatever the names
+    ET.parse(tmp_path / "j.xml")  # well-formed XML whatever the names

@@ -1,13 +1,18 @@
 """The Pareto plot: valid PNG and SVG files that name every variant."""
+
 import pytest
 
-from pytest_cegi.report.plot import draw, pareto_front, plot_paths, plot_pareto
+from pytest_cegi.report.plot import draw, pareto_front, plot_pareto, plot_paths
 
 pytest.importorskip("matplotlib")
 
 VARIANTS = {  # name: (score, inference energy kWh)
-    "base": (0.40, 2.0e-4), "lora-r8": (0.55, 3.0e-4), "lora-r16": (0.60, 3.2e-4),
-    "qlora-nf4": (0.52, 1.5e-4), "int8": (0.38, 1.2e-4), "dominated": (0.35, 5.0e-4),
+    "base": (0.40, 2.0e-4),
+    "lora-r8": (0.55, 3.0e-4),
+    "lora-r16": (0.60, 3.2e-4),
+    "qlora-nf4": (0.52, 1.5e-4),
+    "int8": (0.38, 1.2e-4),
+    "dominated": (0.35, 5.0e-4),
 }
 
 
@@ -23,8 +28,10 @@ def test_paths():
 
 
 def test_png_and_svg_contain_every_variant(make):
-    records = [make.record(name, score=score, energy=energy, reference=name == "base")
-               for name, (score, energy) in VARIANTS.items()]
+    records = [
+        make.record(name, score=score, energy=energy, reference=name == "base")
+        for name, (score, energy) in VARIANTS.items()
+    ]
     records.append(make.record("wer-base", task="asr", score=0.12, energy=1e-4, metric="wer"))
     records[-1]["higher_is_better"] = False
     records.append(make.record("unscored", score=None))
@@ -45,9 +52,16 @@ def test_empty_run_still_draws_a_figure(make):
 
 # The summarize suite of the committed baseline: lora-r4 and lora-r16 lie 0.06 mg apart
 # at the same score, large-lora-r8 at the right edge, emissions over two decades.
-CROWDED = {"base": (0.558, 0.312), "int8": (0.558, 0.760), "nf4": (0.554, 0.441), "large": (0.553, 0.502),
-           "lora-r4": (0.773, 8.272), "lora-r16": (0.772, 7.915), "qlora-nf4-r8": (0.772, 8.948),
-           "large-lora-r8": (0.744, 14.765)}
+CROWDED = {
+    "base": (0.558, 0.312),
+    "int8": (0.558, 0.760),
+    "nf4": (0.554, 0.441),
+    "large": (0.553, 0.502),
+    "lora-r4": (0.773, 8.272),
+    "lora-r16": (0.772, 7.915),
+    "qlora-nf4-r8": (0.772, 8.948),
+    "large-lora-r8": (0.744, 14.765),
+}
 
 
 def crowded_figure(make):
@@ -72,10 +86,10 @@ def test_labels_never_overlap_and_stay_inside_the_panel(make):
         t.update_positions(renderer)
         boxes.append((t.get_text(), Text.get_window_extent(t, renderer)))
     panel = ax.get_window_extent(renderer)
-    for name, box in boxes:      # large-lora-r8 was cut off at the right edge
+    for name, box in boxes:  # large-lora-r8 was cut off at the right edge
         assert panel.x0 <= box.x0 and box.x1 <= panel.x1 and panel.y0 <= box.y0 and box.y1 <= panel.y1, name
-    for i, (a, box_a) in enumerate(boxes):   # lora-r4 and lora-r16 overlapped
-        for b, box_b in boxes[i + 1:]:
+    for i, (a, box_a) in enumerate(boxes):  # lora-r4 and lora-r16 overlapped
+        for b, box_b in boxes[i + 1 :]:
             assert not box_a.overlaps(box_b), (a, b)
 
 
@@ -85,6 +99,6 @@ def test_log_axis_has_readable_ticks(make):
     assert ax.get_xscale() == "log"
     lo, hi = ax.get_xlim()
     shown = [t for t in ax.get_xticks() if lo <= t <= hi]
-    assert len(shown) > 2                                  # it showed 10^0 and 10^1 only
+    assert len(shown) > 2  # it showed 10^0 and 10^1 only
     labels = [ax.xaxis.get_major_formatter()(t) for t in shown]
-    assert labels == [f"{t:g}" for t in shown] and "0.5" in labels and "10" in labels   # plain numbers
+    assert labels == [f"{t:g}" for t in shown] and "0.5" in labels and "10" in labels  # plain numbers

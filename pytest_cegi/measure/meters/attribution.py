@@ -23,6 +23,7 @@ The attributed figure charges a window for its own process instead:
 Spinning thread pools: OpenMP threads that busy-wait burn CPU time that depends on
 the neighbours, not on the work; see `omp_wait_policy` for what the plugin does.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,16 +31,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-_GB = 1024 ** 3
+_GB = 1024**3
 
 
 @dataclass(frozen=True)
 class ProcessSample:
     """This process's counters at one instant."""
 
-    cpu_s: float            # user + system CPU time of all threads
-    rss_bytes: int          # resident set size
-    machine_busy_s: float   # non-idle CPU time of the whole machine (for RAPL shares)
+    cpu_s: float  # user + system CPU time of all threads
+    rss_bytes: int  # resident set size
+    machine_busy_s: float  # non-idle CPU time of the whole machine (for RAPL shares)
 
 
 def _rss_bytes() -> int:
@@ -70,12 +71,11 @@ class PowerModel:
     cpu_watts_per_core: float
     ram_watts_per_gb: float
     cores: int
-    cpu_metered: bool       # RAPL: share measured package energy instead of the model
-    describe_cpu: str       # shown in every report
+    cpu_metered: bool  # RAPL: share measured package energy instead of the model
+    describe_cpu: str  # shown in every report
     describe_ram: str
 
-    def attribute(self, start: ProcessSample, end: ProcessSample,
-                  machine_cpu_kwh: float) -> tuple[float, float, float]:
+    def attribute(self, start: ProcessSample, end: ProcessSample, machine_cpu_kwh: float) -> tuple[float, float, float]:
         """(cpu_kwh, ram_kwh, cpu_seconds) of the window between two samples."""
         cpu_s = max(0.0, end.cpu_s - start.cpu_s)
         if self.cpu_metered:
@@ -108,10 +108,14 @@ def codecarbon_power_model(cpu_metered: bool) -> PowerModel:
     if cpu_metered:
         cpu_text = "attributed: RAPL package energy x the process's share of busy CPU time"
     else:
-        cpu_text = (f"attributed: process CPU time x {tdp_watts:g} W TDP / {cores} cores "
-                    f"({tdp.model or 'unknown CPU'}, codecarbon's TDP table)")
-    ram_text = (f"attributed: process RSS share x {ram_watts:g} W for {machine_gb:.1f} GB "
-                f"(codecarbon's RAM model) x process CPU time")
+        cpu_text = (
+            f"attributed: process CPU time x {tdp_watts:g} W TDP / {cores} cores "
+            f"({tdp.model or 'unknown CPU'}, codecarbon's TDP table)"
+        )
+    ram_text = (
+        f"attributed: process RSS share x {ram_watts:g} W for {machine_gb:.1f} GB "
+        f"(codecarbon's RAM model) x process CPU time"
+    )
     return PowerModel(tdp_watts / cores, per_gb, cores, cpu_metered, cpu_text, ram_text)
 
 
@@ -130,7 +134,9 @@ def omp_wait_policy(environ: Any = os.environ) -> str | None:
     if "OMP_WAIT_POLICY" in environ:
         return f"OMP_WAIT_POLICY={environ['OMP_WAIT_POLICY']} (set by you; kept)"
     if "torch" in sys.modules:
-        return ("OMP_WAIT_POLICY not set and torch was imported before pytest-cegi could set it: "
-                "spinning OpenMP threads may make CPU-time energy noisy; export OMP_WAIT_POLICY=PASSIVE")
+        return (
+            "OMP_WAIT_POLICY not set and torch was imported before pytest-cegi could set it: "
+            "spinning OpenMP threads may make CPU-time energy noisy; export OMP_WAIT_POLICY=PASSIVE"
+        )
     environ["OMP_WAIT_POLICY"] = "PASSIVE"
     return "OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep, so CPU time is the work's own)"

@@ -3,6 +3,7 @@
 Every meter (codecarbon, flops, the test fake) implements `Meter`. The fixture
 only ever talks to this interface, so meters are interchangeable.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -7,20 +7,24 @@ CPU power from TDP x load; GPUs come from NVML. It never goes to the network her
 we only ever build an `OfflineEmissionsTracker` with an explicit country or a
 forced carbon intensity.
 """
+
 from __future__ import annotations
 
 import contextlib
 import logging
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
-from pytest_cegi.measure.meters import attribution
 from pytest_cegi.core.window import Method, Window, WindowHandle
+from pytest_cegi.measure.meters import attribution
 from pytest_cegi.measure.meters.base import synchronize_accelerators
 
 # codecarbon labels its CPU modes with these strings; anything else is a model.
-_METERED_CPU_MODES = {"intel_rapl": "RAPL", "intel_power_gadget": "Intel Power Gadget",
-                      "apple_powermetrics": "powermetrics"}
+_METERED_CPU_MODES = {
+    "intel_rapl": "RAPL",
+    "intel_power_gadget": "Intel Power Gadget",
+    "apple_powermetrics": "powermetrics",
+}
 
 
 class CodecarbonMeter:
@@ -32,7 +36,7 @@ class CodecarbonMeter:
         self._tracker = None
         self._method: Method | None = None
         self._power: attribution.PowerModel | None = None
-        self._power_problem: str | None = None    # why attribution is unavailable, if it is
+        self._power_problem: str | None = None  # why attribution is unavailable, if it is
 
     # The tracker is built on the first window, so sessions that never measure
     # never import codecarbon.
@@ -42,8 +46,11 @@ class CodecarbonMeter:
         from codecarbon import OfflineEmissionsTracker
 
         kwargs = dict(
-            output_methods=[], log_level="error", tracking_mode="machine",
-            allow_multiple_runs=True, project_name="pytest-cegi",
+            output_methods=[],
+            log_level="error",
+            tracking_mode="machine",
+            allow_multiple_runs=True,
+            project_name="pytest-cegi",
         )
         if self._carbon.intensity_g_per_kwh is not None:
             kwargs["force_carbon_intensity_g_co2e_kwh"] = self._carbon.intensity_g_per_kwh
@@ -63,7 +70,9 @@ class CodecarbonMeter:
         from pytest_cegi.core.carbon import carbon_factor
 
         return Method(
-            meter=self.name, cpu=cpu, gpu=gpu,
+            meter=self.name,
+            cpu=cpu,
+            gpu=gpu,
             carbon_factor_g_per_kwh=carbon_factor(self._carbon)[0],
             carbon_factor_source=self._carbon.source,
             estimate=not cpu.startswith("RAPL") and cpu != "not yet measured",
@@ -106,10 +115,14 @@ class CodecarbonMeter:
                 cpu_text = f"{cpu} (attribution unavailable: {self._power_problem})"
                 ram_text = "modelled (constant power x wall time)"
             self._method = Method(
-                meter=self.name, cpu=cpu_text, gpu=gpu + (", whole device" if gpu == "NVML" else ""),
+                meter=self.name,
+                cpu=cpu_text,
+                gpu=gpu + (", whole device" if gpu == "NVML" else ""),
                 carbon_factor_g_per_kwh=factor if factor is not None else float("nan"),
                 carbon_factor_source=self._carbon.source,
-                estimate=not cpu.startswith("RAPL"), basis=basis, ram=ram_text,
+                estimate=not cpu.startswith("RAPL"),
+                basis=basis,
+                ram=ram_text,
             )
         return self._method
 
@@ -145,26 +158,40 @@ class CodecarbonMeter:
     def _to_window(self, phase, data, elapsed, error, before, after) -> Window:
         cpu_s = max(0.0, after.cpu_s - before.cpu_s)
         if data is None:
-            return Window(phase=phase, energy_kwh=0.0, emissions_kg=0.0, duration_s=elapsed,
-                          method=self.method(), error=error, cpu_seconds=cpu_s)
+            return Window(
+                phase=phase,
+                energy_kwh=0.0,
+                emissions_kg=0.0,
+                duration_s=elapsed,
+                method=self.method(),
+                error=error,
+                cpu_seconds=cpu_s,
+            )
         machine_energy = float(data.energy_consumed)
         machine_emissions = float(data.emissions)
         method = self._finish_method(machine_emissions, machine_energy)
         gpu = float(data.gpu_energy)
         power = self._power_model()
-        if power is None:   # no attribution possible: the machine figure, labelled as such
+        if power is None:  # no attribution possible: the machine figure, labelled as such
             cpu, ram = float(data.cpu_energy), float(data.ram_energy)
         else:
             cpu, ram, cpu_s = power.attribute(before, after, float(data.cpu_energy))
         energy = cpu + ram + gpu
         factor = method.carbon_factor_g_per_kwh
-        if factor != factor:   # NaN: no factor known yet; use the window's own ratio
+        if factor != factor:  # NaN: no factor known yet; use the window's own ratio
             factor = machine_emissions / machine_energy * 1000.0 if machine_energy > 0 else 0.0
         return Window(
-            phase=phase, energy_kwh=energy, emissions_kg=energy * factor / 1000.0,
-            duration_s=float(data.duration), method=method,
-            cpu_energy_kwh=cpu, gpu_energy_kwh=gpu, ram_energy_kwh=ram, error=error,
-            machine_energy_kwh=machine_energy, machine_emissions_kg=machine_emissions,
+            phase=phase,
+            energy_kwh=energy,
+            emissions_kg=energy * factor / 1000.0,
+            duration_s=float(data.duration),
+            method=method,
+            cpu_energy_kwh=cpu,
+            gpu_energy_kwh=gpu,
+            ram_energy_kwh=ram,
+            error=error,
+            machine_energy_kwh=machine_energy,
+            machine_emissions_kg=machine_emissions,
             cpu_seconds=cpu_s,
         )
 

@@ -5,13 +5,14 @@ windows it opens. The per-window energy comes from `CEGI_FAKE_KWH` (default
 1e-6 kWh); set it to 0 to produce invalid windows. A comma-separated list
 ("1e-6,1.2e-6,0.9e-6") is used in turn, window after window, to imitate noise.
 """
+
 from __future__ import annotations
 
 import contextlib
 import itertools
 import os
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from pytest_cegi.core.window import Method, Window, WindowHandle
 
@@ -25,9 +26,14 @@ class FakeMeter:
         self._energies = itertools.cycle([float(v) for v in values])
 
     def method(self) -> Method:
-        return Method(meter=self.name, cpu="fake", gpu="none",
-                      carbon_factor_g_per_kwh=self._factor(),
-                      carbon_factor_source=self._carbon.source, estimate=True)
+        return Method(
+            meter=self.name,
+            cpu="fake",
+            gpu="none",
+            carbon_factor_g_per_kwh=self._factor(),
+            carbon_factor_source=self._carbon.source,
+            estimate=True,
+        )
 
     def _factor(self) -> float:
         return self._carbon.intensity_g_per_kwh if self._carbon.intensity_g_per_kwh is not None else 475.0
@@ -41,8 +47,11 @@ class FakeMeter:
         finally:
             energy = next(self._energies)
             handle.result = Window(
-                phase=phase, energy_kwh=energy, emissions_kg=energy * self._factor() / 1000.0,
-                duration_s=time.perf_counter() - started, method=self.method(),
+                phase=phase,
+                energy_kwh=energy,
+                emissions_kg=energy * self._factor() / 1000.0,
+                duration_s=time.perf_counter() - started,
+                method=self.method(),
                 cpu_energy_kwh=energy,
             )
 

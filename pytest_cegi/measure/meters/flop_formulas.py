@@ -45,17 +45,23 @@ or `gemv_4bit` after its first eval-mode forward repacks the weight).
 
 Everything here imports torch lazily: only `count_flops()` and friends touch it.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # The dtype classes a count can land in, in the fixed order energy is summed in.
 CLASSES = ("fp64", "fp32", "bf16", "fp16", "int8", "int4", "quant")
 
 _DTYPE_CLASS_NAMES = {
-    "float64": "fp64", "float32": "fp32", "bfloat16": "bf16", "float16": "fp16",
-    "int8": "int8", "uint8": "int8",
+    "float64": "fp64",
+    "float32": "fp32",
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "int8": "int8",
+    "uint8": "int8",
 }
 # Dtypes torch has matmul formulas for but no profile class (fp8, complex, int32...):
 # counted under fp32 and listed in `FlopCount.unpriced`.
@@ -68,7 +74,7 @@ class FlopCount:
     def __init__(self) -> None:
         self.by_class: dict[str, int] = {c: 0 for c in CLASSES}
         self.by_op: dict[str, int] = {}
-        self.unpriced: set[str] = set()   # dtypes charged to FALLBACK_CLASS
+        self.unpriced: set[str] = set()  # dtypes charged to FALLBACK_CLASS
 
     def add(self, cls: str, op: str, n: int) -> None:
         n = int(n)
@@ -113,6 +119,7 @@ def _rows(t) -> int:
 # A formula here is `formula(count, args, kwargs, out)`: it charges `count` and
 # returns nothing. Tables are keyed by qualified op name ("aten::mm").
 
+
 def _aten_formula(name: str, torch_formula: Callable) -> Callable:
     """One of torch's registered formulas (shape-wrapped unless `_get_raw`),
     charged to the class of the op's first tensor argument."""
@@ -131,7 +138,7 @@ def _extra_aten_formulas() -> dict[str, Callable]:
     registers itself later always wins over these."""
     from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
 
-    def as_4d(shape):                             # [..., heads, seq, dim] -> [b, heads, seq, dim]
+    def as_4d(shape):  # [..., heads, seq, dim] -> [b, heads, seq, dim]
         shape = tuple(shape)
         if len(shape) == 4:
             return shape
@@ -139,24 +146,31 @@ def _extra_aten_formulas() -> dict[str, Callable]:
             return (1, 1, *((1,) * (2 - len(shape))), *shape)
         return (math.prod(shape[:-3]), *shape[-3:])
 
-    def sdpa_cpu(count, args, kwargs, out):      # (query, key, value, ...)
+    def sdpa_cpu(count, args, kwargs, out):  # (query, key, value, ...)
         q, k, v = args[:3]
-        count.add(dtype_class(q.dtype, count), "aten._scaled_dot_product_flash_attention_for_cpu",
-                  sdpa_flop_count(as_4d(q.shape), as_4d(k.shape), as_4d(v.shape)))
+        count.add(
+            dtype_class(q.dtype, count),
+            "aten._scaled_dot_product_flash_attention_for_cpu",
+            sdpa_flop_count(as_4d(q.shape), as_4d(k.shape), as_4d(v.shape)),
+        )
 
-    def sdpa_cpu_backward(count, args, kwargs, out):   # (grad_out, query, key, value, ...)
+    def sdpa_cpu_backward(count, args, kwargs, out):  # (grad_out, query, key, value, ...)
         g, q, k, v = args[:4]
-        count.add(dtype_class(q.dtype, count), "aten._scaled_dot_product_flash_attention_for_cpu_backward",
-                  sdpa_backward_flop_count(as_4d(g.shape), as_4d(q.shape), as_4d(k.shape), as_4d(v.shape)))
+        count.add(
+            dtype_class(q.dtype, count),
+            "aten._scaled_dot_product_flash_attention_for_cpu_backward",
+            sdpa_backward_flop_count(as_4d(g.shape), as_4d(q.shape), as_4d(k.shape), as_4d(v.shape)),
+        )
 
-    def int_mm(count, args, kwargs, out):         # int8 [M,K] @ int8 [K,N] -> int32
+    def int_mm(count, args, kwargs, out):  # int8 [M,K] @ int8 [K,N] -> int32
         a, b = args[:2]
         count.add("int8", "aten._int_mm", 2 * a.shape[0] * a.shape[1] * b.shape[1])
 
     def mv(name, first):
-        def formula(count, args, kwargs, out):   # [N,K] @ [K]
+        def formula(count, args, kwargs, out):  # [N,K] @ [K]
             mat = args[first]
             count.add(dtype_class(mat.dtype, count), name, 2 * mat.shape[0] * mat.shape[1])
+
         return formula
 
     return {
@@ -171,11 +185,11 @@ def _extra_aten_formulas() -> dict[str, Callable]:
 def _bnb_formulas() -> dict[str, Callable]:
     """bitsandbytes ops (qualified names) -> formulas charging their classes."""
 
-    def int8_linear_matmul(count, args, kwargs, out):   # (A[..,K], B[N,K])
+    def int8_linear_matmul(count, args, kwargs, out):  # (A[..,K], B[N,K])
         A, B = args[:2]
         count.add("int8", "bitsandbytes.int8_linear_matmul", 2 * _rows(A) * B.shape[0] * A.shape[-1])
 
-    def int8_scaled_mm(count, args, kwargs, out):       # (A[..,K], B[N,K], row_stats, col_stats, ...)
+    def int8_scaled_mm(count, args, kwargs, out):  # (A[..,K], B[N,K], row_stats, col_stats, ...)
         A, B = args[:2]
         m, n, k = _rows(A), B.shape[0], A.shape[-1]
         count.add("int8", "bitsandbytes.int8_scaled_mm", 2 * m * n * k)
@@ -196,18 +210,20 @@ def _bnb_formulas() -> dict[str, Callable]:
 
         def formula(count, args, kwargs, out):
             count.add("quant", op, factor * args[0].numel())
+
         return formula
 
-    def dequantize_4bit(count, args, kwargs, out):      # (A, absmax, blocksize, quant_type, shape, dtype)
+    def dequantize_4bit(count, args, kwargs, out):  # (A, absmax, blocksize, quant_type, shape, dtype)
         shape = args[4] if len(args) > 4 else kwargs["shape"]
         count.add("quant", "bitsandbytes.dequantize_4bit", math.prod(shape))
 
     def matmul_4bit(name):
         op = f"bitsandbytes.{name}"
 
-        def formula(count, args, kwargs, out):          # (A[..,K], B packed, shapeB=[N,K], ...)
+        def formula(count, args, kwargs, out):  # (A[..,K], B packed, shapeB=[N,K], ...)
             A, _, shapeB = args[:3]
             count.add("int4", op, 2 * _rows(A) * shapeB[0] * A.shape[-1])
+
         return formula
 
     table = {
@@ -239,7 +255,7 @@ def formula_table() -> dict[str, Callable]:
     table = _extra_aten_formulas()
     for packet, torch_formula in flop_registry.items():
         name = getattr(packet, "_qualified_op_name", None)
-        if name is not None:          # higher-order ops (flex_attention) are not handled
+        if name is not None:  # higher-order ops (flex_attention) are not handled
             table[name] = _aten_formula(name, torch_formula)
     table.update(_bnb_formulas())
     return table
@@ -269,7 +285,7 @@ def _counting_mode_class():
             super().__init__()
             self.count = count
             self._table = table
-            self._resolved: dict[int, tuple] = {}     # id(OpOverload) -> (formula, decomposable)
+            self._resolved: dict[int, tuple] = {}  # id(OpOverload) -> (formula, decomposable)
 
         def _resolve(self, func):
             packet = func._overloadpacket

@@ -24,6 +24,7 @@ built-in ones live in `pytest_cegi/measure/meters/profiles/`; pick one with
 `CEGI_FLOPS_PROFILE=<name>` (a built-in) or `CEGI_FLOPS_PROFILE=<path.json>`.
 `pytest-cegi calibrate` measures one for the current machine.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,15 +32,14 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
+from pytest_cegi.core.carbon import carbon_factor
 from pytest_cegi.core.window import Method, Window, WindowHandle
-
 from pytest_cegi.measure.meters.base import synchronize_accelerators
 from pytest_cegi.measure.meters.flop_formulas import CLASSES, counting
-from pytest_cegi.core.carbon import carbon_factor
 
 PROFILE_SCHEMA = "pytest-cegi/flops-profile"
 PROFILE_SCHEMA_VERSION = 1
@@ -63,10 +63,10 @@ class ClassCost:
 class Profile:
     name: str
     version: str
-    device: str                      # "cpu" or "gpu": which energy column the figures go to
+    device: str  # "cpu" or "gpu": which energy column the figures go to
     static_watts: float
-    classes: dict                    # class -> ClassCost, every class in CLASSES
-    source: str                      # where the numbers come from
+    classes: dict  # class -> ClassCost, every class in CLASSES
+    source: str  # where the numbers come from
     path: str
 
     @property
@@ -75,14 +75,16 @@ class Profile:
 
     def energy_joules(self, flops_by_class: dict) -> tuple[float, float, float]:
         """(total, dynamic, static) joules for FLOP counts by class; deterministic."""
-        dynamic = sum(flops_by_class.get(c, 0) * self.classes[c].joules_per_flop for c in CLASSES
-                      if flops_by_class.get(c, 0))
+        dynamic = sum(
+            flops_by_class.get(c, 0) * self.classes[c].joules_per_flop for c in CLASSES if flops_by_class.get(c, 0)
+        )
         static = self.static_watts * self.estimated_seconds(flops_by_class)
         return dynamic + static, dynamic, static
 
     def estimated_seconds(self, flops_by_class: dict) -> float:
-        return sum(flops_by_class.get(c, 0) / self.classes[c].flops_per_second for c in CLASSES
-                   if flops_by_class.get(c, 0))
+        return sum(
+            flops_by_class.get(c, 0) / self.classes[c].flops_per_second for c in CLASSES if flops_by_class.get(c, 0)
+        )
 
 
 def builtin_profiles() -> list[str]:
@@ -105,8 +107,10 @@ def parse_profile(data, where: str) -> Profile:
     if data.get("schema") != PROFILE_SCHEMA:
         raise ProfileError(f"{where}: key 'schema' must be {PROFILE_SCHEMA!r}, got {data.get('schema')!r}")
     if data.get("schema_version") != PROFILE_SCHEMA_VERSION:
-        raise ProfileError(f"{where}: unsupported schema_version {data.get('schema_version')!r} "
-                           f"(this pytest-cegi reads version {PROFILE_SCHEMA_VERSION})")
+        raise ProfileError(
+            f"{where}: unsupported schema_version {data.get('schema_version')!r} "
+            f"(this pytest-cegi reads version {PROFILE_SCHEMA_VERSION})"
+        )
     for key in ("name", "version", "source"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise ProfileError(f"{where}: key {key!r} must be a non-empty string, got {data.get(key)!r}")
@@ -118,28 +122,37 @@ def parse_profile(data, where: str) -> Profile:
         raise ProfileError(f"{where}: key 'static_watts' must be a number >= 0, got {static!r}")
     table = data.get("classes")
     if not isinstance(table, dict):
-        raise ProfileError(f"{where}: key 'classes' must be an object with one entry per dtype class "
-                           f"({', '.join(CLASSES)})")
+        raise ProfileError(
+            f"{where}: key 'classes' must be an object with one entry per dtype class ({', '.join(CLASSES)})"
+        )
     missing = [c for c in CLASSES if c not in table]
     if missing:
-        raise ProfileError(f"{where}: 'classes' lacks {', '.join(missing)} "
-                           f"(a profile prices every class: {', '.join(CLASSES)})")
+        raise ProfileError(
+            f"{where}: 'classes' lacks {', '.join(missing)} (a profile prices every class: {', '.join(CLASSES)})"
+        )
     unknown = sorted(set(table) - set(CLASSES))
     if unknown:
-        raise ProfileError(f"{where}: 'classes' has unknown class {', '.join(map(repr, unknown))} "
-                           f"(known: {', '.join(CLASSES)})")
+        raise ProfileError(
+            f"{where}: 'classes' has unknown class {', '.join(map(repr, unknown))} (known: {', '.join(CLASSES)})"
+        )
     classes = {}
     for cls in CLASSES:
         entry = table[cls]
         if not isinstance(entry, dict):
-            raise ProfileError(f"{where}: classes.{cls} must be an object with "
-                               f"joules_per_flop and flops_per_second")
+            raise ProfileError(f"{where}: classes.{cls} must be an object with joules_per_flop and flops_per_second")
         classes[cls] = ClassCost(
             joules_per_flop=_positive(where, f"classes.{cls}.joules_per_flop", entry.get("joules_per_flop")),
             flops_per_second=_positive(where, f"classes.{cls}.flops_per_second", entry.get("flops_per_second")),
         )
-    return Profile(name=data["name"], version=data["version"], device=device, static_watts=float(static),
-                   classes=classes, source=data["source"], path=where)
+    return Profile(
+        name=data["name"],
+        version=data["version"],
+        device=device,
+        static_watts=float(static),
+        classes=classes,
+        source=data["source"],
+        path=where,
+    )
 
 
 def load_profile(spec: str | os.PathLike | None = None) -> Profile:
@@ -152,16 +165,19 @@ def load_profile(spec: str | os.PathLike | None = None) -> Profile:
     if looks_like_path:
         path = Path(text).expanduser()
         if not path.is_file():
-            raise ProfileError(f"flops profile file {text!r} not found "
-                               f"(built-in profiles: {', '.join(builtin_profiles())})")
+            raise ProfileError(
+                f"flops profile file {text!r} not found (built-in profiles: {', '.join(builtin_profiles())})"
+            )
     else:
         path = PROFILES_DIR / f"{text}.json"
         if not path.is_file():
-            raise ProfileError(f"no built-in flops profile named {text!r} "
-                               f"(built-in: {', '.join(builtin_profiles())}; or give a path to a .json file)")
+            raise ProfileError(
+                f"no built-in flops profile named {text!r} "
+                f"(built-in: {', '.join(builtin_profiles())}; or give a path to a .json file)"
+            )
     from pytest_cegi.core import run_schema
 
-    try:   # read as strictly as a run file: bounded, no NaN, no huge integers
+    try:  # read as strictly as a run file: bounded, no NaN, no huge integers
         data = run_schema.parse_json(run_schema.read_bounded(path))
     except json.JSONDecodeError as exc:
         raise ProfileError(f"{path}: not valid JSON: {exc}") from None
@@ -197,7 +213,9 @@ class FlopsMeter:
                 meter=self.name,
                 cpu=label if self.profile.device == "cpu" else "none",
                 gpu=label if self.profile.device == "gpu" else "none",
-                carbon_factor_g_per_kwh=factor, carbon_factor_source=source, estimate=True,
+                carbon_factor_g_per_kwh=factor,
+                carbon_factor_source=source,
+                estimate=True,
                 basis="flops",
             )
         return self._method
@@ -209,14 +227,16 @@ class FlopsMeter:
         try:
             import torch  # noqa: F401  (only now: sessions that never measure never import it)
         except ImportError as exc:
-            error = (f"the flops meter needs torch, which is not importable ({exc}); "
-                     f"install it (pip install 'pytest-cegi[models]') or use --cegi-meter=codecarbon")
+            error = (
+                f"the flops meter needs torch, which is not importable ({exc}); "
+                f"install it (pip install 'pytest-cegi[models]') or use --cegi-meter=codecarbon"
+            )
         else:
             try:
                 synchronize_accelerators()
                 started_counter = counting()
                 count = started_counter.__enter__()
-                counter = started_counter      # entered: must be exited
+                counter = started_counter  # entered: must be exited
             except Exception as exc:
                 error = f"flops counter could not start: {type(exc).__name__}: {exc}"
         started = time.perf_counter()
@@ -235,25 +255,33 @@ class FlopsMeter:
     def _to_window(self, phase, count, elapsed, error, handle) -> Window:
         method = self.method()
         if count is None:
-            return Window(phase=phase, energy_kwh=0.0, emissions_kg=0.0, duration_s=elapsed,
-                          method=method, error=error)
+            return Window(phase=phase, energy_kwh=0.0, emissions_kg=0.0, duration_s=elapsed, method=method, error=error)
         flops = dict(count.by_class)
         joules, dynamic, static = self.profile.energy_joules(flops)
         energy_kwh = joules / 3.6e6
         handle.notes.update(
-            flops=count.nonzero(), flops_total=count.total, flops_by_op=dict(count.by_op),
-            profile=self.profile.label, estimated_s=self.profile.estimated_seconds(flops),
-            dynamic_j=dynamic, static_j=static,
+            flops=count.nonzero(),
+            flops_total=count.total,
+            flops_by_op=dict(count.by_op),
+            profile=self.profile.label,
+            estimated_s=self.profile.estimated_seconds(flops),
+            dynamic_j=dynamic,
+            static_j=static,
         )
         if count.unpriced:
             handle.notes["unpriced_dtypes"] = sorted(count.unpriced)
         if count.total == 0:
-            handle.notes["why_zero"] = ("no counted torch op ran in this window (pure Python, or ops the "
-                                        "flops meter has no formula for): energy 0, so the window is invalid")
+            handle.notes["why_zero"] = (
+                "no counted torch op ran in this window (pure Python, or ops the "
+                "flops meter has no formula for): energy 0, so the window is invalid"
+            )
         return Window(
-            phase=phase, energy_kwh=energy_kwh,
+            phase=phase,
+            energy_kwh=energy_kwh,
             emissions_kg=energy_kwh * method.carbon_factor_g_per_kwh / 1000.0,
-            duration_s=elapsed, method=method, flops=int(count.total),
+            duration_s=elapsed,
+            method=method,
+            flops=int(count.total),
             cpu_energy_kwh=energy_kwh if self.profile.device == "cpu" else 0.0,
             gpu_energy_kwh=energy_kwh if self.profile.device == "gpu" else 0.0,
         )

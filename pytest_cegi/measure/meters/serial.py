@@ -6,12 +6,13 @@ file lock for the length of a window means only one window is open per machine
 and run at a time; unmeasured work (collection, loading, scoring) still runs in
 parallel. The lock is taken before the window opens, so waiting is never charged.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
-from typing import Iterator
+from collections.abc import Iterator
 
 from pytest_cegi.core.window import WindowHandle
 

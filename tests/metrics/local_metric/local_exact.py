@@ -2,6 +2,7 @@
 
 Loaded with `evaluate.load("<this file>")`, which reads the script from disk: no Hub.
 """
+
 import datasets
 import evaluate
 
@@ -14,8 +15,9 @@ class LocalExact(evaluate.Metric):
             description="Fraction of predictions identical to their reference.",
             citation="",
             inputs_description="predictions, references: lists of strings; ignore_case: bool",
-            features=datasets.Features({"predictions": datasets.Value("string"),
-                                        "references": datasets.Value("string")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
         )
 
     def _compute(self, predictions, references, ignore_case=False):
