@@ -6,10 +6,11 @@ import functools
 import json
 
 from pytest_cegi.core.settings import DEFAULT_CARBON_INTENSITY as WORLD_AVERAGE_G_PER_KWH
+from pytest_cegi.core.settings import Carbon
 
 
 @functools.cache
-def _known_countries() -> frozenset | None:
+def _known_countries() -> frozenset[str] | None:
     """Country codes in codecarbon's bundled grid data, read from its data file
     without importing codecarbon (settings are resolved before any test runs)."""
     import importlib.util
@@ -31,7 +32,7 @@ def known_country(code: str) -> bool | None:
     return None if known is None else code in known
 
 
-def carbon_factor(carbon) -> tuple[float, str]:
+def carbon_factor(carbon: Carbon) -> tuple[float, str]:
     """(g CO2e per kWh, source) for `settings.Carbon`, never from the network.
 
     A country is resolved from codecarbon's bundled global energy-mix data, the

@@ -52,7 +52,7 @@ def cegi(emissions_kg: float, gain: Outcome, trainable_params: int | None, *, ga
     if trainable_params is not None and trainable_params <= 0:
         # Checked first: a model used as is owes no CEGI whatever its gain.
         return Outcome(None, NOTHING_TRAINED, applicable=False)
-    if not gain.defined:
+    if gain.value is None:
         return Outcome(None, gain.reason)
     if gain.value <= 0:
         return Outcome(None, f"no gain over reference ({_gain_text(gain.value, gain_mode)})")
@@ -67,7 +67,7 @@ def _gain_text(value: float, mode: str) -> str:
 
 def carbon_per_gain(emissions_kg: float, gain: Outcome, *, gain_mode: str = "relative") -> Outcome:
     """E / dP in kg CO2e per % gain (per point with gain="points"); needs no parameter count."""
-    if not gain.defined:
+    if gain.value is None:
         return Outcome(None, gain.reason)
     if gain.value <= 0:
         return Outcome(None, f"no gain over reference ({_gain_text(gain.value, gain_mode)})")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 SECONDS_PER_DAY = 24 * 3600
 DAYS_PER_YEAR = 365
@@ -45,7 +46,7 @@ class Deployment:
         """Per deployed unit."""
         return self.requests_per_year / DAYS_PER_YEAR
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"requests_per_year": self.requests_per_year, "units": self.units, "text": self.text}
 
 
@@ -90,7 +91,7 @@ class Projection:
         """A day of the deployment: the annual figure / 365."""
         return None if self.annual_kg is None else self.annual_kg / DAYS_PER_YEAR
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "task": self.task,
             "variant": self.variant,
@@ -104,10 +105,10 @@ class Projection:
         }
 
 
-def project(record: dict, deployment: Deployment) -> Projection:
+def project(record: dict[str, Any], deployment: Deployment) -> Projection:
     """Project one saved record (a Record.to_dict()) to a year of deployment."""
 
-    def result(per_request=None, reason=None):
+    def result(per_request: float | None = None, reason: str | None = None) -> Projection:
         annual = None if per_request is None else per_request * deployment.requests_per_year * deployment.units
         return Projection(
             record["task"],
@@ -130,16 +131,16 @@ def project(record: dict, deployment: Deployment) -> Projection:
     return result(per_request=emissions / requests)
 
 
-def deployment_for(run: dict, record: dict) -> Deployment | None:
+def deployment_for(run: dict[str, Any], record: dict[str, Any]) -> Deployment | None:
     declared = record.get("deployment") or (run.get("settings") or {}).get("deployment")
     if not declared:
         return None
     return parse_deployment(declared, f"deployment of {record['nodeid']}")
 
 
-def project_run(run: dict, deployment: Deployment | None = None) -> list[Projection]:
+def project_run(run: dict[str, Any], deployment: Deployment | None = None) -> list[Projection]:
     """Projections for every record with a declared (or the given) deployment."""
-    out = []
+    out: list[Projection] = []
     for rec in run.get("records", []):
         dep = deployment or deployment_for(run, rec)
         if dep is not None:

@@ -9,7 +9,9 @@ writes reports.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypedDict, TypeVar
 
 from pytest_cegi.core.window import Method, Window
 
@@ -28,8 +30,25 @@ class Check:
     status: str  # "pass", "fail" (violated), "invalid" (could not be evaluated)
     message: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class ShownLimit(TypedDict):
+    """One entry of `Record.limits`: a limit shown beside the test's figures."""
+
+    value: float | None  # None: lifted by a budget entry's `false`
+    source: str
+
+
+class PhaseTotals(TypedDict):
+    """One phase of `Record.phases()`: its windows' figures added up."""
+
+    energy_kwh: float
+    emissions_kg: float
+    duration_s: float
+    windows: int
+    cached: bool
 
 
 @dataclass
@@ -42,14 +61,14 @@ class Record:
     score: float | None = None
     higher_is_better: bool = True
     gain_mode: str = "relative"
-    phases_counted: list | None = None  # phases that count towards E (None: all)
+    phases_counted: list[str] | None = None  # phases that count towards E (None: all)
     trainable_params: int | None = None
     total_params: int | None = None
     quantization: str | None = None
     lora_rank: int | None = None
-    variant_meta: dict = field(default_factory=dict)
-    score_details: dict = field(default_factory=dict)  # e.g. the sacrebleu signature
-    windows: list = field(default_factory=list)  # list[Window]
+    variant_meta: dict[str, Any] = field(default_factory=dict)
+    score_details: dict[str, Any] = field(default_factory=dict)  # e.g. the sacrebleu signature
+    windows: list[Window] = field(default_factory=list)
     # Filled when the test finishes:
     reference_score: float | None = None
     gain_pct: float | None = None
@@ -57,26 +76,23 @@ class Record:
     cegi_reason: str | None = None
     cegi_applicable: bool = True  # False: nothing trained (T_M = 0), no CEGI owed
     carbon_per_gain: float | None = None
-    checks: list = field(default_factory=list)  # list[Check]
+    checks: list[Check] = field(default_factory=list)
     verdict: str = "pass"
     outcome: str = "passed"  # the test's own outcome
-    deployment: dict | None = None  # declared serving volume (budget entry/marker)
-    max_regression: dict | None = None  # tolerance texts set for this test (None: lifted)
+    deployment: dict[str, float] | None = None  # declared serving volume (budget entry/marker)
+    max_regression: dict[str, str | None] | None = None  # tolerance texts set for this test (None: lifted)
     max_regression_source: str | None = None  # the budget entry (or marker) that set them
-    limits: dict = field(default_factory=dict)  # floor/ceiling/...: {"value", "source"}; value None: lifted
+    limits: dict[str, ShownLimit] = field(default_factory=dict)  # floor/ceiling/max_emissions/max_energy
     error: str | None = None  # what the test raised, e.g. "ValueError: boom"
     reruns: int = 0  # earlier attempts (pytest-rerunfailures)
     rerun_energy_kwh: float = 0.0  # what those attempts measured; not in this record's E
     rerun_emissions_kg: float = 0.0
-    notes: list = field(default_factory=list)  # things the user must know, e.g. "measured once"
+    notes: list[str] = field(default_factory=list)  # things the user must know, e.g. "measured once"
 
     @property
     def requests(self) -> int | None:
         """Requests served by the inference windows, or None if any window did not say."""
-        counts = [w.requests for w in self.windows if w.phase == "inference"]
-        if not counts or any(c is None for c in counts):
-            return None
-        return sum(counts)
+        return _total_or_none(w.requests for w in self.windows if w.phase == "inference")
 
     # -- figures over windows -------------------------------------------------
     def counted_windows(self) -> list[Window]:
@@ -95,8 +111,7 @@ class Record:
     @property
     def machine_energy_kwh(self) -> float | None:
         """The machine-level reading beside attributed energy; None if a window lacks it."""
-        values = [w.machine_energy_kwh for w in self.counted_windows()]
-        return None if not values or any(v is None for v in values) else sum(values)
+        return _total_or_none(w.machine_energy_kwh for w in self.counted_windows())
 
     @property
     def flops(self) -> int | None:
@@ -140,8 +155,8 @@ class Record:
     def method(self) -> Method | None:
         return self.windows[0].method if self.windows else None
 
-    def phases(self) -> dict:
-        out: dict = {}
+    def phases(self) -> dict[str, PhaseTotals]:
+        out: dict[str, PhaseTotals] = {}
         for w in self.windows:
             p = out.setdefault(
                 w.phase, {"energy_kwh": 0.0, "emissions_kg": 0.0, "duration_s": 0.0, "windows": 0, "cached": False}
@@ -157,8 +172,8 @@ class Record:
         return [r for r in (w.invalid_reason for w in self.windows) if r]
 
     # -- serialisation --------------------------------------------------------
-    def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         d["windows"] = [w.to_dict() for w in self.windows]
         d["checks"] = [c.to_dict() for c in self.checks]
         d.update(
@@ -176,10 +191,10 @@ class Record:
             cost_basis=(self.cost() or (None, None))[1],
             method=self.method.to_dict() if self.method else None,
         )
-        return _json_safe(d)
+        return {k: _json_safe(v) for k, v in d.items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Record:
+    def from_dict(cls, d: Mapping[str, Any]) -> Record:
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
         kw["windows"] = [Window.from_dict(w) for w in d.get("windows", [])]
@@ -187,12 +202,17 @@ class Record:
         return cls(**kw)
 
 
-def _total_or_none(values) -> int | None:
-    values = list(values)
-    return None if not values or any(v is None for v in values) else sum(values)
+_Number = TypeVar("_Number", int, float)
 
 
-def _json_safe(value):
+def _total_or_none(values: Iterable[_Number | None]) -> _Number | None:
+    """The sum, or None when there are no values or any of them is None."""
+    items = list(values)
+    known = [v for v in items if v is not None]
+    return None if not items or len(known) < len(items) else sum(known)
+
+
+def _json_safe(value: object) -> object:
     """JSON has no inf/nan: store them as None so files stay standard JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None

@@ -27,6 +27,7 @@ import stat
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 SCHEMA = "pytest-cegi/run"
 SCHEMA_VERSION = 1
@@ -41,7 +42,7 @@ class UnsafeOutputError(OSError):
     """The output path names something other than a regular file (a device, a folder)."""
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write via a temporary file in the same folder and rename, so readers never
     see half a file and a crash never destroys the previous one.
 
@@ -112,18 +113,16 @@ def _alive(pid_text: str) -> bool:
     return True
 
 
-def package_versions() -> dict:
+def package_versions() -> dict[str, str]:
     out = {}
     for name in _PACKAGES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 
-def machine_info() -> dict:
-    gpus = []
+def machine_info() -> dict[str, Any]:
+    gpus: list[str] = []
     import sys
 
     torch = sys.modules.get("torch")  # only describe GPUs if torch is already loaded
@@ -150,7 +149,12 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def build_run(records: list[dict], meter: dict | None, settings: dict, machine: dict | None = None) -> dict:
+def build_run(
+    records: list[dict[str, Any]],
+    meter: dict[str, Any] | None,
+    settings: dict[str, Any],
+    machine: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     packages = package_versions()
     return {
         "schema": SCHEMA,
@@ -165,5 +169,5 @@ def build_run(records: list[dict], meter: dict | None, settings: dict, machine: 
     }
 
 
-def write_run(path: str | os.PathLike, run: dict) -> None:
+def write_run(path: str | os.PathLike[str], run: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(run, indent=2, sort_keys=False) + "\n")

@@ -19,12 +19,17 @@ import json
 import math
 import os
 import stat
+from typing import Any, TypeGuard
 
 MAX_RUN_BYTES = 32 * 1024 * 1024  # a run of thousands of tests is a few MB
 MAX_INT_DIGITS = 30  # FLOP counts reach ~1e20; nothing needs more
 MAX_FREE_DEPTH = 16  # nesting allowed inside free-form tables (details, variant_meta)
 
 CHECK_STATUSES = ("pass", "fail", "invalid")
+
+# What the checks below take is JSON as read from a file, not yet checked: `object`
+# where a value is only tested, `Any` where its shape is walked before `table` or
+# `array` has confirmed it (the check is what makes it safe to read).
 
 
 class RunFileError(ValueError):
@@ -49,7 +54,7 @@ class _Rejected:
 # -- reading and parsing --------------------------------------------------------------
 
 
-def read_bounded(path: str | os.PathLike) -> str:
+def read_bounded(path: str | os.PathLike[str]) -> str:
     """The file's text; refuses devices, pipes and folders, and anything over MAX_RUN_BYTES."""
     st = os.stat(path)  # FileNotFoundError / OSError: the caller says "cannot read"
     if not stat.S_ISREG(st.st_mode):
@@ -66,19 +71,19 @@ def read_bounded(path: str | os.PathLike) -> str:
         raise RunFileError("", f"not UTF-8 text ({exc})") from None
 
 
-def _int(text: str):
+def _int(text: str) -> int | _Rejected:
     digits = len(text.lstrip("-"))
     if digits > MAX_INT_DIGITS:
         return _Rejected(f"an integer of {digits} digits")
     return int(text)
 
 
-def _float(text: str):
+def _float(text: str) -> float | _Rejected:
     value = float(text)
     return value if math.isfinite(value) else _Rejected(f"{text} (overflows to infinity)")
 
 
-def parse_json(text: str):
+def parse_json(text: str) -> Any:
     """json.loads that never yields NaN, Infinity or a huge int (they become _Rejected)."""
     try:
         return json.loads(text, parse_constant=_Rejected, parse_int=_int, parse_float=_float)
@@ -89,7 +94,7 @@ def parse_json(text: str):
 # -- field checks ----------------------------------------------------------------------
 
 
-def _kind(value) -> str:
+def _kind(value: object) -> str:
     if isinstance(value, _Rejected):
         return repr(value)
     if value is None:
@@ -100,7 +105,7 @@ def _kind(value) -> str:
     return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
-def number(value, field: str, *, optional: bool = False, non_negative: bool = False) -> None:
+def number(value: object, field: str, *, optional: bool = False, non_negative: bool = False) -> None:
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -109,14 +114,14 @@ def number(value, field: str, *, optional: bool = False, non_negative: bool = Fa
         raise RunFileError(field, f"must not be negative, got {value!r}")
 
 
-def integer(value, field: str, *, optional: bool = False) -> None:
+def integer(value: object, field: str, *, optional: bool = False) -> None:
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise RunFileError(field, f"expected a whole number >= 0{' or null' if optional else ''}, got {_kind(value)}")
 
 
-def string(value, field: str, *, optional: bool = False, choices: tuple = ()) -> None:
+def string(value: object, field: str, *, optional: bool = False, choices: tuple[str, ...] = ()) -> None:
     if value is None and optional:
         return
     if not isinstance(value, str):
@@ -125,12 +130,12 @@ def string(value, field: str, *, optional: bool = False, choices: tuple = ()) ->
         raise RunFileError(field, f"expected one of {', '.join(choices)}, got {value!r}")
 
 
-def boolean(value, field: str) -> None:
+def boolean(value: object, field: str) -> None:
     if not isinstance(value, bool):
         raise RunFileError(field, f"expected true or false, got {_kind(value)}")
 
 
-def table(value, field: str, *, optional: bool = False) -> bool:
+def table(value: object, field: str, *, optional: bool = False) -> TypeGuard[dict[str, Any]]:
     """True when value is an object to look into; False for an allowed null."""
     if value is None and optional:
         return False
@@ -139,7 +144,7 @@ def table(value, field: str, *, optional: bool = False) -> bool:
     return True
 
 
-def array(value, field: str, *, optional: bool = False) -> bool:
+def array(value: object, field: str, *, optional: bool = False) -> TypeGuard[list[Any]]:
     if value is None and optional:
         return False
     if not isinstance(value, list):
@@ -147,7 +152,7 @@ def array(value, field: str, *, optional: bool = False) -> bool:
     return True
 
 
-def plain(value, field: str, depth: int = 0) -> None:
+def plain(value: object, field: str, depth: int = 0) -> None:
     """Free-form JSON: any shape within MAX_FREE_DEPTH, with finite numbers only."""
     if depth > MAX_FREE_DEPTH:
         raise RunFileError(field, f"nested deeper than {MAX_FREE_DEPTH} levels")
@@ -161,13 +166,13 @@ def plain(value, field: str, depth: int = 0) -> None:
             plain(v, f"{field}[{i}]", depth + 1)
 
 
-def _strings(value, field: str, *, optional: bool = False) -> None:
+def _strings(value: object, field: str, *, optional: bool = False) -> None:
     if array(value, field, optional=optional):
         for i, v in enumerate(value):
             string(v, f"{field}[{i}]")
 
 
-def _string_table(value, field: str, *, optional: bool = False) -> None:
+def _string_table(value: object, field: str, *, optional: bool = False) -> None:
     if table(value, field, optional=optional):
         for k, v in value.items():
             string(v, f"{field}.{k}")
@@ -176,7 +181,7 @@ def _string_table(value, field: str, *, optional: bool = False) -> None:
 # -- the run ---------------------------------------------------------------------------
 
 
-def check_method(m, field: str, *, optional: bool = False) -> None:
+def check_method(m: object, field: str, *, optional: bool = False) -> None:
     if not table(m, field, optional=optional):
         return
     for key in ("meter", "cpu", "gpu", "carbon_factor_source"):
@@ -194,7 +199,7 @@ _WINDOW_PARTS = ("cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh")
 _WINDOW_OPTIONAL = ("machine_energy_kwh", "machine_emissions_kg", "cpu_seconds")
 
 
-def check_window(w, field: str) -> None:
+def check_window(w: Any, field: str) -> None:
     table(w, field)
     string(w.get("phase"), f"{field}.phase")
     for key in _WINDOW_FIGURES:
@@ -216,7 +221,7 @@ def check_window(w, field: str) -> None:
     _no_other_keys(w, field, _fields("Window"))
 
 
-def check_check(c, field: str) -> None:
+def check_check(c: Any, field: str) -> None:
     table(c, field)
     for key in ("limit", "source"):
         string(c.get(key), f"{field}.{key}")
@@ -242,7 +247,7 @@ _RECORD_INTS = ("trainable_params", "total_params", "lora_rank", "requests", "fl
 _RECORD_STRINGS = ("metric", "quantization", "cegi_reason", "cost_basis")
 
 
-def check_record(r, field: str) -> None:
+def check_record(r: Any, field: str) -> None:
     table(r, field)
     for key in ("nodeid", "task", "variant"):
         string(r.get(key), f"{field}.{key}")
@@ -280,7 +285,7 @@ def check_record(r, field: str) -> None:
         plain(v, f"{field}.{key}")
 
 
-def check_settings(s, field: str = "settings") -> None:
+def check_settings(s: object, field: str = "settings") -> None:
     if not table(s, field, optional=True):
         return
     for key in ("enforce", "allow_energy_mismatch"):
@@ -297,7 +302,7 @@ def check_settings(s, field: str = "settings") -> None:
     plain(s, field)
 
 
-def _check_tolerances(mr: dict, field: str, *, allow_null: bool = False) -> None:
+def _check_tolerances(mr: dict[str, Any], field: str, *, allow_null: bool = False) -> None:
     from pytest_cegi.core.settings import REGRESSION_QUANTITIES as QUANTITIES
     from pytest_cegi.core.units import QuantityError, parse_tolerance
 
@@ -313,7 +318,7 @@ def _check_tolerances(mr: dict, field: str, *, allow_null: bool = False) -> None
             raise RunFileError(f"{field}.{k}", str(exc)) from None
 
 
-def check_machine(m, field: str = "machine") -> None:
+def check_machine(m: object, field: str = "machine") -> None:
     if not table(m, field, optional=True):
         return
     for key in ("hostname", "platform", "python", "cpu"):
@@ -323,7 +328,7 @@ def check_machine(m, field: str = "machine") -> None:
     plain(m, field)
 
 
-def check_run(run) -> None:
+def check_run(run: Any) -> None:
     """Every field the code reads, for type and finiteness; RunFileError on the first bad one."""
     table(run, "")
     for key in ("created", "pytest_cegi"):
@@ -342,7 +347,7 @@ def check_run(run) -> None:
         plain(v, key)
 
 
-def _fields(name: str) -> tuple:
+def _fields(name: str) -> tuple[str, ...]:
     """Field names of the dataclass the dict is rebuilt into (so new fields need no edit here)."""
     import dataclasses
 
@@ -352,7 +357,7 @@ def _fields(name: str) -> tuple:
     return tuple(f.name for f in dataclasses.fields({"Method": Method, "Window": Window, "Check": Check}[name]))
 
 
-def _no_other_keys(d: dict, field: str, known: tuple) -> None:
+def _no_other_keys(d: dict[str, Any], field: str, known: tuple[str, ...]) -> None:
     """Dataclass-backed objects (Window, Check, Method) are rebuilt with **d: an
     unknown key would be a TypeError there, so it is refused here by name."""
     for key in d:

@@ -57,14 +57,14 @@ def _finite_non_negative(number: float, raw: object, what: str) -> float:
     return number
 
 
-def _parse_unit(value: object, units: dict, base: str, what: str, label: str) -> float:
+def _parse_unit(value: object, units: dict[str, float], base: str, what: str, label: str) -> float:
     number, unit = _split(value, what)
     if unit:
         if unit[:1] in _MICRO and len(unit) > 1:
             unit = "µ" + unit[1:]
         factor = units.get(unit, units.get(_LOWERCASE_OK.get(unit, "")))
         if factor is None:
-            names = ", ".join(sorted(units, key=units.get))
+            names = ", ".join(sorted(units, key=units.__getitem__))
             raise QuantityError(f"unknown {base} unit {unit!r} in {value!r}; use one of {names}")
         number *= factor
     return _finite_non_negative(number, value, label)

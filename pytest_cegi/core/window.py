@@ -7,7 +7,9 @@ stores them, judgement and reports read them.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Method:
             f"carbon factor {factor_text} from {self.carbon_factor_source}"
         )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -57,9 +59,9 @@ class Window:
     ram_energy_kwh: float = 0.0
     error: str | None = None  # tracker error text; makes the window invalid
     cached: bool = False  # replayed from the adapter cache, not run now
-    samples: tuple = ()  # per-repeat energy samples (kWh), when repeated
+    samples: tuple[float, ...] = ()  # per-repeat energy samples (kWh), when repeated
     requests: int | None = None  # requests served in the window (one repeat's worth)
-    details: dict = field(default_factory=dict)  # meter-specific figures, e.g. FLOP counts
+    details: dict[str, Any] = field(default_factory=dict)  # meter-specific figures (JSON), e.g. FLOP counts
     # The machine-level reading beside an attributed figure (None when the meter has none).
     machine_energy_kwh: float | None = None
     machine_emissions_kg: float | None = None
@@ -83,13 +85,13 @@ class Window:
             return f"{self.phase} window measured no energy ({self.energy_kwh:g} kWh)" + (f": {why}" if why else "")
         return None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["samples"] = list(self.samples)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> Window:
+    def from_dict(cls, d: Mapping[str, Any]) -> Window:
         d = dict(d)
         d["method"] = Method(**d["method"])
         d.setdefault("details", {})
@@ -127,7 +129,7 @@ class WindowHandle:
 
     phase: str
     result: Window | None = None
-    notes: dict = field(default_factory=dict)  # meter-specific figures, saved as Window.details
+    notes: dict[str, Any] = field(default_factory=dict)  # meter-specific figures, saved as Window.details
     requests: int = 0  # counted while open (cegi.count_requests)
     tokens: int = 0  # counted while open (cegi.count_tokens)
 
