@@ -10,11 +10,13 @@ came from.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_cegi.core import formula as cegi_math
-from pytest_cegi.core.record import Check, Record
-from pytest_cegi.core.settings import LIFTED, LIMIT_PARSERS, Limit, SettingsError, parse_limit
+from pytest_cegi.core.record import Check, Record, ShownLimit
+from pytest_cegi.core.settings import LIFTED, LIMIT_PARSERS, BudgetEntry, Limit, SettingsError, parse_limit
 from pytest_cegi.core.units import format_energy, format_mass
 
 MARKER_KEYS = ("task", "metric", "reference", "higher_is_better", *LIMIT_PARSERS, "max_regression", "deployment")
@@ -28,20 +30,21 @@ class Spec:
     metric: str | None = None
     reference: bool | None = None
     higher_is_better: bool | None = None
-    limits: dict = field(default_factory=dict)  # name -> Limit, the limits in force
-    lifted: dict = field(default_factory=dict)  # name -> source of the `false` that lifted it
+    limits: dict[str, Limit] = field(default_factory=dict)  # the limits in force
+    lifted: dict[str, str] = field(default_factory=dict)  # name -> source of the `false` that lifted it
 
-    def value(self, name: str, default=None):
+    def value(self, name: str, default: Any = None) -> Any:
+        """The limit's parsed value (its type depends on the limit: settings.parse_limit)."""
         limit = self.limits.get(name)
         return limit.value if limit is not None else default
 
 
-def parse_marker(nodeid: str, args: tuple, kwargs: dict) -> dict:
+def parse_marker(nodeid: str, args: tuple[object, ...], kwargs: dict[str, object]) -> dict[str, Any]:
     """Validate a cegi marker's arguments; errors name the test and the keyword."""
     source = f"{nodeid}: @pytest.mark.cegi"
     if args:
         raise SettingsError(f"{source}: takes keyword arguments only, got positional {args!r}")
-    out: dict = {}
+    out: dict[str, Any] = {}
     for key, value in kwargs.items():
         if key not in MARKER_KEYS:
             raise SettingsError(f"{source}: unknown keyword {key!r}; expected one of {', '.join(MARKER_KEYS)}")
@@ -58,12 +61,12 @@ def parse_marker(nodeid: str, args: tuple, kwargs: dict) -> dict:
     return out
 
 
-def resolve(nodeid: str, default_task: str, marker: dict, entries) -> Spec:
+def resolve(nodeid: str, default_task: str, marker: dict[str, Any], entries: Iterable[BudgetEntry]) -> Spec:
     task = marker.get("task", default_task)
     limits = {
         k: Limit(v, "marker") for k, v in marker.items() if k not in ("task", "metric", "reference", "higher_is_better")
     }
-    lifted: dict = {}
+    lifted: dict[str, str] = {}
     for entry in entries:
         if entry.applies_to(nodeid, task):
             for k, v in entry.limits.items():
@@ -87,9 +90,9 @@ def resolve(nodeid: str, default_task: str, marker: dict, entries) -> Spec:
 SHOWN_LIMITS = ("floor", "ceiling", "max_emissions", "max_energy")
 
 
-def limits_table(spec: Spec) -> dict:
+def limits_table(spec: Spec) -> dict[str, ShownLimit]:
     """{name: {"value", "source"}} of the shown limits; value None: lifted by `false`."""
-    out = {}
+    out: dict[str, ShownLimit] = {}
     for name in SHOWN_LIMITS:
         if name in spec.limits:
             out[name] = {"value": spec.limits[name].value, "source": spec.limits[name].source}
@@ -98,10 +101,9 @@ def limits_table(spec: Spec) -> dict:
     return out
 
 
-def finish(
-    record: Record, spec: Spec, reference_score: float | None, *, enforce: bool, error: str | None = None
-) -> None:
-    """Fill gain, CEGI and checks on `record` and set its verdict.
+def finish(record: Record, spec: Spec, reference_score: float | None, *, error: str | None = None) -> None:
+    """Fill gain, CEGI and the budget checks on `record`. The verdict is left to the
+    caller (`set_verdict`), once every check, regressions included, is known.
 
     `reference_score` is the score of this session's reference test of the task, if any;
     an explicit `reference_score` limit wins over it. `error`: what the test raised
@@ -137,7 +139,6 @@ def finish(
 
         record.max_regression = {q: None for q in QUANTITIES}
         record.max_regression_source = spec.lifted["max_regression"]
-    set_verdict(record, enforce=enforce)
 
 
 def set_verdict(record: Record, *, enforce: bool) -> None:
@@ -166,7 +167,7 @@ def _gain(record: Record, reference_score: float | None) -> cegi_math.Outcome:
     )
 
 
-def _checks(record: Record, spec: Spec, outcome) -> list[Check]:
+def _checks(record: Record, spec: Spec, outcome: cegi_math.Outcome) -> list[Check]:
     checks: list[Check] = []
     if record.error is not None:
         stage = "before measuring anything" if not record.windows else "after measuring"
@@ -268,8 +269,8 @@ def _floor_check(record: Record, floor: Limit) -> Check:
     return Check("floor", floor.value, record.score, floor.source, "pass" if ok else "fail", message)
 
 
-def _ceiling_check(outcome, ceiling: Limit) -> Check:
-    if not outcome.defined:
+def _ceiling_check(outcome: cegi_math.Outcome, ceiling: Limit) -> Check:
+    if outcome.value is None:
         return Check(
             "ceiling",
             ceiling.value,

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import copy
 import statistics
+from typing import Any
 
 from pytest_cegi.judge.baseline import BaselineError
 
 _MEANS = ("energy_kwh", "emissions_kg", "duration_s", "cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh")
 
 
-def pool_runs(runs: list[tuple[str, dict]]) -> dict:
+def pool_runs(runs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """runs: (path, validated run dict) pairs; returns the pooled run dict."""
     if not runs:
         raise ValueError("pool_runs needs at least one run")
@@ -49,7 +50,7 @@ def pool_runs(runs: list[tuple[str, dict]]) -> dict:
     return pooled
 
 
-def _pool_window(windows: list[dict]) -> dict:
+def _pool_window(windows: list[dict[str, Any]]) -> dict[str, Any]:
     out = copy.deepcopy(windows[0])
     samples = [s for w in windows for s in (w.get("samples") or [w["energy_kwh"]])]
     factor = [w["emissions_kg"] / w["energy_kwh"] for w in windows if w["energy_kwh"]]
@@ -63,6 +64,6 @@ def _pool_window(windows: list[dict]) -> dict:
     return out
 
 
-def _counted(record: dict) -> list[dict]:
+def _counted(record: dict[str, Any]) -> list[dict[str, Any]]:
     phases = record.get("phases_counted")
     return [w for w in record["windows"] if not phases or w["phase"] in phases]

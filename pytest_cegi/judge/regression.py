@@ -15,7 +15,7 @@ import math
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Union
+from typing import Any
 
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.settings import DEFAULT_MAX_REGRESSION, REGRESSION_QUANTITIES
@@ -34,7 +34,7 @@ DEFAULT_SOURCE = "default"
 # parse_tolerance accepts ("10%", 0.01), a (tolerance, source) pair, or None
 # to switch that rule off.
 ToleranceSpec = Mapping[str, object]
-Tolerances = Union[None, ToleranceSpec, Callable[[dict], ToleranceSpec]]
+Tolerances = ToleranceSpec | Callable[[dict[str, Any]], ToleranceSpec] | None
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,10 @@ class Rule:
     source: str  # where the tolerance came from, shown in reports
 
 
-def resolve_rules(tolerances: Tolerances, record: dict) -> dict:
+def resolve_rules(tolerances: Tolerances, record: dict[str, Any]) -> dict[str, Rule | None]:
     """{quantity: Rule | None} for one record: defaults, overridden by the caller's."""
     spec = tolerances(record) if callable(tolerances) else tolerances
-    rules: dict = {q: Rule(t, DEFAULT_SOURCE) for q, t in DEFAULT_TOLERANCES.items()}
+    rules: dict[str, Rule | None] = {q: Rule(t, DEFAULT_SOURCE) for q, t in DEFAULT_TOLERANCES.items()}
     for quantity, value in (spec or {}).items():
         if quantity not in DEFAULT_TOLERANCES:
             raise ValueError(f"unknown regression quantity {quantity!r}; use one of {', '.join(DEFAULT_TOLERANCES)}")
@@ -83,11 +83,11 @@ class QuantityDelta:
 
     @property
     def relative(self) -> float | None:
-        if self.delta is None or self.base == 0:
+        if self.delta is None or self.base is None or self.base == 0:
             return None
         return self.delta / abs(self.base)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "quantity": self.quantity,
             "base": self.base,
@@ -140,7 +140,8 @@ def repeat_samples(record: Record, quantity: str) -> list[float] | None:
         if mean <= 0:
             return None
         scale = getattr(w, field) / mean
-        totals = [t + s * scale for t, s in zip(totals, w.samples)]
+        # strict=False: a window with more samples than `n` contributes its first n
+        totals = [t + s * scale for t, s in zip(totals, w.samples, strict=False)]
     if quantity == "cegi":
         # CEGI = E / (dP * T_M): the noise is all in E, so scale E's samples.
         if record.cegi is None or not record.emissions_kg:

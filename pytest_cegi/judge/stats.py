@@ -104,7 +104,7 @@ def _exact_upper_tail(m: int, n: int, u: float) -> float:
 
 
 @lru_cache(maxsize=64)
-def _u_counts(m: int, n: int) -> tuple:
+def _u_counts(m: int, n: int) -> tuple[int, ...]:
     """Number of orderings of m base and n head values giving each U = 0..m*n.
 
     The largest value is either a head value (beats all m base values: U gains
@@ -126,7 +126,7 @@ def _u_counts(m: int, n: int) -> tuple:
 def _normal_upper_tail(base: list[float], head: list[float], u: float) -> float:
     m, n = len(base), len(head)
     total = m + n
-    tie_sizes: dict = {}
+    tie_sizes: dict[float, int] = {}
     for v in base + head:
         tie_sizes[v] = tie_sizes.get(v, 0) + 1
     tie_term = sum(t**3 - t for t in tie_sizes.values())
