@@ -156,7 +156,7 @@ def code_sample(prompt: str, generated: str) -> str:
     indented (HumanEval's stop sequences: whatever follows the function is not part of it).
     """
     lines = ("    " + generated).split("\n")
-    body = [lines[0]] + [line for line in itertools.takewhile(lambda l: not l or l[0] in " \t", lines[1:])]
+    body = [lines[0]] + [line for line in itertools.takewhile(lambda text: not text or text[0] in " \t", lines[1:])]
     return prompt + "\n" + "\n".join(body).rstrip() + "\n"
 
 
@@ -176,7 +176,8 @@ def run_programming(cegi, variant: Variant, **score_kw) -> dict:
     outputs = cegi.measure_call(handle.generate, prompts, max_new_tokens=MAX_NEW_TOKENS[task], requests=len(prompts))
     n = len(test[0]["prompts"])
     samples = [
-        [code_sample(p, o) for p, o in zip(r["prompts"], outputs[i * n : (i + 1) * n])] for i, r in enumerate(test)
+        [code_sample(p, o) for p, o in zip(r["prompts"], outputs[i * n : (i + 1) * n], strict=True)]
+        for i, r in enumerate(test)
     ]
     scores = cegi.score("pass_at_k", samples, [r["test"] for r in test], **score_kw)
     meta = handle.metadata

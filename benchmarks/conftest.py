@@ -194,7 +194,8 @@ def results_table(records: list[dict], wall: float, kind: str) -> str:
         f"Run time {wall:.1f} s, adapter cache {kind}. Energy and CO2e per test; "
         "modelled figures are estimates. CEGI in kg CO2e per (% gain x M trainable params).",
         "",
-        "| task | variant | metric | score | gain | T_M | energy (J) | CO2e (mg) | CEGI | kg per % gain | cached | verdict |",
+        "| task | variant | metric | score | gain | T_M | energy (J) | CO2e (mg) | CEGI | kg per % gain "
+        "| cached | verdict |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(records, key=lambda r: (r["task"], not r["reference"])):

@@ -554,9 +554,9 @@ def contact_sheet(path: Path, task: str, n: int = 16, scale: int = 3) -> None:
 
 # --- reasoning: arithmetic word problems, GSM8K-style answers ------------------------
 
-# Small numbers on purpose (one digit, sums to 18, products to 25): the tiny models learn the arithmetic facts from drill
-# lines in pretraining ("7 + 5 = 12"); fine-tuning maps a story onto them and onto the
-# "#### N" answer format (GSM8K's), as chain-of-thought then answer.
+# Small numbers on purpose (one digit, sums to 18, products to 25): the tiny models learn
+# the arithmetic facts from drill lines in pretraining ("7 + 5 = 12"); fine-tuning maps a
+# story onto them and onto the "#### N" answer format (GSM8K's), as chain-of-thought then answer.
 THINGS = ["apples", "stamps", "coins", "cards", "pens", "shells", "marbles", "stickers"]
 REASON_KINDS = 5
 

@@ -66,7 +66,7 @@ def main() -> None:
     base = statistics.median(bare)
     print(f"workload alone:                median {base * 1e3:8.3f} ms over {len(bare)} runs")
     print(f"cegi.measure() first window:   {first * 1e3:8.1f} ms (tracker start-up, once per process)")
-    overhead = statistics.median(m - b for m, b in zip(measured, bare))
+    overhead = statistics.median(m - b for m, b in zip(measured, bare, strict=True))
     fresh_overhead = statistics.median(fresh) - base
     print(
         f"cegi.measure() later windows:  median {statistics.median(measured) * 1e3:8.3f} ms; "

@@ -19,7 +19,38 @@ from pathlib import Path
 
 from pytest_cegi import metrics
 
-WORDS = ["a", "the", "man", "woman", "dog", "cat", "child", "red", "blue", "green", "big", "small", "runs", "sits", "walks", "plays", "with", "on", "in", "under", "near", "ball", "park", "street", "grass", "house", "car", "tree", "quickly", "slowly"]
+WORDS = [
+    "a",
+    "the",
+    "man",
+    "woman",
+    "dog",
+    "cat",
+    "child",
+    "red",
+    "blue",
+    "green",
+    "big",
+    "small",
+    "runs",
+    "sits",
+    "walks",
+    "plays",
+    "with",
+    "on",
+    "in",
+    "under",
+    "near",
+    "ball",
+    "park",
+    "street",
+    "grass",
+    "house",
+    "car",
+    "tree",
+    "quickly",
+    "slowly",
+]
 
 
 def sentence(rng: random.Random, low: int = 8, high: int = 25) -> str:

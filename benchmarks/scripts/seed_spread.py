@@ -60,7 +60,8 @@ def main(argv=None) -> int:
         return metrics.compute(name, preds, [r["completion"].strip() for r in test], **kw).value
 
     print(
-        f"{'task':10} {'variant':10} {'base':>7} {'seeds':>24} {'mean':>7} {'spread':>7} {'gain':>7} {'gain/spread':>11}"
+        f"{'task':10} {'variant':10} {'base':>7} {'seeds':>24} "
+        f"{'mean':>7} {'spread':>7} {'gain':>7} {'gain/spread':>11}"
     )
     for task in a.tasks:
         by_name = {v.name: v for v in cegi_bench.variants_for(task)}

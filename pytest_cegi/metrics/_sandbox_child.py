@@ -14,6 +14,7 @@ stdout. Two processes:
   down (filesystem, Landlock, capabilities, seccomp, rlimits) and then runs sample + test.
 """
 
+import contextlib
 import ctypes
 import json
 import os
@@ -315,7 +316,7 @@ def executor(request: dict, out_fd: int) -> None:
     """PID 1 of the new namespace: lock down, run, report on out_fd, exit."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the supervisor killed: the namespace dies too
     os.setsid()  # kill(0, ...) from the sample reaches only its own group
-    report = {}
+    report: dict[str, object] = {}
     try:
         if request["isolate"]:
             limits = request["limits"]
@@ -368,7 +369,7 @@ class _Child:
     def __init__(self, pid: int):
         self.pid = pid
         self.pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
-        self.status = None
+        self.status: int | None = None
 
     def fds(self) -> list:
         return [self.pidfd] if self.pidfd is not None else []
@@ -439,10 +440,8 @@ def supervise(pid: int, in_fd: int, request: dict) -> dict:
 
 
 def _kill_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def _over_limits(limits: dict):
@@ -457,10 +456,8 @@ def _over_limits(limits: dict):
 def _final(verdict, lines: list, status: int, elapsed: float) -> dict:
     messages = []
     for line in lines:
-        try:
+        with contextlib.suppress(ValueError):
             messages.append(json.loads(line))
-        except ValueError:
-            pass
     ready = next((m["ready"] for m in messages if isinstance(m, dict) and "ready" in m), None)
     # The harness writes its verdict last; anything the sample wrote comes before it.
     outcome = next((m for m in reversed(messages) if isinstance(m, dict) and "status" in m), None)

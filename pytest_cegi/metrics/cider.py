@@ -78,12 +78,12 @@ def cider_d(candidates: list[list[str]], references: list[list[list[str]]], sigm
     idf = [{g: log_n - math.log(max(1.0, d)) for g, d in df[n].items()} for n in range(MAX_N)]
 
     scores = []
-    for cand_tokens, cand, refs_tokens, refs in zip(candidates, cand_counts, references, ref_counts):
+    for cand_tokens, cand, refs_tokens, refs in zip(candidates, cand_counts, references, ref_counts, strict=True):
         per_n = []
         for n in range(MAX_N):
             c = _weigh(cand[n], idf[n], log_n)
             total = 0.0
-            for ref_tokens, ref in zip(refs_tokens, refs):
+            for ref_tokens, ref in zip(refs_tokens, refs, strict=True):
                 penalty = math.exp(-((len(cand_tokens) - len(ref_tokens)) ** 2) / (2.0 * sigma**2))
                 total += penalty * _similarity(c, _weigh(ref[n], idf[n], log_n))
             per_n.append(10.0 * total / len(refs))

@@ -33,6 +33,7 @@ the stripped environment and a temporary working directory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -197,10 +198,8 @@ def _run(code: str, test: str, limits: SandboxLimits, python: str, *, isolate: b
 
 
 def _kill_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(OSError):  # already gone
         os.killpg(pgid, signal.SIGKILL)
-    except OSError:  # already gone
-        pass
 
 
 def _parse(out: bytes, err: bytes, returncode: int, isolate: bool) -> SampleOutcome:

@@ -103,7 +103,10 @@ def _image(item: Any, index: int, side: str, keys: tuple[str, ...]) -> dict:
     if missing:
         raise MetricError(f"detection_map: {side} {index} lacks {missing} (needs {list(keys)})")
     where = f"{side} {index}"
-    parsed = {"boxes": _boxes(item["boxes"], f"{where} boxes"), "labels": _labels(item["labels"], f"{where} labels")}
+    parsed: dict[str, list[Any]] = {
+        "boxes": _boxes(item["boxes"], f"{where} boxes"),
+        "labels": _labels(item["labels"], f"{where} labels"),
+    }
     if "scores" in keys:
         parsed["scores"] = _scores(item["scores"], f"{where} scores")
     lengths = {k: len(v) for k, v in parsed.items()}
@@ -120,9 +123,9 @@ def _xywh(box: list[float]) -> list[float]:
 def coco_inputs(preds: list[dict], refs: list[dict]) -> tuple[dict, list[dict]]:
     """(ground-truth COCO dataset dict, detection results list), image ids 0..N-1."""
     categories = sorted({c for item in preds + refs for c in item["labels"]})
-    annotations = []
+    annotations: list[dict[str, Any]] = []
     for image_id, ref in enumerate(refs):
-        for box, label in zip(ref["boxes"], ref["labels"]):
+        for box, label in zip(ref["boxes"], ref["labels"], strict=True):
             xywh = _xywh(box)
             annotations.append(
                 {
@@ -142,7 +145,7 @@ def coco_inputs(preds: list[dict], refs: list[dict]) -> tuple[dict, list[dict]]:
     results = [
         {"image_id": image_id, "category_id": label, "bbox": _xywh(box), "score": score}
         for image_id, pred in enumerate(preds)
-        for box, label, score in zip(pred["boxes"], pred["labels"], pred["scores"])
+        for box, label, score in zip(pred["boxes"], pred["labels"], pred["scores"], strict=True)
     ]
     return dataset, results
 
@@ -183,9 +186,9 @@ class DetectionMap(Metric):
         stats = coco_stats(dataset, results)
         # COCOeval's -1 means "no ground truth in this slice" (e.g. no small objects):
         # such figures are left out of the scores, never reported as a number.
-        scores = {name: value for name, value in zip(STAT_NAMES, stats) if value != -1}
+        scores = {name: value for name, value in zip(STAT_NAMES, stats, strict=True) if value != -1}
         details = {
-            "undefined": [name for name, value in zip(STAT_NAMES, stats) if value == -1],
+            "undefined": [name for name, value in zip(STAT_NAMES, stats, strict=True) if value == -1],
             "images": len(refs),
             "ground_truth_boxes": len(dataset["annotations"]),
             "detections": len(results),

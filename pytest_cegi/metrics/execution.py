@@ -17,7 +17,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import closing
-from typing import Any
+from typing import Any, TypedDict
 
 from pytest_cegi.metrics.base import Metric, MetricError, mean, reject_options
 from pytest_cegi.metrics.sql_sandbox import DEFAULT_MEMORY_MIB, QueryOutcome, SqlSandbox
@@ -57,13 +57,19 @@ def _timed(box: SqlSandbox, sql: str, repeats: int) -> float | None:
     return _trimmed_mean(times)
 
 
+class _SandboxOptions(TypedDict):
+    timeout_s: float
+    max_rows: int
+    memory_mib: int
+
+
 class _Sandboxes:
     """A sandbox per database file, opened on first use; the least recently used are
     closed beyond `_OPEN_AT_MOST`, since each holds a child process."""
 
     def __init__(self, timeout_s: float, max_rows: int, memory_mib: int):
         self._open: dict[str, SqlSandbox] = {}  # least recently used first
-        self._kw = {"timeout_s": timeout_s, "max_rows": max_rows, "memory_mib": memory_mib}
+        self._kw: _SandboxOptions = {"timeout_s": timeout_s, "max_rows": max_rows, "memory_mib": memory_mib}
 
     def __getitem__(self, path: str) -> SqlSandbox:
         box = self._open.pop(path, None)
@@ -125,7 +131,9 @@ class ExecutionAccuracy(Metric):
             raise MetricError(f"execution_accuracy: ves_repeats must be at least 1, got {ves_repeats}")
         paths = _db_paths(db, len(predictions))
         boxes = _Sandboxes(timeout_s, max_rows, memory_mib)
-        statuses, errors, rewards = [], {}, []
+        statuses: list[str] = []
+        errors: dict[int, str | None] = {}  # index -> why the prediction did not run
+        rewards: list[float] = []
         try:
             for path, run in _runs(paths):
                 box = boxes[path]
@@ -163,7 +171,12 @@ class ExecutionAccuracy(Metric):
 
 
 def _judge(
-    index: int, gold: str, gold_out: QueryOutcome, pred_out: QueryOutcome, set_semantics: bool, errors: dict
+    index: int,
+    gold: str,
+    gold_out: QueryOutcome,
+    pred_out: QueryOutcome,
+    set_semantics: bool,
+    errors: dict[int, str | None],
 ) -> str:
     """The prediction's status: correct, wrong, or why it failed (recorded in `errors`)."""
     if not gold_out.ok:
@@ -171,6 +184,7 @@ def _judge(
     if not pred_out.ok:
         errors[index] = pred_out.error
         return pred_out.status
+    assert pred_out.rows is not None and gold_out.rows is not None  # an OK outcome carries its rows
     ordered = has_top_level_order_by(gold)
     correct = results_match(pred_out.rows, gold_out.rows, ordered=ordered, set_semantics=set_semantics)
     return "correct" if correct else "wrong"
@@ -187,7 +201,7 @@ def _gold_message(index: int, gold: str, outcome: QueryOutcome) -> str:
     hint = " (raise max_rows)" if outcome.status == "too_many_rows" else ""
     hint = " (raise timeout_s)" if outcome.status == "timeout" else hint
     # Only the memory limit can be raised; the per-value length limit is fixed.
-    hint = " (raise memory_mib)" if outcome.status == "memory" and "per value" not in outcome.error else hint
+    hint = " (raise memory_mib)" if outcome.status == "memory" and "per value" not in (outcome.error or "") else hint
     return (
         f"execution_accuracy: gold query {index} failed ({outcome.status}: {outcome.error}){hint}; "
         f"this is a data error, not a model error. Query: {gold!r}"

@@ -38,7 +38,7 @@ class ExactMatch(Metric):
         norm = _normalizer(normalize, self.name)
         preds = as_strings(predictions, self.name)
         refs = as_reference_lists(references, self.name)
-        hits = [float(norm(p) in {norm(r) for r in rs}) for p, rs in zip(preds, refs)]
+        hits = [float(norm(p) in {norm(r) for r in rs}) for p, rs in zip(preds, refs, strict=True)]
         label = normalize if isinstance(normalize, str) else getattr(normalize, "__name__", "custom")
         return {"exact_match": mean(hits)}, {"per_example": hits, "normalize": label}
 
@@ -69,7 +69,7 @@ class Accuracy(Metric):
                 return norm(p) == norm(r)
             return p == r
 
-        hits = [float(same(p, r)) for p, r in zip(predictions, references)]
+        hits = [float(same(p, r)) for p, r in zip(predictions, references, strict=True)]
         return {"accuracy": mean(hits)}, {"per_example": hits}
 
 
@@ -113,7 +113,7 @@ class VqaAccuracy(Metric):
         preds = as_strings(predictions, self.name)
         refs = as_reference_lists(references, self.name)
         per = []
-        for pred, answers in zip(preds, refs):
+        for pred, answers in zip(preds, refs, strict=True):
             p = normalize_vqa(pred)
             per.append(vqa_score(sum(normalize_vqa(a) == p for a in answers), len(answers)))
         return {"vqa_accuracy": mean(per)}, {"per_example": per}

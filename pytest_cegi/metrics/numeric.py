@@ -104,8 +104,8 @@ class NumericAccuracy(Metric):
         reject_options(self.name, kwargs)
         tol = _tolerance(tolerance)
         golds = [_reference_number(ref, i) for i, ref in enumerate(references)]
-        per_item = []
-        for i, (pred, gold) in enumerate(zip(predictions, golds)):
+        per_item: list[dict[str, Any]] = []
+        for i, (pred, gold) in enumerate(zip(predictions, golds, strict=True)):
             if not isinstance(pred, str):
                 raise MetricError(f"numeric_accuracy: prediction {i} must be a string, got {type(pred).__name__}")
             value, why = extract_number(pred)

@@ -40,7 +40,7 @@ def _ks(k: Any) -> list[int]:
 
 def _problems(predictions: Sequence, references: Sequence, ks: list[int]) -> list[list[str]]:
     samples = []
-    for i, (preds, test) in enumerate(zip(predictions, references)):
+    for i, (preds, test) in enumerate(zip(predictions, references, strict=True)):
         if isinstance(preds, str) or not isinstance(preds, (list, tuple)):
             raise MetricError(
                 f"pass_at_k: prediction {i} must be a list of code samples (strings), got {type(preds).__name__}"
@@ -84,9 +84,10 @@ class PassAtK(Metric):
             raise MetricError(f"pass_at_k: workers must be a positive int, got {workers!r}")
         problems = _problems(predictions, references, ks)
         box = CodeSandbox(timeout_s=timeout_s, memory_mb=memory_mb, allow_unsandboxed=allow_unsandboxed)
-        jobs = [(code, test) for samples, test in zip(problems, references) for code in samples]
+        jobs = [(code, test) for samples, test in zip(problems, references, strict=True) for code in samples]
         with ThreadPoolExecutor(max_workers=workers) as pool:  # each sample is its own process
             outcomes = list(pool.map(lambda job: box.run(*job), jobs))
+        per_problem: list[dict[str, Any]]
         per_problem, cursor = [], 0
         for samples in problems:
             mine = outcomes[cursor : cursor + len(samples)]

@@ -55,7 +55,7 @@ class Rouge(Metric):
         preds = [prep(p) for p in as_strings(predictions, self.name)]
         refs = [[prep(r) for r in rs] for rs in as_reference_lists(references, self.name)]
         per: dict[str, list[float]] = {t: [] for t in rouge_types}
-        for pred, targets in zip(preds, refs):
+        for pred, targets in zip(preds, refs, strict=True):
             # score_multi keeps, per rouge type, the reference with the best F1.
             result = scorer.score_multi(targets, pred) if len(targets) > 1 else scorer.score(targets[0], pred)
             for t in rouge_types:

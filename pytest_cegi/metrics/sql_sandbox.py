@@ -107,6 +107,10 @@ def _decode(raw: bytes) -> str:
 
 def _connect(uri: str) -> sqlite3.Connection:
     """A locked-down connection to a ``file:`` URI (layers 4 and 5)."""
+    if sys.version_info < (3, 11):
+        # Connection.setlimit is new in 3.11; without it the sandbox would lack a layer,
+        # so it refuses to open (every query fails, as it already did with an AttributeError).
+        raise RuntimeError("the SQL sandbox needs Python 3.11 or newer (sqlite3 Connection.setlimit)")
     conn = sqlite3.connect(uri, uri=True, isolation_level=None)
     conn.text_factory = _decode
     conn.execute("PRAGMA query_only = ON")  # belt and braces; set before the authorizer
@@ -236,20 +240,21 @@ def _serve(uri: str, timeout_s: str, max_rows: str, memory_mib: str) -> None:
     except Exception as exc:  # reported with every query, so no query can pass
         runner, broken = None, f"could not open the database: {type(exc).__name__}: {exc}"
     _write_frame(reply_fd, pickle.dumps(broken))
-    requests = open(0, "rb", closefd=False)  # buffered: usually one read() per request
-    while (request := _read_request(requests)) is not None:
-        reply = runner.run(request.decode("utf-8")) if runner else (ERROR, broken, 0.0, [])
-        try:
-            payload = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
-        except MemoryError:
-            payload = pickle.dumps((MEMORY, "no memory left to send the result", reply[2], []))
-        del reply
-        _write_frame(reply_fd, payload)
+    with open(0, "rb", closefd=False) as requests:  # buffered: usually one read() per request
+        while (request := _read_request(requests)) is not None:
+            reply = runner.run(request.decode("utf-8")) if runner else (ERROR, broken, 0.0, [])
+            try:
+                payload = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+            except MemoryError:
+                payload = pickle.dumps((MEMORY, "no memory left to send the result", reply[2], []))
+            del reply
+            _write_frame(reply_fd, payload)
 
 
 # _PARENT_SIDE: the child stops reading here.
 _PARENT_SIDE = "# _PARENT_" + "SIDE: the child stops reading here."
 
+import contextlib  # noqa: E402
 import io  # noqa: E402
 import select  # noqa: E402
 import shutil  # noqa: E402
@@ -257,9 +262,10 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import weakref  # noqa: E402
 from collections import deque  # noqa: E402
-from collections.abc import Iterable, Iterator  # noqa: E402
+from collections.abc import Generator, Iterable, Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import IO  # noqa: E402
 
 from pytest_cegi.metrics.sqltext import leading_keyword  # noqa: E402
 
@@ -306,7 +312,7 @@ class _Child:
     """One sandbox child process and the pipes to it."""
 
     def __init__(self, db_path: Path, timeout_s: float, max_rows: int, memory_mib: int):
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- the child's stderr for its lifetime; closed in kill()
         args = [
             sys.executable,
             "-I",
@@ -325,8 +331,11 @@ class _Child:
         self.proc = subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, cwd="/", start_new_session=True
         )
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are PIPEs
+        self._stdin: IO[bytes] = self.proc.stdin
+        self._stdout: IO[bytes] = self.proc.stdout
         self._poll = select.poll()
-        self._poll.register(self.proc.stdout.fileno(), select.POLLIN)
+        self._poll.register(self._stdout.fileno(), select.POLLIN)
         self._buf = bytearray()  # bytes read from the child, not yet handed out
         self.started = False
         self.last_reply_at = 0.0  # when the child was last seen idle or finishing a query
@@ -340,10 +349,8 @@ class _Child:
         return _load_plain(ready)
 
     def send(self, request: bytes) -> None:
-        try:
-            _write_frame(self.proc.stdin.fileno(), request)
-        except BrokenPipeError:
-            pass  # it died; reading its reply says how
+        with contextlib.suppress(BrokenPipeError):  # it died; reading its reply says how
+            _write_frame(self._stdin.fileno(), request)
 
     def read_frame(self, deadline: float, limit: int) -> bytes | None:
         """The next reply, or None once `deadline` passes (raises _ChildGone)."""
@@ -362,7 +369,7 @@ class _Child:
 
     def _fill(self, n: int, deadline: float) -> bool:
         """Read until the buffer holds n bytes (True) or the deadline passes (False)."""
-        fd = self.proc.stdout.fileno()
+        fd = self._stdout.fileno()
         while len(self._buf) < n:
             # Past the deadline still look once (poll 0 ms): a reply may be waiting unread.
             wait_ms = max(0, math.ceil((deadline - time.perf_counter()) * 1000))
@@ -386,13 +393,11 @@ class _Child:
     def kill(self) -> None:
         # Only while not yet reaped: after wait() its pid (and group id) may belong to another process.
         if self.proc.returncode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait()
-        self.proc.stdin.close()
-        self.proc.stdout.close()
+        self._stdin.close()
+        self._stdout.close()
         self._stderr.close()
 
 
@@ -460,10 +465,10 @@ class _Request:
 
     __slots__ = ("payload", "outcome", "sent_at")
 
-    def __init__(self, sql):
+    def __init__(self, sql: object):
         prepared = _prepare(sql)
         self.payload = prepared if isinstance(prepared, bytes) else b""
-        self.outcome = None if isinstance(prepared, bytes) else prepared
+        self.outcome: QueryOutcome | None = None if isinstance(prepared, bytes) else prepared
         self.sent_at: float | None = None  # None: not (or no longer) in the child's pipe
 
 
@@ -505,13 +510,14 @@ class SqlSandbox:
         (outcome,) = self.execute_many([sql])
         return outcome
 
-    def execute_many(self, sqls: Iterable[str]) -> Iterator[QueryOutcome]:
+    def execute_many(self, sqls: Iterable[str]) -> Generator[QueryOutcome, None, None]:
         """The outcome of each query, in order.
 
         Up to `_WINDOW` queries wait in the child's pipe, so it runs the next query while
         the caller looks at the last. Each query still gets `timeout_s` of its own,
         counted from when the child is free to start it.
         """
+        pending: deque[_Request]
         sqls, pending = iter(sqls), deque()
         try:
             while True:
@@ -523,7 +529,7 @@ class SqlSandbox:
             if any(r.sent_at is not None for r in pending):
                 self._replace()  # closed early: the child still owes replies nobody will read
 
-    def _top_up(self, pending: deque, sqls: Iterator) -> None:
+    def _top_up(self, pending: deque[_Request], sqls: Iterator[str]) -> None:
         while len(pending) < _WINDOW:
             sql = next(sqls, _END)
             if sql is _END:
@@ -531,7 +537,7 @@ class SqlSandbox:
             pending.append(_Request(sql))
         self._send(pending)
 
-    def _send(self, pending: deque) -> None:
+    def _send(self, pending: deque[_Request]) -> None:
         """Send unsent queries in order, keeping the bytes in flight under what a pipe holds."""
         in_flight = sum(len(r.payload) for r in pending if r.sent_at is not None)
         for request in pending:
@@ -559,7 +565,7 @@ class SqlSandbox:
                 self._broken = f"the sandbox process {exc}"
         return None if self._broken else child
 
-    def _next_outcome(self, pending: deque) -> QueryOutcome:
+    def _next_outcome(self, pending: deque[_Request]) -> QueryOutcome:
         request = pending[0]
         if request.outcome is None and request.sent_at is None:
             self._send(pending)  # nothing before it is in flight, so it goes now
@@ -568,8 +574,9 @@ class SqlSandbox:
         pending.popleft()
         return request.outcome
 
-    def _await(self, request: _Request, pending: deque) -> QueryOutcome:
+    def _await(self, request: _Request, pending: deque[_Request]) -> QueryOutcome:
         child = self._child[0]
+        assert child is not None and request.sent_at is not None, "awaited a query that was not sent"
         start = max(request.sent_at, child.last_reply_at)
         try:
             reply = child.read_frame(start + self.timeout_s + KILL_GRACE_S, self.max_result_bytes + (1 << 16))
@@ -589,7 +596,7 @@ class SqlSandbox:
             self._restart(pending)
             return QueryOutcome(ERROR, error=f"unreadable reply from the sandbox process: {exc!r}")
 
-    def _restart(self, pending: deque) -> None:
+    def _restart(self, pending: deque[_Request]) -> None:
         """A fresh child for the rest of the batch; queries sent to the old one go again."""
         self._replace()
         for request in pending:
@@ -619,7 +626,7 @@ _WINDOW = 8  # queries queued in the child at once
 _PIPE_BUDGET = 32 << 10  # request bytes in flight; a Linux pipe holds 64 KiB
 
 
-def _prepare(sql) -> QueryOutcome | bytes:
+def _prepare(sql: object) -> QueryOutcome | bytes:
     """The bytes to send to the child, or the outcome of a query that is not even sent."""
     if not isinstance(sql, str):
         return QueryOutcome(REFUSED, error=f"not a SQL string: {type(sql).__name__}")

@@ -47,7 +47,7 @@ def test_boxes_are_the_tight_boxes_of_the_drawn_shapes(generate):
         assert img.size == (32, 32)
         px = img.load()
         boxes, labels = generate.detection_boxes(code)
-        for (shape, colour, *_), box, label in zip(generate.parse_detection(code), boxes, labels):
+        for (shape, colour, *_), box, label in zip(generate.parse_detection(code), boxes, labels, strict=True):
             assert generate.SHAPES[label] == shape
             ink = [
                 (x, y)

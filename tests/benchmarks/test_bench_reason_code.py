@@ -92,7 +92,7 @@ def test_gold_solutions_pass_and_wrong_ones_fail_in_the_sandbox():
         pytest.skip(str(e))
     assert result.scores["pass@1"] == 1.0, result.details["counts"]
     args = [re.search(r"\((\w+)", r["prompt"]).group(1) for r in test]
-    wrong = [[cegi_bench.code_sample(r["prompt"], f"return {a}")] for r, a in zip(test, args)]
+    wrong = [[cegi_bench.code_sample(r["prompt"], f"return {a}")] for r, a in zip(test, args, strict=True)]
     assert metrics.compute("pass_at_k", wrong, tests, workers=2).value == 0.0
 
 

@@ -131,7 +131,26 @@ def test_ascii_tokenisation_is_unchanged_by_unicode_support():
 def pretokenised_corpus(n, seed):
     """Lower-case words joined by single spaces: what pycocoevalcap's PTB step produces."""
     rng = random.Random(seed)
-    words = ["a", "an", "the", "man", "woman", "dog", "cat", "two", "red", "ball", "park", "grass", "sits", "runs", "on", "in", "with", "near"]
+    words = [
+        "a",
+        "an",
+        "the",
+        "man",
+        "woman",
+        "dog",
+        "cat",
+        "two",
+        "red",
+        "ball",
+        "park",
+        "grass",
+        "sits",
+        "runs",
+        "on",
+        "in",
+        "with",
+        "near",
+    ]
 
     def caption():
         return " ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
@@ -151,5 +170,5 @@ def test_agrees_with_pycocoevalcap_cider_on_pretokenised_text(n, seed):
         {i: r for i, r in enumerate(refs)}, {i: [p] for i, p in enumerate(preds)}
     )
     ours = cider(preds, refs)
-    assert max(abs(a - b) for a, b in zip(ours.details["per_example"], per_image)) <= 1e-9
+    assert max(abs(a - b) for a, b in zip(ours.details["per_example"], per_image, strict=True)) <= 1e-9
     assert ours.value == pytest.approx(float(corpus), abs=1e-9)

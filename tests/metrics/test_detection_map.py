@@ -17,9 +17,9 @@ from pycocotools.cocoeval import COCOeval  # noqa: E402
 def direct_stats(preds, refs, tmp_path):
     """COCOeval the way its README does it: a ground-truth JSON file and loadRes."""
     images, annotations, results, cats = [], [], [], set()
-    for image_id, (pred, ref) in enumerate(zip(preds, refs)):
+    for image_id, (pred, ref) in enumerate(zip(preds, refs, strict=True)):
         images.append({"id": image_id, "width": 640, "height": 480})
-        for (x1, y1, x2, y2), label in zip(ref["boxes"], ref["labels"]):
+        for (x1, y1, x2, y2), label in zip(ref["boxes"], ref["labels"], strict=True):
             annotations.append(
                 {
                     "id": len(annotations) + 1,
@@ -31,7 +31,7 @@ def direct_stats(preds, refs, tmp_path):
                 }
             )
             cats.add(label)
-        for (x1, y1, x2, y2), label, score in zip(pred["boxes"], pred["labels"], pred["scores"]):
+        for (x1, y1, x2, y2), label, score in zip(pred["boxes"], pred["labels"], pred["scores"], strict=True):
             results.append(
                 {"image_id": image_id, "category_id": label, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": score}
             )
@@ -52,7 +52,7 @@ def direct_stats(preds, refs, tmp_path):
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    return dict(zip(STAT_NAMES, evaluator.stats.tolist()))
+    return dict(zip(STAT_NAMES, evaluator.stats.tolist(), strict=True))
 
 
 def random_box(rng, size=200.0):
@@ -70,7 +70,7 @@ def random_case(rng):
         gt = [random_box(rng) for _ in range(rng.choice([0, 1, 2, 3, 5, 8]))]
         labels = [rng.randint(1, 3) for _ in gt]
         boxes, scores, plabels = [], [], []
-        for box, label in zip(gt, labels):
+        for box, label in zip(gt, labels, strict=True):
             if rng.random() < 0.8:
                 boxes.append(jitter(rng, box, rng.choice([1, 5, 15])))
                 scores.append(rng.random())

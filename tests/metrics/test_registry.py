@@ -87,7 +87,7 @@ class FakeEvaluateModule:
 
     def compute(self, *, predictions, references, bonus=0.0):
         self.calls.append((predictions, references))
-        hits = sum(p == r for p, r in zip(predictions, references))
+        hits = sum(p == r for p, r in zip(predictions, references, strict=True))
         return {"overlap": hits / len(predictions) + bonus, "count": len(predictions), "per": [1, 2]}
 
 

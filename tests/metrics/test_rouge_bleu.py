@@ -10,7 +10,25 @@ from pytest_cegi import metrics
 rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
 sacrebleu = pytest.importorskip("sacrebleu")
 
-VOCAB = ["the", "a", "cat", "dog", "sat", "ran", "on", "under", "mat", "table", "quickly", "slowly", "red", "blue", "big", "small", "house"]
+VOCAB = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "sat",
+    "ran",
+    "on",
+    "under",
+    "mat",
+    "table",
+    "quickly",
+    "slowly",
+    "red",
+    "blue",
+    "big",
+    "small",
+    "house",
+]
 
 
 def random_corpus(n, seed):
@@ -89,7 +107,7 @@ def test_rouge_defaults_agree_with_rouge_score(joiner):
     refs = [joiner.join(r) + "." for _, r in docs]
     ours = metrics.compute("rouge", preds, refs).details["per_example"]
     worst = 0.0
-    for i, (pred, ref) in enumerate(zip(preds, refs)):
+    for i, (pred, ref) in enumerate(zip(preds, refs, strict=True)):
         direct = scorer.score(ref, pred)
         worst = max([worst] + [abs(ours[t][i] - direct[t].fmeasure) for t in types])
     assert worst <= 1e-12
@@ -157,7 +175,7 @@ def test_bleu_multi_reference_agrees_with_sacrebleu_streams():
     preds, refs_a = random_corpus(40, seed=3)
     _, refs_b = random_corpus(40, seed=4)
     direct = sacrebleu.corpus_bleu(preds, [refs_a, refs_b])
-    result = metrics.compute("bleu", preds, [[a, b] for a, b in zip(refs_a, refs_b)])
+    result = metrics.compute("bleu", preds, [[a, b] for a, b in zip(refs_a, refs_b, strict=True)])
     assert result.value == pytest.approx(direct.score / 100)
     assert result.details["signature"].startswith("nrefs:2")
 

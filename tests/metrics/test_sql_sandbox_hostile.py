@@ -260,5 +260,6 @@ def test_metric_on_wal_database_leaves_directory_unchanged(tmp_path):
 
 def test_child_reads_its_side_of_the_file_only():
     # The child compiles sql_sandbox.py up to this marker; a second copy would cut it short.
-    source = open(sql_sandbox.__file__, encoding="utf-8").read()
+    with open(sql_sandbox.__file__, encoding="utf-8") as fh:
+        source = fh.read()
     assert source.count(sql_sandbox._PARENT_SIDE) == 1

@@ -53,7 +53,7 @@ def llava_params(c: dict) -> tuple[int, int]:
 
 def accuracy(pv, rows) -> float:
     out = pv.generate([r["prompt"] for r in rows], images=[r["image"] for r in rows], max_new_tokens=5)
-    return sum(o == r["completion"] for o, r in zip(out, rows)) / len(rows)
+    return sum(o == r["completion"] for o, r in zip(out, rows, strict=True)) / len(rows)
 
 
 def test_tiny_llava_is_small_deterministic_and_cached(tmp_path):

@@ -24,5 +24,5 @@ class LocalExact(evaluate.Metric):
         def fold(text):
             return text.lower() if ignore_case else text
 
-        hits = [int(fold(p) == fold(r)) for p, r in zip(predictions, references)]
+        hits = [int(fold(p) == fold(r)) for p, r in zip(predictions, references, strict=True)]
         return {"local_exact": sum(hits) / len(hits), "hits": hits}
