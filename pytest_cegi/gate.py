@@ -1,14 +1,17 @@
-"""Glue between the plugin and the CI gate: the baseline, per-test regression
-checks, and the session-end Markdown report and plot."""
+"""The plugin's session glue: the baseline, each test's finish (budgets, regression
+checks, one verdict, whether it fails), and the session-end files."""
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.units import parse_tolerance
+from pytest_cegi.judge import budgets
+from pytest_cegi.measure.session import SessionState
 
 
 def load_baseline(settings) -> dict | None:
@@ -76,6 +79,67 @@ def _shown_path(path) -> str:
         return str(p.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return os.fspath(p)
+
+
+def finish_test(
+    state: SessionState,
+    record: Record,
+    spec: budgets.Spec,
+    *,
+    outcome: str,
+    error: str | None,
+    attempts: list[tuple[float, float]],
+) -> None:
+    """Judge one finished test: budget checks, then regression checks against the
+    baseline, then its verdict, once every check is known.
+
+    attempts: (energy, emissions) of this item's earlier attempts (pytest-rerunfailures);
+    this attempt is appended, and the record carries their count and spend.
+    """
+    record.outcome = outcome
+    budgets.finish(record, spec, state.reference_scores.get(spec.task), error=error)
+    record.reruns = len(attempts)
+    record.rerun_energy_kwh = sum(a[0] for a in attempts)
+    record.rerun_emissions_kg = sum(a[1] for a in attempts)
+    attempts.append((record.energy_kwh, record.emissions_kg))
+    if state.baseline_run is not None:
+        record.checks += regression_checks(state, record)
+    budgets.set_verdict(record, enforce=state.settings.enforce)
+    if record.reference and record.score is not None:
+        state.reference_scores[spec.task] = record.score
+
+
+def fails_test(record: Record, settings) -> bool:
+    """Whether the verdict fails the pytest test: only under --cegi-budget; an invalid
+    measurement fails unless `invalid = "warn"`."""
+    if not settings.enforce:
+        return False
+    return record.verdict == "fail" or (record.verdict == "invalid" and settings.invalid == "fail")
+
+
+def write_outputs(state: SessionState) -> None:
+    """The session-end files: saved run, JUnit checks, Markdown report, plot."""
+    s = state.settings
+    # A session that measured nothing (e.g. `pytest tests/` beside a benchmark suite
+    # whose pyproject sets save/report) must not overwrite the last run's files.
+    if not state.records or not (s.save or s.junit or s.report or s.plot):
+        return
+    from pytest_cegi.core.run_file import build_run, write_run
+    from pytest_cegi.report import junit
+
+    run = build_run(state.records, state.meter_method(), s.as_dict(), machine=state.machine)
+    run["warnings"] = run_warnings(state)
+    if s.save is not None:
+        write_run(s.save, run)
+        state.written.append(Path(s.save))
+    if s.junit is not None:
+        junit.write_checks(s.junit, state.records)
+        state.written.append(Path(s.junit))
+    if s.report is not None:
+        write_markdown(state, run)
+        state.written.append(Path(s.report))
+    if s.plot is not None:
+        state.written += write_plot(state, run)
 
 
 def regression_checks(state, record: Record) -> list:

@@ -93,7 +93,6 @@ def node_glob(pattern: str) -> re.Pattern:
 @dataclass(frozen=True)
 class Settings:
     enforce: bool = False
-    budget_file: Path | None = None
     baseline: Path | None = None
     save: Path | None = None
     report: Path | None = None
@@ -295,26 +294,104 @@ def _parse_entry(source: str, raw) -> BudgetEntry:
     return BudgetEntry(source=source, match=match, task=task, limits=limits)
 
 
-# Keys of [tool.cegi] (or of a budget file), and the option each mirrors.
-TABLE_KEYS = (
-    "enforce",
-    "baseline",
-    "save",
-    "report",
-    "junit",
-    "plot",
-    "meter",
-    "flops_profile",
-    "repeat",
-    "country",
-    "carbon_intensity",
-    "invalid",
-    "allow_energy_mismatch",
-    "cache_dir",
-    "max_regression",
-    "deployment",
-    "budget",
+# -- options: each declared once ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One setting: its [tool.cegi] key, its --cegi-KEY option (when `cli`), and how
+    a value is parsed (`kind`). pytest's options, the command line -> settings mapping
+    and the [tool.cegi] key check are all derived from `OPTIONS`.
+
+    kind: "path" (relative to the file that names it), "flag" (true/false), "choice",
+    "count" (a whole number >= 1), "country", "intensity", "profile" (a built-in name or
+    a .json path), "tolerances", "deployment", "budget" (--cegi-budget: enforce, with an
+    optional file; in a table, the [[budget]] entries)."""
+
+    key: str
+    kind: str
+    help: str = ""
+    metavar: str | None = None
+    choices: tuple[str, ...] = ()
+    cli: bool = True  # has a --cegi-KEY command-line option
+    table: bool = True  # may be set in [tool.cegi] (or a budget file)
+
+    @property
+    def flag(self) -> str:
+        return "--cegi-" + self.key.replace("_", "-")
+
+    @property
+    def dest(self) -> str:
+        """The attribute pytest's parsed options hold this option's value under."""
+        return "cegi_" + self.key
+
+    def addoption_kwargs(self) -> dict[str, object]:
+        """Keyword arguments for pytest's `addoption`; every default is None, "not given"."""
+        kwargs: dict[str, object] = {"dest": self.dest, "default": None, "help": self.help}
+        if self.metavar is not None:
+            kwargs["metavar"] = self.metavar
+        if self.kind == "budget":
+            kwargs.update(nargs="?", const=True)
+        elif self.kind == "flag":
+            kwargs["action"] = "store_true"
+        elif self.kind == "choice":
+            kwargs["choices"] = self.choices
+        elif self.kind == "count":
+            kwargs["type"] = int
+        elif self.kind == "intensity":
+            kwargs["type"] = float
+        return kwargs
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec(
+        "budget",
+        "budget",
+        "enforce budgets: violations fail the test. FILE: an extra TOML budget file.",
+        metavar="FILE",
+    ),
+    OptionSpec("enforce", "flag", cli=False),
+    OptionSpec("baseline", "path", "compare with a saved run (JSON); regressions are violations", metavar="FILE"),
+    OptionSpec("save", "path", "write this run's results as JSON (atomic, schema-versioned)", metavar="FILE"),
+    OptionSpec(
+        "report",
+        "path",
+        "write a Markdown efficiency report (also appended to $GITHUB_STEP_SUMMARY)",
+        metavar="FILE.md",
+    ),
+    OptionSpec("junit", "path", "write a standalone JUnit file with one testcase per budget check", metavar="FILE.xml"),
+    OptionSpec("plot", "path", "write a score-vs-emissions Pareto plot (PNG and SVG)", metavar="FILE"),
+    OptionSpec(
+        "meter",
+        "choice",
+        "codecarbon: measured energy (default); flops: deterministic FLOP-based estimate; fake: for testing the plugin",
+        choices=METERS,
+    ),
+    OptionSpec("flops_profile", "profile", cli=False),
+    OptionSpec("repeat", "count", "repeat each measured inference window N times", metavar="N"),
+    OptionSpec("country", "country", "carbon factor from this country's grid mix (offline data)", metavar="ISO3"),
+    OptionSpec("carbon_intensity", "intensity", "fixed carbon factor in g CO2e per kWh", metavar="G_PER_KWH"),
+    OptionSpec("invalid", "choice", choices=("fail", "warn"), cli=False),
+    OptionSpec(
+        "allow_energy_mismatch", "flag", "compare energy with a baseline from other hardware, meter or carbon factor"
+    ),
+    OptionSpec(
+        "cache_dir",
+        "path",
+        "where fine-tuned adapters and tiny models are cached (default: .cegi-cache)",
+        metavar="DIR",
+    ),
+    OptionSpec("max_regression", "tolerances", cli=False),
+    OptionSpec("deployment", "deployment", cli=False),
 )
+CLI_OPTIONS = tuple(o for o in OPTIONS if o.cli)
+# Keys of [tool.cegi] (or of a budget file).
+TABLE_KEYS = tuple(o.key for o in OPTIONS if o.table)
+
+
+def cli_values(namespace: object) -> dict[str, object]:
+    """{key: value} of the --cegi-* options in pytest's parsed options (None: not given)."""
+    return {o.key: getattr(namespace, o.dest, None) for o in CLI_OPTIONS}
 
 
 def read_table(path: Path, label: str, *, top_level_ok: bool) -> dict:
@@ -365,39 +442,64 @@ def _entries(table: dict, label: str) -> list[BudgetEntry]:
 
 
 def _layer(table: dict, label: str, base: Path) -> dict:
-    """Parse the scalar keys of one [tool.cegi] table into setting values."""
-    out: dict = {}
+    """Parse the keys of one [tool.cegi] table into setting values."""
     src = f"{label} [tool.cegi]"
-    for key in ("baseline", "save", "report", "junit", "plot", "cache_dir"):
-        if key in table:
-            out[key] = base / _check(src, key, _string, table[key])
-    for key in ("enforce", "allow_energy_mismatch"):
-        if key in table:
-            out[key] = _check(src, key, _bool, table[key])
-    if "meter" in table:
-        out["meter"] = _check(src, "meter", _choice(METERS), table["meter"])
-    if "flops_profile" in table:
-        value = _check(src, "flops_profile", _string, table["flops_profile"])
+    return {
+        o.key: _table_value(o, table[o.key], src, label, base) for o in OPTIONS if o.key in table and o.kind != "budget"
+    }
+
+
+def _table_value(option: OptionSpec, value: object, src: str, label: str, base: Path) -> object:
+    key, kind = option.key, option.kind
+    if kind == "path":
+        return base / _check(src, key, _string, value)
+    if kind == "flag":
+        return _check(src, key, _bool, value)
+    if kind == "choice":
+        return _check(src, key, _choice(option.choices), value)
+    if kind == "count":
+        return _check(src, key, _positive_int, value)
+    if kind == "country":
+        return (_check(src, key, _country, value), f"{label} {key}")
+    if kind == "intensity":
+        return (_check(src, key, _intensity, value), f"{label} {key}")
+    if kind == "profile":
+        name = _check(src, key, _string, value)
         # a path is relative to the file that names it; a bare name is a built-in profile
-        out["flops_profile"] = str(base / value) if value.endswith(".json") else value
-    if "invalid" in table:
-        out["invalid"] = _check(src, "invalid", _choice(("fail", "warn")), table["invalid"])
-    if "repeat" in table:
-        out["repeat"] = _check(src, "repeat", _positive_int, table["repeat"])
-    if "country" in table:
-        out["country"] = (_check(src, "country", _country, table["country"]), f"{label} country")
-    if "carbon_intensity" in table:
-        out["carbon_intensity"] = (
-            _check(src, "carbon_intensity", _intensity, table["carbon_intensity"]),
-            f"{label} carbon_intensity",
-        )
-    if "max_regression" in table:
-        out["max_regression"] = {
-            k: (t, f"{src} max_regression")
-            for k, t in _tolerances(src, "max_regression", table["max_regression"]).items()
-        }
-    if "deployment" in table:
-        out["deployment"] = _deployment(src, "deployment", table["deployment"])
+        return str(base / name) if name.endswith(".json") else name
+    if kind == "tolerances":
+        return {k: (t, f"{src} {key}") for k, t in _tolerances(src, key, value).items()}
+    if kind == "deployment":
+        return _deployment(src, key, value)
+    raise AssertionError(f"option {key!r}: unknown kind {kind!r}")  # pragma: no cover
+
+
+def _cli_layer(cli: dict) -> dict:
+    """Parse the given (not None) command-line values into setting values."""
+    out: dict = {}
+    for option in CLI_OPTIONS:
+        value = cli.get(option.key)
+        if value is None:
+            continue
+        key, kind, flag = option.key, option.kind, option.flag
+        if kind == "budget":
+            if value:
+                out["enforce"] = True
+        elif kind == "path":
+            out[key] = Path(value)
+        elif kind == "flag":
+            if value:
+                out[key] = True
+        elif kind == "count":
+            if value < 1:
+                raise SettingsError(f"{flag} must be at least 1, got {value}")
+            out[key] = value
+        elif kind == "country":
+            out[key] = (_check(flag, "value", _country, value), flag)
+        elif kind == "intensity":
+            out[key] = (_check(flag, "value", _intensity, value), flag)
+        else:
+            out[key] = value
     return out
 
 
@@ -445,6 +547,9 @@ def find_pyproject(rootpath: Path, inipath: Path | None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+_PLAIN_KINDS = ("path", "flag", "choice", "count", "profile", "deployment")
+
+
 def load(cli: dict, rootpath: Path, inipath: Path | None) -> Settings:
     """Build Settings from parsed command-line values (None = not given)."""
     layers: list[dict] = []
@@ -454,7 +559,6 @@ def load(cli: dict, rootpath: Path, inipath: Path | None) -> Settings:
         table = read_table(pyproject, pyproject.name, top_level_ok=False)
         layers.append(_layer(table, pyproject.name, pyproject.parent))
         budgets += _entries(table, pyproject.name)
-    budget_file = None
     if isinstance(cli.get("budget"), str):
         budget_file = Path(cli["budget"])
         if budget_file.suffix != ".toml":
@@ -466,37 +570,7 @@ def load(cli: dict, rootpath: Path, inipath: Path | None) -> Settings:
         layers.append(_layer(table, budget_file.name, budget_file.parent.resolve()))
         budgets += _entries(table, budget_file.name)
 
-    cli_layer = {
-        k: v
-        for k, v in {
-            "baseline": cli.get("baseline"),
-            "save": cli.get("save"),
-            "report": cli.get("report"),
-            "junit": cli.get("junit"),
-            "plot": cli.get("plot"),
-            "meter": cli.get("meter"),
-            "repeat": cli.get("repeat"),
-            "cache_dir": cli.get("cache_dir"),
-        }.items()
-        if v is not None
-    }
-    for key in ("baseline", "save", "report", "junit", "plot", "cache_dir"):
-        if key in cli_layer:
-            cli_layer[key] = Path(cli_layer[key])
-    if cli.get("repeat") is not None and cli["repeat"] < 1:
-        raise SettingsError(f"--cegi-repeat must be at least 1, got {cli['repeat']}")
-    if cli.get("country") is not None:
-        cli_layer["country"] = (_check("--cegi-country", "value", _country, cli["country"]), "--cegi-country")
-    if cli.get("carbon_intensity") is not None:
-        cli_layer["carbon_intensity"] = (
-            _check("--cegi-carbon-intensity", "value", _intensity, cli["carbon_intensity"]),
-            "--cegi-carbon-intensity",
-        )
-    if cli.get("budget"):
-        cli_layer["enforce"] = True
-    if cli.get("allow_energy_mismatch"):
-        cli_layer["allow_energy_mismatch"] = True
-    layers.append(cli_layer)
+    layers.append(_cli_layer(cli))
 
     merged: dict = {}
     for layer in layers:
@@ -507,24 +581,13 @@ def load(cli: dict, rootpath: Path, inipath: Path | None) -> Settings:
     for layer in layers:
         for k, (tol, src) in layer.get("max_regression", {}).items():
             tolerances[k], sources[k] = tol, src
+    # Options that are Settings fields as parsed; the others are combined below.
+    plain = {o.key: merged[o.key] for o in OPTIONS if o.key in merged and o.kind in _PLAIN_KINDS}
     return Settings(
-        enforce=merged.get("enforce", False),
-        budget_file=budget_file,
-        baseline=merged.get("baseline"),
-        save=merged.get("save"),
-        report=merged.get("report"),
-        junit=merged.get("junit"),
-        plot=merged.get("plot"),
-        meter=merged.get("meter", "codecarbon"),
-        flops_profile=merged.get("flops_profile"),
-        repeat=merged.get("repeat", 1),
+        **plain,
         carbon=_carbon(merged),
-        invalid=merged.get("invalid", "fail"),
-        allow_energy_mismatch=merged.get("allow_energy_mismatch", False),
-        cache_dir=merged.get("cache_dir"),
         max_regression=tolerances,
         max_regression_sources=sources,
-        deployment=merged.get("deployment"),
         budgets=tuple(budgets),
     )
 

@@ -44,7 +44,6 @@ class SessionState:
     records: list = field(default_factory=list)  # finished Record dicts, in run order
     written: list = field(default_factory=list)  # files written at session end
     baseline_run: dict | None = None  # --cegi-baseline, loaded once
-    notes: list = field(default_factory=list)  # lines for the terminal summary
 
     def get_meter(self):
         # Built on first use: sessions that never measure never import a tracker.

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from typing import Any, Protocol
+
 from pytest_cegi.core.formula import NOTHING_TRAINED
 from pytest_cegi.core.units import format_count, format_energy, format_gain, format_mass
 from pytest_cegi.core.window import Method
@@ -147,3 +151,47 @@ def notes(records: list[dict]) -> list[str]:
         )
         out.append(f"note: {who}: {note}")
     return out
+
+
+class Writer(Protocol):
+    """What the summary writes to: pytest's terminal reporter."""
+
+    def write_sep(self, sep: str, title: str) -> Any: ...
+
+    def write_line(self, line: str, **markup: bool) -> Any: ...
+
+
+def write_summary(
+    tr: Writer,
+    records: list[dict],
+    method: dict | None,
+    *,
+    enforce: bool,
+    warnings: Iterable[str] = (),
+    written: Iterable[object] = (),
+) -> None:
+    """The session's cegi section: the table, each failed or invalid check, the run's
+    warnings and the files written."""
+    tr.write_sep("=", "cegi: quality and carbon")
+    for line in render(records, method):
+        tr.write_line(printable(line))
+    warned = [r for r in records if r["verdict"] in ("warn", "invalid", "error")]
+    if warned:
+        tr.write_sep("-", "cegi budget violations" if enforce else "cegi budget warnings")
+        for r in warned:
+            for check in r["checks"]:
+                if check["status"] in ("fail", "invalid"):
+                    tr.write_line(printable(f"{r['verdict'].upper()} {r['nodeid']}: {check['message']}"))
+    for warning in warnings:
+        tr.write_line(printable(f"cegi: WARNING {warning}"), yellow=True)
+    for path in written:
+        tr.write_line(f"cegi: wrote {path}")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(line: str) -> str:
+    """Names come from test code and budget files: no escape sequence of theirs may
+    recolour, erase or rewrite CI log lines (a fake "passed")."""
+    return _CONTROL.sub("?", line)
