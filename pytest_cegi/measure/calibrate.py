@@ -32,6 +32,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from pytest_cegi.measure.meters.flop_formulas import CLASSES
 
@@ -148,7 +149,10 @@ def _calibrate(meter, fallback, seconds, repeats, size, rows, idle_seconds, log)
     log(f"static power: {static_watts:.3f} W (median of {repeats} idle windows of {idle_seconds:g} s)")
 
     workloads, why_missing = _workloads(size, rows)
-    j, r, raw, not_measured = {}, {}, {}, {}
+    j: dict[str, float] = {}  # dtype class -> joules per FLOP
+    r: dict[str, float] = {}  # dtype class -> FLOPs per second
+    raw: dict[str, dict[str, Any]] = {}  # dtype class -> what its fit was made from (saved as JSON)
+    not_measured: dict[str, str] = {}  # dtype class -> why
     for cls in _ORDER:
         fn = workloads.get(cls)
         if fn is None:

@@ -74,7 +74,8 @@ def remove_locks(config: pytest.Config) -> None:
 
 def adopt_controller_dist(config: pytest.Config) -> None:
     """Worker side: group by xdist_group when the controller schedules by group."""
-    if config.workerinput.get("cegi_dist") == "loadgroup":
+    # pytest-xdist sets `workerinput` on a worker's config; pytest's Config does not declare it.
+    if config.workerinput.get("cegi_dist") == "loadgroup":  # type: ignore[attr-defined]
         config.option.loadgroup = True
 
 

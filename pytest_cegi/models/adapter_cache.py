@@ -105,7 +105,10 @@ class AdapterCache:
             return None
         problem = _check(path, key)
         if problem:
-            warnings.warn(f"pytest-cegi: adapter cache entry {path} is corrupt ({problem}); rebuilding it")
+            # stacklevel=1: a corrupt entry is no caller's doing, so the warning points here
+            warnings.warn(
+                f"pytest-cegi: adapter cache entry {path} is corrupt ({problem}); rebuilding it", stacklevel=1
+            )
             shutil.rmtree(path, ignore_errors=True)
             return None
         meta = _read_meta(path)

@@ -60,7 +60,7 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("CEGI_CACHE_DIR") or ".cegi-cache")
 
 
-def _key(settings: BuildSettings, examples: Sequence) -> str:
+def _key(settings: BuildSettings | VisionBuildSettings, examples: Sequence) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"v": BUILDER_VERSION, **asdict(settings)}, sort_keys=True).encode())
     for ex in examples:
@@ -192,7 +192,9 @@ def _new_model(settings: BuildSettings, tokenizer):
             **ids,
         )
         return LlamaForCausalLM(config)
-    config = T5Config(
+    # T5Config's signature omits PreTrainedConfig keywords it still accepts at run time:
+    # tie_word_embeddings, decoder_start_token_id.
+    seq2seq_config = T5Config(  # type: ignore[call-arg]
         vocab_size=len(tokenizer),
         d_model=s["hidden"],
         d_ff=s["ffn"],
@@ -206,7 +208,7 @@ def _new_model(settings: BuildSettings, tokenizer):
         decoder_start_token_id=tokenizer.pad_token_id,
         **ids,
     )
-    return T5ForConditionalGeneration(config)
+    return T5ForConditionalGeneration(seq2seq_config)
 
 
 def _train(model, tokenizer, examples: list, settings: BuildSettings) -> float:
@@ -461,7 +463,7 @@ def demo_task(n: int, seed: int = 1) -> list[dict]:
 
 def exact_match(predictions: Sequence[str], records: Sequence[dict]) -> float:
     """Share of predictions equal to the stripped reference completion."""
-    hits = sum(p.strip() == r["completion"].strip() for p, r in zip(predictions, records))
+    hits = sum(p.strip() == r["completion"].strip() for p, r in zip(predictions, records, strict=True))
     return hits / max(1, len(records))
 
 

@@ -71,7 +71,7 @@ def _lora_items(lora: Any) -> tuple:
     """A dict of LoraConfig arguments, or a LoraConfig: keep what differs from defaults."""
     if isinstance(lora, dict):
         return _freeze(lora)
-    if dataclasses.is_dataclass(lora) and type(lora).__name__ == "LoraConfig":
+    if dataclasses.is_dataclass(lora) and not isinstance(lora, type) and type(lora).__name__ == "LoraConfig":
         default = type(lora)()
         changed = {
             f.name: getattr(lora, f.name)
@@ -123,7 +123,7 @@ class Variant:
         return self.name
 
     @property
-    def lora_config(self) -> dict | None:
+    def lora_config(self) -> dict[str, Any] | None:
         """The LoRA settings as a plain dict of LoraConfig arguments."""
         return None if self.lora is None else _thaw(self.lora)
 
@@ -340,6 +340,7 @@ def _probe(quantization: str, device: str) -> str | None:
         import torch
 
         dense = torch.nn.Linear(64, 64)
+        layer: torch.nn.Module
         if quantization == "int8":
             layer = bnb.nn.Linear8bitLt(64, 64, has_fp16_weights=False)
         else:
@@ -465,7 +466,9 @@ def _lora_model(variant: Variant, base, seq2seq: bool, device: str, seed: int = 
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    args = dict(variant.lora_config)
+    lora = variant.lora_config
+    assert lora is not None, "_lora_model needs a LoRA variant"
+    args = dict(lora)
     args.setdefault("task_type", "SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM")
     try:
         config = LoraConfig(**args)

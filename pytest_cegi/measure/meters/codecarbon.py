@@ -14,10 +14,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from pytest_cegi.core.window import Method, Window, WindowHandle
 from pytest_cegi.measure.meters import attribution
 from pytest_cegi.measure.meters.base import synchronize_accelerators
+
+if TYPE_CHECKING:
+    from codecarbon import OfflineEmissionsTracker
+
+    from pytest_cegi.core.settings import Carbon
 
 # codecarbon labels its CPU modes with these strings; anything else is a model.
 _METERED_CPU_MODES = {
@@ -30,22 +36,22 @@ _METERED_CPU_MODES = {
 class CodecarbonMeter:
     name = "codecarbon"
 
-    def __init__(self, carbon):
+    def __init__(self, carbon: Carbon) -> None:
         """`carbon` is the resolved `settings.Carbon` (country or intensity + source)."""
         self._carbon = carbon
-        self._tracker = None
+        self._tracker: OfflineEmissionsTracker | None = None
         self._method: Method | None = None
         self._power: attribution.PowerModel | None = None
         self._power_problem: str | None = None  # why attribution is unavailable, if it is
 
     # The tracker is built on the first window, so sessions that never measure
     # never import codecarbon.
-    def _ensure_tracker(self):
+    def _ensure_tracker(self) -> OfflineEmissionsTracker:
         if self._tracker is not None:
             return self._tracker
         from codecarbon import OfflineEmissionsTracker
 
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(  # OfflineEmissionsTracker's keyword arguments
             output_methods=[],
             log_level="error",
             tracking_mode="machine",
@@ -130,7 +136,7 @@ class CodecarbonMeter:
     def window(self, phase: str) -> Iterator[WindowHandle]:
         handle = WindowHandle(phase)
         error = None
-        tracker = None
+        tracker: OfflineEmissionsTracker | None = None
         try:
             tracker = self._ensure_tracker()
             synchronize_accelerators()
@@ -147,6 +153,7 @@ class CodecarbonMeter:
             after = attribution.sample(with_machine=True)
             data = None
             if error is None:
+                assert tracker is not None  # set whenever start_task ran without an error
                 try:
                     data = tracker.stop_task()
                     if data is None:

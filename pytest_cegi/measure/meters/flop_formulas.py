@@ -50,7 +50,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from torch.utils._python_dispatch import TorchDispatchMode
 
 # The dtype classes a count can land in, in the fixed order energy is summed in.
 CLASSES = ("fp64", "fp32", "bf16", "fp16", "int8", "int4", "quant")
@@ -331,15 +334,16 @@ class counting:
 
     def __init__(self) -> None:
         self.count = FlopCount()
-        self._mode = None
+        self._mode: TorchDispatchMode | None = None
 
     def __enter__(self) -> FlopCount:
         self._mode = _counting_mode_class()(self.count, formula_table())
         self._mode.__enter__()
         return self.count
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         mode, self._mode = self._mode, None
+        assert mode is not None, "counting.__exit__ without __enter__"
         mode.__exit__(*exc)
         return False
 
