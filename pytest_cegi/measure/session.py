@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from pytest_cegi.core.settings import Settings
+from pytest_cegi.measure.meters.base import Meter
 
 
-def make_meter(settings: Settings, serialize_with: str | None = None):
+def make_meter(settings: Settings, serialize_with: str | None = None) -> Meter:
     """The meter named in settings; wrapped in a cross-process lock under xdist."""
     meter = _base_meter(settings)
     # FLOP counts are per thread, so only metered energy needs windows serialised.
@@ -20,7 +23,7 @@ def make_meter(settings: Settings, serialize_with: str | None = None):
     return meter
 
 
-def _base_meter(settings: Settings):
+def _base_meter(settings: Settings) -> Meter:
     if settings.meter == "fake":
         from pytest_cegi.measure.meters.fake import FakeMeter
 
@@ -39,26 +42,26 @@ class SessionState:
     settings: Settings
     is_worker: bool = False  # an xdist worker: measure, but report nothing
     run_id: str | None = None  # xdist's test-run id, shared by all workers of a run
-    meter: object = None
-    reference_scores: dict = field(default_factory=dict)  # task -> the reference test's score
-    records: list = field(default_factory=list)  # finished Record dicts, in run order
-    written: list = field(default_factory=list)  # files written at session end
-    baseline_run: dict | None = None  # --cegi-baseline, loaded once
+    meter: Meter | None = None
+    reference_scores: dict[str, float | None] = field(default_factory=dict)  # task -> the reference test's score
+    records: list[dict[str, Any]] = field(default_factory=list)  # finished Record dicts, in run order
+    written: list[Path] = field(default_factory=list)  # files written at session end
+    baseline_run: dict[str, Any] | None = None  # --cegi-baseline, loaded once
 
-    def get_meter(self):
+    def get_meter(self) -> Meter:
         # Built on first use: sessions that never measure never import a tracker.
         if self.meter is None:
             self.meter = make_meter(self.settings, serialize_with=self.run_id if self.is_worker else None)
         return self.meter
 
     @functools.cached_property
-    def machine(self) -> dict:
+    def machine(self) -> dict[str, Any]:
         """This machine's description, read once (per-test baseline checks need it)."""
         from pytest_cegi.core.run_file import machine_info
 
         return machine_info()
 
-    def meter_method(self) -> dict | None:
+    def meter_method(self) -> dict[str, Any] | None:
         if self.meter is not None:
             return self.meter.method().to_dict()
         for record in self.records:
