@@ -19,7 +19,7 @@ from pathlib import Path
 from pytest_cegi.core.projection import DeploymentError
 from pytest_cegi.core.run_file import atomic_write_text, write_run
 from pytest_cegi.core.units import QuantityError, parse_tolerance
-from pytest_cegi.judge.baseline import BaselineError, Comparison, compare, load_run
+from pytest_cegi.judge.baseline import BaselineError, Comparison, compare, load_run, record_tolerances
 from pytest_cegi.judge.regression import QUANTITIES
 
 OK, REGRESSED, USAGE, INTERNAL = 0, 1, 2, 3
@@ -149,24 +149,7 @@ def _tolerances(args, head_run: dict):
                 f"--max-regression expects QUANTITY=TOL with QUANTITY one of {', '.join(QUANTITIES)}, got {item!r}"
             )
         overrides[quantity] = (parse_tolerance(value), "--max-regression")
-    settings = head_run.get("settings") or {}
-    saved = settings.get("max_regression") or {}
-    # Runs written before sources were saved say only "saved run settings".
-    sources = settings.get("max_regression_sources") or {}
-
-    def for_record(record: dict) -> dict:
-        spec = {q: (parse_tolerance(v), sources.get(q, "saved run settings")) for q, v in saved.items()}
-        own = record.get("max_regression_source") or "budget entry"
-        spec.update(
-            {
-                q: None if v is None else (parse_tolerance(v), f"{own} max_regression")
-                for q, v in (record.get("max_regression") or {}).items()
-            }
-        )
-        spec.update(overrides)
-        return spec
-
-    return for_record
+    return record_tolerances(head_run.get("settings") or {}, overrides)
 
 
 def _load_pair(args, base_path: str, head_path: str) -> tuple[dict, dict, Comparison]:

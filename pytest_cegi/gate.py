@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from pytest_cegi.core.record import Record
-from pytest_cegi.core.units import parse_tolerance
 from pytest_cegi.judge import budgets
 from pytest_cegi.measure.session import SessionState
 
@@ -46,19 +45,10 @@ def run_warnings(state) -> list[str]:
 
 def tolerances_for(settings):
     """record dict -> {quantity: (Tolerance, source) | None}: defaults < [tool.cegi] < the
-    test's own budget entry; None where an entry lifted the rule with `false`. Each source
-    is the true one ("default" where nothing was configured)."""
+    test's own budget entry, read through the same function `pytest-cegi compare` uses."""
+    from pytest_cegi.judge.baseline import record_tolerances
 
-    def for_record(record: dict) -> dict:
-        spec: dict = {
-            q: (t, settings.max_regression_sources.get(q, "default")) for q, t in settings.max_regression.items()
-        }
-        own = record.get("max_regression_source") or "budget"
-        for q, text in (record.get("max_regression") or {}).items():
-            spec[q] = None if text is None else (parse_tolerance(text), f"{own} max_regression")
-        return spec
-
-    return for_record
+    return record_tolerances(settings.as_dict())
 
 
 def refresh_command(save, baseline) -> str:

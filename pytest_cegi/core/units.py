@@ -124,18 +124,27 @@ def parse_tolerance(value: object) -> Tolerance:
     return Tolerance(number, False, f"{number:g}")
 
 
-def format_mass(kg: float | None) -> str:
+def format_mass(kg: float | None, *, largest: str = "kg") -> str:
+    """A mass of CO2e in the largest unit it reaches, e.g. "150 mg"; tonnes only with largest="t"."""
     if kg is None or not math.isfinite(kg):
         return "-"
-    for unit, factor in (("kg", 1.0), ("g", 1e-3), ("mg", 1e-6), ("µg", 1e-9), ("ng", 1e-12)):
-        if abs(kg) >= factor:
-            return f"{kg / factor:.3g} {unit}"
-    return f"{kg / 1e-12:.3g} ng" if kg else "0 g"
+    if not kg:
+        return "0 g"
+    unit, factor = mass_unit(abs(kg), largest=largest)
+    return f"{kg / factor:.3g} {unit}"
+
+
+def mass_unit(kg: float, *, largest: str = "t") -> tuple[str, float]:
+    """The unit (name, kg per unit) for masses up to `kg`: the largest of DISPLAY_MASS_UNITS,
+    no larger than `largest`, that `kg` reaches (ng below that). The one place a mass unit
+    is chosen: printed masses, chart axes, projections."""
+    units = DISPLAY_MASS_UNITS[[u for u, _ in DISPLAY_MASS_UNITS].index(largest) :]
+    return next(((u, f) for u, f in units if kg >= f), units[-1])
 
 
 def display_mass_unit(top_kg: float) -> tuple[str, float]:
     """The unit (name, kg per unit) a chart of values up to `top_kg` is drawn in."""
-    return next(((u, f) for u, f in DISPLAY_MASS_UNITS if top_kg >= f), DISPLAY_MASS_UNITS[-1])
+    return mass_unit(top_kg)
 
 
 def format_gain(value: float | None, mode: str = "relative") -> str:

@@ -30,7 +30,7 @@ class Method:
 
     def label(self) -> str:
         """One line for people: measured or modelled, by what, and the carbon factor."""
-        kind = "modelled" if self.estimate else "measured"
+        kind = measurement_kind(self.estimate)
         factor = self.carbon_factor_g_per_kwh
         known = isinstance(factor, (int, float)) and factor == factor  # None or NaN: unknown
         factor_text = f"{factor:.4g} g CO2e/kWh" if known else "unknown factor"
@@ -43,6 +43,21 @@ class Method:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def measurement_kind(estimate: object) -> str:
+    """ "modelled" for an estimate, else "measured": the one wording every report uses."""
+    return "modelled" if estimate else "measured"
+
+
+def meter_identity(meter: Mapping[str, Any]) -> str:
+    """A saved meter description (Method dict, possibly from an older file) as the short
+    name two runs' meters are compared by: "codecarbon (measured; cpu RAPL; gpu none)";
+    "" for no meter."""
+    if not meter:
+        return ""
+    kind = measurement_kind(meter.get("estimate"))
+    return f"{meter.get('meter')} ({kind}; cpu {meter.get('cpu')}; gpu {meter.get('gpu')})"
 
 
 @dataclass(frozen=True)

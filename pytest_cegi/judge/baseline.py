@@ -15,11 +15,14 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pytest_cegi.core import run_schema
 from pytest_cegi.core.record import Check, Record
 from pytest_cegi.core.run_file import SCHEMA, SCHEMA_VERSION
+from pytest_cegi.core.units import parse_tolerance
+from pytest_cegi.core.window import meter_identity
 from pytest_cegi.judge.regression import (
     ENERGY_DERIVED,
     QUANTITIES,
@@ -164,8 +167,8 @@ def run_meter(run: dict) -> dict:
     return {}
 
 
-def _hardware(run: dict) -> str | None:
-    machine = run.get("machine") or {}
+def _hardware(machine: dict | None) -> str | None:
+    machine = machine or {}
     if not machine.get("cpu") and not machine.get("gpus"):
         return None
     gpus = ", ".join(sorted(machine.get("gpus") or [])) or "no GPU"
@@ -173,16 +176,20 @@ def _hardware(run: dict) -> str | None:
 
 
 def environment_mismatches(base: dict, head: dict) -> list:
+    """The differences between two runs' environments (hardware, meter, carbon factor)."""
+    return _mismatches(base.get("machine"), run_meter(base), head.get("machine"), run_meter(head))
+
+
+def _mismatches(base_machine: dict | None, bm: dict, head_machine: dict | None, hm: dict) -> list:
     out = []
-    bm, hm = run_meter(base), run_meter(head)
     # The flops meter models energy from a declared device profile, not the
     # machine it runs on, so its figures stay comparable across hardware.
     deterministic = bm.get("meter") == hm.get("meter") == "flops"
-    bh, hh = _hardware(base), _hardware(head)
+    bh, hh = _hardware(base_machine), _hardware(head_machine)
     if bh and hh and bh != hh and not deterministic:
         out.append(Mismatch("hardware", bh, hh, ENERGY_DERIVED))
-    b_method = _meter_label(bm)
-    h_method = _meter_label(hm)
+    b_method = meter_identity(bm)
+    h_method = meter_identity(hm)
     if bm and hm and b_method != h_method:
         out.append(Mismatch("meter", b_method, h_method, ENERGY_DERIVED))
     bf, hf = bm.get("carbon_factor_g_per_kwh"), hm.get("carbon_factor_g_per_kwh")
@@ -196,13 +203,6 @@ def environment_mismatches(base: dict, head: dict) -> list:
             )
         )
     return out
-
-
-def _meter_label(meter: dict) -> str:
-    if not meter:
-        return ""
-    kind = "modelled" if meter.get("estimate") else "measured"
-    return f"{meter.get('meter')} ({kind}; cpu {meter.get('cpu')}; gpu {meter.get('gpu')})"
 
 
 # -- comparison ----------------------------------------------------------------
@@ -278,20 +278,10 @@ class Comparison:
     def counts(self) -> dict:
         return {s: len(self.by_status(s)) for s in STATUS_ORDER}
 
-    def for_nodeid(self, nodeid: str) -> RecordComparison | None:
-        for r in self.records:
-            if r.nodeid == nodeid:
-                return r
-        return None
-
     @property
     def unrepeated(self) -> bool:
         """True when some energy-derived change was judged on single samples."""
         return any(d.unrepeated for r in self.records for d in r.deltas.values())
-
-    @property
-    def repeated(self) -> bool:
-        return any(d.test is not None for r in self.records for d in r.deltas.values())
 
     def failed(self, fail_on: set) -> list[str]:
         """Reasons to fail for the chosen triggers: quantity names, "removed", "mismatch"."""
@@ -341,6 +331,61 @@ def match_records(base: list[dict], head: list[dict]) -> list[tuple]:
     return pairs
 
 
+@dataclass(frozen=True)
+class Environment:
+    """What the two runs' environments allow: their mismatches and the quantities
+    those make meaningless (refused, unless the caller opted in)."""
+
+    mismatches: list
+    refused: tuple
+
+    @classmethod
+    def between(
+        cls,
+        base_machine: dict | None,
+        base_meter: dict,
+        head_machine: dict | None,
+        head_meter: dict,
+        *,
+        allow_energy_mismatch: bool = False,
+    ) -> Environment:
+        mismatches = _mismatches(base_machine, base_meter, head_machine, head_meter)
+        refused = (
+            () if allow_energy_mismatch else tuple(q for q in QUANTITIES if any(q in m.refuses for m in mismatches))
+        )
+        return cls(mismatches, refused)
+
+
+def compare_record(
+    base_rec: dict | None, head_rec: dict | None, tolerances: Tolerances, env: Environment
+) -> RecordComparison:
+    """One test against its baseline twin (None where there is none): the engine
+    behind both the per-test regression checks and the session's comparison."""
+    shown = head_rec or base_rec
+    assert shown is not None
+    result = RecordComparison(shown["task"], shown["variant"], shown["nodeid"], base_rec, head_rec, "")
+    if base_rec is None or head_rec is None:
+        result.status = "added" if base_rec is None else "removed"
+        return result
+    base, head = Record.from_dict(base_rec), Record.from_dict(head_rec)
+    rules = resolve_rules(tolerances, head_rec)
+    for q in QUANTITIES:
+        why = None
+        if q in env.refused:
+            kinds = " and ".join(m.kind for m in env.mismatches if q in m.refuses)
+            why = (
+                f"{q} not compared: baseline {kinds} differs "
+                f"(opt in with --cegi-allow-energy-mismatch, or --allow-energy-mismatch "
+                f"for pytest-cegi compare)"
+            )
+        result.deltas[q] = judge(q, base, head, rules[q], refused=why)
+    statuses = {d.status for d in result.deltas.values()}
+    result.status = (
+        "regression" if "regression" in statuses else "improvement" if "improvement" in statuses else "unchanged"
+    )
+    return result
+
+
 def compare(
     base_run: dict, head_run: dict, tolerances: Tolerances = None, *, allow_energy_mismatch: bool = False
 ) -> Comparison:
@@ -349,35 +394,17 @@ def compare(
     tolerances: {quantity: tolerance} or a callable record_dict -> that mapping
     (for per-budget-entry tolerances); see regression.resolve_rules.
     """
-    mismatches = environment_mismatches(base_run, head_run)
-    refused = () if allow_energy_mismatch else tuple(q for q in QUANTITIES if any(q in m.refuses for m in mismatches))
-    results = []
-    for base_rec, head_rec in match_records(base_run.get("records", []), head_run.get("records", [])):
-        shown = head_rec or base_rec
-        result = RecordComparison(shown["task"], shown["variant"], shown["nodeid"], base_rec, head_rec, "")
-        if base_rec is None or head_rec is None:
-            result.status = "added" if base_rec is None else "removed"
-            results.append(result)
-            continue
-        base, head = Record.from_dict(base_rec), Record.from_dict(head_rec)
-        rules = resolve_rules(tolerances, head_rec)
-        for q in QUANTITIES:
-            why = None
-            if q in refused:
-                kinds = " and ".join(m.kind for m in mismatches if q in m.refuses)
-                why = (
-                    f"{q} not compared: baseline {kinds} differs "
-                    f"(opt in with --cegi-allow-energy-mismatch, or --allow-energy-mismatch "
-                    f"for pytest-cegi compare)"
-                )
-            result.deltas[q] = judge(q, base, head, rules[q], refused=why)
-        statuses = {d.status for d in result.deltas.values()}
-        result.status = (
-            "regression" if "regression" in statuses else "improvement" if "improvement" in statuses else "unchanged"
-        )
-        results.append(result)
+    env = Environment.between(
+        base_run.get("machine"),
+        run_meter(base_run),
+        head_run.get("machine"),
+        run_meter(head_run),
+        allow_energy_mismatch=allow_energy_mismatch,
+    )
+    pairs = match_records(base_run.get("records", []), head_run.get("records", []))
+    results = [compare_record(base_rec, head_rec, tolerances, env) for base_rec, head_rec in pairs]
     results.sort(key=lambda r: (STATUS_ORDER.index(r.status), r.task, r.variant))
-    return Comparison(results, mismatches, refused, allow_energy_mismatch, base_run.get("created"))
+    return Comparison(results, env.mismatches, env.refused, allow_energy_mismatch, base_run.get("created"))
 
 
 def compare_one(
@@ -395,6 +422,35 @@ def compare_one(
     meter's Method.to_dict()) so environment mismatches are caught per test too.
     Returns a comparison with status "added" when the baseline has no twin.
     """
-    head_run = {"machine": machine, "meter": meter, "records": [head_record]}
-    result = compare(base_run, head_run, tolerances, allow_energy_mismatch=allow_energy_mismatch)
-    return next(r for r in result.records if r.head is head_record)
+    env = Environment.between(
+        base_run.get("machine"),
+        run_meter(base_run),
+        machine,
+        meter or {},
+        allow_energy_mismatch=allow_energy_mismatch,
+    )
+    twin = match_records(base_run.get("records", []), [head_record])[0][0]
+    return compare_record(twin, head_record, tolerances, env)
+
+
+def record_tolerances(settings: dict, overrides: dict | None = None) -> Callable[[dict], dict]:
+    """record dict -> {quantity: (Tolerance, source) | None} for the regression rules.
+
+    settings: a run's saved settings (`Settings.as_dict()`): its max_regression and
+    their sources (runs written before sources were saved say "saved run settings").
+    Then the record's own budget entry (None where it lifted a rule with `false`),
+    then overrides {quantity: (Tolerance, source)} (`pytest-cegi --max-regression`).
+    """
+    saved = settings.get("max_regression") or {}
+    sources = settings.get("max_regression_sources") or {}
+    base = {q: (parse_tolerance(v), sources.get(q, "saved run settings")) for q, v in saved.items()}
+
+    def for_record(record: dict) -> dict:
+        spec: dict = dict(base)
+        own = record.get("max_regression_source") or "budget entry"
+        for q, text in (record.get("max_regression") or {}).items():
+            spec[q] = None if text is None else (parse_tolerance(text), f"{own} max_regression")
+        spec.update(overrides or {})
+        return spec
+
+    return for_record

@@ -16,6 +16,7 @@ from collections import defaultdict
 from pytest_cegi.core.projection import project_run
 from pytest_cegi.core.run_file import atomic_write_text
 from pytest_cegi.core.units import display_mass_unit, format_count, format_gain, format_mass
+from pytest_cegi.core.window import measurement_kind
 from pytest_cegi.judge.baseline import STATUS_ORDER, Comparison, RecordComparison, run_meter
 from pytest_cegi.judge.regression import QUANTITIES, format_delta, format_value
 from pytest_cegi.judge.stats import ALPHA
@@ -441,7 +442,7 @@ class _Report:
         meter = run_meter(self.run)
         lines = ["### How figures were measured", ""]
         if meter:
-            kind = "modelled estimate" if meter.get("estimate") else "measured"
+            kind = measurement_kind(meter.get("estimate")) + (" estimate" if meter.get("estimate") else "")
             lines.append(
                 f"- Energy: **{kind}** with {escape.code(meter.get('meter'))} "
                 f"(CPU: {escape.inline(meter.get('cpu'))}; GPU: {escape.inline(meter.get('gpu'))})."
@@ -533,7 +534,7 @@ def _number(value) -> str:
 
 
 def _tonnes(kg: float) -> str:
-    return f"{kg / 1000:.3g} t" if kg >= 1000 else format_mass(kg)
+    return format_mass(kg, largest="t")
 
 
 __all__ = ["render", "write_report", "MARKER", "GITHUB_COMMENT_LIMIT"]
