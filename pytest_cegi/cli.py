@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 from pytest_cegi.core.projection import DeploymentError
-from pytest_cegi.core.run_file import atomic_write_text, write_run
+from pytest_cegi.core.run_file import BaselineError, atomic_write_text, load_run, write_run
 from pytest_cegi.core.units import QuantityError, parse_tolerance
-from pytest_cegi.judge.baseline import BaselineError, Comparison, compare, load_run, record_tolerances
+from pytest_cegi.judge.comparison import Comparison, compare, record_tolerances
 from pytest_cegi.judge.regression import QUANTITIES
 
 OK, REGRESSED, USAGE, INTERNAL = 0, 1, 2, 3

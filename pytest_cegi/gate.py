@@ -17,7 +17,7 @@ def load_baseline(settings) -> dict | None:
     """The --cegi-baseline run, validated once per process (a bad file is a usage error)."""
     if settings.baseline is None:
         return None
-    from pytest_cegi.judge.baseline import BaselineError, load_run
+    from pytest_cegi.core.run_file import BaselineError, load_run
 
     try:
         return load_run(settings.baseline)
@@ -46,7 +46,7 @@ def run_warnings(state) -> list[str]:
 def tolerances_for(settings):
     """record dict -> {quantity: (Tolerance, source) | None}: defaults < [tool.cegi] < the
     test's own budget entry, read through the same function `pytest-cegi compare` uses."""
-    from pytest_cegi.judge.baseline import record_tolerances
+    from pytest_cegi.judge.comparison import record_tolerances
 
     return record_tolerances(settings.as_dict())
 
@@ -134,7 +134,7 @@ def write_outputs(state: SessionState) -> None:
 
 def regression_checks(state, record: Record) -> list:
     """Compare one finished test with its baseline twin; regressions become checks."""
-    from pytest_cegi.judge.baseline import compare_one
+    from pytest_cegi.judge.comparison import compare_one
 
     result = compare_one(
         state.baseline_run,
@@ -150,7 +150,7 @@ def regression_checks(state, record: Record) -> list:
 def comparison(state, run: dict):
     if state.baseline_run is None:
         return None
-    from pytest_cegi.judge.baseline import compare
+    from pytest_cegi.judge.comparison import compare
 
     return compare(
         state.baseline_run,

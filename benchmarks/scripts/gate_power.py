@@ -8,7 +8,7 @@ window make 25 % more generate() calls, repeating its first ones. Every session 
 while a separate process spins on one core (the CPU hog), so measurements see a busy
 shared machine.
 
-Each saved run is then compared with every baseline run through `baseline.compare`
+Each saved run is then compared with every baseline run through `comparison.compare`
 (what `pytest-cegi compare` runs), at the default tolerances, in four gate modes:
 
   machine     codecarbon's machine-level reading, one repeat (what 0.1 gated on)
@@ -129,7 +129,7 @@ def as_mode(run: dict, mode: str) -> dict:
 
 
 def flagged(base: dict, head: dict, mode: str) -> list[bool]:
-    from pytest_cegi.judge.baseline import compare
+    from pytest_cegi.judge.comparison import compare
 
     quantity = "cost" if mode == "cost" else "energy"
     result = compare(as_mode(base, mode), as_mode(head, mode))

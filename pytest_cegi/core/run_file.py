@@ -1,4 +1,5 @@
-"""The saved-run JSON file (`--cegi-save`): schema, atomic write, environment.
+"""The saved-run JSON file (`--cegi-save`): schema, atomic write, environment, and
+reading one back (`load_run`: bounded read, migration, validation).
 
 Shape (schema_version 1):
 {
@@ -25,9 +26,13 @@ import secrets
 import socket
 import stat
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from pytest_cegi.core import run_schema
+from pytest_cegi.core.record import Record
 
 SCHEMA = "pytest-cegi/run"
 SCHEMA_VERSION = 1
@@ -171,3 +176,110 @@ def build_run(
 
 def write_run(path: str | os.PathLike[str], run: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(run, indent=2, sort_keys=False) + "\n")
+
+
+# -- reading: every run file (baseline, saved run, pooled runs) comes in here ----------
+
+REGENERATE = "re-create it with `pytest --cegi-save FILE` and promote it with `pytest-cegi update`"
+
+
+class BaselineError(Exception):
+    """A run file that cannot be used; the message names the file."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path, self.problem = str(path), problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+# schema_version N -> function turning an N run dict into an N+1 one. Version 1
+# is the first released schema, so there is nothing to migrate yet; when the
+# shape changes, add the step here and older files keep working.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read, migrate and validate a saved run; BaselineError says what is wrong."""
+    try:
+        text = run_schema.read_bounded(path)
+    except FileNotFoundError:
+        raise BaselineError(path, "no such file") from None
+    except run_schema.RunFileError as exc:
+        raise BaselineError(path, str(exc)) from None
+    except OSError as exc:
+        raise BaselineError(path, f"cannot read the file ({exc})") from None
+    if not text.strip():
+        raise BaselineError(path, "the file is empty (an interrupted write?); " + REGENERATE)
+    try:
+        run = run_schema.parse_json(text)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(
+            path,
+            f"not valid JSON at line {exc.lineno} column {exc.colno} "
+            f"({exc.msg}): the file is truncated or corrupted; " + REGENERATE,
+        ) from None
+    except run_schema.RunFileError as exc:
+        raise BaselineError(path, str(exc)) from None
+    return validate_run(migrate_run(run, path), path)
+
+
+def migrate_run(run: object, path: str | os.PathLike[str] = "<run>") -> dict[str, Any]:
+    if not isinstance(run, dict) or run.get("schema") != SCHEMA:
+        raise BaselineError(path, f'not a pytest-cegi run file (expected "schema": "{SCHEMA}")')
+    version = run.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise BaselineError(path, f"schema_version must be an integer, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise BaselineError(
+            path,
+            f"schema_version {version} was written by a newer pytest-cegi "
+            f"(this one reads up to {SCHEMA_VERSION}); upgrade pytest-cegi",
+        )
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise BaselineError(
+                path,
+                f"schema_version {version} is too old for this pytest-cegi "
+                f"(it reads {_readable_versions()}); " + REGENERATE,
+            )
+        run = step(dict(run))
+        version += 1
+        run["schema_version"] = version
+    return run
+
+
+def _readable_versions() -> str:
+    oldest = min([SCHEMA_VERSION, *MIGRATIONS])
+    return f"versions {oldest} to {SCHEMA_VERSION}" if oldest < SCHEMA_VERSION else f"version {SCHEMA_VERSION}"
+
+
+def validate_run(run: dict[str, Any], path: str | os.PathLike[str] = "<run>") -> dict[str, Any]:
+    """The run_schema check (every field's type and finiteness), then a rebuild of
+    each record, so nothing downstream meets a value it cannot handle."""
+    try:
+        run_schema.check_run(run)
+    except run_schema.RunFileError as exc:
+        raise BaselineError(path, f"field {exc.field or '(top level)'}: {exc.problem}") from None
+    records = run.get("records")
+    if not isinstance(records, list):
+        raise BaselineError(path, '"records" must be a list')
+    for i, rec in enumerate(records):
+        where = f"record #{i + 1}"
+        if not isinstance(rec, dict):
+            raise BaselineError(path, f"{where} is not an object")
+        for key in ("nodeid", "task", "variant"):
+            if not isinstance(rec.get(key), str):
+                raise BaselineError(path, f"{where} has no string {key!r}")
+        where = f"record #{i + 1} ({rec['nodeid']})"
+        for key in ("score", "cegi", "emissions_kg", "energy_kwh"):
+            value = rec.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise BaselineError(path, f"{where}: {key!r} must be a number or null, got {value!r}")
+        try:
+            Record.from_dict(rec)
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise BaselineError(path, f"{where} is malformed: {exc}") from None
+    for key in ("machine", "meter", "settings"):
+        if run.get(key) is not None and not isinstance(run[key], dict):
+            raise BaselineError(path, f"{key!r} must be an object")
+    return run

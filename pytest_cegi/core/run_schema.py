@@ -4,7 +4,7 @@
     run = parse_json(text)             # RunFileError: not JSON, too deep; NaN/huge ints marked
     check_run(run)                     # RunFileError naming the field, e.g. records[2].windows[0].energy_kwh
 
-`baseline.load_run` chains these and turns a RunFileError into a BaselineError that
+`run_file.load_run` chains these and turns a RunFileError into a BaselineError that
 names the file, which pytest reports as a usage error (exit 4) and `pytest-cegi` as
 exit 2. Why so strict: a NaN, a string or a 5,000-digit integer in a baseline
 either crashes the comparison or, worse, makes every comparison with it pass.

@@ -16,7 +16,7 @@ import copy
 import statistics
 from typing import Any
 
-from pytest_cegi.judge.baseline import BaselineError
+from pytest_cegi.core.run_file import BaselineError
 
 _MEANS = ("energy_kwh", "emissions_kg", "duration_s", "cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh")
 

@@ -17,7 +17,7 @@ from pytest_cegi.core.projection import project_run
 from pytest_cegi.core.run_file import atomic_write_text
 from pytest_cegi.core.units import display_mass_unit, format_count, format_gain, format_mass
 from pytest_cegi.core.window import measurement_kind
-from pytest_cegi.judge.baseline import STATUS_ORDER, Comparison, RecordComparison, run_meter
+from pytest_cegi.judge.comparison import STATUS_ORDER, Comparison, RecordComparison, run_meter
 from pytest_cegi.judge.regression import QUANTITIES, format_delta, format_value
 from pytest_cegi.judge.stats import ALPHA
 from pytest_cegi.report import escape

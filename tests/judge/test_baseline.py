@@ -4,10 +4,12 @@ import json
 
 import pytest
 
+from pytest_cegi.core import run_file
+from pytest_cegi.core.run_file import BaselineError, load_run
 from pytest_cegi.core.units import parse_tolerance
 from pytest_cegi.core.window import Method
-from pytest_cegi.judge import baseline
-from pytest_cegi.judge.baseline import BaselineError, compare, load_run
+from pytest_cegi.judge import comparison
+from pytest_cegi.judge.comparison import compare
 
 BASE_SAMPLES = [1.00e-4, 1.05e-4, 0.95e-4, 1.02e-4, 0.98e-4]
 SLOWER = [1.50e-4, 1.60e-4, 1.55e-4, 1.45e-4, 1.52e-4]  # +52%, clearly
@@ -95,7 +97,7 @@ def test_registered_migrations_are_applied_in_order(make, monkeypatch):
         old["records"] = [dict(r, variant=r.pop("name")) for r in old["records"]]
         return old
 
-    monkeypatch.setitem(baseline.MIGRATIONS, 0, rename)
+    monkeypatch.setitem(run_file.MIGRATIONS, 0, rename)
     loaded = load_run(make.save(run))
     assert loaded["schema_version"] == 1
     assert loaded["records"][0]["variant"] == "base"
@@ -316,13 +318,13 @@ def test_flops_meter_runs_compare_across_hardware(make):
 def test_compare_one_gives_a_single_tests_checks(make):
     base = make.run([make.record("base", reference=True), make.record("lora", samples=BASE_SAMPLES)], repeat=5)
     head_record = make.record("lora", samples=SLOWER)
-    result = baseline.compare_one(base, head_record, machine=make.MACHINE, meter=make.METHOD.to_dict())
+    result = comparison.compare_one(base, head_record, machine=make.MACHINE, meter=make.METHOD.to_dict())
     assert result.status == "regression"
     failed = [c.limit for c in result.checks() if c.status == "fail"]
     assert failed == ["regression:emissions", "regression:energy"]
-    added = baseline.compare_one(base, make.record("new"), machine=make.MACHINE, meter=make.METHOD.to_dict())
+    added = comparison.compare_one(base, make.record("new"), machine=make.MACHINE, meter=make.METHOD.to_dict())
     assert added.status == "added" and added.checks() == []
-    moved = baseline.compare_one(
+    moved = comparison.compare_one(
         base, head_record, machine=dict(make.MACHINE, cpu="Other"), meter=make.METHOD.to_dict()
     )
     assert moved.deltas["energy"].status == "not compared"

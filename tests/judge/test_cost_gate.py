@@ -8,7 +8,7 @@ import pytest
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.run_file import build_run
 from pytest_cegi.core.window import Method, Window
-from pytest_cegi.judge.baseline import compare
+from pytest_cegi.judge.comparison import compare
 
 ATTRIBUTED = Method(
     meter="codecarbon",

@@ -1,8 +1,9 @@
 """A baseline saved before T_M = 0 (models used as is charged all their parameters)
 still loads and compares; the n/a CEGI is not a regression. And the refresh hint."""
 
+from pytest_cegi.core.run_file import load_run
 from pytest_cegi.gate import refresh_command
-from pytest_cegi.judge.baseline import compare, load_run
+from pytest_cegi.judge.comparison import compare
 from pytest_cegi.report.markdown import render
 
 

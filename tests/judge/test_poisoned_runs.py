@@ -12,7 +12,7 @@ import pytest
 
 from pytest_cegi.cli import main
 from pytest_cegi.core import run_schema
-from pytest_cegi.judge.baseline import BaselineError, load_run
+from pytest_cegi.core.run_file import BaselineError, load_run
 
 
 def _poison(make, mutate, name="base.json") -> str:

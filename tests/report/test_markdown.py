@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_cegi.judge.baseline import compare
+from pytest_cegi.judge.comparison import compare
 from pytest_cegi.report import markdown
 from pytest_cegi.report.markdown import GITHUB_COMMENT_LIMIT, MARKER, render, write_report
 

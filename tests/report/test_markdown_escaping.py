@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from pytest_cegi.judge.baseline import compare
+from pytest_cegi.judge.comparison import compare
 from pytest_cegi.report import escape
 from pytest_cegi.report.markdown import GITHUB_COMMENT_LIMIT, MARKER, render
 

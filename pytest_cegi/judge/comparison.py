@@ -1,8 +1,8 @@
-"""Saved runs as baselines: load (validate, migrate) and compare two runs.
+"""The comparison engine: a run against its baseline, test by test.
 
-    run = load_run("benchmarks/baseline.json")        # BaselineError on any problem
+    run = run_file.load_run("benchmarks/baseline.json")   # BaselineError on any problem
     result = compare(run, head_run, {"emissions": "15%"})
-    result.regressions()                              # RecordComparison list
+    result.regressions()                                  # RecordComparison list
 
 Records match by node id, then by (task, variant), so renaming a test file keeps
 its history. Runs from different hardware or meters, or with different carbon
@@ -12,15 +12,11 @@ compared unless the caller opts in (`allow_energy_mismatch=True`).
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pytest_cegi.core import run_schema
 from pytest_cegi.core.record import Check, Record
-from pytest_cegi.core.run_file import SCHEMA, SCHEMA_VERSION
 from pytest_cegi.core.units import parse_tolerance
 from pytest_cegi.core.window import meter_identity
 from pytest_cegi.judge.regression import (
@@ -30,113 +26,6 @@ from pytest_cegi.judge.regression import (
     judge,
     resolve_rules,
 )
-
-REGENERATE = "re-create it with `pytest --cegi-save FILE` and promote it with `pytest-cegi update`"
-
-
-class BaselineError(Exception):
-    """A run file that cannot be used; the message names the file."""
-
-    def __init__(self, path: str | os.PathLike, problem: str):
-        self.path, self.problem = str(path), problem
-        super().__init__(f"{self.path}: {problem}")
-
-
-# -- loading -------------------------------------------------------------------
-
-# schema_version N -> function turning an N run dict into an N+1 one. Version 1
-# is the first released schema, so there is nothing to migrate yet; when the
-# shape changes, add the step here and older files keep working.
-MIGRATIONS: dict = {}
-
-
-def load_run(path: str | os.PathLike) -> dict:
-    """Read, migrate and validate a saved run; BaselineError says what is wrong."""
-    try:
-        text = run_schema.read_bounded(path)
-    except FileNotFoundError:
-        raise BaselineError(path, "no such file") from None
-    except run_schema.RunFileError as exc:
-        raise BaselineError(path, str(exc)) from None
-    except OSError as exc:
-        raise BaselineError(path, f"cannot read the file ({exc})") from None
-    if not text.strip():
-        raise BaselineError(path, "the file is empty (an interrupted write?); " + REGENERATE)
-    try:
-        run = run_schema.parse_json(text)
-    except json.JSONDecodeError as exc:
-        raise BaselineError(
-            path,
-            f"not valid JSON at line {exc.lineno} column {exc.colno} "
-            f"({exc.msg}): the file is truncated or corrupted; " + REGENERATE,
-        ) from None
-    except run_schema.RunFileError as exc:
-        raise BaselineError(path, str(exc)) from None
-    return validate_run(migrate_run(run, path), path)
-
-
-def migrate_run(run: object, path: str | os.PathLike = "<run>") -> dict:
-    if not isinstance(run, dict) or run.get("schema") != SCHEMA:
-        raise BaselineError(path, f'not a pytest-cegi run file (expected "schema": "{SCHEMA}")')
-    version = run.get("schema_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise BaselineError(path, f"schema_version must be an integer, got {version!r}")
-    if version > SCHEMA_VERSION:
-        raise BaselineError(
-            path,
-            f"schema_version {version} was written by a newer pytest-cegi "
-            f"(this one reads up to {SCHEMA_VERSION}); upgrade pytest-cegi",
-        )
-    while version < SCHEMA_VERSION:
-        step = MIGRATIONS.get(version)
-        if step is None:
-            raise BaselineError(
-                path,
-                f"schema_version {version} is too old for this pytest-cegi "
-                f"(it reads {_readable_versions()}); " + REGENERATE,
-            )
-        run = step(dict(run))
-        version += 1
-        run["schema_version"] = version
-    return run
-
-
-def _readable_versions() -> str:
-    oldest = min([SCHEMA_VERSION, *MIGRATIONS])
-    return f"versions {oldest} to {SCHEMA_VERSION}" if oldest < SCHEMA_VERSION else f"version {SCHEMA_VERSION}"
-
-
-def validate_run(run: dict, path: str | os.PathLike = "<run>") -> dict:
-    """The run_schema check (every field's type and finiteness), then a rebuild of
-    each record, so nothing downstream meets a value it cannot handle."""
-    try:
-        run_schema.check_run(run)
-    except run_schema.RunFileError as exc:
-        raise BaselineError(path, f"field {exc.field or '(top level)'}: {exc.problem}") from None
-    records = run.get("records")
-    if not isinstance(records, list):
-        raise BaselineError(path, '"records" must be a list')
-    for i, rec in enumerate(records):
-        where = f"record #{i + 1}"
-        if not isinstance(rec, dict):
-            raise BaselineError(path, f"{where} is not an object")
-        for key in ("nodeid", "task", "variant"):
-            if not isinstance(rec.get(key), str):
-                raise BaselineError(path, f"{where} has no string {key!r}")
-        where = f"record #{i + 1} ({rec['nodeid']})"
-        for key in ("score", "cegi", "emissions_kg", "energy_kwh"):
-            value = rec.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise BaselineError(path, f"{where}: {key!r} must be a number or null, got {value!r}")
-        try:
-            Record.from_dict(rec)
-        except (TypeError, KeyError, ValueError, AttributeError) as exc:
-            raise BaselineError(path, f"{where} is malformed: {exc}") from None
-    for key in ("machine", "meter", "settings"):
-        if run.get(key) is not None and not isinstance(run[key], dict):
-            raise BaselineError(path, f"{key!r} must be an object")
-    return run
-
 
 # -- environment ---------------------------------------------------------------
 
