@@ -273,7 +273,7 @@ def run_detection(cegi, variant) -> dict:
             steps = len(
                 cegi_detect.train(model, processor, detection_records("train"), **cegi_detect.FINETUNE[variant.train])
             )
-    # T_M: what was trained to make the variant (DESIGN.md): all weights for a full
+    # T_M: what was trained to make the variant: all weights for a full
     # fine-tune, adapter and heads for LoRA; 0 for a model used as is (no CEGI then).
     # A sabotaged variant keeps its T_M: it claims the training it skipped.
     cegi.trainable_params = cegi_detect.trainable(model) if variant.train else 0

@@ -1,4 +1,4 @@
-"""Gain and CEGI arithmetic (DESIGN.md section 2), and nothing else.
+"""Gain and CEGI arithmetic, and nothing else.
 
 CEGI = E / (dP x T_M): kg CO2e per (% gain over the reference x million
 parameters trained to make the variant). Lower is better. Every case without a

@@ -8,7 +8,7 @@ A model directory holds a causal LM, a seq2seq model or a vision-language model,
 told apart by its config; a VLM loads with its processor, which stands in for the
 tokenizer everywhere (`is_vision_language`, `vlm_prompt`).
 
-Parameter counting (the `T_M` of CEGI, DESIGN.md section 2): `trainable_params` is
+Parameter counting (the `T_M` of CEGI = E / (dP x T_M)): `trainable_params` is
 what was trained to make the variant, `total_params` what the model holds.
 - LoRA / adapter variants: trainable = the adapter's parameters (trained now, replayed
   from the cache, or loaded with `adapter=`). A LoRA variant given no training data
@@ -85,7 +85,9 @@ def _lora_items(lora: Any) -> tuple:
 
 @dataclass(frozen=True)
 class Variant:
-    """One model variant under test (contract, DESIGN.md section 3)."""
+    """One model variant under test: what it is built from (base model, adapter, LoRA,
+    quantization) and whether it may be its task's reference (`reference`: True, False,
+    or None for "the base variant is, when nothing is marked")."""
 
     name: str
     model: str  # local model directory, never a Hub id

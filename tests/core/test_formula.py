@@ -1,4 +1,4 @@
-"""CEGI arithmetic against hand-computed values (DESIGN.md section 2)."""
+"""CEGI arithmetic (CEGI = E / (dP x T_M)) against hand-computed values."""
 
 import math
 
