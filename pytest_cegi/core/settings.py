@@ -10,6 +10,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pytest_cegi.core.formula import GAIN_MODES
 from pytest_cegi.core.units import (
@@ -441,7 +442,7 @@ def _entries(table: dict, label: str) -> list[BudgetEntry]:
     return [_parse_entry(f"{label} budget #{i}", entry) for i, entry in enumerate(raw, 1)]
 
 
-def _layer(table: dict, label: str, base: Path) -> dict:
+def _layer(table: dict[str, Any], label: str, base: Path) -> dict[str, Any]:
     """Parse the keys of one [tool.cegi] table into setting values."""
     src = f"{label} [tool.cegi]"
     return {
@@ -474,9 +475,9 @@ def _table_value(option: OptionSpec, value: object, src: str, label: str, base: 
     raise AssertionError(f"option {key!r}: unknown kind {kind!r}")  # pragma: no cover
 
 
-def _cli_layer(cli: dict) -> dict:
+def _cli_layer(cli: dict[str, Any]) -> dict[str, Any]:
     """Parse the given (not None) command-line values into setting values."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     for option in CLI_OPTIONS:
         value = cli.get(option.key)
         if value is None:
@@ -550,7 +551,7 @@ def find_pyproject(rootpath: Path, inipath: Path | None) -> Path | None:
 _PLAIN_KINDS = ("path", "flag", "choice", "count", "profile", "deployment")
 
 
-def load(cli: dict, rootpath: Path, inipath: Path | None) -> Settings:
+def load(cli: dict[str, Any], rootpath: Path, inipath: Path | None) -> Settings:
     """Build Settings from parsed command-line values (None = not given)."""
     layers: list[dict] = []
     budgets: list[BudgetEntry] = []

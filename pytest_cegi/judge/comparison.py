@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_cegi.core.record import Check, Record
-from pytest_cegi.core.units import parse_tolerance
+from pytest_cegi.core.units import Tolerance, parse_tolerance
 from pytest_cegi.core.window import meter_identity
 from pytest_cegi.judge.regression import (
     ENERGY_DERIVED,
@@ -56,7 +57,7 @@ def run_meter(run: dict) -> dict:
     return {}
 
 
-def _hardware(machine: dict | None) -> str | None:
+def _hardware(machine: dict[str, Any] | None) -> str | None:
     machine = machine or {}
     if not machine.get("cpu") and not machine.get("gpus"):
         return None
@@ -64,12 +65,14 @@ def _hardware(machine: dict | None) -> str | None:
     return f"{machine.get('cpu') or 'unknown CPU'}; {gpus}"
 
 
-def environment_mismatches(base: dict, head: dict) -> list:
+def environment_mismatches(base: dict[str, Any], head: dict[str, Any]) -> list[Mismatch]:
     """The differences between two runs' environments (hardware, meter, carbon factor)."""
     return _mismatches(base.get("machine"), run_meter(base), head.get("machine"), run_meter(head))
 
 
-def _mismatches(base_machine: dict | None, bm: dict, head_machine: dict | None, hm: dict) -> list:
+def _mismatches(
+    base_machine: dict[str, Any] | None, bm: dict[str, Any], head_machine: dict[str, Any] | None, hm: dict[str, Any]
+) -> list[Mismatch]:
     out = []
     # The flops meter models energy from a declared device profile, not the
     # machine it runs on, so its figures stay comparable across hardware.
@@ -225,16 +228,16 @@ class Environment:
     """What the two runs' environments allow: their mismatches and the quantities
     those make meaningless (refused, unless the caller opted in)."""
 
-    mismatches: list
-    refused: tuple
+    mismatches: list[Mismatch]
+    refused: tuple[str, ...]
 
     @classmethod
     def between(
         cls,
-        base_machine: dict | None,
-        base_meter: dict,
-        head_machine: dict | None,
-        head_meter: dict,
+        base_machine: dict[str, Any] | None,
+        base_meter: dict[str, Any],
+        head_machine: dict[str, Any] | None,
+        head_meter: dict[str, Any],
         *,
         allow_energy_mismatch: bool = False,
     ) -> Environment:
@@ -246,7 +249,7 @@ class Environment:
 
 
 def compare_record(
-    base_rec: dict | None, head_rec: dict | None, tolerances: Tolerances, env: Environment
+    base_rec: dict[str, Any] | None, head_rec: dict[str, Any] | None, tolerances: Tolerances, env: Environment
 ) -> RecordComparison:
     """One test against its baseline twin (None where there is none): the engine
     behind both the per-test regression checks and the session's comparison."""
@@ -322,7 +325,12 @@ def compare_one(
     return compare_record(twin, head_record, tolerances, env)
 
 
-def record_tolerances(settings: dict, overrides: dict | None = None) -> Callable[[dict], dict]:
+ToleranceSpec = dict[str, "tuple[Tolerance, str] | None"]
+
+
+def record_tolerances(
+    settings: dict[str, Any], overrides: dict[str, tuple[Tolerance, str]] | None = None
+) -> Callable[[dict[str, Any]], ToleranceSpec]:
     """record dict -> {quantity: (Tolerance, source) | None} for the regression rules.
 
     settings: a run's saved settings (`Settings.as_dict()`): its max_regression and
@@ -334,8 +342,8 @@ def record_tolerances(settings: dict, overrides: dict | None = None) -> Callable
     sources = settings.get("max_regression_sources") or {}
     base = {q: (parse_tolerance(v), sources.get(q, "saved run settings")) for q, v in saved.items()}
 
-    def for_record(record: dict) -> dict:
-        spec: dict = dict(base)
+    def for_record(record: dict[str, Any]) -> ToleranceSpec:
+        spec: ToleranceSpec = dict(base)
         own = record.get("max_regression_source") or "budget entry"
         for q, text in (record.get("max_regression") or {}).items():
             spec[q] = None if text is None else (parse_tolerance(text), f"{own} max_regression")

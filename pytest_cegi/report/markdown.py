@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_cegi.core.projection import project_run
 from pytest_cegi.core.run_file import atomic_write_text
 from pytest_cegi.core.units import display_mass_unit, format_count, format_gain, format_mass
 from pytest_cegi.core.window import measurement_kind
 from pytest_cegi.judge.comparison import STATUS_ORDER, Comparison, RecordComparison, run_meter
-from pytest_cegi.judge.regression import QUANTITIES, format_delta, format_value
+from pytest_cegi.judge.regression import QUANTITIES, QuantityDelta, format_delta, format_value
 from pytest_cegi.judge.stats import ALPHA
 from pytest_cegi.report import escape
 from pytest_cegi.report.order import natural_key
@@ -113,6 +115,26 @@ def fold(summary: str, body: str, rows: int) -> str:
     return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
 
 
+@dataclass(frozen=True)
+class _Row:
+    """One test as the per-task tables and charts show it, with or without a baseline:
+    the comparison's entry, or the saved record alone (status: its verdict, no deltas)."""
+
+    task: str
+    variant: str
+    head: dict[str, Any] | None  # this run's record; None for a test removed since the baseline
+    base: dict[str, Any] | None  # the baseline's record; None without a baseline or for an added test
+    status: str | None  # the comparison's status, or the verdict without a baseline
+    deltas: dict[str, QuantityDelta] = field(default_factory=dict)
+
+    @property
+    def rec(self) -> dict[str, Any]:
+        """The record whose figures the row shows: this run's, or the baseline's if removed."""
+        shown = self.head or self.base
+        assert shown is not None
+        return shown
+
+
 class _Report:
     def __init__(
         self, run, comparison, projections, baseline_label, refresh_command, cap, cell_chars: int = escape.CELL_CHARS
@@ -122,6 +144,10 @@ class _Report:
         self.cell_chars = cell_chars
         self.minimal = False  # True: only headline, alerts, regressions, violations, method
         self.records = run.get("records", [])
+        if comparison:
+            self.rows = [_Row(r.task, r.variant, r.head, r.base, r.status, r.deltas) for r in comparison.records]
+        else:
+            self.rows = [_Row(r["task"], r["variant"], r, None, r.get("verdict")) for r in self.records]
 
     def render(self) -> str:
         parts = [MARKER, self.headline(), self.alerts(), self.regressions(), self.violations()]
@@ -270,22 +296,16 @@ class _Report:
 
     # -- per-task tables -------------------------------------------------------
     def tasks(self) -> str:
-        by_task = defaultdict(list)
-        if self.cmp:
-            for r in self.cmp.records:
-                by_task[r.task].append(r)
-        else:
-            for rec in self.records:
-                by_task[rec["task"]].append(rec)
+        by_task: dict[str, list[_Row]] = defaultdict(list)
+        for row in self.rows:
+            by_task[row.task].append(row)
         out = ["### Results by task"]
         for task in sorted(by_task):
             entries = by_task[task]
-            if not self.cmp:  # failing tests first, as regressions are with a baseline
-                entries.sort(key=lambda e: (_VERDICT_ORDER.get(e.get("verdict"), 0), natural_key(e["variant"])))
-            else:  # the comparison's status order; variants naturally within it
-                entries.sort(key=lambda e: (_STATUS_RANK.get(e.status, 9), natural_key(e.variant)))
+            # With a baseline, the comparison's status order; without, failing tests first.
+            entries.sort(key=lambda e: (self.rank(e), natural_key(e.variant)))
             rows = [self.task_row(e) for e in entries]
-            sample = (entries[0].head or entries[0].base) if self.cmp else entries[0]
+            sample = entries[0].rec
             metric = sample.get("metric") or "score"
             better = "higher" if sample.get("higher_is_better", True) else "lower"
             header = (
@@ -293,14 +313,13 @@ class _Report:
                 + [_HEADERS[q] for q in QUANTITIES[1:]]
                 + ["CO2e per gain", "Limits (source)"]
             )
-            bad = sum(
-                1 for e in entries if (e.status if self.cmp else e.get("verdict")) in ("regression", "fail", "invalid")
-            )
+            bad = sum(1 for e in entries if e.status in ("regression", "fail", "invalid"))
             title = f"#### {escape.inline(task)}"
             summary = f"{escape.html(task)}: {len(rows)} variants" + (f", {bad} failing" if bad else "")
             unit = "point" if sample.get("gain_mode") == "points" else "% gain"
             body = (
-                f"Metric: {escape.inline(metric)} ({better} is better); CEGI in kg CO2e per ({unit} x M trained params), "
+                f"Metric: {escape.inline(metric)} ({better} is better); CEGI in kg CO2e per "
+                f"({unit} x M trained params), "
                 f"lower is better; n/a for the reference and for models used as is (nothing trained). "
                 f"CO2e per gain needs no parameter count.\n\n"
                 + table(header, rows, self.cap, "variants", self.cell_chars)
@@ -308,24 +327,21 @@ class _Report:
             out.append(f"{title}\n\n" + fold(summary, body, len(rows)))
         return "\n\n".join(out)
 
-    def task_row(self, entry) -> list:
-        if not self.cmp:
-            approx = "≈ " if entry.get("estimate") else ""
-            cells = [format_value(q, entry.get(_RECORD_KEYS[q])) for q in QUANTITIES]
-            cells[-1] = _cegi_value(entry, cells[-1])
-            cells = [cells[0], *_gain_and_params(entry)] + [_approx(approx, c) for c in cells[1:]]
-            return (
-                [_variant(entry), _status(entry, _ICONS.get(entry.get("verdict"), entry.get("verdict")))]
-                + cells
-                + _extras(entry)
-            )
-        rec = entry.head or entry.base
+    def rank(self, row: _Row) -> int:
+        if self.cmp:
+            return _STATUS_RANK.get(row.status or "", 9)
+        return _VERDICT_ORDER.get(row.status or "", 0)
+
+    def task_row(self, entry: _Row) -> list[str]:
+        rec = entry.rec
         approx = "≈ " if rec.get("estimate") else ""
         cells = []
         for q in QUANTITIES:
             d = entry.deltas.get(q)
-            if d is None:  # added or removed: one side only
+            if d is None:  # no baseline, or added or removed: one side only
                 value = format_value(q, rec.get(_RECORD_KEYS[q]))
+                if q == "cegi" and not self.cmp:
+                    value = _cegi_value(rec, value)
                 cells.append(f"was {value}" if entry.status == "removed" and value != "-" else value)
                 continue
             shown = format_value(q, d.head)
@@ -348,7 +364,8 @@ class _Report:
         extras = _extras(rec)
         if entry.status == "removed" and extras[0] != "-":
             extras[0] = "was " + extras[0]
-        return [_variant(rec), _status(rec, _ICONS[entry.status])] + cells + extras
+        icon = _ICONS.get(entry.status or "", entry.status or "None")
+        return [_variant(rec), _status(rec, icon)] + cells + extras
 
     # -- chart ---------------------------------------------------------------
     def chart(self) -> str:
@@ -356,21 +373,11 @@ class _Report:
         per task, every test of it in the table's order; what a chart cannot show (no
         measured emissions, no baseline twin) is named under it."""
         by_task: dict = defaultdict(list)
-        if self.cmp:
-            for r in self.cmp.records:
-                head = r.head or {}
-                by_task[r.task].append(
-                    (
-                        r.variant,
-                        head.get("emissions_kg"),
-                        (r.base or {}).get("emissions_kg"),
-                        r.status,
-                        bool(head.get("reference")),
-                    )
-                )
-        else:
-            for r in self.records:
-                by_task[r["task"]].append((r["variant"], r.get("emissions_kg"), None, "", bool(r.get("reference"))))
+        for r in self.rows:
+            head = r.head or {}
+            status = r.status if self.cmp else ""
+            base = (r.base or {}).get("emissions_kg")
+            by_task[r.task].append((r.variant, head.get("emissions_kg"), base, status, bool(head.get("reference"))))
         charts, left_out, shown = [], [], 0
         for task in sorted(by_task):
             entries = sorted(by_task[task], key=lambda e: (not e[4], natural_key(e[0])))
