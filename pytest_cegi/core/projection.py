@@ -28,7 +28,7 @@ from typing import Any
 SECONDS_PER_DAY = 24 * 3600
 DAYS_PER_YEAR = 365
 SECONDS_PER_YEAR = DAYS_PER_YEAR * SECONDS_PER_DAY
-_KEYS = ("requests_per_second", "requests_per_day", "units")
+DEPLOYMENT_KEYS = ("requests_per_second", "requests_per_day", "units")
 
 
 class DeploymentError(ValueError):
@@ -56,9 +56,9 @@ def parse_deployment(value: object, where: str = "deployment") -> Deployment:
         raise DeploymentError(
             f"{where}: expected a table such as {{ requests_per_second = 15, units = 24e6 }}, got {value!r}"
         )
-    unknown = sorted(set(value) - set(_KEYS))
+    unknown = sorted(set(value) - set(DEPLOYMENT_KEYS))
     if unknown:
-        raise DeploymentError(f"{where}: unknown key {unknown[0]!r}; use {', '.join(_KEYS)}")
+        raise DeploymentError(f"{where}: unknown key {unknown[0]!r}; use {', '.join(DEPLOYMENT_KEYS)}")
     rates = [k for k in ("requests_per_second", "requests_per_day") if k in value]
     if len(rates) != 1:
         raise DeploymentError(f"{where}: give exactly one of requests_per_second or requests_per_day")

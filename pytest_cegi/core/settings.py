@@ -222,29 +222,23 @@ def _tolerances(source: str, key: str, value, *, allow_false: bool = False) -> d
     return out
 
 
-def _deployment(source: str, key: str, value) -> dict:
-    allowed = ("requests_per_second", "requests_per_day", "units")
-    if not isinstance(value, dict):
-        raise SettingsError(
-            f"{_where(source, key)}: expected a table such as {{ requests_per_second = 15, units = 1 }}"
-        )
-    out = {}
-    for k, v in value.items():
-        if k not in allowed:
-            raise SettingsError(f"{_where(source, f'{key}.{k}')}: unknown key; expected one of {', '.join(allowed)}")
-        number = _check(source, f"{key}.{k}", _number(k), v)
-        if number <= 0:
-            raise SettingsError(f"{_where(source, f'{key}.{k}')}: must be positive, got {v!r}")
-        out[k] = number
-    # The projection owns the rules (exactly one rate, positive values); checking them
-    # here makes a bad declaration a start-up error rather than a crash at report time.
-    from pytest_cegi.core.projection import DeploymentError, parse_deployment
+def _deployment(source: str, key: str, value: object) -> dict[str, float]:
+    """A deployment declaration. TOML may write its numbers as strings ("24e6"); every
+    rule (known keys, exactly one rate, positive values) is the projection's, checked
+    here so a bad declaration is a start-up error rather than a crash at report time."""
+    from pytest_cegi.core.projection import DEPLOYMENT_KEYS, DeploymentError, parse_deployment
 
+    if isinstance(value, dict):
+        value = {
+            k: _check(source, f"{key}.{k}", _number(k), v) if k in DEPLOYMENT_KEYS and isinstance(v, str) else v
+            for k, v in value.items()
+        }
     try:
-        parse_deployment(out, _where(source, key))
+        parse_deployment(value, _where(source, key))
     except DeploymentError as exc:
         raise SettingsError(str(exc)) from None
-    return out
+    assert isinstance(value, dict)
+    return {k: float(v) for k, v in value.items()}
 
 
 # Limits a marker or budget entry may set, and how to parse each.

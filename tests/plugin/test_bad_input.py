@@ -58,7 +58,7 @@ def _usage_error(result, *patterns):
         ),
         (
             "[tool.cegi]\ndeployment = { requests_per_day = 0 }",
-            ["key 'deployment.requests_per_day'", "must be positive"],
+            ["key 'deployment'", "requests_per_day must be a positive number"],
         ),
     ],
 )
