@@ -3,17 +3,24 @@ checks, one verdict, whether it fails), and the session-end files."""
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_cegi.core.record import Record
+from pytest_cegi.core.record import Check, Record
+from pytest_cegi.core.settings import Settings
 from pytest_cegi.judge import budgets
 from pytest_cegi.measure.session import SessionState
 
+if TYPE_CHECKING:
+    from pytest_cegi.judge.comparison import Comparison, ToleranceSpec
 
-def load_baseline(settings) -> dict | None:
+
+def load_baseline(settings: Settings) -> dict[str, Any] | None:
     """The --cegi-baseline run, validated once per process (a bad file is a usage error)."""
     if settings.baseline is None:
         return None
@@ -25,7 +32,7 @@ def load_baseline(settings) -> dict | None:
         raise pytest.UsageError(f"pytest-cegi: baseline {exc}") from None
 
 
-def run_warnings(state) -> list[str]:
+def run_warnings(state: SessionState) -> list[str]:
     """Things that would otherwise pass silently, for the terminal summary and the report:
     a budget entry that matches no test of this run, a country without grid data."""
     out = []
@@ -43,7 +50,7 @@ def run_warnings(state) -> list[str]:
     return out
 
 
-def tolerances_for(settings):
+def tolerances_for(settings: Settings) -> Callable[[dict[str, Any]], ToleranceSpec]:
     """record dict -> {quantity: (Tolerance, source) | None}: defaults < [tool.cegi] < the
     test's own budget entry, read through the same function `pytest-cegi compare` uses."""
     from pytest_cegi.judge.comparison import record_tolerances
@@ -51,7 +58,7 @@ def tolerances_for(settings):
     return record_tolerances(settings.as_dict())
 
 
-def refresh_command(save, baseline) -> str:
+def refresh_command(save: str | os.PathLike[str] | None, baseline: str | os.PathLike[str] | None) -> str:
     """The exact commands that make this run the baseline, through `update`'s checks."""
     target = _shown_path(baseline) if baseline else "BASELINE.json"
     if save:
@@ -59,11 +66,8 @@ def refresh_command(save, baseline) -> str:
     return f"pytest --cegi-save RUN.json  # rerun the same tests, then:\npytest-cegi update RUN.json {target}"
 
 
-def _shown_path(path) -> str:
+def _shown_path(path: str | os.PathLike[str]) -> str:
     """A path as the user would type it from here: relative to the working directory when inside it."""
-    import os
-    from pathlib import Path
-
     p = Path(path)
     try:
         return str(p.resolve().relative_to(Path.cwd().resolve()))
@@ -99,7 +103,7 @@ def finish_test(
         state.reference_scores[spec.task] = record.score
 
 
-def fails_test(record: Record, settings) -> bool:
+def fails_test(record: Record, settings: Settings) -> bool:
     """Whether the verdict fails the pytest test: only under --cegi-budget; an invalid
     measurement fails unless `invalid = "warn"`."""
     if not settings.enforce:
@@ -132,10 +136,11 @@ def write_outputs(state: SessionState) -> None:
         state.written += write_plot(state, run)
 
 
-def regression_checks(state, record: Record) -> list:
+def regression_checks(state: SessionState, record: Record) -> list[Check]:
     """Compare one finished test with its baseline twin; regressions become checks."""
     from pytest_cegi.judge.comparison import compare_one
 
+    assert state.baseline_run is not None  # called only with a baseline
     result = compare_one(
         state.baseline_run,
         record.to_dict(),
@@ -147,7 +152,7 @@ def regression_checks(state, record: Record) -> list:
     return result.checks()
 
 
-def comparison(state, run: dict):
+def comparison(state: SessionState, run: dict[str, Any]) -> Comparison | None:
     if state.baseline_run is None:
         return None
     from pytest_cegi.judge.comparison import compare
@@ -160,7 +165,7 @@ def comparison(state, run: dict):
     )
 
 
-def write_markdown(state, run: dict) -> None:
+def write_markdown(state: SessionState, run: dict[str, Any]) -> None:
     from pytest_cegi.report import markdown
 
     s = state.settings
@@ -171,9 +176,10 @@ def write_markdown(state, run: dict) -> None:
     markdown.write_report(text, s.report)
 
 
-def write_plot(state, run: dict) -> list:
+def write_plot(state: SessionState, run: dict[str, Any]) -> list[Path]:
     from pytest_cegi.report.plot import PlotUnavailable, plot_pareto
 
+    assert state.settings.plot is not None  # called only with --cegi-plot
     try:
         return plot_pareto(run, state.settings.plot)
     except PlotUnavailable as exc:
