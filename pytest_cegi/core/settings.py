@@ -8,9 +8,10 @@ from __future__ import annotations
 import functools
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pytest_cegi.core.formula import GAIN_MODES
 from pytest_cegi.core.units import (
@@ -51,7 +52,10 @@ class Carbon:
 
 @dataclass(frozen=True)
 class Limit:
-    value: object
+    # What parse_limit made of it, by limit name: a float (floor, ceiling, max_emissions,
+    # max_energy, reference_score), a str (gain), a tuple[str, ...] (phases) or a dict
+    # (max_regression, deployment). Typed Any so each check reads its own kind directly.
+    value: Any
     source: str
 
 
@@ -72,18 +76,16 @@ class BudgetEntry:
     source: str  # "pyproject.toml budget #2"
     match: str | None = None  # glob over node ids
     task: str | None = None  # or a task name
-    limits: dict = field(default_factory=dict)  # key -> parsed value
+    limits: dict[str, object] = field(default_factory=dict)  # key -> parsed value, or LIFTED
 
     def applies_to(self, nodeid: str, task: str) -> bool:
         if self.task is not None and self.task != task:
             return False
-        if self.match is not None and not node_glob(self.match).fullmatch(nodeid):
-            return False
-        return True
+        return self.match is None or node_glob(self.match).fullmatch(nodeid) is not None
 
 
 @functools.cache
-def node_glob(pattern: str) -> re.Pattern:
+def node_glob(pattern: str) -> re.Pattern[str]:
     """A glob over node ids: `*` any characters, `?` one; everything else literal.
 
     Unlike fnmatch, `[` and `]` are literal, because node ids use them for
@@ -108,12 +110,12 @@ class Settings:
     invalid: str = "fail"  # what an invalid measurement does under --cegi-budget
     allow_energy_mismatch: bool = False
     cache_dir: Path | None = None
-    max_regression: dict = field(default_factory=dict)  # key -> Tolerance
-    max_regression_sources: dict = field(default_factory=dict)  # key -> "default" or the file that set it
-    deployment: dict | None = None
-    budgets: tuple = ()
+    max_regression: dict[str, Tolerance] = field(default_factory=dict)
+    max_regression_sources: dict[str, str] = field(default_factory=dict)  # key -> "default" or the file that set it
+    deployment: dict[str, float] | None = None
+    budgets: tuple[BudgetEntry, ...] = ()
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "enforce": self.enforce,
             "meter": self.meter,
@@ -135,32 +137,35 @@ def _where(source: str, key: str) -> str:
     return f"{source}: key {key!r}"
 
 
-def _check(source: str, key: str, fn, value):
+_T = TypeVar("_T")
+
+
+def _check(source: str, key: str, fn: Callable[[object], _T], value: object) -> _T:
     try:
         return fn(value)
     except QuantityError as exc:
         raise SettingsError(f"{_where(source, key)}: {exc}") from None
 
 
-def _number(what):
+def _number(what: str) -> Callable[[object], float]:
     return lambda v: parse_number(v, what)
 
 
-def _string(value):
+def _string(value: object) -> str:
     if not isinstance(value, str):
         raise QuantityError(f"expected a string, got {type(value).__name__} {value!r}")
     return value
 
 
-def _bool(value):
+def _bool(value: object) -> bool:
     if not isinstance(value, bool):
         raise QuantityError(f"expected true or false, got {value!r}")
     return value
 
 
-def _choice(options):
-    def parse(value):
-        if value not in options:
+def _choice(options: tuple[str, ...]) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        if not isinstance(value, str) or value not in options:
             raise QuantityError(f"expected one of {', '.join(options)}, got {value!r}")
         return value
 
@@ -172,7 +177,7 @@ def _choice(options):
 BUILTIN_PHASES = ("inference", "finetune")
 
 
-def _phases(value):
+def _phases(value: object) -> tuple[str, ...]:
     names = (value,) if isinstance(value, str) else value
     if not (isinstance(names, (list, tuple)) and names and all(isinstance(v, str) and v for v in names)):
         raise QuantityError(f"expected a phase name or a list of phase names, got {value!r}")
@@ -189,8 +194,8 @@ def _phases(value):
     return tuple(names)
 
 
-def _non_negative(what):
-    def parse(value):
+def _non_negative(what: str) -> Callable[[object], float]:
+    def parse(value: object) -> float:
         number = parse_number(value, what)
         if number < 0:
             raise QuantityError(f"{what} must not be negative, got {value!r}")
@@ -199,20 +204,20 @@ def _non_negative(what):
     return parse
 
 
-def _positive_int(value):
+def _positive_int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise QuantityError(f"expected a whole number >= 1, got {value!r}")
     return value
 
 
-def _tolerances(source: str, key: str, value, *, allow_false: bool = False) -> dict:
+def _tolerances(source: str, key: str, value: object, *, allow_false: bool = False) -> dict[str, Tolerance | None]:
     """{quantity: Tolerance}; with allow_false (budget entries) `false` -> None: rule lifted."""
     if not isinstance(value, dict):
         raise SettingsError(
             f"{_where(source, key)}: expected a table such as "
             '{ emissions = "10%", score = "0.01" }, got ' + repr(value)
         )
-    out = {}
+    out: dict[str, Tolerance | None] = {}
     for k, v in value.items():
         if k not in REGRESSION_KEYS:
             raise SettingsError(
@@ -242,7 +247,7 @@ def _deployment(source: str, key: str, value: object) -> dict[str, float]:
 
 
 # Limits a marker or budget entry may set, and how to parse each.
-LIMIT_PARSERS = {
+LIMIT_PARSERS: dict[str, Callable[[object], object]] = {
     "floor": _number("a score floor (number)"),
     "ceiling": _non_negative("a CEGI ceiling (number)"),  # CEGI of a real gain is > 0
     "max_emissions": parse_mass_kg,
@@ -253,7 +258,7 @@ LIMIT_PARSERS = {
 }
 
 
-def parse_limit(source: str, key: str, value):
+def parse_limit(source: str, key: str, value: object) -> object:
     if key == "max_regression":
         return _tolerances(source, key, value)
     if key == "deployment":
@@ -264,7 +269,7 @@ def parse_limit(source: str, key: str, value):
 ENTRY_KEYS = ("match", "task", *LIMIT_PARSERS, "max_regression", "deployment")
 
 
-def _entry_limit(source: str, key: str, value):
+def _entry_limit(source: str, key: str, value: object) -> object:
     """A budget entry's value: `false` lifts the limit (LIFTED); otherwise as a marker's."""
     if value is False and key in LIFTABLE:
         return LIFTED
@@ -273,7 +278,7 @@ def _entry_limit(source: str, key: str, value):
     return parse_limit(source, key, value)
 
 
-def _parse_entry(source: str, raw) -> BudgetEntry:
+def _parse_entry(source: str, raw: object) -> BudgetEntry:
     if not isinstance(raw, dict):
         raise SettingsError(f"{source}: expected a table of limits, got {raw!r}")
     for key in raw:
@@ -389,7 +394,7 @@ def cli_values(namespace: object) -> dict[str, object]:
     return {o.key: getattr(namespace, o.dest, None) for o in CLI_OPTIONS}
 
 
-def read_table(path: Path, label: str, *, top_level_ok: bool) -> dict:
+def read_table(path: Path, label: str, *, top_level_ok: bool) -> dict[str, Any]:
     """The [tool.cegi] table of a TOML file; a budget file may also put its keys at top level."""
     from pytest_cegi.core.run_schema import RunFileError, read_bounded
 
@@ -408,7 +413,7 @@ def read_table(path: Path, label: str, *, top_level_ok: bool) -> dict:
     tool = data.get("tool")
     if tool is not None and not isinstance(tool, dict):
         raise SettingsError(f"{label}: 'tool' must be a table ([tool.cegi]), got {tool!r}")
-    table = tool.get("cegi") if tool is not None else None
+    table: dict[str, Any] | None = tool.get("cegi") if tool is not None else None
     if table is not None and not isinstance(table, dict):
         raise SettingsError(f"{label}: [tool.cegi] must be a table")
     # A budget file may hold its keys at top level or in [tool.cegi], not both: one
@@ -429,7 +434,7 @@ def read_table(path: Path, label: str, *, top_level_ok: bool) -> dict:
     return table
 
 
-def _entries(table: dict, label: str) -> list[BudgetEntry]:
+def _entries(table: dict[str, Any], label: str) -> list[BudgetEntry]:
     raw = table.get("budget", [])
     if not isinstance(raw, list):
         raise SettingsError(f"{label}: 'budget' must be an array of tables ([[tool.cegi.budget]])")
@@ -498,21 +503,21 @@ def _cli_layer(cli: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _country(value):
+def _country(value: object) -> str:
     value = _string(value)
     if not re.fullmatch(r"[A-Za-z]{3}", value):  # ASCII only: 'ÄÖÜ' is not a code
         raise QuantityError(f"expected a 3-letter ISO 3166 country code such as 'USA', got {value!r}")
     return value.upper()
 
 
-def _intensity(value):
+def _intensity(value: object) -> float:
     number = parse_number(value, "a carbon intensity in g CO2e per kWh")
     if number <= 0:
         raise QuantityError(f"carbon intensity must be positive, got {value!r}")
     return number
 
 
-def _carbon(merged: dict) -> Carbon:
+def _carbon(merged: dict[str, Any]) -> Carbon:
     country = merged.get("country")
     intensity = merged.get("carbon_intensity")
     if intensity is not None:
@@ -547,7 +552,7 @@ _PLAIN_KINDS = ("path", "flag", "choice", "count", "profile", "deployment")
 
 def load(cli: dict[str, Any], rootpath: Path, inipath: Path | None) -> Settings:
     """Build Settings from parsed command-line values (None = not given)."""
-    layers: list[dict] = []
+    layers: list[dict[str, Any]] = []
     budgets: list[BudgetEntry] = []
     pyproject = find_pyproject(rootpath, inipath)
     if pyproject is not None:
@@ -567,7 +572,7 @@ def load(cli: dict[str, Any], rootpath: Path, inipath: Path | None) -> Settings:
 
     layers.append(_cli_layer(cli))
 
-    merged: dict = {}
+    merged: dict[str, Any] = {}
     for layer in layers:
         merged.update(layer)
     tolerances = {k: parse_tolerance(v) for k, v in DEFAULT_MAX_REGRESSION.items()}
