@@ -23,6 +23,7 @@ from pytest_cegi.core.window import meter_identity
 from pytest_cegi.judge.regression import (
     ENERGY_DERIVED,
     QUANTITIES,
+    QuantityDelta,
     Tolerances,
     judge,
     resolve_rules,
@@ -38,22 +39,24 @@ class Mismatch:
     kind: str  # "hardware", "meter", "carbon factor"
     base: str
     head: str
-    refuses: tuple  # quantities it makes meaningless
+    refuses: tuple[str, ...]  # quantities it makes meaningless
 
     def describe(self) -> str:
         return f"{self.kind} differs: baseline {self.base}, this run {self.head}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "base": self.base, "head": self.head, "refuses": list(self.refuses)}
 
 
-def run_meter(run: dict) -> dict:
+def run_meter(run: dict[str, Any]) -> dict[str, Any]:
     """The run's meter description (Method dict); {} when it has none."""
-    if run.get("meter"):
-        return run["meter"]
+    meter: dict[str, Any] | None = run.get("meter")
+    if meter:
+        return meter
     for rec in run.get("records", []):  # older writers: take it from a record
-        if rec.get("method"):
-            return rec["method"]
+        method: dict[str, Any] | None = rec.get("method")
+        if method:
+            return method
     return {}
 
 
@@ -73,7 +76,7 @@ def environment_mismatches(base: dict[str, Any], head: dict[str, Any]) -> list[M
 def _mismatches(
     base_machine: dict[str, Any] | None, bm: dict[str, Any], head_machine: dict[str, Any] | None, hm: dict[str, Any]
 ) -> list[Mismatch]:
-    out = []
+    out: list[Mismatch] = []
     # The flops meter models energy from a declared device profile, not the
     # machine it runs on, so its figures stay comparable across hardware.
     deterministic = bm.get("meter") == hm.get("meter") == "flops"
@@ -107,10 +110,10 @@ class RecordComparison:
     task: str
     variant: str
     nodeid: str
-    base: dict | None  # the record dicts as saved
-    head: dict | None
+    base: dict[str, Any] | None  # the record dicts as saved
+    head: dict[str, Any] | None
     status: str  # one of STATUS_ORDER
-    deltas: dict = field(default_factory=dict)  # quantity -> QuantityDelta
+    deltas: dict[str, QuantityDelta] = field(default_factory=dict)  # by quantity
 
     @property
     def reasons(self) -> list[str]:
@@ -118,7 +121,7 @@ class RecordComparison:
 
     def checks(self) -> list[Check]:
         """Regression rules as budget checks, e.g. limit "regression:emissions"."""
-        out = []
+        out: list[Check] = []
         for d in self.deltas.values():
             if d.rule is None or d.status == "not compared":
                 continue
@@ -139,7 +142,7 @@ class RecordComparison:
             )
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "task": self.task,
             "variant": self.variant,
@@ -152,22 +155,22 @@ class RecordComparison:
 
 @dataclass
 class Comparison:
-    records: list  # RecordComparison, regressions first
-    mismatches: list  # Mismatch
-    refused: tuple  # quantities not compared because of mismatches
+    records: list[RecordComparison]  # regressions first
+    mismatches: list[Mismatch]
+    refused: tuple[str, ...]  # quantities not compared because of mismatches
     allow_energy_mismatch: bool = False
     base_created: str | None = None
 
-    def by_status(self, status: str) -> list:
+    def by_status(self, status: str) -> list[RecordComparison]:
         return [r for r in self.records if r.status == status]
 
-    def regressions(self) -> list:
+    def regressions(self) -> list[RecordComparison]:
         return self.by_status("regression")
 
-    def improvements(self) -> list:
+    def improvements(self) -> list[RecordComparison]:
         return self.by_status("improvement")
 
-    def counts(self) -> dict:
+    def counts(self) -> dict[str, int]:
         return {s: len(self.by_status(s)) for s in STATUS_ORDER}
 
     @property
@@ -175,9 +178,9 @@ class Comparison:
         """True when some energy-derived change was judged on single samples."""
         return any(d.unrepeated for r in self.records for d in r.deltas.values())
 
-    def failed(self, fail_on: set) -> list[str]:
+    def failed(self, fail_on: set[str]) -> list[str]:
         """Reasons to fail for the chosen triggers: quantity names, "removed", "mismatch"."""
-        out = []
+        out: list[str] = []
         for r in self.records:
             for d in r.deltas.values():
                 if d.status == "regression" and d.quantity in fail_on:
@@ -188,7 +191,7 @@ class Comparison:
             out.extend(m.describe() for m in self.mismatches)
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "counts": self.counts(),
             "mismatches": [m.to_dict() for m in self.mismatches],
@@ -200,11 +203,16 @@ class Comparison:
         }
 
 
-def match_records(base: list[dict], head: list[dict]) -> list[tuple]:
+# A baseline record and its head twin (the record dicts as saved); None where unmatched.
+RecordPair = tuple[dict[str, Any] | None, dict[str, Any] | None]
+
+
+def match_records(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[RecordPair]:
     """(base, head) pairs: by node id first, then by (task, variant); None where unmatched."""
+    pairs: list[RecordPair]
     pairs, left = [], list(base)
-    unmatched_head = []
-    by_id = {}
+    unmatched_head: list[dict[str, Any]] = []
+    by_id: dict[str, dict[str, Any]] = {}
     for rec in left:
         by_id.setdefault(rec["nodeid"], rec)
     for rec in head:
@@ -279,7 +287,11 @@ def compare_record(
 
 
 def compare(
-    base_run: dict, head_run: dict, tolerances: Tolerances = None, *, allow_energy_mismatch: bool = False
+    base_run: dict[str, Any],
+    head_run: dict[str, Any],
+    tolerances: Tolerances = None,
+    *,
+    allow_energy_mismatch: bool = False,
 ) -> Comparison:
     """Compare every record of head_run with its baseline twin.
 
@@ -300,12 +312,12 @@ def compare(
 
 
 def compare_one(
-    base_run: dict,
-    head_record: dict,
+    base_run: dict[str, Any],
+    head_record: dict[str, Any],
     tolerances: Tolerances = None,
     *,
-    machine: dict | None = None,
-    meter: dict | None = None,
+    machine: dict[str, Any] | None = None,
+    meter: dict[str, Any] | None = None,
     allow_energy_mismatch: bool = False,
 ) -> RecordComparison:
     """Compare a single finished test with the baseline (for failing that test).
