@@ -15,11 +15,14 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 from pytest_cegi.core.units import display_mass_unit
 
 _COLS = 3
 _FRONT, _OTHER, _REF = "#d1495b", "#30638e", "#edae49"
+# A point to label: x, y, the variant's name, the text colour, the font size.
+_Label = tuple[float, float, str, str, int]
 
 
 class PlotUnavailable(RuntimeError):
@@ -77,7 +80,7 @@ def draw(run: dict):
     cols = min(_COLS, n)
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(6.4 * cols, 4.8 * rows + 0.8), layout="constrained")
-    FigureCanvasAgg(fig)
+    canvas = FigureCanvasAgg(fig)
     fig.suptitle("Task score vs emissions\nPareto front: variants no other variant beats on both", fontsize=11)
     if not tasks:
         fig.text(0.5, 0.5, "No test has both a score and measured emissions.", ha="center")
@@ -92,14 +95,14 @@ def draw(run: dict):
         # Labels go where they fit once the layout is final; then the layout is frozen,
         # so saving does not move the axes out from under them.
         fig.canvas.draw()
-        renderer = fig.canvas.get_renderer()
+        renderer = canvas.get_renderer()
         for ax, points in panels:
             _place_labels(ax, points, renderer)
         fig.set_layout_engine("none")
     return fig
 
 
-def _panel(ax, task: str, records: list[dict]) -> None:
+def _panel(ax, task: str, records: list[dict[str, Any]]) -> list[_Label]:
     higher = records[0].get("higher_is_better", True)
     top = max(r["emissions_kg"] for r in records)
     unit, factor = display_mass_unit(top)
@@ -177,7 +180,7 @@ _SPOTS = [(6, 3), (6, -11), (-6, 3), (-6, -11), (0, 9), (0, -17)] + [
 ]
 
 
-def _place_labels(ax, points: list, renderer) -> None:
+def _place_labels(ax, points: list[_Label], renderer) -> None:
     """Label every point at the first spot where its text overlaps no other label, no
     point and stays inside the panel; a label that had to move off gets a leader line."""
     from matplotlib.text import Text
