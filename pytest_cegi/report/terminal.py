@@ -97,7 +97,7 @@ def render(records: list[dict], method: dict | None) -> list[str]:
     records = ordered(records)  # grouped by task whatever order xdist workers finished in
     table = [COLUMNS, *rows(records)]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(COLUMNS))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if any(r.get("estimate") for r in records):
         lines.append("~ modelled estimate, not metered (see 'measured by' below)")
