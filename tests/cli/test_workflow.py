@@ -45,13 +45,17 @@ def test_gate_runs_benchmarks_against_the_committed_baseline():
 
 
 def test_gate_measures_base_and_head_energy_on_the_same_runner():
-    """A committed baseline cannot gate energy on other hardware; the A/B step can."""
+    """A committed baseline cannot gate energy on other hardware; the A/B step measures it."""
     text = WORKFLOW.read_text(encoding="utf-8")
     assert "fetch-depth: 0" in text  # the base commit is there to check out
     assert "benchmarks/scripts/ab_energy.py" in text
     assert "github.event.pull_request.base.sha" in text
     assert "--repeat 5" in text
-    assert "steps.energy.outcome == 'failure'" in text  # an energy regression fails the job
-    assert "ab/ab.md" in text  # and reaches the sticky comment
+    assert "ab/ab.md" in text  # it reaches the sticky comment
+    # Advisory until energy stops drifting between sessions on shared runners (README):
+    # it warns, and only the budgets/scores/cost step fails the job.
+    fail_step = text.split("name: Fail on budget violations or regressions", 1)[1].split("- name:", 1)[0]
+    assert "steps.energy.outcome" not in fail_step
+    assert "::warning::Same-runner energy" in text
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "scripts" / "ab_energy.py"
     assert script.is_file()
