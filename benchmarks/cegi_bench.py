@@ -180,6 +180,12 @@ def run_programming(cegi, variant: Variant, **score_kw) -> dict:
         for i, r in enumerate(test)
     ]
     scores = cegi.score("pass_at_k", samples, [r["test"] for r in test], **score_kw)
+    _log_run(task, variant, handle, sabotage, scores)
+    return scores
+
+
+def _log_run(task: str, variant: Variant, handle, sabotage: bool, scores: dict) -> None:
+    """One line of the session's RUN_LOG (the conftest prints and saves it)."""
     meta = handle.metadata
     RUN_LOG.append(
         {
@@ -192,7 +198,6 @@ def run_programming(cegi, variant: Variant, **score_kw) -> dict:
             "scores": scores,
         }
     )
-    return scores
 
 
 def run_variant(cegi, task: str, variant: Variant, metric: str, *, also=(), record_property=None, **score_kw) -> dict:
@@ -226,18 +231,7 @@ def run_variant(cegi, task: str, variant: Variant, metric: str, *, also=(), reco
             scores[result.key] = result.value
             if record_property is not None:
                 record_property(result.key, result.value)
-    meta = handle.metadata
-    RUN_LOG.append(
-        {
-            "task": task,
-            "variant": variant.name,
-            "lora": variant.lora is not None,
-            "cached": bool(meta.get("cached")),
-            "trained": bool(meta.get("finetune_steps")),
-            "sabotaged": sabotage,
-            "scores": scores,
-        }
-    )
+    _log_run(task, variant, handle, sabotage, scores)
     return scores
 
 

@@ -65,18 +65,34 @@ def test_cegi_tables_extracts_budgets_only():
     assert not re.search(r"^\s*baseline\s*=", text, re.M)
 
 
-def test_gate_fails_a_variant_that_skips_finetuning(bench, monkeypatch):
-    monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "lora-r16")
-    result = bench.runpytest_subprocess(
-        "benchmarks/test_sql.py",
+def run_suite(bench: pytest.Pytester, suite: str, selection: str) -> pytest.RunResult:
+    """One benchmark file, the selected variants only, under --cegi-budget."""
+    return bench.runpytest_subprocess(
+        f"benchmarks/test_{suite}.py",
         "--cegi-budget",
         "-k",
-        "base or lora-r16",
+        selection,
         "-p",
         "no:cacheprovider",
         "--cegi-cache-dir",
         str(bench.path / "cache"),
     )
+
+
+def assert_sabotage_caught(result: pytest.RunResult, suite: str, variant: str) -> None:
+    """The sabotaged variant fails its score floor and its CEGI ceiling; the base passes."""
+    out = result.stdout.str()
+    result.assert_outcomes(passed=1, failed=1)
+    assert f"FAILED benchmarks/test_{suite}.py::test_{suite}[{variant}] - score " in out, out
+    failed = re.search(r"score (0\.\d+) < floor (0\.\d+) \(pyproject\.toml budget #\d+\)", out)
+    assert failed and float(failed.group(1)) < float(failed.group(2)), out
+    assert re.search(r"CEGI undefined: no gain over reference \(\+0%\)", out), out
+    assert f"sabotaged: {variant}" in out, out
+
+
+def test_gate_fails_a_variant_that_skips_finetuning(bench, monkeypatch):
+    monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "lora-r16")
+    result = run_suite(bench, "sql", "base or lora-r16")
     out = result.stdout.str()
     result.assert_outcomes(passed=1, failed=1)
     assert "FAILED benchmarks/test_sql.py::test_sql[lora-r16] - score 0.625 < floor" in out, out
@@ -90,82 +106,33 @@ def test_gate_fails_a_variant_that_skips_finetuning(bench, monkeypatch):
 def test_same_variant_passes_when_fine_tuned(bench, monkeypatch):
     """The control: without sabotage the same selection passes (one LoRA fine-tune, ~5-20 s)."""
     monkeypatch.delenv("CEGI_BENCH_SABOTAGE", raising=False)
-    result = bench.runpytest_subprocess(
-        "benchmarks/test_sql.py",
-        "--cegi-budget",
-        "-k",
-        "base or lora-r16",
-        "-p",
-        "no:cacheprovider",
-        "--cegi-cache-dir",
-        str(bench.path / "cache"),
-    )
+    result = run_suite(bench, "sql", "base or lora-r16")
     result.assert_outcomes(passed=2)
-
-
-def run_vqa(bench: pytest.Pytester) -> pytest.RunResult:
-    return bench.runpytest_subprocess(
-        "benchmarks/test_vqa.py",
-        "--cegi-budget",
-        "-k",
-        "base or lora-r16",
-        "-p",
-        "no:cacheprovider",
-        "--cegi-cache-dir",
-        str(bench.path / "cache"),
-    )
 
 
 def test_gate_fails_a_vision_variant_that_skips_finetuning(bench, monkeypatch):
     """The same on the tiny LLaVA: an untrained adapter answers exactly like the base."""
     monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "lora-r16")
-    result = run_vqa(bench)
-    out = result.stdout.str()
-    result.assert_outcomes(passed=1, failed=1)
-    assert "FAILED benchmarks/test_vqa.py::test_vqa[lora-r16] - score " in out, out
-    failed = re.search(r"score (0\.\d+) < floor (0\.\d+) \(pyproject\.toml budget #\d+\)", out)
-    assert failed and float(failed.group(1)) < float(failed.group(2)), out
-    assert re.search(r"CEGI undefined: no gain over reference \(\+0%\)", out), out
-    assert "sabotaged: lora-r16" in out, out
+    assert_sabotage_caught(run_suite(bench, "vqa", "base or lora-r16"), "vqa", "lora-r16")
 
 
 def test_same_vision_variant_passes_when_fine_tuned(bench, monkeypatch):
     """The control for the vision suite (one LoRA fine-tune of the tiny VLM, ~10 s)."""
     monkeypatch.delenv("CEGI_BENCH_SABOTAGE", raising=False)
-    run_vqa(bench).assert_outcomes(passed=2)
-
-
-def run_code(bench: pytest.Pytester) -> pytest.RunResult:
-    return bench.runpytest_subprocess(
-        "benchmarks/test_code.py",
-        "--cegi-budget",
-        "-k",
-        "base or lora-r16",
-        "-p",
-        "no:cacheprovider",
-        "--cegi-cache-dir",
-        str(bench.path / "cache"),
-    )
+    run_suite(bench, "vqa", "base or lora-r16").assert_outcomes(passed=2)
 
 
 def test_gate_fails_a_programming_variant_that_skips_finetuning(bench, monkeypatch):
     """The programming suite (pass@1 in the code sandbox): an untrained adapter writes
     the base's functions, so it fails the floor set above the base."""
     monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "lora-r16")
-    result = run_code(bench)
-    out = result.stdout.str()
-    result.assert_outcomes(passed=1, failed=1)
-    assert "FAILED benchmarks/test_code.py::test_code[lora-r16] - score " in out, out
-    failed = re.search(r"score (0\.\d+) < floor (0\.\d+) \(pyproject\.toml budget #\d+\)", out)
-    assert failed and float(failed.group(1)) < float(failed.group(2)), out
-    assert re.search(r"CEGI undefined: no gain over reference \(\+0%\)", out), out
-    assert "sabotaged: lora-r16" in out, out
+    assert_sabotage_caught(run_suite(bench, "code", "base or lora-r16"), "code", "lora-r16")
 
 
 def test_same_programming_variant_passes_when_fine_tuned(bench, monkeypatch):
     """The control for the programming suite (one LoRA fine-tune, ~10 s)."""
     monkeypatch.delenv("CEGI_BENCH_SABOTAGE", raising=False)
-    run_code(bench).assert_outcomes(passed=2)
+    run_suite(bench, "code", "base or lora-r16").assert_outcomes(passed=2)
 
 
 def test_gate_fails_a_detection_variant_that_skips_finetuning(bench, monkeypatch):
@@ -174,19 +141,4 @@ def test_gate_fails_a_detection_variant_that_skips_finetuning(bench, monkeypatch
     base passes."""
     pytest.importorskip("pycocotools")
     monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "finetune")
-    result = bench.runpytest_subprocess(
-        "benchmarks/test_detect.py",
-        "--cegi-budget",
-        "-k",
-        "base or finetune",
-        "-p",
-        "no:cacheprovider",
-        "--cegi-cache-dir",
-        str(bench.path / "cache"),
-    )
-    out = result.stdout.str()
-    result.assert_outcomes(passed=1, failed=1)
-    assert "FAILED benchmarks/test_detect.py::test_detect[finetune] - score " in out, out
-    failed = re.search(r"score (0\.\d+) < floor (0\.\d+) \(pyproject\.toml budget #\d+\)", out)
-    assert failed and float(failed.group(1)) < float(failed.group(2)), out
-    assert re.search(r"CEGI undefined: no gain over reference \(\+0%\)", out), out
+    assert_sabotage_caught(run_suite(bench, "detect", "base or finetune"), "detect", "finetune")
