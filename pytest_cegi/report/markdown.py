@@ -350,7 +350,10 @@ class _Report:
             change = format_delta(q, d.base, d.head)
             mark = " 🔴" if d.status == "regression" else " 🟢" if d.status == "improvement" else ""
             if d.status == "not compared" and d.head is not None:
-                change = "not compared"
+                # A lifted rule (`false`) still shows the change, so a reviewer sees it;
+                # a refused comparison (other hardware, meter) has no meaningful one.
+                lifted = d.rule is None and d.base is not None and bool(change)
+                change = f"{change}, not gated" if lifted else "not compared"
             elif d.status == "unchanged" and d.rule is not None and change and change != "±0":
                 # A delta inside its tolerance says so, or "+264.9%" beside "unchanged" reads as a bug.
                 beyond = d.test is not None and "within noise" in d.reason
@@ -360,7 +363,9 @@ class _Report:
                     else f", within {d.rule.tolerance.text}"
                 )
             cells.append(shown + (f" ({change}{mark})" if change else ""))
-        cells = [cells[0], *_gain_and_params(rec)] + [_approx(approx, c) for c in cells[1:]]
+        # score and cost are not modelled: ≈ marks the energy-derived cells only
+        score, cost, *energy_derived = cells
+        cells = [score, *_gain_and_params(rec), cost] + [_approx(approx, c) for c in energy_derived]
         extras = _extras(rec)
         if entry.status == "removed" and extras[0] != "-":
             extras[0] = "was " + extras[0]

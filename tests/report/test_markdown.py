@@ -240,3 +240,26 @@ def test_a_removed_task_is_named_once_under_the_chart(make):
     text = render(head, compare(base, head))
     assert "_Not charted: all 5 tests of gone (removed)._" in text
     assert "| v0 | ➖ removed |" in text and "n/a" not in text.split("#### gone")[1].split("|")[9]
+
+
+def test_lifted_rule_still_shows_the_change_and_cost_is_not_marked_modelled(make):
+    """`max_regression = { energy = false }` stops gating energy, not reporting it; and
+    the counted cost is never marked ≈ (only energy-derived figures are modelled)."""
+    modelled = make.METHOD.__class__(**{**make.METHOD.to_dict(), "estimate": True, "cpu": "modelled"})
+
+    def counted(energy: float) -> dict:
+        rec = make.record("base", energy=energy, method=modelled)
+        rec["windows"][0]["flops"] = 1000  # what the counting pass records
+        return rec
+
+    base = make.run([counted(1e-4)], method=modelled)
+    head = make.run([counted(1.5e-4)], method=modelled)
+    lifted = {"energy": None, "emissions": None, "cegi": None}
+    text = render(head, compare(base, head, lifted))
+    row = next(line for line in text.splitlines() if line.startswith("| base"))
+    assert "(+50.0%, not gated)" in row, row
+    assert "🔴" not in row and "regression" not in row.lower()
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    cost = cells[5]  # Variant, Status, Score, Gain, T_M, Cost
+    assert not cost.startswith("≈"), row
+    assert cells[6].startswith("≈") and cells[7].startswith("≈"), row  # emissions, energy
