@@ -494,10 +494,12 @@ def _cli_layer(cli: dict[str, Any]) -> dict[str, Any]:
             if value < 1:
                 raise SettingsError(f"{flag} must be at least 1, got {value}")
             out[key] = value
-        elif kind == "country":
-            out[key] = (_check(flag, "value", _country, value), flag)
-        elif kind == "intensity":
-            out[key] = (_check(flag, "value", _intensity, value), flag)
+        elif kind in ("country", "intensity"):
+            parse = _country if kind == "country" else _intensity
+            try:
+                out[key] = (parse(value), flag)
+            except QuantityError as exc:
+                raise SettingsError(f"{flag}: {exc}") from None
         else:
             out[key] = value
     return out
@@ -575,6 +577,12 @@ def load(cli: dict[str, Any], rootpath: Path, inipath: Path | None) -> Settings:
     merged: dict[str, Any] = {}
     for layer in layers:
         merged.update(layer)
+    # country and carbon_intensity are one choice, the carbon factor: set in different
+    # layers, the later layer's wins (--cegi-country over pyproject's carbon_intensity),
+    # as for every other option, instead of the intensity silently beating the flag.
+    last = {key: i for i, layer in enumerate(layers) for key in layer}
+    if "country" in merged and "carbon_intensity" in merged and last["country"] != last["carbon_intensity"]:
+        merged.pop("country" if last["country"] < last["carbon_intensity"] else "carbon_intensity")
     tolerances = {k: parse_tolerance(v) for k, v in DEFAULT_MAX_REGRESSION.items()}
     sources = {k: "default" for k in tolerances}
     # Per quantity, so a layer setting only `score` keeps an earlier layer's `emissions`.

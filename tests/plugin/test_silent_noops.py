@@ -174,6 +174,26 @@ def test_a_known_country_gives_no_warning(pytester, run):
     assert "no grid data" not in _out(result)
 
 
+def test_the_flag_beats_a_pyproject_carbon_factor_of_the_other_kind(pytester, run):
+    """--cegi-country over pyproject's carbon_intensity (and the reverse): the command
+    line wins, as for every option; the flag is never silently ignored."""
+    pytest.importorskip("codecarbon")
+    _suite(pytester)
+    pytester.makepyprojecttoml("[tool.cegi]\ncarbon_intensity = 400\n")
+    header = [line for line in _out(run("--cegi-country=ZZZ")).splitlines() if line.startswith("cegi: meter")]
+    assert header and "ZZZ" in header[0] and "400" not in header[0], header
+    pytester.makepyprojecttoml('[tool.cegi]\ncountry = "DEU"\n')
+    header = [line for line in _out(run("--cegi-carbon-intensity=123")).splitlines() if line.startswith("cegi: meter")]
+    assert header and "123" in header[0] and "DEU" not in header[0], header
+
+
+def test_a_bad_flag_value_names_the_flag_only(pytester, run):
+    _suite(pytester)
+    out = _out(run("--cegi-carbon-intensity=-5"))
+    assert "--cegi-carbon-intensity: carbon intensity must be positive" in out
+    assert "key 'value'" not in out
+
+
 # -- negative limits --------------------------------------------------------------------------
 
 
