@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from pytest_cegi.core.projection import DeploymentError
+from pytest_cegi.core.run import Run
 from pytest_cegi.core.run_file import BaselineError, atomic_write_text, load_run, write_run
 from pytest_cegi.core.units import QuantityError, parse_tolerance
 from pytest_cegi.judge.comparison import Comparison, compare, record_tolerances
@@ -182,7 +183,10 @@ def _compare(args) -> int:
         from pytest_cegi.report.markdown import render
 
         text = render(
-            head, comparison, baseline_label=args.base, refresh_command=f"pytest-cegi update {args.head} {args.base}"
+            Run.from_dict(head),
+            comparison,
+            baseline_label=args.base,
+            refresh_command=f"pytest-cegi update {args.head} {args.base}",
         )
     else:
         text = format_text(comparison, args.base)
@@ -231,7 +235,7 @@ def _report(args) -> int:
     except _UsageError:
         baseline = None
     text = render(
-        head,
+        Run.from_dict(head),
         comparison,
         baseline_label=args.baseline,
         refresh_command=f"pytest-cegi update {args.run} {baseline or 'BASELINE.json'}",

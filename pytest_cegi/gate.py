@@ -166,12 +166,16 @@ def comparison(state: SessionState, run: dict[str, Any]) -> Comparison | None:
 
 
 def write_markdown(state: SessionState, run: dict[str, Any]) -> None:
+    from pytest_cegi.core.run import Run
     from pytest_cegi.report import markdown
 
     s = state.settings
     refresh = refresh_command(s.save, s.baseline) if s.baseline else None
     text = markdown.render(
-        run, comparison(state, run), baseline_label=str(s.baseline) if s.baseline else None, refresh_command=refresh
+        Run.from_dict(run),
+        comparison(state, run),
+        baseline_label=str(s.baseline) if s.baseline else None,
+        refresh_command=refresh,
     )
     markdown.write_report(text, s.report)
 

@@ -15,16 +15,19 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_cegi.core.projection import project_run
+from pytest_cegi.core.formula import NOTHING_TRAINED
+from pytest_cegi.core.projection import Projection
+from pytest_cegi.core.record import Record
+from pytest_cegi.core.run import Run, SavedRecord
 from pytest_cegi.core.run_file import atomic_write_text
 from pytest_cegi.core.units import display_mass_unit, format_count, format_gain, format_mass
 from pytest_cegi.core.window import measurement_kind
-from pytest_cegi.judge.comparison import STATUS_ORDER, Comparison, RecordComparison, run_meter
+from pytest_cegi.judge.comparison import STATUS_ORDER, Comparison, RecordComparison
 from pytest_cegi.judge.regression import QUANTITIES, QuantityDelta, format_delta, format_value
 from pytest_cegi.judge.stats import ALPHA
 from pytest_cegi.report import escape
 from pytest_cegi.report.order import natural_key
-from pytest_cegi.report.terminal import cegi_cell, limit_text
+from pytest_cegi.report.terminal import limit_text
 
 MARKER = "<!-- pytest-cegi report -->"  # lets CI find and update its own PR comment
 GITHUB_COMMENT_LIMIT = 65_536
@@ -48,14 +51,13 @@ _ICONS = {
 _VERDICT_ORDER = {"error": 0, "invalid": 1, "fail": 2, "warn": 3, "pass": 4}
 _STATUS_RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
 _HEADERS = {"score": "Score", "cost": "Cost", "emissions": "Emissions", "energy": "Energy", "cegi": "CEGI"}
-_RECORD_KEYS = {"score": "score", "cost": "cost", "emissions": "emissions_kg", "energy": "energy_kwh", "cegi": "cegi"}
 
 
 def render(
-    run: dict,
+    run: Run,
     comparison: Comparison | None = None,
     *,
-    projections: list | None = None,
+    projections: list[Projection] | None = None,
     baseline_label: str | None = None,
     refresh_command: str | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
@@ -67,7 +69,7 @@ def render(
     benchmarks/baseline.json".
     """
     if projections is None:
-        projections = project_run(run)
+        projections = list(run.projections)
     text = ""
     for cap, cell_chars in _ROW_CAPS:
         text = _Report(run, comparison, projections, baseline_label, refresh_command, cap, cell_chars).render()
@@ -122,13 +124,13 @@ class _Row:
 
     task: str
     variant: str
-    head: dict[str, Any] | None  # this run's record; None for a test removed since the baseline
-    base: dict[str, Any] | None  # the baseline's record; None without a baseline or for an added test
+    head: SavedRecord | None  # this run's record; None for a test removed since the baseline
+    base: SavedRecord | None  # the baseline's record; None without a baseline or for an added test
     status: str | None  # the comparison's status, or the verdict without a baseline
     deltas: dict[str, QuantityDelta] = field(default_factory=dict)
 
     @property
-    def rec(self) -> dict[str, Any]:
+    def rec(self) -> SavedRecord:
         """The record whose figures the row shows: this run's, or the baseline's if removed."""
         shown = self.head or self.base
         assert shown is not None
@@ -143,11 +145,13 @@ class _Report:
         self.baseline_label, self.refresh, self.cap = baseline_label, refresh_command, cap
         self.cell_chars = cell_chars
         self.minimal = False  # True: only headline, alerts, regressions, violations, method
-        self.records = run.get("records", [])
+        self.records: tuple[SavedRecord, ...] = run.records
         if comparison:
-            self.rows = [_Row(r.task, r.variant, r.head, r.base, r.status, r.deltas) for r in comparison.records]
+            self.rows = [
+                _Row(r.task, r.variant, _saved(r.head), _saved(r.base), r.status, r.deltas) for r in comparison.records
+            ]
         else:
-            self.rows = [_Row(r["task"], r["variant"], r, None, r.get("verdict")) for r in self.records]
+            self.rows = [_Row(r.task, r.variant, r, None, r.record.verdict) for r in self.records]
 
     def render(self) -> str:
         parts = [MARKER, self.headline(), self.alerts(), self.regressions(), self.violations()]
@@ -163,11 +167,11 @@ class _Report:
 
     # -- headline ------------------------------------------------------------
     def headline(self) -> str:
-        tasks = len({r["task"] for r in self.records})
+        tasks = len({r.task for r in self.records})
         scope = f"{len(self.records)} tests in {tasks} task{'s' * (tasks != 1)}"
         failed = len(self.failed_checks())
-        invalid = sum(r.get("verdict") == "invalid" for r in self.records)
-        errored = sum(r.get("verdict") == "error" for r in self.records)
+        invalid = sum(r.record.verdict == "invalid" for r in self.records)
+        errored = sum(r.record.verdict == "error" for r in self.records)
         extra = [f"{failed} budget violation{'s' * (failed != 1)}"] if failed else []
         extra += [f"{invalid} invalid"] if invalid else []
         extra += [f"{errored} errored"] if errored else []
@@ -188,7 +192,7 @@ class _Report:
 
     def alerts(self) -> str:
         out = []
-        warnings = self.run.get("warnings") or []
+        warnings = self.run.warnings
         if warnings:  # what would otherwise pass silently: unmatched budget entries, ...
             out.append("> [!WARNING]\n" + "\n".join(f"> - {escape.inline(w)}" for w in warnings))
         if self.cmp and self.cmp.mismatches:
@@ -209,7 +213,7 @@ class _Report:
                 "tolerance alone, without a significance test. Measured energy varies between "
                 "identical runs; use `--cegi-repeat 5` in both runs."
             )
-        if any(r.get("estimate") for r in self.records):
+        if any(r.estimate for r in self.records):
             out.append("> [!NOTE]\n> Figures marked ≈ are **modelled estimates**, not metered energy.")
         return "\n\n".join(out)
 
@@ -241,23 +245,23 @@ class _Report:
     def failed_checks(self) -> list:
         out = []
         for r in self.records:
-            for c in r.get("checks", []):
+            for c in r.record.checks:
                 # Regression checks the plugin stored are shown under Regressions.
-                if self.cmp and c["limit"].startswith("regression:"):
+                if self.cmp and c.limit.startswith("regression:"):
                     continue
-                if c["status"] in ("fail", "invalid"):
+                if c.status in ("fail", "invalid"):
                     out.append((r, c))
         return out
 
     def violations(self) -> str:
         rows = [
             [
-                f"{r['task']} / {r['variant']}",
-                c["limit"],
-                _number(c["value"]),
-                _number(c["threshold"]),
-                c["source"],
-                c.get("message") or c["status"],
+                f"{r.task} / {r.variant}",
+                c.limit,
+                _number(c.value),
+                _number(c.threshold),
+                c.source,
+                c.message or c.status,
             ]
             for r, c in self.failed_checks()
         ]
@@ -305,9 +309,9 @@ class _Report:
             # With a baseline, the comparison's status order; without, failing tests first.
             entries.sort(key=lambda e: (self.rank(e), natural_key(e.variant)))
             rows = [self.task_row(e) for e in entries]
-            sample = entries[0].rec
-            metric = sample.get("metric") or "score"
-            better = "higher" if sample.get("higher_is_better", True) else "lower"
+            sample = entries[0].rec.record
+            metric = sample.metric or "score"
+            better = "higher" if sample.higher_is_better else "lower"
             header = (
                 ["Variant", "Status", _HEADERS["score"], "Gain", "T_M"]
                 + [_HEADERS[q] for q in QUANTITIES[1:]]
@@ -316,7 +320,7 @@ class _Report:
             bad = sum(1 for e in entries if e.status in ("regression", "fail", "invalid"))
             title = f"#### {escape.inline(task)}"
             summary = f"{escape.html(task)}: {len(rows)} variants" + (f", {bad} failing" if bad else "")
-            unit = "point" if sample.get("gain_mode") == "points" else "% gain"
+            unit = "point" if sample.gain_mode == "points" else "% gain"
             body = (
                 f"Metric: {escape.inline(metric)} ({better} is better); CEGI in kg CO2e per "
                 f"({unit} x M trained params), "
@@ -334,19 +338,19 @@ class _Report:
 
     def task_row(self, entry: _Row) -> list[str]:
         rec = entry.rec
-        approx = "≈ " if rec.get("estimate") else ""
+        approx = "≈ " if rec.estimate else ""
         cells = []
         for q in QUANTITIES:
             d = entry.deltas.get(q)
             if d is None:  # no baseline, or added or removed: one side only
-                value = format_value(q, rec.get(_RECORD_KEYS[q]))
+                value = format_value(q, rec.figure(q))
                 if q == "cegi" and not self.cmp:
                     value = _cegi_value(rec, value)
                 cells.append(f"was {value}" if entry.status == "removed" and value != "-" else value)
                 continue
             shown = format_value(q, d.head)
             if q == "cegi":
-                shown = _cegi_value(entry.head or {}, shown)
+                shown = _cegi_value(entry.head, shown)
             change = format_delta(q, d.base, d.head)
             mark = " 🔴" if d.status == "regression" else " 🟢" if d.status == "improvement" else ""
             if d.status == "not compared" and d.head is not None:
@@ -365,12 +369,12 @@ class _Report:
             cells.append(shown + (f" ({change}{mark})" if change else ""))
         # score and cost are not modelled: ≈ marks the energy-derived cells only
         score, cost, *energy_derived = cells
-        cells = [score, *_gain_and_params(rec), cost] + [_approx(approx, c) for c in energy_derived]
-        extras = _extras(rec)
+        cells = [score, *_gain_and_params(rec.record), cost] + [_approx(approx, c) for c in energy_derived]
+        extras = _extras(rec.record)
         if entry.status == "removed" and extras[0] != "-":
             extras[0] = "was " + extras[0]
         icon = _ICONS.get(entry.status or "", entry.status or "None")
-        return [_variant(rec), _status(rec, icon)] + cells + extras
+        return [_variant(rec.record), _status(rec.record, icon)] + cells + extras
 
     # -- chart ---------------------------------------------------------------
     def chart(self) -> str:
@@ -379,10 +383,10 @@ class _Report:
         measured emissions, no baseline twin) is named under it."""
         by_task: dict = defaultdict(list)
         for r in self.rows:
-            head = r.head or {}
             status = r.status if self.cmp else ""
-            base = (r.base or {}).get("emissions_kg")
-            by_task[r.task].append((r.variant, head.get("emissions_kg"), base, status, bool(head.get("reference"))))
+            base = r.base.emissions_kg if r.base else None
+            head, reference = (r.head.emissions_kg, r.head.record.reference) if r.head else (None, False)
+            by_task[r.task].append((r.variant, head, base, status, reference))
         charts, left_out, shown = [], [], 0
         for task in sorted(by_task):
             entries = sorted(by_task[task], key=lambda e: (not e[4], natural_key(e[0])))
@@ -451,7 +455,7 @@ class _Report:
 
     # -- method ----------------------------------------------------------------
     def method(self) -> str:
-        meter = run_meter(self.run)
+        meter = self.run.meter
         lines = ["### How figures were measured", ""]
         if meter:
             kind = measurement_kind(meter.get("estimate")) + (" estimate" if meter.get("estimate") else "")
@@ -465,13 +469,13 @@ class _Report:
             )
         else:
             lines.append("- No measured windows in this run.")
-        machine = self.run.get("machine") or {}
+        machine = self.run.machine
         if machine.get("cpu"):
             gpus = ", ".join(machine.get("gpus") or []) or "no GPU"
             lines.append(
                 f"- Machine: {escape.inline(machine['cpu'])} ({machine.get('cpu_count')} CPUs); {escape.inline(gpus)}."
             )
-        repeat = (self.run.get("settings") or {}).get("repeat")
+        repeat = self.run.settings.get("repeat")
         if repeat and repeat > 1:
             lines.append(
                 f"- Inference windows repeated {repeat} times; a change in emissions, energy or CEGI "
@@ -490,10 +494,15 @@ class _Report:
         return f"{r.task} / {r.variant}"
 
 
-def _gain_and_params(rec: dict) -> list:
+def _saved(rec: dict[str, Any] | None) -> SavedRecord | None:
+    """A comparison's side (the record dict as saved), typed once."""
+    return None if rec is None else SavedRecord.from_dict(rec)
+
+
+def _gain_and_params(rec: Record) -> list:
     """The gain over the reference (points for gain="points") and T_M, CEGI's other two factors."""
-    gain = "ref" if rec.get("reference") else format_gain(rec.get("gain_pct"), rec.get("gain_mode", "relative"))
-    return [gain, format_count(rec.get("trainable_params"))]
+    gain = "ref" if rec.reference else format_gain(rec.gain_pct, rec.gain_mode)
+    return [gain, format_count(rec.trainable_params)]
 
 
 def _approx(mark: str, text: str) -> str:
@@ -501,31 +510,32 @@ def _approx(mark: str, text: str) -> str:
     return text if text == "-" or text.startswith("n/a") else mark + text
 
 
-def _cegi_value(rec: dict, shown: str) -> str:
+def _cegi_value(saved: SavedRecord | None, shown: str) -> str:
     """The CEGI cell: the number, or n/a with why (reference, nothing trained)."""
-    if rec.get("cegi") is not None or shown != "-":
+    if saved is None or saved.record.cegi is not None or shown != "-":
         return shown
-    return cegi_cell(rec) if (rec.get("reference") or rec.get("cegi_applicable") is False) else shown
+    if saved.record.reference:
+        return "n/a (reference)"
+    return NOTHING_TRAINED if saved.record.cegi_applicable is False else shown
 
 
-def _status(rec: dict, icon: str) -> str:
+def _status(rec: Record, icon: str) -> str:
     """The verdict, with pytest-rerunfailures' reruns and what they spent beside it."""
-    reruns = rec.get("reruns") or 0
+    reruns = rec.reruns or 0
     if not reruns:
         return icon
     return (
-        f"{icon} after {reruns} rerun{'s' * (reruns != 1)} "
-        f"(+{format_mass(rec.get('rerun_emissions_kg') or 0.0)} not counted)"
+        f"{icon} after {reruns} rerun{'s' * (reruns != 1)} (+{format_mass(rec.rerun_emissions_kg or 0.0)} not counted)"
     )
 
 
-def _extras(rec: dict) -> list:
+def _extras(rec: Record) -> list:
     """CO2e per gain and the test's limits, each with the source that set it."""
-    cpg = rec.get("carbon_per_gain")
-    per = "pt" if rec.get("gain_mode") == "points" else "%"
-    why = "reference" if rec.get("reference") else "nothing trained" if rec.get("cegi_applicable") is False else None
+    cpg = rec.carbon_per_gain
+    per = "pt" if rec.gain_mode == "points" else "%"
+    why = "reference" if rec.reference else "nothing trained" if rec.cegi_applicable is False else None
     parts = []
-    for name, limit in (rec.get("limits") or {}).items():
+    for name, limit in (rec.limits or {}).items():
         text = limit_text(name, limit)
         if name == "ceiling" and why and limit.get("value") is not None:
             text += f", n/a: {why}"  # set, but a ceiling never applies here
@@ -533,8 +543,8 @@ def _extras(rec: dict) -> list:
     return ["-" if cpg is None else f"{format_mass(cpg)}/{per}", "; ".join(parts) or "-"]
 
 
-def _variant(rec: dict) -> str:
-    return rec["variant"] + (" (reference)" if rec.get("reference") else "")
+def _variant(rec: Record) -> str:
+    return rec.variant + (" (reference)" if rec.reference else "")
 
 
 def _short(text: str, width: int = escape.LABEL_CHARS) -> str:

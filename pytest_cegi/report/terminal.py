@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from pytest_cegi.core.formula import NOTHING_TRAINED
@@ -35,7 +35,7 @@ def carbon_per_gain_cell(r: dict) -> str:
     return f"{format_mass(value)}/{'pt' if r.get('gain_mode') == 'points' else '%'}"
 
 
-def limit_text(name: str, limit: dict, *, with_source: bool = False) -> str:
+def limit_text(name: str, limit: Mapping[str, Any], *, with_source: bool = False) -> str:
     """ "floor 0.7", "max CO2e 60 mg", "ceiling lifted"; with the source when asked."""
     value = limit.get("value")
     if value is None:

@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_cegi.core.run import Run
 from pytest_cegi.judge.comparison import compare
 from pytest_cegi.report import markdown
-from pytest_cegi.report.markdown import GITHUB_COMMENT_LIMIT, MARKER, render, write_report
+from pytest_cegi.report.markdown import GITHUB_COMMENT_LIMIT, MARKER, write_report
+from pytest_cegi.report.markdown import render as render_run
 
 GOLDEN = Path(__file__).parent / "golden"
 QUIET = [1.00e-4, 1.05e-4, 0.95e-4, 1.02e-4, 0.98e-4]
@@ -37,6 +39,11 @@ LORA_R8 = dict(
         "max_emissions": {"value": 2e-3, "source": "pyproject.toml budget #1"},
     },
 )
+
+
+def render(run, *args, **kwargs):
+    """The report of a run dict, typed once as the report takes it."""
+    return render_run(Run.from_dict(run), *args, **kwargs)
 
 
 def scenario(make):
@@ -227,7 +234,7 @@ def test_every_delta_within_tolerance_says_so_and_the_chart_charts_every_test(ma
 
 def test_a_cut_chart_says_how_many_bars_it_left_out(make):
     many = make.run([make.record(f"v{i}", samples=QUIET) for i in range(40)])
-    text = markdown._Report(many, None, [], None, None, 10).chart()
+    text = markdown._Report(Run.from_dict(many), None, [], None, None, 10).chart()
     assert text.count('"v') == 10 and "30 more of sql (report cut to fit a GitHub comment)" in text
 
 

@@ -8,9 +8,17 @@ import re
 
 import pytest
 
+from pytest_cegi.core.run import Run
 from pytest_cegi.judge.comparison import compare
 from pytest_cegi.report import escape
-from pytest_cegi.report.markdown import GITHUB_COMMENT_LIMIT, MARKER, render
+from pytest_cegi.report.markdown import GITHUB_COMMENT_LIMIT, MARKER
+from pytest_cegi.report.markdown import render as render_run
+
+
+def render(run, *args, **kwargs):
+    """The report of a run dict, typed once as the report takes it."""
+    return render_run(Run.from_dict(run), *args, **kwargs)
+
 
 HOSTILE = {
     "comment": "\n<!--",
