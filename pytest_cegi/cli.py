@@ -211,7 +211,10 @@ def format_text(comparison: Comparison, base_label: str) -> str:
             f"--allow-energy-mismatch to compare anyway)"
         )
     if comparison.unrepeated:
-        lines.append("NOTE some comparisons are unrepeated: tolerance alone, no significance test")
+        lines.append(
+            "NOTE some energy comparisons are unrepeated (fewer than 3 repeats a side): not gated; "
+            "use --cegi-repeat 5 in both runs"
+        )
     for r in comparison.records:
         if r.status != "unchanged":  # added and removed records have no deltas
             lines.append(f"{r.status.upper():<12}{r.task} / {r.variant}")

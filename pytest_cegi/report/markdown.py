@@ -209,9 +209,10 @@ class _Report:
             )
         if self.cmp and self.cmp.unrepeated:
             out.append(
-                "> [!NOTE]\n> Some comparisons are **unrepeated**: single samples, judged by "
-                "tolerance alone, without a significance test. Measured energy varies between "
-                "identical runs; use `--cegi-repeat 5` in both runs."
+                "> [!NOTE]\n> Some energy comparisons are **unrepeated** (fewer than 3 repeats a "
+                "side) and **not gated**: measured energy varies between identical runs on a busy "
+                "machine. Use `--cegi-repeat 5` in both runs, with `cegi.repeated()` or "
+                "`cegi.measure_call`."
             )
         if any(r.estimate for r in self.records):
             out.append("> [!NOTE]\n> Figures marked ≈ are **modelled estimates**, not metered energy.")
@@ -225,7 +226,7 @@ class _Report:
         for r in self.cmp.regressions():
             for d in r.deltas.values():
                 if d.status == "regression":
-                    evidence = d.test.describe() if d.test else ("unrepeated" if d.unrepeated else "deterministic")
+                    evidence = d.test.describe() if d.test else "deterministic"
                     rows.append(
                         [
                             self.test_name(r),
