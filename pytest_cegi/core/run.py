@@ -16,6 +16,7 @@ from typing import Any
 
 from pytest_cegi.core.projection import Projection, project_run
 from pytest_cegi.core.record import Record
+from pytest_cegi.core.window import Method
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Run:
     """A saved run: its records, meter, machine, settings, creation time and warnings."""
 
     records: tuple[SavedRecord, ...]
-    meter: Mapping[str, Any]  # the Method dict as saved (older files may lack fields); {} for none
+    meter: Method | None  # how the run measured; None when it measured nothing
     machine: Mapping[str, Any]
     settings: Mapping[str, Any]
     created: str | None = None
@@ -69,12 +70,12 @@ class Run:
 
     @classmethod
     def from_dict(cls, run: Mapping[str, Any]) -> Run:
-        meter: Mapping[str, Any] = run.get("meter") or {}
+        meter: Mapping[str, Any] | None = run.get("meter")
         if not meter:  # older writers: take it from a record
-            meter = next((r["method"] for r in run.get("records", []) if r.get("method")), {})
+            meter = next((r["method"] for r in run.get("records", []) if r.get("method")), None)
         return cls(
             records=tuple(SavedRecord.from_dict(r) for r in run.get("records", [])),
-            meter=MappingProxyType(dict(meter)),
+            meter=saved_method(meter) if meter else None,
             machine=MappingProxyType(dict(run.get("machine") or {})),
             settings=MappingProxyType(dict(run.get("settings") or {})),
             created=run.get("created"),
@@ -83,4 +84,12 @@ class Run:
         )
 
 
-__all__ = ["Run", "SavedRecord"]
+def saved_method(d: Mapping[str, Any]) -> Method:
+    """A meter description as a run file stores it, typed. Files written before a field
+    existed lack it and get its default (`basis` "machine", `ram` ""); a meter that could
+    not resolve its carbon factor saved none, which stays None (every report shows it as
+    unknown), as in windows read back from a file."""
+    return Method(**{"carbon_factor_g_per_kwh": None, **d})
+
+
+__all__ = ["Run", "SavedRecord", "saved_method"]

@@ -457,15 +457,15 @@ class _Report:
     def method(self) -> str:
         meter = self.run.meter
         lines = ["### How figures were measured", ""]
-        if meter:
-            kind = measurement_kind(meter.get("estimate")) + (" estimate" if meter.get("estimate") else "")
+        if meter is not None:
+            kind = measurement_kind(meter.estimate) + (" estimate" if meter.estimate else "")
             lines.append(
-                f"- Energy: **{kind}** with {escape.code(meter.get('meter'))} "
-                f"(CPU: {escape.inline(meter.get('cpu'))}; GPU: {escape.inline(meter.get('gpu'))})."
+                f"- Energy: **{kind}** with {escape.code(meter.meter)} "
+                f"(CPU: {escape.inline(meter.cpu)}; GPU: {escape.inline(meter.gpu)})."
             )
             lines.append(
-                f"- Carbon factor: {_number(meter.get('carbon_factor_g_per_kwh'))} g CO2e/kWh "
-                f"({escape.inline(meter.get('carbon_factor_source'))})."
+                f"- Carbon factor: {_number(meter.carbon_factor_g_per_kwh)} g CO2e/kWh "
+                f"({escape.inline(meter.carbon_factor_source)})."
             )
         else:
             lines.append("- No measured windows in this run.")
