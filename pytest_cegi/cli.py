@@ -234,8 +234,9 @@ def _report(args) -> int:
         baseline = args.baseline or configured_baseline()
     except _UsageError:
         baseline = None
+    run = Run.from_dict(head)
     text = render(
-        Run.from_dict(head),
+        run,
         comparison,
         baseline_label=args.baseline,
         refresh_command=f"pytest-cegi update {args.run} {baseline or 'BASELINE.json'}",
@@ -254,7 +255,7 @@ def _report(args) -> int:
         from pytest_cegi.report.plot import PlotUnavailable, plot_pareto
 
         try:
-            paths = plot_pareto(head, plot)
+            paths = plot_pareto(run, plot)
         except PlotUnavailable as exc:
             if args.plot:  # asked for explicitly: an error
                 raise _UsageError(str(exc)) from None

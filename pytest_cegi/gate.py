@@ -17,6 +17,7 @@ from pytest_cegi.judge import budgets
 from pytest_cegi.measure.session import SessionState
 
 if TYPE_CHECKING:
+    from pytest_cegi.core.run import Run
     from pytest_cegi.judge.comparison import Comparison, ToleranceSpec
 
 
@@ -118,19 +119,21 @@ def write_outputs(state: SessionState) -> None:
     # whose pyproject sets save/report) must not overwrite the last run's files.
     if not state.records or not (s.save or s.junit or s.report or s.plot):
         return
+    from pytest_cegi.core.run import Run
     from pytest_cegi.core.run_file import build_run, write_run
     from pytest_cegi.report import junit
 
-    run = build_run(state.records, state.meter_method(), s.as_dict(), machine=state.machine)
-    run["warnings"] = run_warnings(state)
+    data = build_run(state.records, state.meter_method(), s.as_dict(), machine=state.machine)
+    data["warnings"] = run_warnings(state)
+    run = Run.from_dict(data)  # typed once, for every report
     if s.save is not None:
-        write_run(s.save, run)
+        write_run(s.save, data)
         state.written.append(Path(s.save))
     if s.junit is not None:
         junit.write_checks(s.junit, state.records)
         state.written.append(Path(s.junit))
     if s.report is not None:
-        write_markdown(state, run)
+        write_markdown(state, run, data)
         state.written.append(Path(s.report))
     if s.plot is not None:
         state.written += write_plot(state, run)
@@ -165,22 +168,21 @@ def comparison(state: SessionState, run: dict[str, Any]) -> Comparison | None:
     )
 
 
-def write_markdown(state: SessionState, run: dict[str, Any]) -> None:
-    from pytest_cegi.core.run import Run
+def write_markdown(state: SessionState, run: Run, data: dict[str, Any]) -> None:
     from pytest_cegi.report import markdown
 
     s = state.settings
     refresh = refresh_command(s.save, s.baseline) if s.baseline else None
     text = markdown.render(
-        Run.from_dict(run),
-        comparison(state, run),
+        run,
+        comparison(state, data),
         baseline_label=str(s.baseline) if s.baseline else None,
         refresh_command=refresh,
     )
     markdown.write_report(text, s.report)
 
 
-def write_plot(state: SessionState, run: dict[str, Any]) -> list[Path]:
+def write_plot(state: SessionState, run: Run) -> list[Path]:
     from pytest_cegi.report.plot import PlotUnavailable, plot_pareto
 
     assert state.settings.plot is not None  # called only with --cegi-plot
