@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,11 +17,16 @@ from pytest_cegi.measure.fixture import Cegi, loaded_variant_class
 from pytest_cegi.measure.session import SessionState
 from pytest_cegi.report import junit, terminal
 
+if TYPE_CHECKING:
+    from pytest_cegi.judge.comparison import Baseline
+
 STATE = pytest.StashKey[SessionState]()
 HANDLE = pytest.StashKey[Cegi]()
 SPEC = pytest.StashKey[budgets.Spec]()
 NODEID = pytest.StashKey[str]()  # node id before xdist's loadgroup adds "@group"
 ATTEMPTS = pytest.StashKey[list]()  # earlier attempts of this item (pytest-rerunfailures)
+BASELINE: pytest.StashKey[Baseline | None] = pytest.StashKey()  # --cegi-baseline, typed once per process
+SESSION_RUN = pytest.StashKey[gate.SessionRun]()  # the session's run, built once at its end
 
 MARKER_HELP = (
     "cegi(task=None, metric=None, floor=None, ceiling=None, max_emissions=None, max_energy=None, "
@@ -62,13 +68,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.meter == "flops":
         _check_flops_profile(settings)
     worker = getattr(config, "workerinput", None)
+    baseline = gate.load_baseline(settings)  # a bad file is a usage error before anything starts
     state = SessionState(
         settings=settings,
         is_worker=worker is not None,
         run_id=worker.get("testrunuid") if worker else None,
-        baseline_run=gate.load_baseline(settings),
     )
     config.stash[STATE] = state
+    config.stash[BASELINE] = baseline
     if worker is None:
         xdist_support.choose_distribution(config)
     else:
@@ -209,6 +216,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         state,
         record,
         spec,
+        baseline=item.config.stash[BASELINE],
         outcome=report.outcome,
         error=_raised(call),
         attempts=item.stash.setdefault(ATTEMPTS, []),
@@ -254,6 +262,13 @@ class RecordCollector:
 # -- end of session: summary and files -------------------------------------------------------
 
 
+def _session_run(config: pytest.Config, state: SessionState) -> gate.SessionRun:
+    """The session's run and comparison, built once for the files and the summary."""
+    if SESSION_RUN not in config.stash:
+        config.stash[SESSION_RUN] = gate.SessionRun(state, config.stash[BASELINE])
+    return config.stash[SESSION_RUN]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or state.is_worker or not state.records:
@@ -271,10 +286,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     state = session.config.stash.get(STATE, None)
-    if state is None or state.is_worker:
+    if state is None or state.is_worker or not state.records:
         return
     try:
-        gate.write_outputs(state)
+        gate.write_outputs(state, _session_run(session.config, state))
     except OSError as exc:
         session.config.get_terminal_writer().line(f"pytest-cegi: could not write results: {exc}", red=True)
         if session.exitstatus == 0:

@@ -30,6 +30,13 @@ class SavedRecord:
     estimate: bool = False
 
     @classmethod
+    def of(cls, record: Record) -> SavedRecord:
+        """A finished record with the totals its run file will store (there, a figure
+        JSON cannot hold, inf or NaN, becomes null)."""
+        cost = record.cost()
+        return cls(record, record.energy_kwh, record.emissions_kg, None if cost is None else cost[0], record.estimate)
+
+    @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SavedRecord:
         return cls(
             record=Record.from_dict(d),
@@ -38,6 +45,10 @@ class SavedRecord:
             cost=d.get("cost"),
             estimate=bool(d.get("estimate")),
         )
+
+    @property
+    def nodeid(self) -> str:
+        return self.record.nodeid
 
     @property
     def task(self) -> str:
