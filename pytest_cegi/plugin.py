@@ -275,10 +275,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         return
     terminal.write_summary(
         terminalreporter,
-        state.records,
-        state.meter_method(),
+        _session_run(config, state).run,
         enforce=state.settings.enforce,
-        warnings=gate.run_warnings(state),
         written=state.written,
     )
 
