@@ -9,8 +9,9 @@ shows a saved figure as saved, never recomputed from windows where the two could
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -77,7 +78,6 @@ class Run:
     settings: Mapping[str, Any]
     created: str | None = None
     warnings: tuple[str, ...] = ()
-    projections: tuple[Projection, ...] = field(default=())  # from the deployments the run declares
 
     @classmethod
     def from_dict(cls, run: Mapping[str, Any]) -> Run:
@@ -91,8 +91,13 @@ class Run:
             settings=MappingProxyType(dict(run.get("settings") or {})),
             created=run.get("created"),
             warnings=tuple(run.get("warnings") or ()),
-            projections=tuple(project_run(dict(run))),
         )
+
+    @functools.cached_property
+    def projections(self) -> tuple[Projection, ...]:
+        """From the deployments the run declares; computed on first use (only reports
+        show them), so typing a run to compare it never projects it."""
+        return tuple(project_run(self))
 
 
 def saved_method(d: Mapping[str, Any]) -> Method:
