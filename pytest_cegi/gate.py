@@ -153,7 +153,7 @@ def write_outputs(state: SessionState, session: SessionRun) -> None:
         write_run(s.save, session.data)
         state.written.append(Path(s.save))
     if s.junit is not None:
-        junit.write_checks(s.junit, state.records)
+        junit.write_checks(s.junit, session.run)
         state.written.append(Path(s.junit))
     if s.report is not None:
         write_markdown(state, session)

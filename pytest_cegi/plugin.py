@@ -9,6 +9,7 @@ import pytest
 
 from pytest_cegi import gate
 from pytest_cegi.core.record import Record
+from pytest_cegi.core.run import SavedRecord
 from pytest_cegi.core.settings import CLI_OPTIONS, SettingsError, cli_values, load
 from pytest_cegi.judge import budgets
 from pytest_cegi.measure import collection
@@ -221,11 +222,10 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         error=_raised(call),
         attempts=item.stash.setdefault(ATTEMPTS, []),
     )
-    data = record.to_dict()
-    report.cegi_record = data  # travels to the xdist controller with the report
+    report.cegi_record = record.to_dict()  # travels to the xdist controller with the report
     # Replace, not add to, an earlier attempt's properties: one set per test.
     item.user_properties[:] = [p for p in item.user_properties if not str(p[0]).startswith("cegi.")]
-    item.user_properties.extend(junit.properties(data))
+    item.user_properties.extend(junit.properties(SavedRecord.of(record)))
     if report.passed and gate.fails_test(record, state.settings):
         report.outcome = "failed"
         # One line per violated limit; the first shows in pytest's short summary.
