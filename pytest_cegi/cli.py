@@ -140,7 +140,7 @@ def _fail_on(text: str) -> set:
     return chosen
 
 
-def _tolerances(args, head_run: dict):
+def _tolerances(args, head_run: Run):
     """Tolerances per record: saved settings < the record's own < --max-regression."""
     overrides = {}
     for item in args.max_regression:
@@ -150,13 +150,12 @@ def _tolerances(args, head_run: dict):
                 f"--max-regression expects QUANTITY=TOL with QUANTITY one of {', '.join(QUANTITIES)}, got {item!r}"
             )
         overrides[quantity] = (parse_tolerance(value), "--max-regression")
-    return record_tolerances(head_run.get("settings") or {}, overrides)
+    return record_tolerances(head_run.settings, overrides)
 
 
-def _load_pair(args, base_path: str, head_path: str) -> tuple[dict, dict, Comparison]:
-    base, head = load_run(base_path), load_run(head_path)
-    comparison = compare(base, head, _tolerances(args, head), allow_energy_mismatch=args.allow_energy_mismatch)
-    return base, head, comparison
+def _comparison(args, base: Run, head: Run) -> Comparison:
+    """head against base, with the tolerances head saved and the command line's."""
+    return compare(base, head, _tolerances(args, head), allow_energy_mismatch=args.allow_energy_mismatch)
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -176,14 +175,15 @@ def _pool(args) -> int:
 
 
 def _compare(args) -> int:
-    _, head, comparison = _load_pair(args, args.base, args.head)
+    base, head = Run.from_dict(load_run(args.base)), Run.from_dict(load_run(args.head))
+    comparison = _comparison(args, base, head)
     if args.format == "json":
         text = json.dumps(comparison.to_dict(), indent=2) + "\n"
     elif args.format == "md":
         from pytest_cegi.report.markdown import render
 
         text = render(
-            Run.from_dict(head),
+            head,
             comparison,
             baseline_label=args.base,
             refresh_command=f"pytest-cegi update {args.head} {args.base}",
@@ -227,18 +227,14 @@ def format_text(comparison: Comparison, base_label: str) -> str:
 def _report(args) -> int:
     from pytest_cegi.report.markdown import render, write_report
 
-    head = load_run(args.run)
-    comparison = None
-    if args.baseline:
-        comparison = compare(
-            load_run(args.baseline), head, _tolerances(args, head), allow_energy_mismatch=args.allow_energy_mismatch
-        )
+    head = Run.from_dict(load_run(args.run))
+    comparison = _comparison(args, Run.from_dict(load_run(args.baseline)), head) if args.baseline else None
     try:  # only for the hint: a broken pyproject.toml here must not stop the report
         baseline = args.baseline or configured_baseline()
     except _UsageError:
         baseline = None
     text = render(
-        Run.from_dict(head),
+        head,
         comparison,
         baseline_label=args.baseline,
         refresh_command=f"pytest-cegi update {args.run} {baseline or 'BASELINE.json'}",

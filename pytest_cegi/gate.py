@@ -1,13 +1,14 @@
 """The plugin's session glue: the baseline, each test's finish (budgets, regression
-checks, one verdict, whether it fails), and the session-end files."""
+checks, one verdict, whether it fails), and the session's run and files."""
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,19 +18,25 @@ from pytest_cegi.judge import budgets
 from pytest_cegi.measure.session import SessionState
 
 if TYPE_CHECKING:
-    from pytest_cegi.judge.comparison import Comparison, ToleranceSpec
+    from pytest_cegi.core.run import Run
+    from pytest_cegi.core.window import Method
+    from pytest_cegi.judge.comparison import Baseline, Comparison, ToleranceSpec
 
 
-def load_baseline(settings: Settings) -> dict[str, Any] | None:
-    """The --cegi-baseline run, validated once per process (a bad file is a usage error)."""
+def load_baseline(settings: Settings) -> Baseline | None:
+    """The --cegi-baseline run, validated and typed once per process (a bad file is a
+    usage error), with the tolerances every test is compared under."""
     if settings.baseline is None:
         return None
+    from pytest_cegi.core.run import Run
     from pytest_cegi.core.run_file import BaselineError, load_run
+    from pytest_cegi.judge.comparison import Baseline
 
     try:
-        return load_run(settings.baseline)
+        run = Run.from_dict(load_run(settings.baseline))
     except BaselineError as exc:
         raise pytest.UsageError(f"pytest-cegi: baseline {exc}") from None
+    return Baseline(run, tolerances_for(settings), allow_energy_mismatch=settings.allow_energy_mismatch)
 
 
 def run_warnings(state: SessionState) -> list[str]:
@@ -50,8 +57,8 @@ def run_warnings(state: SessionState) -> list[str]:
     return out
 
 
-def tolerances_for(settings: Settings) -> Callable[[dict[str, Any]], ToleranceSpec]:
-    """record dict -> {quantity: (Tolerance, source) | None}: defaults < [tool.cegi] < the
+def tolerances_for(settings: Settings) -> Callable[[Record], ToleranceSpec]:
+    """Record -> {quantity: (Tolerance, source) | None}: defaults < [tool.cegi] < the
     test's own budget entry, read through the same function `pytest-cegi compare` uses."""
     from pytest_cegi.judge.comparison import record_tolerances
 
@@ -80,6 +87,7 @@ def finish_test(
     record: Record,
     spec: budgets.Spec,
     *,
+    baseline: Baseline | None,
     outcome: str,
     error: str | None,
     attempts: list[tuple[float, float]],
@@ -96,8 +104,8 @@ def finish_test(
     record.rerun_energy_kwh = sum(a[0] for a in attempts)
     record.rerun_emissions_kg = sum(a[1] for a in attempts)
     attempts.append((record.energy_kwh, record.emissions_kg))
-    if state.baseline_run is not None:
-        record.checks += regression_checks(state, record)
+    if baseline is not None:
+        record.checks += regression_checks(state, baseline, record)
     budgets.set_verdict(record, enforce=state.settings.enforce)
     if record.reference and record.score is not None:
         state.reference_scores[spec.task] = record.score
@@ -111,76 +119,81 @@ def fails_test(record: Record, settings: Settings) -> bool:
     return record.verdict == "fail" or (record.verdict == "invalid" and settings.invalid == "fail")
 
 
-def write_outputs(state: SessionState) -> None:
+class SessionRun:
+    """The session's run as every consumer takes it, built once on the process that
+    reports: `data` (the run dict the file stores), `run` (typed, for the reports and the
+    terminal) and, on first use, its `comparison` with the baseline."""
+
+    def __init__(self, state: SessionState, baseline: Baseline | None) -> None:
+        from pytest_cegi.core.run import Run
+        from pytest_cegi.core.run_file import build_run
+
+        self.data = build_run(state.records, state.meter_method(), state.settings.as_dict(), machine=state.machine)
+        self.data["warnings"] = run_warnings(state)
+        self.run: Run = Run.from_dict(self.data)
+        self._baseline = baseline
+
+    @functools.cached_property
+    def comparison(self) -> Comparison | None:
+        """From each test's own comparison where this process made it (see Baseline)."""
+        return None if self._baseline is None else self._baseline.compare_run(self.run)
+
+
+def write_outputs(state: SessionState, session: SessionRun) -> None:
     """The session-end files: saved run, JUnit checks, Markdown report, plot."""
     s = state.settings
     # A session that measured nothing (e.g. `pytest tests/` beside a benchmark suite
     # whose pyproject sets save/report) must not overwrite the last run's files.
     if not state.records or not (s.save or s.junit or s.report or s.plot):
         return
-    from pytest_cegi.core.run_file import build_run, write_run
+    from pytest_cegi.core.run_file import write_run
     from pytest_cegi.report import junit
 
-    run = build_run(state.records, state.meter_method(), s.as_dict(), machine=state.machine)
-    run["warnings"] = run_warnings(state)
     if s.save is not None:
-        write_run(s.save, run)
+        write_run(s.save, session.data)
         state.written.append(Path(s.save))
     if s.junit is not None:
-        junit.write_checks(s.junit, state.records)
+        junit.write_checks(s.junit, session.run)
         state.written.append(Path(s.junit))
     if s.report is not None:
-        write_markdown(state, run)
+        write_markdown(state, session)
         state.written.append(Path(s.report))
     if s.plot is not None:
-        state.written += write_plot(state, run)
+        state.written += write_plot(state, session.run)
 
 
-def regression_checks(state: SessionState, record: Record) -> list[Check]:
-    """Compare one finished test with its baseline twin; regressions become checks."""
-    from pytest_cegi.judge.comparison import compare_one
+def regression_checks(state: SessionState, baseline: Baseline, record: Record) -> list[Check]:
+    """Compare one finished test with its baseline twin (the baseline keeps the result
+    for the session's comparison); regressions become checks."""
+    from pytest_cegi.core.run import SavedRecord
 
-    assert state.baseline_run is not None  # called only with a baseline
-    result = compare_one(
-        state.baseline_run,
-        record.to_dict(),
-        tolerances_for(state.settings),
-        machine=state.machine,
-        meter=state.meter_method(),
-        allow_energy_mismatch=state.settings.allow_energy_mismatch,
-    )
+    result = baseline.compare_test(SavedRecord.of(record), machine=state.machine, meter=meter_of(state))
     return result.checks()
 
 
-def comparison(state: SessionState, run: dict[str, Any]) -> Comparison | None:
-    if state.baseline_run is None:
-        return None
-    from pytest_cegi.judge.comparison import compare
+def meter_of(state: SessionState) -> Method | None:
+    """This run's meter description, typed; None before anything was measured."""
+    from pytest_cegi.core.run import saved_method
 
-    return compare(
-        state.baseline_run,
-        run,
-        tolerances_for(state.settings),
-        allow_energy_mismatch=state.settings.allow_energy_mismatch,
-    )
+    method = state.meter_method()
+    return saved_method(method) if method else None
 
 
-def write_markdown(state: SessionState, run: dict[str, Any]) -> None:
-    from pytest_cegi.core.run import Run
+def write_markdown(state: SessionState, session: SessionRun) -> None:
     from pytest_cegi.report import markdown
 
     s = state.settings
     refresh = refresh_command(s.save, s.baseline) if s.baseline else None
     text = markdown.render(
-        Run.from_dict(run),
-        comparison(state, run),
+        session.run,
+        session.comparison,
         baseline_label=str(s.baseline) if s.baseline else None,
         refresh_command=refresh,
     )
     markdown.write_report(text, s.report)
 
 
-def write_plot(state: SessionState, run: dict[str, Any]) -> list[Path]:
+def write_plot(state: SessionState, run: Run) -> list[Path]:
     from pytest_cegi.report.plot import PlotUnavailable, plot_pareto
 
     assert state.settings.plot is not None  # called only with --cegi-plot

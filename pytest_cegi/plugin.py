@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_cegi import gate
 from pytest_cegi.core.record import Record
+from pytest_cegi.core.run import SavedRecord
 from pytest_cegi.core.settings import CLI_OPTIONS, SettingsError, cli_values, load
 from pytest_cegi.judge import budgets
 from pytest_cegi.measure import collection
@@ -16,11 +18,16 @@ from pytest_cegi.measure.fixture import Cegi, loaded_variant_class
 from pytest_cegi.measure.session import SessionState
 from pytest_cegi.report import junit, terminal
 
+if TYPE_CHECKING:
+    from pytest_cegi.judge.comparison import Baseline
+
 STATE = pytest.StashKey[SessionState]()
 HANDLE = pytest.StashKey[Cegi]()
 SPEC = pytest.StashKey[budgets.Spec]()
 NODEID = pytest.StashKey[str]()  # node id before xdist's loadgroup adds "@group"
 ATTEMPTS = pytest.StashKey[list]()  # earlier attempts of this item (pytest-rerunfailures)
+BASELINE: pytest.StashKey[Baseline | None] = pytest.StashKey()  # --cegi-baseline, typed once per process
+SESSION_RUN = pytest.StashKey[gate.SessionRun]()  # the session's run, built once at its end
 
 MARKER_HELP = (
     "cegi(task=None, metric=None, floor=None, ceiling=None, max_emissions=None, max_energy=None, "
@@ -62,13 +69,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.meter == "flops":
         _check_flops_profile(settings)
     worker = getattr(config, "workerinput", None)
+    baseline = gate.load_baseline(settings)  # a bad file is a usage error before anything starts
     state = SessionState(
         settings=settings,
         is_worker=worker is not None,
         run_id=worker.get("testrunuid") if worker else None,
-        baseline_run=gate.load_baseline(settings),
     )
     config.stash[STATE] = state
+    config.stash[BASELINE] = baseline
     if worker is None:
         xdist_support.choose_distribution(config)
     else:
@@ -209,15 +217,15 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         state,
         record,
         spec,
+        baseline=item.config.stash[BASELINE],
         outcome=report.outcome,
         error=_raised(call),
         attempts=item.stash.setdefault(ATTEMPTS, []),
     )
-    data = record.to_dict()
-    report.cegi_record = data  # travels to the xdist controller with the report
+    report.cegi_record = record.to_dict()  # travels to the xdist controller with the report
     # Replace, not add to, an earlier attempt's properties: one set per test.
     item.user_properties[:] = [p for p in item.user_properties if not str(p[0]).startswith("cegi.")]
-    item.user_properties.extend(junit.properties(data))
+    item.user_properties.extend(junit.properties(SavedRecord.of(record)))
     if report.passed and gate.fails_test(record, state.settings):
         report.outcome = "failed"
         # One line per violated limit; the first shows in pytest's short summary.
@@ -254,16 +262,21 @@ class RecordCollector:
 # -- end of session: summary and files -------------------------------------------------------
 
 
+def _session_run(config: pytest.Config, state: SessionState) -> gate.SessionRun:
+    """The session's run and comparison, built once for the files and the summary."""
+    if SESSION_RUN not in config.stash:
+        config.stash[SESSION_RUN] = gate.SessionRun(state, config.stash[BASELINE])
+    return config.stash[SESSION_RUN]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or state.is_worker or not state.records:
         return
     terminal.write_summary(
         terminalreporter,
-        state.records,
-        state.meter_method(),
+        _session_run(config, state).run,
         enforce=state.settings.enforce,
-        warnings=gate.run_warnings(state),
         written=state.written,
     )
 
@@ -271,10 +284,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     state = session.config.stash.get(STATE, None)
-    if state is None or state.is_worker:
+    if state is None or state.is_worker or not state.records:
         return
     try:
-        gate.write_outputs(state)
+        gate.write_outputs(state, _session_run(session.config, state))
     except OSError as exc:
         session.config.get_terminal_writer().line(f"pytest-cegi: could not write results: {exc}", red=True)
         if session.exitstatus == 0:

@@ -7,15 +7,15 @@ and annual = daily x 365. (The study's own figure, 2.298183e-08 kg per run x 15 
 a year is 2.609e8 kg. tests/core/test_projection.py checks both.)
 
 - per-request emissions = emissions of the record's `inference` windows divided by
-  the number of requests those windows served (`cegi.measure(requests=N)`, saved
-  as the record's `requests`)
+  the number of requests those windows served (`cegi.measure(requests=N)`, the
+  record's `requests`)
   (for repeated windows: requests per repeat, as a repeated window's figure is
   the figure of one repeat).
 - the volume is declared in the budget file, globally or per budget entry:
   `deployment = { requests_per_second = 15, units = 24e6 }` or
   `deployment = { requests_per_day = 2e6 }`; `units` (deployed copies) defaults to 1.
   A saved run carries it as `settings["deployment"]`, or per record as
-  `record["deployment"]`, which wins.
+  `record["deployment"]`, which wins. `Run.projections` (core/run.py) holds them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # core/run.py imports this module
+    from pytest_cegi.core.run import Run, SavedRecord
 
 SECONDS_PER_DAY = 24 * 3600
 DAYS_PER_YEAR = 365
@@ -105,44 +108,38 @@ class Projection:
         }
 
 
-def project(record: dict[str, Any], deployment: Deployment) -> Projection:
-    """Project one saved record (a Record.to_dict()) to a year of deployment."""
+def project(saved: SavedRecord, deployment: Deployment) -> Projection:
+    """Project one saved record to a day and a year of deployment."""
+    record = saved.record
 
     def result(per_request: float | None = None, reason: str | None = None) -> Projection:
         annual = None if per_request is None else per_request * deployment.requests_per_year * deployment.units
         return Projection(
-            record["task"],
-            record["variant"],
-            record["nodeid"],
-            deployment,
-            per_request,
-            annual,
-            reason,
-            bool(record.get("estimate")),
+            record.task, record.variant, record.nodeid, deployment, per_request, annual, reason, saved.estimate
         )
 
-    windows = [w for w in record.get("windows", []) if w.get("phase") == "inference"]
+    windows = [w for w in record.windows if w.phase == "inference"]
     if not windows:
         return result(reason="no inference window measured")
-    requests = record.get("requests")
-    if isinstance(requests, bool) or not isinstance(requests, (int, float)) or requests <= 0:
+    requests = record.requests
+    if requests is None or requests <= 0:
         return result(reason="request count unknown (cegi.measure(requests=N))")
-    emissions = sum(w.get("emissions_kg") or 0.0 for w in windows)
-    return result(per_request=emissions / requests)
+    return result(per_request=sum(w.emissions_kg for w in windows) / requests)
 
 
-def deployment_for(run: dict[str, Any], record: dict[str, Any]) -> Deployment | None:
-    declared = record.get("deployment") or (run.get("settings") or {}).get("deployment")
-    if not declared:
-        return None
-    return parse_deployment(declared, f"deployment of {record['nodeid']}")
-
-
-def project_run(run: dict[str, Any], deployment: Deployment | None = None) -> list[Projection]:
+def project_run(run: Run, deployment: Deployment | None = None) -> list[Projection]:
     """Projections for every record with a declared (or the given) deployment."""
     out: list[Projection] = []
-    for rec in run.get("records", []):
-        dep = deployment or deployment_for(run, rec)
+    for saved in run.records:
+        dep = deployment or deployment_for(run, saved)
         if dep is not None:
-            out.append(project(rec, dep))
+            out.append(project(saved, dep))
     return out
+
+
+def deployment_for(run: Run, saved: SavedRecord) -> Deployment | None:
+    """The record's own declaration, else the run's; None when neither declares one."""
+    declared = saved.record.deployment or run.settings.get("deployment")
+    if not declared:
+        return None
+    return parse_deployment(declared, f"deployment of {saved.nodeid}")

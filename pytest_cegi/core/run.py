@@ -9,13 +9,15 @@ shows a saved figure as saved, never recomputed from windows where the two could
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from pytest_cegi.core.projection import Projection, project_run
 from pytest_cegi.core.record import Record
+from pytest_cegi.core.window import Method
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,13 @@ class SavedRecord:
     estimate: bool = False
 
     @classmethod
+    def of(cls, record: Record) -> SavedRecord:
+        """A finished record with the totals its run file will store (there, a figure
+        JSON cannot hold, inf or NaN, becomes null)."""
+        cost = record.cost()
+        return cls(record, record.energy_kwh, record.emissions_kg, None if cost is None else cost[0], record.estimate)
+
+    @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SavedRecord:
         return cls(
             record=Record.from_dict(d),
@@ -37,6 +46,10 @@ class SavedRecord:
             cost=d.get("cost"),
             estimate=bool(d.get("estimate")),
         )
+
+    @property
+    def nodeid(self) -> str:
+        return self.record.nodeid
 
     @property
     def task(self) -> str:
@@ -60,27 +73,39 @@ class Run:
     """A saved run: its records, meter, machine, settings, creation time and warnings."""
 
     records: tuple[SavedRecord, ...]
-    meter: Mapping[str, Any]  # the Method dict as saved (older files may lack fields); {} for none
+    meter: Method | None  # how the run measured; None when it measured nothing
     machine: Mapping[str, Any]
     settings: Mapping[str, Any]
     created: str | None = None
     warnings: tuple[str, ...] = ()
-    projections: tuple[Projection, ...] = field(default=())  # from the deployments the run declares
 
     @classmethod
     def from_dict(cls, run: Mapping[str, Any]) -> Run:
-        meter: Mapping[str, Any] = run.get("meter") or {}
+        meter: Mapping[str, Any] | None = run.get("meter")
         if not meter:  # older writers: take it from a record
-            meter = next((r["method"] for r in run.get("records", []) if r.get("method")), {})
+            meter = next((r["method"] for r in run.get("records", []) if r.get("method")), None)
         return cls(
             records=tuple(SavedRecord.from_dict(r) for r in run.get("records", [])),
-            meter=MappingProxyType(dict(meter)),
+            meter=saved_method(meter) if meter else None,
             machine=MappingProxyType(dict(run.get("machine") or {})),
             settings=MappingProxyType(dict(run.get("settings") or {})),
             created=run.get("created"),
             warnings=tuple(run.get("warnings") or ()),
-            projections=tuple(project_run(dict(run))),
         )
 
+    @functools.cached_property
+    def projections(self) -> tuple[Projection, ...]:
+        """From the deployments the run declares; computed on first use (only reports
+        show them), so typing a run to compare it never projects it."""
+        return tuple(project_run(self))
 
-__all__ = ["Run", "SavedRecord"]
+
+def saved_method(d: Mapping[str, Any]) -> Method:
+    """A meter description as a run file stores it, typed. Files written before a field
+    existed lack it and get its default (`basis` "machine", `ram` ""); a meter that could
+    not resolve its carbon factor saved none, which stays None (every report shows it as
+    unknown), as in windows read back from a file."""
+    return Method(**{"carbon_factor_g_per_kwh": None, **d})
+
+
+__all__ = ["Run", "SavedRecord", "saved_method"]

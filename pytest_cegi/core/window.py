@@ -50,14 +50,12 @@ def measurement_kind(estimate: object) -> str:
     return "modelled" if estimate else "measured"
 
 
-def meter_identity(meter: Mapping[str, Any]) -> str:
-    """A saved meter description (Method dict, possibly from an older file) as the short
-    name two runs' meters are compared by: "codecarbon (measured; cpu RAPL; gpu none)";
-    "" for no meter."""
-    if not meter:
+def meter_identity(meter: Method | None) -> str:
+    """A meter as the short name two runs' meters are compared by:
+    "codecarbon (measured; cpu RAPL; gpu none)"; "" for no meter."""
+    if meter is None:
         return ""
-    kind = measurement_kind(meter.get("estimate"))
-    return f"{meter.get('meter')} ({kind}; cpu {meter.get('cpu')}; gpu {meter.get('gpu')})"
+    return f"{meter.meter} ({measurement_kind(meter.estimate)}; cpu {meter.cpu}; gpu {meter.gpu})"
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,29 @@
 """The comparison engine: a run against its baseline, test by test.
 
     run = run_file.load_run("benchmarks/baseline.json")   # BaselineError on any problem
-    result = compare(run, head_run, {"emissions": "15%"})
+    result = compare(run, head_run, {"emissions": "15%"})  # run dicts or typed core.run.Run
     result.regressions()                                  # RecordComparison list
 
 Records match by node id, then by (task, variant), so renaming a test file keeps
 its history. Runs from different hardware or meters, or with different carbon
 factors, are flagged; the quantities those differences make meaningless are not
 compared unless the caller opts in (`allow_energy_mismatch=True`).
+
+The plugin compares each test as it finishes (its regression checks) and then the
+whole run (the report) through one `Baseline`, which compares every test once.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pytest_cegi.core.record import Check, Record
+from pytest_cegi.core.run import Run, SavedRecord
 from pytest_cegi.core.units import Tolerance, parse_tolerance
-from pytest_cegi.core.window import meter_identity
+from pytest_cegi.core.window import Method, meter_identity
 from pytest_cegi.judge.regression import (
     ENERGY_DERIVED,
     QUANTITIES,
@@ -48,19 +52,7 @@ class Mismatch:
         return {"kind": self.kind, "base": self.base, "head": self.head, "refuses": list(self.refuses)}
 
 
-def run_meter(run: dict[str, Any]) -> dict[str, Any]:
-    """The run's meter description (Method dict); {} when it has none."""
-    meter: dict[str, Any] | None = run.get("meter")
-    if meter:
-        return meter
-    for rec in run.get("records", []):  # older writers: take it from a record
-        method: dict[str, Any] | None = rec.get("method")
-        if method:
-            return method
-    return {}
-
-
-def _hardware(machine: dict[str, Any] | None) -> str | None:
+def _hardware(machine: Mapping[str, Any] | None) -> str | None:
     machine = machine or {}
     if not machine.get("cpu") and not machine.get("gpus"):
         return None
@@ -68,32 +60,31 @@ def _hardware(machine: dict[str, Any] | None) -> str | None:
     return f"{machine.get('cpu') or 'unknown CPU'}; {gpus}"
 
 
-def environment_mismatches(base: dict[str, Any], head: dict[str, Any]) -> list[Mismatch]:
-    """The differences between two runs' environments (hardware, meter, carbon factor)."""
-    return _mismatches(base.get("machine"), run_meter(base), head.get("machine"), run_meter(head))
-
-
 def _mismatches(
-    base_machine: dict[str, Any] | None, bm: dict[str, Any], head_machine: dict[str, Any] | None, hm: dict[str, Any]
+    base_machine: Mapping[str, Any] | None,
+    bm: Method | None,
+    head_machine: Mapping[str, Any] | None,
+    hm: Method | None,
 ) -> list[Mismatch]:
     out: list[Mismatch] = []
     # The flops meter models energy from a declared device profile, not the
     # machine it runs on, so its figures stay comparable across hardware.
-    deterministic = bm.get("meter") == hm.get("meter") == "flops"
+    deterministic = bm is not None and hm is not None and bm.meter == hm.meter == "flops"
     bh, hh = _hardware(base_machine), _hardware(head_machine)
     if bh and hh and bh != hh and not deterministic:
         out.append(Mismatch("hardware", bh, hh, ENERGY_DERIVED))
-    b_method = meter_identity(bm)
-    h_method = meter_identity(hm)
-    if bm and hm and b_method != h_method:
+    if bm is None or hm is None:  # a run that measured nothing has no meter to differ
+        return out
+    b_method, h_method = meter_identity(bm), meter_identity(hm)
+    if b_method != h_method:
         out.append(Mismatch("meter", b_method, h_method, ENERGY_DERIVED))
-    bf, hf = bm.get("carbon_factor_g_per_kwh"), hm.get("carbon_factor_g_per_kwh")
+    bf, hf = bm.carbon_factor_g_per_kwh, hm.carbon_factor_g_per_kwh
     if isinstance(bf, (int, float)) and isinstance(hf, (int, float)) and not math.isclose(bf, hf, rel_tol=1e-9):
         out.append(
             Mismatch(
                 "carbon factor",
-                f"{bf:g} g/kWh ({bm.get('carbon_factor_source', '?')})",
-                f"{hf:g} g/kWh ({hm.get('carbon_factor_source', '?')})",
+                f"{bf:g} g/kWh ({bm.carbon_factor_source})",
+                f"{hf:g} g/kWh ({hm.carbon_factor_source})",
                 ("emissions", "cegi"),
             )
         )
@@ -110,8 +101,8 @@ class RecordComparison:
     task: str
     variant: str
     nodeid: str
-    base: dict[str, Any] | None  # the record dicts as saved
-    head: dict[str, Any] | None
+    base: SavedRecord | None  # the baseline's record; None for a test added since
+    head: SavedRecord | None  # this run's record; None for a test removed since
     status: str  # one of STATUS_ORDER
     deltas: dict[str, QuantityDelta] = field(default_factory=dict)  # by quantity
 
@@ -128,7 +119,7 @@ class RecordComparison:
             threshold = None
             if d.base is not None:
                 allowed = d.rule.tolerance.allowed_increase(d.base)
-                higher_better = d.quantity == "score" and (self.head or {}).get("higher_is_better", True)
+                higher_better = d.quantity == "score" and (self.head is None or self.head.record.higher_is_better)
                 threshold = d.base - allowed if higher_better else d.base + allowed
             out.append(
                 Check(
@@ -203,27 +194,27 @@ class Comparison:
         }
 
 
-# A baseline record and its head twin (the record dicts as saved); None where unmatched.
-RecordPair = tuple[dict[str, Any] | None, dict[str, Any] | None]
+# A baseline record and its head twin; None where unmatched.
+RecordPair = tuple[SavedRecord | None, SavedRecord | None]
 
 
-def match_records(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[RecordPair]:
+def match_records(base: Sequence[SavedRecord], head: Sequence[SavedRecord]) -> list[RecordPair]:
     """(base, head) pairs: by node id first, then by (task, variant); None where unmatched."""
     pairs: list[RecordPair]
     pairs, left = [], list(base)
-    unmatched_head: list[dict[str, Any]] = []
-    by_id: dict[str, dict[str, Any]] = {}
+    unmatched_head: list[SavedRecord] = []
+    by_id: dict[str, SavedRecord] = {}
     for rec in left:
-        by_id.setdefault(rec["nodeid"], rec)
+        by_id.setdefault(rec.nodeid, rec)
     for rec in head:
-        twin = by_id.pop(rec["nodeid"], None)
+        twin = by_id.pop(rec.nodeid, None)
         if twin is not None:
             left.remove(twin)
             pairs.append((twin, rec))
         else:
             unmatched_head.append(rec)
     for rec in unmatched_head:
-        twin = next((b for b in left if (b["task"], b["variant"]) == (rec["task"], rec["variant"])), None)
+        twin = next((b for b in left if (b.task, b.variant) == (rec.task, rec.variant)), None)
         if twin is not None:
             left.remove(twin)
         pairs.append((twin, rec))
@@ -242,10 +233,10 @@ class Environment:
     @classmethod
     def between(
         cls,
-        base_machine: dict[str, Any] | None,
-        base_meter: dict[str, Any],
-        head_machine: dict[str, Any] | None,
-        head_meter: dict[str, Any],
+        base_machine: Mapping[str, Any] | None,
+        base_meter: Method | None,
+        head_machine: Mapping[str, Any] | None,
+        head_meter: Method | None,
         *,
         allow_energy_mismatch: bool = False,
     ) -> Environment:
@@ -257,18 +248,16 @@ class Environment:
 
 
 def compare_record(
-    base_rec: dict[str, Any] | None, head_rec: dict[str, Any] | None, tolerances: Tolerances, env: Environment
+    base: SavedRecord | None, head: SavedRecord | None, tolerances: Tolerances, env: Environment
 ) -> RecordComparison:
-    """One test against its baseline twin (None where there is none): the engine
-    behind both the per-test regression checks and the session's comparison."""
-    shown = head_rec or base_rec
+    """One test against its baseline twin (None where there is none)."""
+    shown = head or base
     assert shown is not None
-    result = RecordComparison(shown["task"], shown["variant"], shown["nodeid"], base_rec, head_rec, "")
-    if base_rec is None or head_rec is None:
-        result.status = "added" if base_rec is None else "removed"
+    result = RecordComparison(shown.task, shown.variant, shown.nodeid, base, head, "")
+    if base is None or head is None:
+        result.status = "added" if base is None else "removed"
         return result
-    base, head = Record.from_dict(base_rec), Record.from_dict(head_rec)
-    rules = resolve_rules(tolerances, head_rec)
+    rules = resolve_rules(tolerances, head.record)
     for q in QUANTITIES:
         why = None
         if q in env.refused:
@@ -278,7 +267,7 @@ def compare_record(
                 f"(opt in with --cegi-allow-energy-mismatch, or --allow-energy-mismatch "
                 f"for pytest-cegi compare)"
             )
-        result.deltas[q] = judge(q, base, head, rules[q], refused=why)
+        result.deltas[q] = judge(q, base.record, head.record, rules[q], refused=why)
     statuses = {d.status for d in result.deltas.values()}
     result.status = (
         "regression" if "regression" in statuses else "improvement" if "improvement" in statuses else "unchanged"
@@ -286,64 +275,95 @@ def compare_record(
     return result
 
 
+@dataclass
+class Baseline:
+    """A baseline run, compared with this run's tests one by one as they finish (each
+    test's regression checks), then with the whole run (the session's comparison).
+
+    A test is compared once: the whole-run comparison takes each result `compare_test`
+    found on this process, where the environment and the baseline twin are the same,
+    and compares only the tests it did not see (under pytest-xdist each worker judges
+    its own tests, so the controller compares them for the report).
+    """
+
+    run: Run
+    tolerances: Tolerances = None
+    allow_energy_mismatch: bool = False
+    _judged: dict[str, tuple[Environment, RecordComparison]] = field(default_factory=dict, init=False, repr=False)
+
+    def environment(self, machine: Mapping[str, Any] | None, meter: Method | None) -> Environment:
+        return Environment.between(
+            self.run.machine, self.run.meter, machine, meter, allow_energy_mismatch=self.allow_energy_mismatch
+        )
+
+    def compare_test(
+        self, head: SavedRecord, *, machine: Mapping[str, Any] | None, meter: Method | None
+    ) -> RecordComparison:
+        """One finished test (status "added" when the baseline has no twin); machine and
+        meter describe this run, so environment mismatches are caught per test too."""
+        env = self.environment(machine, meter)
+        twin = match_records(self.run.records, [head])[0][0]
+        result = compare_record(twin, head, self.tolerances, env)
+        self._judged[head.nodeid] = (env, result)  # a rerun's last attempt wins
+        return result
+
+    def compare_run(self, head: Run) -> Comparison:
+        """Every record of `head` with its baseline twin, regressions first."""
+        env = self.environment(head.machine, head.meter)
+        results = [self._compared(base, rec, env) for base, rec in match_records(self.run.records, head.records)]
+        results.sort(key=lambda r: (STATUS_ORDER.index(r.status), r.task, r.variant))
+        return Comparison(results, env.mismatches, env.refused, self.allow_energy_mismatch, self.run.created)
+
+    def _compared(self, base: SavedRecord | None, head: SavedRecord | None, env: Environment) -> RecordComparison:
+        judged = self._judged.get(head.nodeid) if head is not None else None
+        if judged is not None and judged[0] == env and judged[1].base is base:
+            return replace(judged[1], head=head)  # the same judgement, beside the record as saved
+        return compare_record(base, head, self.tolerances, env)
+
+
+def _typed(run: Run | Mapping[str, Any]) -> Run:
+    return run if isinstance(run, Run) else Run.from_dict(run)
+
+
 def compare(
-    base_run: dict[str, Any],
-    head_run: dict[str, Any],
+    base_run: Run | Mapping[str, Any],
+    head_run: Run | Mapping[str, Any],
     tolerances: Tolerances = None,
     *,
     allow_energy_mismatch: bool = False,
 ) -> Comparison:
-    """Compare every record of head_run with its baseline twin.
+    """Compare every record of head_run with its baseline twin; either run typed
+    (core.run.Run) or as loaded (a run dict, typed here).
 
-    tolerances: {quantity: tolerance} or a callable record_dict -> that mapping
+    tolerances: {quantity: tolerance} or a callable Record -> that mapping
     (for per-budget-entry tolerances); see regression.resolve_rules.
     """
-    env = Environment.between(
-        base_run.get("machine"),
-        run_meter(base_run),
-        head_run.get("machine"),
-        run_meter(head_run),
-        allow_energy_mismatch=allow_energy_mismatch,
-    )
-    pairs = match_records(base_run.get("records", []), head_run.get("records", []))
-    results = [compare_record(base_rec, head_rec, tolerances, env) for base_rec, head_rec in pairs]
-    results.sort(key=lambda r: (STATUS_ORDER.index(r.status), r.task, r.variant))
-    return Comparison(results, env.mismatches, env.refused, allow_energy_mismatch, base_run.get("created"))
+    baseline = Baseline(_typed(base_run), tolerances, allow_energy_mismatch=allow_energy_mismatch)
+    return baseline.compare_run(_typed(head_run))
 
 
 def compare_one(
-    base_run: dict[str, Any],
-    head_record: dict[str, Any],
+    base_run: Run | Mapping[str, Any],
+    head: SavedRecord,
     tolerances: Tolerances = None,
     *,
-    machine: dict[str, Any] | None = None,
-    meter: dict[str, Any] | None = None,
+    machine: Mapping[str, Any] | None = None,
+    meter: Method | None = None,
     allow_energy_mismatch: bool = False,
 ) -> RecordComparison:
-    """Compare a single finished test with the baseline (for failing that test).
-
-    machine / meter describe the current run (run_file.machine_info(), the
-    meter's Method.to_dict()) so environment mismatches are caught per test too.
-    Returns a comparison with status "added" when the baseline has no twin.
-    """
-    env = Environment.between(
-        base_run.get("machine"),
-        run_meter(base_run),
-        machine,
-        meter or {},
-        allow_energy_mismatch=allow_energy_mismatch,
-    )
-    twin = match_records(base_run.get("records", []), [head_record])[0][0]
-    return compare_record(twin, head_record, tolerances, env)
+    """Compare a single finished test with the baseline (status "added" when the
+    baseline has no twin); see Baseline.compare_test, which keeps the result."""
+    baseline = Baseline(_typed(base_run), tolerances, allow_energy_mismatch=allow_energy_mismatch)
+    return baseline.compare_test(head, machine=machine, meter=meter)
 
 
 ToleranceSpec = dict[str, "tuple[Tolerance, str] | None"]
 
 
 def record_tolerances(
-    settings: dict[str, Any], overrides: dict[str, tuple[Tolerance, str]] | None = None
-) -> Callable[[dict[str, Any]], ToleranceSpec]:
-    """record dict -> {quantity: (Tolerance, source) | None} for the regression rules.
+    settings: Mapping[str, Any], overrides: dict[str, tuple[Tolerance, str]] | None = None
+) -> Callable[[Record], ToleranceSpec]:
+    """Record -> {quantity: (Tolerance, source) | None} for the regression rules.
 
     settings: a run's saved settings (`Settings.as_dict()`): its max_regression and
     their sources (runs written before sources were saved say "saved run settings").
@@ -354,10 +374,10 @@ def record_tolerances(
     sources = settings.get("max_regression_sources") or {}
     base = {q: (parse_tolerance(v), sources.get(q, "saved run settings")) for q, v in saved.items()}
 
-    def for_record(record: dict[str, Any]) -> ToleranceSpec:
+    def for_record(record: Record) -> ToleranceSpec:
         spec: ToleranceSpec = dict(base)
-        own = record.get("max_regression_source") or "budget entry"
-        for q, text in (record.get("max_regression") or {}).items():
+        own = record.max_regression_source or "budget entry"
+        for q, text in (record.max_regression or {}).items():
             spec[q] = None if text is None else (parse_tolerance(text), f"{own} max_regression")
         spec.update(overrides or {})
         return spec

@@ -40,7 +40,7 @@ DEFAULT_SOURCE = "default"
 # parse_tolerance accepts ("10%", 0.01), a (tolerance, source) pair, or None
 # to switch that rule off.
 ToleranceSpec = Mapping[str, object]
-Tolerances = ToleranceSpec | Callable[[dict[str, Any]], ToleranceSpec] | None
+Tolerances = ToleranceSpec | Callable[[Record], ToleranceSpec] | None
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Rule:
     source: str  # where the tolerance came from, shown in reports
 
 
-def resolve_rules(tolerances: Tolerances, record: dict[str, Any]) -> dict[str, Rule | None]:
+def resolve_rules(tolerances: Tolerances, record: Record) -> dict[str, Rule | None]:
     """{quantity: Rule | None} for one record: defaults, overridden by the caller's."""
     spec = tolerances(record) if callable(tolerances) else tolerances
     rules: dict[str, Rule | None] = {q: Rule(t, DEFAULT_SOURCE) for q, t in DEFAULT_TOLERANCES.items()}

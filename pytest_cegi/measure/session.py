@@ -46,7 +46,6 @@ class SessionState:
     reference_scores: dict[str, float | None] = field(default_factory=dict)  # task -> the reference test's score
     records: list[dict[str, Any]] = field(default_factory=list)  # finished Record dicts, in run order
     written: list[Path] = field(default_factory=list)  # files written at session end
-    baseline_run: dict[str, Any] | None = None  # --cegi-baseline, loaded once
 
     def get_meter(self) -> Meter:
         # Built on first use: sessions that never measure never import a tracker.

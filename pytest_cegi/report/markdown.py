@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 from pytest_cegi.core.formula import NOTHING_TRAINED
 from pytest_cegi.core.projection import Projection
@@ -147,9 +146,7 @@ class _Report:
         self.minimal = False  # True: only headline, alerts, regressions, violations, method
         self.records: tuple[SavedRecord, ...] = run.records
         if comparison:
-            self.rows = [
-                _Row(r.task, r.variant, _saved(r.head), _saved(r.base), r.status, r.deltas) for r in comparison.records
-            ]
+            self.rows = [_Row(r.task, r.variant, r.head, r.base, r.status, r.deltas) for r in comparison.records]
         else:
             self.rows = [_Row(r.task, r.variant, r, None, r.record.verdict) for r in self.records]
 
@@ -458,15 +455,15 @@ class _Report:
     def method(self) -> str:
         meter = self.run.meter
         lines = ["### How figures were measured", ""]
-        if meter:
-            kind = measurement_kind(meter.get("estimate")) + (" estimate" if meter.get("estimate") else "")
+        if meter is not None:
+            kind = measurement_kind(meter.estimate) + (" estimate" if meter.estimate else "")
             lines.append(
-                f"- Energy: **{kind}** with {escape.code(meter.get('meter'))} "
-                f"(CPU: {escape.inline(meter.get('cpu'))}; GPU: {escape.inline(meter.get('gpu'))})."
+                f"- Energy: **{kind}** with {escape.code(meter.meter)} "
+                f"(CPU: {escape.inline(meter.cpu)}; GPU: {escape.inline(meter.gpu)})."
             )
             lines.append(
-                f"- Carbon factor: {_number(meter.get('carbon_factor_g_per_kwh'))} g CO2e/kWh "
-                f"({escape.inline(meter.get('carbon_factor_source'))})."
+                f"- Carbon factor: {_number(meter.carbon_factor_g_per_kwh)} g CO2e/kWh "
+                f"({escape.inline(meter.carbon_factor_source)})."
             )
         else:
             lines.append("- No measured windows in this run.")
@@ -493,11 +490,6 @@ class _Report:
 
     def test_name(self, r: RecordComparison) -> str:
         return f"{r.task} / {r.variant}"
-
-
-def _saved(rec: dict[str, Any] | None) -> SavedRecord | None:
-    """A comparison's side (the record dict as saved), typed once."""
-    return None if rec is None else SavedRecord.from_dict(rec)
 
 
 def _gain_and_params(rec: Record) -> list:

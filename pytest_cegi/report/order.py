@@ -7,6 +7,9 @@ The same order in serial and xdist runs (whose records arrive as workers finish)
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+
+from pytest_cegi.core.run import SavedRecord
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -17,14 +20,9 @@ def natural_key(text: str) -> tuple:
     return tuple((0, int(p)) if i % 2 else (1, p.lower()) for i, p in enumerate(parts))
 
 
-def record_key(record: dict) -> tuple:
-    return (
-        record.get("task", ""),
-        not record.get("reference"),
-        natural_key(record.get("variant", "")),
-        record.get("nodeid", ""),
-    )
+def record_key(saved: SavedRecord) -> tuple:
+    return (saved.task, not saved.record.reference, natural_key(saved.variant), saved.nodeid)
 
 
-def ordered(records: list[dict]) -> list[dict]:
+def ordered(records: Iterable[SavedRecord]) -> list[SavedRecord]:
     return sorted(records, key=record_key)

@@ -15,14 +15,16 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
 
+from pytest_cegi.core.run import Run, SavedRecord
 from pytest_cegi.core.units import display_mass_unit
 
 _COLS = 3
 _FRONT, _OTHER, _REF = "#d1495b", "#30638e", "#edae49"
 # A point to label: x, y, the variant's name, the text colour, the font size.
 _Label = tuple[float, float, str, str, int]
+# A test to plot: its emissions (kg, or the panel's unit once scaled), score and record.
+_Point = tuple[float, float, SavedRecord]
 
 
 class PlotUnavailable(RuntimeError):
@@ -47,7 +49,7 @@ def pareto_front(points: list[tuple], higher_is_better: bool = True) -> list[tup
     return front
 
 
-def plot_pareto(run: dict, path: str | os.PathLike) -> list[Path]:
+def plot_pareto(run: Run, path: str | os.PathLike) -> list[Path]:
     """Draw the run's Pareto plot; returns the PNG and SVG paths written."""
     fig = draw(run)  # first: raises PlotUnavailable without matplotlib
     import matplotlib
@@ -60,21 +62,23 @@ def plot_pareto(run: dict, path: str | os.PathLike) -> list[Path]:
     return [png, svg]
 
 
-def draw(run: dict):
-    """The Pareto figure of a run, laid out and labelled (a matplotlib Figure)."""
+def draw(run: Run):
+    """The Pareto figure of a run, laid out and labelled (a matplotlib Figure); each
+    test at the score and emissions its run saved."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise PlotUnavailable("the Pareto plot needs matplotlib: pip install 'pytest-cegi[plot]'") from exc
 
-    tasks: dict = {}
+    tasks: dict[str, list[_Point]] = {}
     skipped = []
-    for rec in run.get("records", []):
-        if rec.get("score") is None or not rec.get("emissions_kg"):
-            skipped.append(f"{rec['task']}/{rec['variant']}")
+    for rec in run.records:
+        score, emissions = rec.record.score, rec.emissions_kg
+        if score is None or not emissions:
+            skipped.append(f"{rec.task}/{rec.variant}")
             continue
-        tasks.setdefault(rec["task"], []).append(rec)
+        tasks.setdefault(rec.task, []).append((emissions, score, rec))
 
     n = max(1, len(tasks))
     cols = min(_COLS, n)
@@ -102,11 +106,11 @@ def draw(run: dict):
     return fig
 
 
-def _panel(ax, task: str, records: list[dict[str, Any]]) -> list[_Label]:
-    higher = records[0].get("higher_is_better", True)
-    top = max(r["emissions_kg"] for r in records)
-    unit, factor = display_mass_unit(top)
-    points = [(r["emissions_kg"] / factor, r["score"], r) for r in records]
+def _panel(ax, task: str, measured: list[_Point]) -> list[_Label]:
+    records = [rec for _, _, rec in measured]
+    higher = records[0].record.higher_is_better
+    unit, factor = display_mass_unit(max(kg for kg, _, _ in measured))
+    points = [(kg / factor, score, rec) for kg, score, rec in measured]
     front = pareto_front(points, higher)
     on_front = {id(p[2]) for p in front}
 
@@ -114,9 +118,9 @@ def _panel(ax, task: str, records: list[dict[str, Any]]) -> list[_Label]:
     xs = [p[0] for p in points]
     if min(xs) > 0 and max(xs) / min(xs) > 20:
         _log_axis(ax, min(xs), max(xs))
-    approx = " (≈ modelled)" if any(r.get("estimate") for r in records) else ""
+    approx = " (≈ modelled)" if any(r.estimate for r in records) else ""
     ax.set_xlabel(f"emissions per test, {unit} CO2e{approx}  (← cleaner)")
-    metric = records[0].get("metric") or "score"
+    metric = records[0].record.metric or "score"
     ax.set_ylabel(
         f"{metric}  (higher is better ↑)" if higher else f"{metric}  (lower is better; axis inverted, better ↑)"
     )
@@ -138,7 +142,7 @@ def _panel(ax, task: str, records: list[dict[str, Any]]) -> list[_Label]:
     if others:
         ax.scatter([p[0] for p in others], [p[1] for p in others], s=36, color=_OTHER, label="dominated", zorder=2)
     ax.scatter([p[0] for p in front], [p[1] for p in front], s=48, color=_FRONT, label="on the front", zorder=3)
-    refs = [p for p in points if p[2].get("reference")]
+    refs = [p for p in points if p[2].record.reference]
     if refs:
         ax.scatter(
             [p[0] for p in refs],
@@ -156,7 +160,7 @@ def _panel(ax, task: str, records: list[dict[str, Any]]) -> list[_Label]:
     # Below the axes, so the legend never hides a point.
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, frameon=False)
     size = 8 if len(points) <= 20 else 6
-    return [(x, y, rec["variant"], _FRONT if id(rec) in on_front else "0.15", size) for x, y, rec in points]
+    return [(x, y, rec.variant, _FRONT if id(rec) in on_front else "0.15", size) for x, y, rec in points]
 
 
 def _log_axis(ax, low: float, high: float) -> None:

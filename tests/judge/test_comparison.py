@@ -2,6 +2,7 @@
 
 import pytest
 
+from pytest_cegi.core.run import Run, SavedRecord
 from pytest_cegi.core.run_file import load_run
 from pytest_cegi.core.units import parse_tolerance
 from pytest_cegi.core.window import Method
@@ -27,7 +28,7 @@ def test_records_match_by_nodeid_then_by_task_and_variant(make):
     head = make.run([make.record("a", nodeid="new/test_x.py::t[a]"), make.record("b"), make.record("c")])
     result = compare(base, head)
     assert only(result, "a").status == "unchanged"  # renamed file, same (task, variant)
-    assert only(result, "a").base["nodeid"] == "old/test_x.py::t[a]"
+    assert only(result, "a").base.nodeid == "old/test_x.py::t[a]"
     assert only(result, "c").status == "added"
 
 
@@ -179,7 +180,7 @@ def test_tolerances_per_record_with_sources(make):
     head = make.run([make.record("a", samples=slower), make.record("b", samples=slower)], repeat=5)
 
     def per_entry(record):
-        if record["variant"] == "a":
+        if record.variant == "a":
             return {"emissions": (parse_tolerance("50%"), "pyproject.toml budget #1"), "energy": "50%"}
         return {}
 
@@ -266,14 +267,40 @@ def test_flops_meter_runs_compare_across_hardware(make):
 
 def test_compare_one_gives_a_single_tests_checks(make):
     base = make.run([make.record("base", reference=True), make.record("lora", samples=BASE_SAMPLES)], repeat=5)
-    head_record = make.record("lora", samples=SLOWER)
-    result = comparison.compare_one(base, head_record, machine=make.MACHINE, meter=make.METHOD.to_dict())
+    head_record = SavedRecord.from_dict(make.record("lora", samples=SLOWER))
+    result = comparison.compare_one(base, head_record, machine=make.MACHINE, meter=make.METHOD)
     assert result.status == "regression"
     failed = [c.limit for c in result.checks() if c.status == "fail"]
     assert failed == ["regression:emissions", "regression:energy"]
-    added = comparison.compare_one(base, make.record("new"), machine=make.MACHINE, meter=make.METHOD.to_dict())
+    new = SavedRecord.from_dict(make.record("new"))
+    added = comparison.compare_one(base, new, machine=make.MACHINE, meter=make.METHOD)
     assert added.status == "added" and added.checks() == []
-    moved = comparison.compare_one(
-        base, head_record, machine=dict(make.MACHINE, cpu="Other"), meter=make.METHOD.to_dict()
-    )
+    moved = comparison.compare_one(base, head_record, machine=dict(make.MACHINE, cpu="Other"), meter=make.METHOD)
     assert moved.deltas["energy"].status == "not compared"
+
+
+def test_the_session_comparison_takes_each_tests_own_comparison(make):
+    """A test compared as it finished is not compared again for the report; one the
+    baseline did not see (under xdist, judged on a worker) is, with the same result."""
+    base = Run.from_dict(
+        make.run([make.record("a", samples=BASE_SAMPLES), make.record("b", samples=BASE_SAMPLES)], repeat=5)
+    )
+    head = Run.from_dict(
+        make.run([make.record("a", samples=SLOWER), make.record("b", samples=SLOWER), make.record("c")], repeat=5)
+    )
+    finished = comparison.Baseline(base)
+    a = SavedRecord.from_dict(make.record("a", samples=SLOWER))  # the test as it finished
+    per_test = finished.compare_test(a, machine=make.MACHINE, meter=make.METHOD)
+    session = finished.compare_run(head)
+    shown = only(session, "a")
+    assert shown.deltas is per_test.deltas  # the judgement made when the test finished
+    assert shown.head is head.records[0] and shown.base is base.records[0]  # beside the records as saved
+    fresh = compare(base, head)
+    assert only(fresh, "b").deltas is not only(session, "b").deltas  # never seen: compared now
+    assert session.to_dict() == fresh.to_dict()
+    # another environment than the test saw (here: other hardware): compared again
+    moved = Run.from_dict(
+        make.run([make.record("a", samples=SLOWER)], repeat=5, machine=dict(make.MACHINE, cpu="Other"))
+    )
+    again = only(finished.compare_run(moved), "a")
+    assert again.deltas is not per_test.deltas and again.deltas["energy"].status == "not compared"

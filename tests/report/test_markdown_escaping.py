@@ -161,9 +161,10 @@ def test_terminal_and_junit_do_not_crash_on_hostile_names(make, tmp_path):
     for name in HOSTILE.values():
         check = make.Check(limit="floor", threshold=0.9, value=0.1, source=name, status="fail", message=name)
         records.append(make.record(name, task=name, checks=[check], verdict="fail"))
-    lines = terminal.render(records, make.METHOD.to_dict())
+    run = Run.from_dict(make.run(records))
+    lines = terminal.render(run)
     assert lines and all(isinstance(line, str) for line in lines)
-    junit.write_checks(tmp_path / "j.xml", records)
+    junit.write_checks(tmp_path / "j.xml", run)
     import xml.etree.ElementTree as ET
 
     ET.parse(tmp_path / "j.xml")  # well-formed XML whatever the names

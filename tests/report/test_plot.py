@@ -2,6 +2,7 @@
 
 import pytest
 
+from pytest_cegi.core.run import Run
 from pytest_cegi.report.plot import draw, pareto_front, plot_pareto, plot_paths
 
 pytest.importorskip("matplotlib")
@@ -35,7 +36,7 @@ def test_png_and_svg_contain_every_variant(make):
     records.append(make.record("wer-base", task="asr", score=0.12, energy=1e-4, metric="wer"))
     records[-1]["higher_is_better"] = False
     records.append(make.record("unscored", score=None))
-    png, svg = plot_pareto(make.run(records), make.tmp_path / "out" / "pareto.png")
+    png, svg = plot_pareto(Run.from_dict(make.run(records)), make.tmp_path / "out" / "pareto.png")
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and png.stat().st_size > 10_000
     text = svg.read_text(encoding="utf-8")
     assert text.lstrip().startswith("<?xml") and "<svg" in text
@@ -46,7 +47,7 @@ def test_png_and_svg_contain_every_variant(make):
 
 
 def test_empty_run_still_draws_a_figure(make):
-    png, svg = plot_pareto(make.run([]), make.tmp_path / "empty.svg")
+    png, svg = plot_pareto(Run.from_dict(make.run([])), make.tmp_path / "empty.svg")
     assert png.exists() and "No test has both a score" in svg.read_text(encoding="utf-8")
 
 
@@ -70,7 +71,7 @@ def crowded_figure(make):
         rec = make.record(name, task="summarize", score=score, reference=name == "base")
         rec["emissions_kg"] = mg * 1e-6
         records.append(rec)
-    return draw(make.run(records))
+    return draw(Run.from_dict(make.run(records)))
 
 
 def test_labels_never_overlap_and_stay_inside_the_panel(make):
