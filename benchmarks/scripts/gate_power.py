@@ -137,7 +137,7 @@ def flagged(base: dict, head: dict, mode: str) -> list[bool]:
         return [h[n] > b[n] * (1 + allowed) for n in b if n in h]
     result = compare(base, head)
     if mode == "gate":
-        return [r.status == "regression" for r in result.records]
+        return [r.status == "regression" for r in result.records if r.base and r.head]
     return [r.deltas[mode].status == "regression" for r in result.records if mode in r.deltas]
 
 
