@@ -25,6 +25,9 @@ A comparison is one test in one (baseline run, head run) pair; pairs share runs,
 the comparisons are not independent: read the rates with that in mind. Unchanged runs
 are compared both ways round (a faster head is a candidate false alarm too).
 `--from DIR` re-evaluates the runs an earlier invocation saved (it prints the folder).
+`--pool K` adds the energy rule on pools of K sessions a side (`pytest-cegi pool`, what
+`ab_energy.py --rounds K` compares): disjoint pools of unchanged sessions for false
+alarms, every K baseline sessions against every K head sessions for detection.
 
     python benchmarks/scripts/gate_power.py [--runs 6] [--head-runs 3] [--tests 12] [--repeat 5]
 """
@@ -189,6 +192,43 @@ def collect(args: argparse.Namespace) -> tuple[dict[float, list], str]:
     return runs, described
 
 
+def pooled_rates(base_runs: list, head_runs: list, k: int, tolerance: str, same: bool) -> tuple[int, int]:
+    """The energy rule at `tolerance` on pools of k sessions a side."""
+    from pytest_cegi.judge.comparison import compare
+    from pytest_cegi.judge.pooling import pool_runs
+
+    def pool(runs: list, picks: tuple[int, ...]) -> dict:
+        return pool_runs([(f"session {i}", runs[i]) for i in picks])
+
+    if same:  # disjoint pools of unchanged sessions, each split both ways round
+        pairs = [
+            (pool(base_runs, split), pool(base_runs, tuple(i for i in combo if i not in split)))
+            for combo in itertools.combinations(range(len(base_runs)), 2 * k)
+            for split in itertools.combinations(combo, k)
+        ]
+    else:
+        pairs = [
+            (pool(base_runs, b), pool(head_runs, h))
+            for b in itertools.combinations(range(len(base_runs)), k)
+            for h in itertools.combinations(range(len(head_runs)), k)
+        ]
+    rules = {"energy": tolerance, "emissions": tolerance, "cegi": tolerance}
+    hits = [r.deltas["energy"].status == "regression" for b, h in pairs for r in compare(b, h, rules).records]
+    return sum(hits), len(hits)
+
+
+def injected(base_runs: list, head_runs: list) -> float:
+    """The extra work a level injected: the median head/base ratio of counted FLOPs - 1."""
+    flops = [
+        h["windows"][0]["flops"] / b["windows"][0]["flops"]
+        for base in base_runs
+        for head in head_runs
+        for b, h in zip(base["records"], head["records"], strict=False)
+        if b["windows"][0].get("flops") and h["windows"][0].get("flops")
+    ]
+    return sorted(flops)[len(flops) // 2] - 1 if flops else float("nan")
+
+
 def load(folder: Path) -> dict[float, list]:
     runs: dict[float, list] = {0.0: [], **{level: [] for level in LEVELS}}
     for path in sorted(folder.glob("run-*.json")):
@@ -202,8 +242,14 @@ def main() -> None:
     parser.add_argument("--head-runs", type=int, default=3, help="sessions per regression level")
     parser.add_argument("--tests", type=int, default=12, help="tests per session")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=10, help="generate() calls per window (10: +10%% is one call)")
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=10,
+        help="generate() calls per window (10: +10%% is one call, +25%% rounds to 2; 20 makes every level exact)",
+    )
     parser.add_argument("--no-hog", action="store_true", help="measure without the CPU hog")
+    parser.add_argument("--pool", type=int, default=0, help="also judge pools of K sessions a side")
     parser.add_argument("--from", dest="folder", type=Path, help="re-evaluate the run files saved in FOLDER")
     args = parser.parse_args()
 
@@ -216,7 +262,13 @@ def main() -> None:
         f"\ngate power: {described}; default tolerances; {len(base)} unchanged sessions, "
         + ", ".join(f"{len(runs[lv])} at +{lv:.0%}" for lv in LEVELS)
     )
-    header = "| mode | false alarms (unchanged) | " + " | ".join(f"caught at +{lv:.0%}" for lv in LEVELS) + " |"
+    # The level asks for round(calls x level) extra calls: with --calls 10, "+25%" is 2
+    # calls, +20 %. Head the columns with the work actually injected, read off the counts.
+    header = (
+        "| mode | false alarms (unchanged) | "
+        + " | ".join(f"caught at +{injected(base, runs[lv]):.0%}" for lv in LEVELS)
+        + " |"
+    )
     print(header)
     print("|---" * (2 + len(LEVELS)) + "|")
     for mode in MODES:
@@ -226,6 +278,19 @@ def main() -> None:
             hit, m = rates(base, runs[lv], mode, same=False)
             cells.append(f"{hit}/{m} ({hit / m:.0%})" if m else "-")
         print(f"| {mode} | " + " | ".join(cells) + " |")
+    if args.pool:
+        print(
+            f"\nenergy rule on pools of {args.pool} sessions a side (what ab_energy.py --rounds {args.pool} compares)"
+        )
+        print(header.replace("| mode |", "| tolerance |"))
+        print("|---" * (2 + len(LEVELS)) + "|")
+        for tolerance in ("10%", "25%"):
+            fa, n = pooled_rates(base, [], args.pool, tolerance, same=True)
+            cells = [f"{fa}/{n} ({fa / n:.1%})" if n else "-"]
+            for lv in LEVELS:
+                hit, m = pooled_rates(base, runs[lv], args.pool, tolerance, same=False)
+                cells.append(f"{hit}/{m} ({hit / m:.0%})" if m else "-")
+            print(f"| {tolerance} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
