@@ -80,6 +80,8 @@ class QuantityDelta:
     test: stats.TestResult | None = None
     unrepeated: bool = False  # judged on single samples (tolerance alone)
     detectable: float | None = None  # smallest relative change the repeats could detect
+    # (baseline, head) lowest repeats: what a repeated measured quantity was judged on
+    lowest: tuple[float, float] | None = None
 
     @property
     def delta(self) -> float | None:
@@ -108,6 +110,7 @@ class QuantityDelta:
             "p_value": self.test.p_value if self.test else None,
             "test": self.test.describe() if self.test else None,
             "detectable": self.detectable,
+            "lowest": list(self.lowest) if self.lowest else None,
         }
 
 
@@ -243,6 +246,7 @@ def _judge_measured(
         )
         return delta
     b_low, h_low = b_rep.lowest, h_rep.lowest
+    delta.lowest = (b_low, h_low)
     change = describe_change(quantity, b_low, h_low).replace(
         f"{quantity} ", f"{quantity} (lowest of {len(b_rep.totals)} vs {len(h_rep.totals)} repeats) ", 1
     )

@@ -22,7 +22,7 @@ from pytest_cegi.core.run_file import atomic_write_text
 from pytest_cegi.core.units import display_mass_unit, format_count, format_gain, format_mass
 from pytest_cegi.core.window import measurement_kind
 from pytest_cegi.judge.comparison import STATUS_ORDER, Comparison, RecordComparison
-from pytest_cegi.judge.regression import QUANTITIES, QuantityDelta, format_delta, format_value
+from pytest_cegi.judge.regression import DETERMINISTIC_METERS, QUANTITIES, QuantityDelta, format_delta, format_value
 from pytest_cegi.judge.stats import ALPHA
 from pytest_cegi.report import escape
 from pytest_cegi.report.order import natural_key
@@ -355,7 +355,16 @@ class _Report:
                 # A lifted rule (`false`) still shows the change, so a reviewer sees it;
                 # a refused comparison (other hardware, meter) has no meaningful one.
                 lifted = d.rule is None and d.base is not None and bool(change)
-                change = f"{change}, not gated" if lifted else "not compared"
+                if d.unrepeated and change:  # measured once: shown, never judged
+                    change = f"{change}, not gated: unrepeated"
+                else:
+                    change = f"{change}, not gated" if lifted else "not compared"
+            elif d.lowest is not None and d.status != "not compared":
+                # Judged on the lowest repeats: say so, or a mean of "+48%" beside
+                # "within 10%" reads as a bug.
+                if not (change == "±0" and d.lowest[0] == d.lowest[1]):  # "±0" alone says nothing moved
+                    change = "; ".join(part for part in (change, _lowest_change(q, d) + mark) if part)
+                    mark = ""
             elif d.status == "unchanged" and d.rule is not None and change and change != "±0":
                 # A delta inside its tolerance says so, or "+264.9%" beside "unchanged" reads as a bug.
                 beyond = d.test is not None and "within noise" in d.reason
@@ -476,12 +485,18 @@ class _Report:
         repeat = self.run.settings.get("repeat")
         if repeat and repeat > 1:
             lines.append(
-                f"- Inference windows repeated {repeat} times; a change in emissions, energy or CEGI "
-                f"counts as a regression only if it exceeds its tolerance and a one-sided "
-                f"Mann-Whitney U test on the repeats gives p ≤ {ALPHA}."
+                f"- Inference windows repeated {repeat} times; a change in measured emissions, energy "
+                f"or CEGI counts as a regression only if the lowest repeat exceeds the baseline's "
+                f"lowest by more than its tolerance and a one-sided Mann-Whitney U test on the "
+                f"repeats gives p ≤ {ALPHA}; windows measured once are not gated."
             )
+        elif self.run.meter is not None and self.run.meter.meter in DETERMINISTIC_METERS:
+            lines.append("- Windows measured once: counted figures, judged by tolerance alone.")
         else:
-            lines.append("- Windows measured once (no `--cegi-repeat`): changes are judged by tolerance alone.")
+            lines.append(
+                "- Windows measured once (no `--cegi-repeat`): changes in measured emissions, energy "
+                "and CEGI are shown but not gated; scores and cost are judged by tolerance alone."
+            )
         lines.append(
             "- Scores are computed on fixed data with deterministic decoding; score changes are "
             "judged by tolerance alone."
@@ -496,6 +511,19 @@ def _gain_and_params(rec: Record) -> list:
     """The gain over the reference (points for gain="points") and T_M, CEGI's other two factors."""
     gain = "ref" if rec.reference else format_gain(rec.gain_pct, rec.gain_mode)
     return [gain, format_count(rec.trainable_params)]
+
+
+def _lowest_change(quantity: str, d: QuantityDelta) -> str:
+    """ "lowest +2.0%, within 10%": the change of the lowest repeats, which a repeated
+    measured quantity is judged on."""
+    assert d.lowest is not None
+    text = f"lowest {format_delta(quantity, *d.lowest) or '±0'}"
+    if d.status != "unchanged" or d.rule is None:
+        return text
+    noise = d.test is not None and not d.test.significant
+    return f"{text}, " + (
+        f"beyond {d.rule.tolerance.text} but within noise" if noise else f"within {d.rule.tolerance.text}"
+    )
 
 
 def _approx(mark: str, text: str) -> str:

@@ -154,7 +154,11 @@ def test_unrepeated_and_mismatch_warnings(make):
     base = make.run([make.record("a", energy=1e-4)])
     head = make.run([make.record("a", energy=2e-4)])
     text = render(head, compare(base, head))
-    assert "**unrepeated**" in text
+    assert "**unrepeated**" in text and "**not gated**" in text
+    # the change is shown beside the figure, with why it was not judged
+    assert "(+100.0%, not gated: unrepeated)" in text
+    assert "changes in measured emissions, energy and CEGI are shown but not gated" in text
+    assert "0 regressions" in text
     moved = make.run([make.record("a", energy=2e-4)], machine=dict(make.MACHINE, cpu="Intel Xeon"))
     text = render(moved, compare(base, moved))
     assert "> [!WARNING]" in text and "hardware differs" in text
@@ -224,7 +228,7 @@ def test_max_chars_is_honoured(make, limit):
 def test_every_delta_within_tolerance_says_so_and_the_chart_charts_every_test(make):
     base, head = scenario(make)
     text = render(head, compare(base, head), baseline_label="benchmarks/baseline.json")
-    assert "42 mg (+5.0%, within 10%)" in text  # "unchanged" beside +5 % is explained
+    assert "42 mg (+5.0%; lowest +5.3%, within 10%)" in text  # "unchanged" beside +5 % is explained
     assert "_Charts 6 tests: every test with measured emissions in both runs._" in text
     assert "Not charted: summarization/distil (removed), summarization/lora-r4 (added)" in text
     # natural order inside a status group: lora-r8 before lora-r16
