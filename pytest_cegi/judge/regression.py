@@ -78,7 +78,7 @@ class QuantityDelta:
     status: str  # "regression", "improvement", "unchanged", "not compared"
     reason: str  # one line a reviewer can act on
     test: stats.TestResult | None = None
-    unrepeated: bool = False  # judged on single samples (tolerance alone)
+    unrepeated: bool = False  # measured, fewer than MIN_REPEATS repeats a side: not gated
     detectable: float | None = None  # smallest relative change the repeats could detect
     # (baseline, head) lowest repeats: what a repeated measured quantity was judged on
     lowest: tuple[float, float] | None = None
@@ -130,9 +130,9 @@ def value_of(record: Record, quantity: str) -> float | None:
 # Meters whose figures are the same on every run of the same code: their energy is
 # judged like cost, by tolerance alone, repeated or not.
 DETERMINISTIC_METERS = ("flops",)
-# Fewer repeats than this and the significance test could never reach ALPHA against
-# the same number of baseline repeats (2 vs 2: the smallest p is 1/6).
-MIN_REPEATS = 3
+# The fewest repeats a side with which the significance test can reach ALPHA at all
+# (2 vs 2: the smallest p is 1/6), so with which a measured quantity is gated: 3.
+MIN_REPEATS = next(n for n in range(1, 100) if stats.can_reach_significance(n, n))
 
 
 @dataclass(frozen=True)
@@ -142,9 +142,9 @@ class RepeatSamples:
     totals: list[float]
     left_out: tuple[str, ...]  # phases of windows measured once, not part of the totals
 
-    @property
-    def lowest(self) -> float:
-        return min(self.totals)
+    def lowest(self, n: int) -> float:
+        """The expected lowest of n of these repeats (the lowest, when n is all of them)."""
+        return stats.expected_lowest(self.totals, n)
 
 
 def is_deterministic(record: Record) -> bool:
@@ -245,11 +245,15 @@ def _judge_measured(
             f"--cegi-repeat 5 with cegi.repeated() or cegi.measure_call)"
         )
         return delta
-    b_low, h_low = b_rep.lowest, h_rep.lowest
+    # Unequal counts (a pooled baseline, say): compare the expected lowest of the smaller
+    # count, since the lowest of more repeats is lower by chance alone.
+    n = min(len(b_rep.totals), len(h_rep.totals))
+    b_low, h_low = b_rep.lowest(n), h_rep.lowest(n)
     delta.lowest = (b_low, h_low)
-    change = describe_change(quantity, b_low, h_low).replace(
-        f"{quantity} ", f"{quantity} (lowest of {len(b_rep.totals)} vs {len(h_rep.totals)} repeats) ", 1
-    )
+    counts = f"{len(b_rep.totals)} vs {len(h_rep.totals)} repeats"
+    if len(b_rep.totals) != len(h_rep.totals):
+        counts += f", expected lowest of {n}"
+    change = describe_change(quantity, b_low, h_low).replace(f"{quantity} ", f"{quantity} (lowest of {counts}) ", 1)
     left_out = sorted(set(b_rep.left_out) | set(h_rep.left_out))
     if left_out:
         change += f"; {', '.join(left_out)} measured once, not gated"

@@ -44,7 +44,7 @@ def smallest_p(n_base: int, n_head: int) -> float:
     """The smallest p-value any data can give (complete separation, no ties).
 
     With 2 repeats a side it is 1/6: such a test can never be significant, so
-    callers fall back to the tolerance alone and say so.
+    measured quantities with so few repeats are not gated.
     """
     if n_base < 1 or n_head < 1:
         return 1.0
@@ -135,3 +135,18 @@ def _normal_upper_tail(base: list[float], head: list[float], u: float) -> float:
         return 1.0
     z = (u - m * n / 2.0 - 0.5) / math.sqrt(variance)
     return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def expected_lowest(samples: list[float], n: int) -> float:
+    """The expected lowest of n repeats drawn without replacement from `samples`.
+
+    The lowest of more repeats is lower by chance alone, so two sides are compared at
+    the same count: with N sorted samples x_1 <= ... <= x_N, x_i is the lowest of a
+    random n-subset with probability C(N - i, n - 1) / C(N, n). n = N gives min(samples).
+    """
+    ordered = sorted(samples)
+    count = len(ordered)
+    if not 1 <= n <= count:
+        raise ValueError(f"n must be between 1 and {count}, got {n}")
+    subsets = math.comb(count, n)
+    return sum(x * math.comb(count - i, n - 1) for i, x in enumerate(ordered, start=1)) / subsets

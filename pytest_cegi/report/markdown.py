@@ -359,7 +359,7 @@ class _Report:
                     change = f"{change}, not gated: unrepeated"
                 else:
                     change = f"{change}, not gated" if lifted else "not compared"
-            elif d.lowest is not None and d.status != "not compared":
+            elif d.lowest is not None:
                 # Judged on the lowest repeats: say so, or a mean of "+48%" beside
                 # "within 10%" reads as a bug.
                 if not (change == "±0" and d.lowest[0] == d.lowest[1]):  # "±0" alone says nothing moved

@@ -123,6 +123,23 @@ def test_lowest_repeat_beyond_tolerance_without_significance_is_noise(make):
     assert energy.test is not None and energy.test.p_value > 0.05
 
 
+def test_more_baseline_repeats_do_not_make_an_unchanged_head_a_regression(make):
+    # A pooled baseline of 15 repeats reaches lower by chance than 5 repeats do: the
+    # lowest of 15 here is 0.80, the head's lowest of 5 is 0.95 (+19 %, beyond the
+    # tolerance). Compared at the same count (the expected lowest of 5 of the 15, 0.896: +6 %)
+    # it is within it; the asserts on `lowest` and the reason pin that, since the
+    # Mann-Whitney veto alone would also keep this head unchanged.
+    pooled = [0.80e-4, 0.90e-4, 0.95e-4, 1.00e-4, 1.00e-4, 1.05e-4, 1.10e-4, 1.00e-4, 0.98e-4]
+    pooled += [1.02e-4, 0.97e-4, 1.03e-4, 0.99e-4, 1.01e-4, 1.04e-4]
+    base = make.run([make.record("lora", samples=pooled)], repeat=15)
+    head = make.run([make.record("lora", samples=[1.00e-4, 0.95e-4, 1.02e-4, 0.98e-4, 1.01e-4])], repeat=5)
+    energy = only(compare(base, head), "lora").deltas["energy"]
+    assert energy.status == "unchanged", energy.reason
+    assert "lowest of 15 vs 5 repeats, expected lowest of 5" in energy.reason
+    assert energy.lowest is not None and energy.lowest[0] == pytest.approx(0.896e-4, rel=0.001)
+    assert "within tolerance 10%" in energy.reason
+
+
 def test_window_measured_once_is_left_out_of_the_repeated_figure(make):
     base = make.run([make.record("lora", samples=BASE_SAMPLES, finetune=1e-2)], repeat=5)
     head = make.run([make.record("lora", samples=SLOWER, finetune=1.3e-2)], repeat=5)

@@ -62,3 +62,21 @@ def test_ties_use_the_corrected_normal_approximation():
     assert ours.method == "normal approximation"
     theirs = scipy_stats.mannwhitneyu(head, base, alternative="greater", method="asymptotic")
     assert ours.p_value == pytest.approx(theirs.pvalue, rel=1e-9)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_expected_lowest_matches_every_subset(n):
+    import itertools
+    import statistics
+
+    samples = [3.0, 1.0, 4.0, 1.5, 9.0]
+    brute = statistics.fmean(min(c) for c in itertools.combinations(samples, n))
+    assert stats.expected_lowest(samples, n) == pytest.approx(brute)
+
+
+def test_expected_lowest_of_all_is_the_minimum_and_of_one_the_mean():
+    samples = [2.0, 5.0, 3.0]
+    assert stats.expected_lowest(samples, 3) == 2.0
+    assert stats.expected_lowest(samples, 1) == pytest.approx(10 / 3)
+    with pytest.raises(ValueError, match="between 1 and 3"):
+        stats.expected_lowest(samples, 4)
