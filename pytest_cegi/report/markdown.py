@@ -224,13 +224,16 @@ class _Report:
             for d in r.deltas.values():
                 if d.status == "regression":
                     evidence = d.test.describe() if d.test else "deterministic"
+                    change = format_delta(d.quantity, d.base, d.head)
+                    if d.lowest is not None:  # the figure the rule judged, beside the mean's
+                        change += f" ({_lowest_change(d.quantity, d)})"
                     rows.append(
                         [
                             self.test_name(r),
                             d.quantity,
                             format_value(d.quantity, d.base),
                             format_value(d.quantity, d.head),
-                            format_delta(d.quantity, d.base, d.head),
+                            change,
                             f"{d.rule.tolerance.text} ({d.rule.source})",
                             evidence,
                         ]
