@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -78,6 +78,7 @@ class Run:
     settings: Mapping[str, Any]
     created: str | None = None
     warnings: tuple[str, ...] = ()
+    packages: Mapping[str, str] = field(default_factory=dict)  # {distribution: version} of the stack that ran
 
     @classmethod
     def from_dict(cls, run: Mapping[str, Any]) -> Run:
@@ -91,6 +92,7 @@ class Run:
             settings=MappingProxyType(dict(run.get("settings") or {})),
             created=run.get("created"),
             warnings=tuple(run.get("warnings") or ()),
+            packages=MappingProxyType(dict(run.get("packages") or {})),
         )
 
     @functools.cached_property

@@ -5,7 +5,7 @@ Shape (schema_version 1):
 {
   "schema": "pytest-cegi/run", "schema_version": 1,
   "created": ISO-8601 UTC, "pytest_cegi": version,
-  "machine": {"hostname", "platform", "python", "cpu", "cpu_count", "gpus": [..]},
+  "machine": {"hostname", "platform", "python", "cpu", "cpu_id", "cpu_count", "gpus": [..]},
   "meter": Method dict (meter, cpu, gpu, carbon factor and its source, estimate),
   "packages": {"pytest": ..., "codecarbon": ..., "torch": ... (only those importable)},
   "settings": {"enforce", "repeat", "country", "carbon_intensity", "meter"},
@@ -138,20 +138,56 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu": cpu_model(),
+        "cpu_id": cpu_identity(),
         "cpu_count": os.cpu_count(),
         "gpus": gpus,
     }
 
 
 def cpu_model() -> str:
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+# The vector extensions that change how fast (and how exactly) ML kernels run: two
+# CPUs that differ in them are different hardware, whatever their model names say.
+_VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def cpu_identity() -> str | None:
+    """What tells two CPUs apart when the model name does not: cloud guests often see
+    just "AMD EPYC" or "Intel Xeon Processor" for several generations. x86: vendor,
+    family, model, stepping, cache and vector extensions; Arm: implementer and part.
+    None where /proc/cpuinfo says none of these (macOS, Windows)."""
+    info = _cpuinfo()
+    if "cpu family" in info:
+        flags = set(info.get("flags", "").split())
+        vector = " ".join(f for f in _VECTOR_FLAGS if f in flags) or "no vector extensions"
+        return (
+            f"{info.get('vendor_id', 'unknown vendor')} family {info['cpu family']} model {info.get('model', '?')} "
+            f"stepping {info.get('stepping', '?')}; {info.get('cache size', 'unknown')} cache; {vector}"
+        )
+    if "CPU implementer" in info:
+        part, variant = info.get("CPU part", "?"), info.get("CPU variant", "?")
+        return f"implementer {info['CPU implementer']} part {part} variant {variant}"
+    return None
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    if fields:
+                        break  # the first processor's block is enough
+                    continue
+                key, sep, value = line.partition(":")
+                if sep:
+                    fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return fields
 
 
 def build_run(

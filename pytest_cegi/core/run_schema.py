@@ -321,7 +321,7 @@ def _check_tolerances(mr: dict[str, Any], field: str, *, allow_null: bool = Fals
 def check_machine(m: object, field: str = "machine") -> None:
     if not table(m, field, optional=True):
         return
-    for key in ("hostname", "platform", "python", "cpu"):
+    for key in ("hostname", "platform", "python", "cpu", "cpu_id"):
         string(m.get(key), f"{field}.{key}", optional=True)
     integer(m.get("cpu_count"), f"{field}.cpu_count", optional=True)
     _strings(m.get("gpus"), f"{field}.gpus", optional=True)

@@ -46,18 +46,59 @@ class Mismatch:
     refuses: tuple[str, ...]  # quantities it makes meaningless
 
     def describe(self) -> str:
-        return f"{self.kind} differs: baseline {self.base}, this run {self.head}"
+        text = f"{self.kind} differs: baseline {self.base}, this run {self.head}"
+        return text if self.refuses else f"{text} ({self.note})"
+
+    @property
+    def note(self) -> str:
+        """What a difference that refuses nothing means for the comparison."""
+        return _NOTES.get(self.kind, "noted; every quantity is still compared")
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "base": self.base, "head": self.head, "refuses": list(self.refuses)}
 
 
-def _hardware(machine: Mapping[str, Any] | None) -> str | None:
+_NOTES = {
+    "CPU identity": "energy compared as the same hardware on the model name alone",
+    "software": "scores and counted cost can change with the stack; every quantity is still compared",
+}
+
+
+def _hardware(machine: Mapping[str, Any] | None, with_identity: bool) -> str | None:
     machine = machine or {}
     if not machine.get("cpu") and not machine.get("gpus"):
         return None
     gpus = ", ".join(sorted(machine.get("gpus") or [])) or "no GPU"
-    return f"{machine.get('cpu') or 'unknown CPU'}; {gpus}"
+    cpu = machine.get("cpu") or "unknown CPU"
+    if with_identity:  # cloud guests name several CPU generations alike ("AMD EPYC")
+        cpu += f" ({machine['cpu_id']})"
+    return f"{cpu}; {gpus}"
+
+
+def _cpu_identity_unknown(base: Mapping[str, Any], head: Mapping[str, Any]) -> Mismatch | None:
+    """A note when one run (written before run files identified CPUs) cannot say which
+    CPU it ran on, so the hardware check rests on the model name alone."""
+    bid, hid = base.get("cpu_id"), head.get("cpu_id")
+    if bool(bid) == bool(hid) or not (base.get("cpu") or head.get("cpu")):
+        return None
+    unknown = "not recorded (an older run file)"
+    return Mismatch("CPU identity", bid or unknown, hid or unknown, ())
+
+
+def software_differences(base: Mapping[str, str], head: Mapping[str, str]) -> list[Mismatch]:
+    """The packages both runs name at different versions: scores and counted cost are
+    exact for one CPU and software stack, so a bump can move them (noted, not refused)."""
+    changed = sorted(p for p in base.keys() & head.keys() if p != "pytest-cegi" and base[p] != head[p])
+    if not changed:
+        return []
+    return [
+        Mismatch(
+            "software",
+            ", ".join(f"{p} {base[p]}" for p in changed),
+            ", ".join(f"{p} {head[p]}" for p in changed),
+            (),
+        )
+    ]
 
 
 def _mismatches(
@@ -70,9 +111,13 @@ def _mismatches(
     # The flops meter models energy from a declared device profile, not the
     # machine it runs on, so its figures stay comparable across hardware.
     deterministic = bm is not None and hm is not None and bm.meter == hm.meter == "flops"
-    bh, hh = _hardware(base_machine), _hardware(head_machine)
+    base_machine, head_machine = base_machine or {}, head_machine or {}
+    with_identity = bool(base_machine.get("cpu_id") and head_machine.get("cpu_id"))
+    bh, hh = _hardware(base_machine, with_identity), _hardware(head_machine, with_identity)
     if bh and hh and bh != hh and not deterministic:
         out.append(Mismatch("hardware", bh, hh, ENERGY_DERIVED))
+    elif not deterministic and (unknown := _cpu_identity_unknown(base_machine, head_machine)):
+        out.append(unknown)
     if bm is None or hm is None:  # a run that measured nothing has no meter to differ
         return out
     b_method, h_method = meter_identity(bm), meter_identity(hm)
@@ -178,8 +223,8 @@ class Comparison:
                     out.append(f"{r.task} / {r.variant}: {d.reason}")
             if r.status == "removed" and "removed" in fail_on:
                 out.append(f"{r.task} / {r.variant}: removed since the baseline")
-        if "mismatch" in fail_on:
-            out.extend(m.describe() for m in self.mismatches)
+        if "mismatch" in fail_on:  # a difference that refused a comparison; notes do not fail
+            out.extend(m.describe() for m in self.mismatches if m.refuses)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -312,13 +357,20 @@ class Baseline:
         env = self.environment(head.machine, head.meter)
         results = [self._compared(base, rec, env) for base, rec in match_records(self.run.records, head.records)]
         results.sort(key=lambda r: (STATUS_ORDER.index(r.status), r.task, r.variant))
-        return Comparison(results, env.mismatches, env.refused, self.allow_energy_mismatch, self.run.created)
+        mismatches = env.mismatches + software_differences(_stack(self.run), _stack(head))
+        return Comparison(results, mismatches, env.refused, self.allow_energy_mismatch, self.run.created)
 
     def _compared(self, base: SavedRecord | None, head: SavedRecord | None, env: Environment) -> RecordComparison:
         judged = self._judged.get(head.nodeid) if head is not None else None
         if judged is not None and judged[0] == env and judged[1].base is base:
             return replace(judged[1], head=head)  # the same judgement, beside the record as saved
         return compare_record(base, head, self.tolerances, env)
+
+
+def _stack(run: Run) -> dict[str, str]:
+    """The software a run names: its packages and the Python that ran them."""
+    python = run.machine.get("python")
+    return {**run.packages, **({"python": python} if python else {})}
 
 
 def _typed(run: Run | Mapping[str, Any]) -> Run:

@@ -84,3 +84,49 @@ def test_registered_migrations_are_applied_in_order(make, monkeypatch):
     loaded = load_run(make.save(run))
     assert loaded["schema_version"] == 1
     assert loaded["records"][0]["variant"] == "base"
+
+
+# -- CPU identity --------------------------------------------------------------
+
+X86_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 1
+model name\t: AMD EPYC
+stepping\t: 1
+cache size\t: 512 KB
+flags\t\t: fpu sse4_2 avx avx2 fma
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+cpu family\t: 99
+model name\t: not the first processor
+"""
+
+ARM_CPUINFO = """processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd
+CPU implementer\t: 0x41
+CPU variant\t: 0x3
+CPU part\t: 0xd0c
+"""
+
+
+@pytest.mark.parametrize(
+    "text, model, identity",
+    [
+        (X86_CPUINFO, "AMD EPYC", "AuthenticAMD family 25 model 1 stepping 1; 512 KB cache; sse4_2 avx avx2 fma"),
+        (ARM_CPUINFO, None, "implementer 0x41 part 0xd0c variant 0x3"),
+        ("", None, None),
+    ],
+)
+def test_cpu_identity_from_proc_cpuinfo(monkeypatch, tmp_path, text, model, identity):
+    path = tmp_path / "cpuinfo"
+    path.write_text(text)
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda f, *a, **k: real_open(path if f == "/proc/cpuinfo" else f, *a, **k))
+    assert run_file.cpu_identity() == identity
+    if model:
+        assert run_file.cpu_model() == model
+    info = run_file.machine_info()
+    assert info["cpu_id"] == identity and info["cpu"]

@@ -251,6 +251,52 @@ def test_hardware_mismatch_is_flagged_and_energy_comparisons_refused(make):
     assert only(opted_in, "a").deltas["energy"].status == "regression"
 
 
+def test_cpus_with_one_model_name_are_told_apart_by_their_identity(make):
+    # Cloud guests of two CPU generations both say "AMD EPYC"; family, model and vector
+    # extensions tell them apart, so their energy is not compared.
+    zen3_id = "AuthenticAMD family 25 model 1 stepping 1; 512 KB cache; avx2 fma"
+    zen3 = dict(make.MACHINE, cpu="AMD EPYC", cpu_id=zen3_id)
+    zen4 = dict(zen3, cpu_id="AuthenticAMD family 25 model 17 stepping 1; 1024 KB cache; avx2 fma avx512f")
+    base = make.run([make.record("a", samples=BASE_SAMPLES)], machine=zen3, repeat=5)
+    head = make.run([make.record("a", samples=[x * 3 for x in BASE_SAMPLES])], machine=zen4, repeat=5)
+    comparison = compare(base, head)
+    assert [m.kind for m in comparison.mismatches] == ["hardware"]
+    assert "model 17" in comparison.mismatches[0].describe()
+    assert only(comparison, "a").deltas["energy"].status == "not compared"
+    same = make.run([make.record("a", samples=[x * 3 for x in BASE_SAMPLES])], machine=dict(zen3), repeat=5)
+    assert compare(base, same).mismatches == []
+    assert only(compare(base, same), "a").deltas["energy"].status == "regression"
+
+
+def test_a_run_without_cpu_identity_is_compared_by_model_name_and_says_so(make):
+    old = make.run([make.record("a", samples=BASE_SAMPLES)], repeat=5)  # MACHINE has no cpu_id
+    new = dict(make.MACHINE, cpu_id="AuthenticAMD family 25 model 1 stepping 1; 512 KB cache; avx2")
+    head = make.run([make.record("a", samples=[x * 3 for x in BASE_SAMPLES])], machine=new, repeat=5)
+    comparison = compare(old, head)
+    assert [m.kind for m in comparison.mismatches] == ["CPU identity"]
+    text = comparison.mismatches[0].describe()
+    assert "not recorded (an older run file)" in text and "model name alone" in text
+    assert comparison.refused == ()
+    assert only(comparison, "a").deltas["energy"].status == "regression"  # still compared
+    assert comparison.failed({"mismatch"}) == []  # a note refuses nothing, so fails nothing
+
+
+def test_software_differences_are_noted_and_compare_everything(make):
+    base = make.run([make.record("a", samples=BASE_SAMPLES, score=0.6)], repeat=5)
+    head = make.run([make.record("a", samples=BASE_SAMPLES, score=0.5)], repeat=5)
+    base["packages"] = {"torch": "2.13.0", "transformers": "5.25.0", "pytest-cegi": "0.1.0"}
+    head["packages"] = {"torch": "2.13.0", "transformers": "5.26.0", "pytest-cegi": "0.2.0"}
+    head["machine"] = dict(head["machine"], python="3.12.1")
+    comparison = compare(base, head)
+    assert [m.kind for m in comparison.mismatches] == ["software"]
+    text = comparison.mismatches[0].describe()
+    assert "baseline python 3.11.9, transformers 5.25.0, this run python 3.12.1, transformers 5.26.0" in text
+    assert "torch" not in text and "pytest-cegi" not in text  # unchanged, and the plugin itself
+    assert "scores and counted cost can change" in text
+    assert comparison.refused == () and comparison.failed({"mismatch"}) == []
+    assert only(comparison, "a").deltas["score"].status == "regression"
+
+
 def test_hostname_alone_is_not_a_hardware_change(make):
     base = make.run([make.record("a")])
     head = make.run([make.record("a")], machine=dict(make.MACHINE, hostname="another-runner"))

@@ -65,6 +65,8 @@ ATTACKS = [
     ("unknown window key", _set(["records", 1, "windows", 0, "colour"], "red"), ".windows[0].colour: unknown key"),
     ("bad method", _set(["records", 1, "windows", 0, "method"], {"meter": 3}), ".windows[0].method.meter"),
     ("bad verdict", _set(["records", 1, "verdict"], "great"), ".verdict"),
+    ("numeric cpu identity", _set(["machine", "cpu_id"], 25), "machine.cpu_id"),
+    ("numeric package version", _set(["packages", "torch"], 2.13), "packages.torch"),
     ("bad check", _set(["records", 1, "checks"], [{"limit": "floor"}]), ".checks[0].source"),
     (
         "5000-digit integer",

@@ -106,6 +106,21 @@ def test_hardware_mismatch_refuses_energy_comparison(pytester, run, saved):
     assert "Some Other CPU 9000" in (pytester.path / "r.md").read_text()
 
 
+def test_same_cpu_name_with_another_identity_refuses_energy_comparison(pytester, run, saved, monkeypatch):
+    # What a cloud guest on a newer host generation looks like: the same "AMD EPYC"
+    # model name, another family/model. Energy would regress 3x, but is not compared.
+    run_file = json.loads(saved.read_text())
+    assert run_file["machine"]["cpu_id"]  # the plugin saves it
+    run_file["machine"]["cpu_id"] = "AuthenticAMD family 25 model 17 stepping 1; 1024 KB cache; avx2 avx512f"
+    saved.write_text(json.dumps(run_file))
+    monkeypatch.setenv("CEGI_FAKE_KWH", "3e-6")
+    result = run("--cegi-repeat=5", "--cegi-budget", "--cegi-baseline=baseline.json", "--cegi-report=r.md")
+    result.assert_outcomes(passed=2)
+    report = (pytester.path / "r.md").read_text()
+    assert "hardware differs" in report and "model 17" in report
+    assert "Not compared: emissions, energy, cegi" in report
+
+
 @pytest.mark.parametrize(
     "content, expected",
     [
