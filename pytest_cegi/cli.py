@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         help="default: the baseline named in [tool.cegi] of the pyproject.toml in this folder "
         "or above; without one, name it",
     )
-    u.add_argument("--force", action="store_true", help="promote even a run with invalid measurements")
+    u.add_argument("--force", action="store_true", help="promote even a partial run or one with invalid measurements")
     u.set_defaults(handler=_update)
 
     pl = sub.add_parser("pool", help="pool the repeats of several runs of the same tests (alternated A/B runs)")
@@ -176,6 +176,9 @@ def _pool(args) -> int:
 
 def _compare(args) -> int:
     base, head = Run.from_dict(load_run(args.base)), Run.from_dict(load_run(args.head))
+    for path, run in ((args.base, base), (args.head, head)):
+        if run.incomplete:  # its missing tests read as removed or added
+            print(f"pytest-cegi: WARNING {path} is a partial run: {run.incomplete}", file=sys.stderr)
     comparison = _comparison(args, base, head)
     if args.format == "json":
         text = json.dumps(comparison.to_dict(), indent=2) + "\n"
@@ -299,6 +302,11 @@ def _update(args) -> int:
             )
         print(f"pytest-cegi: baseline from [tool.cegi]: {args.baseline}", file=sys.stderr)
     run = load_run(args.run)
+    if run.get("incomplete") and not args.force:
+        raise _UsageError(
+            f"{args.run} is a partial run: {run['incomplete']}. A baseline without the tests it lacks "
+            "would gate nothing for them; rerun the whole session, or pass --force"
+        )
     invalid = [r["nodeid"] for r in run["records"] if r.get("verdict") in ("invalid", "error")]
     if invalid and not args.force:
         raise _UsageError(

@@ -43,6 +43,8 @@ def run_warnings(state: SessionState) -> list[str]:
     """Things that would otherwise pass silently, for the terminal summary and the report:
     a budget entry that matches no test of this run, a country without grid data."""
     out = []
+    if state.incomplete:
+        out.append(f"{state.incomplete}; this run is partial and `pytest-cegi update` will not promote it")
     if state.settings.carbon.warning:
         out.append(state.settings.carbon.warning)
     for entry in state.settings.budgets:
@@ -130,6 +132,8 @@ class SessionRun:
 
         self.data = build_run(state.records, state.meter_method(), state.settings.as_dict(), machine=state.machine)
         self.data["warnings"] = run_warnings(state)
+        if state.incomplete:
+            self.data["incomplete"] = state.incomplete
         self.run: Run = Run.from_dict(self.data)
         self._baseline = baseline
 

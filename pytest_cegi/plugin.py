@@ -163,6 +163,7 @@ def pytest_cegi_references_and_order(session, config, items) -> None:
     for item in items:
         if id(item) in specs:
             item.stash[SPEC] = specs[id(item)]
+    config.stash[STATE].expected = sum(1 for item in items if SPEC in item.stash)
 
 
 # -- the fixture ---------------------------------------------------------------------------
@@ -281,11 +282,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     )
 
 
+def _stopped(session: pytest.Session, exitstatus) -> str | None:
+    """Why the session ended before running every selected test, or None."""
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "interrupted"
+    reason = session.shouldstop or session.shouldfail
+    return str(reason) if reason else None
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or state.is_worker or not state.records:
         return
+    state.stopped = _stopped(session, exitstatus)
     try:
         gate.write_outputs(state, _session_run(session.config, state))
     except OSError as exc:

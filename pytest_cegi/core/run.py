@@ -79,6 +79,7 @@ class Run:
     created: str | None = None
     warnings: tuple[str, ...] = ()
     packages: Mapping[str, str] = field(default_factory=dict)  # {distribution: version} of the stack that ran
+    incomplete: str | None = None  # why a session cut short saved fewer tests than it selected
 
     @classmethod
     def from_dict(cls, run: Mapping[str, Any]) -> Run:
@@ -93,6 +94,7 @@ class Run:
             created=run.get("created"),
             warnings=tuple(run.get("warnings") or ()),
             packages=MappingProxyType(dict(run.get("packages") or {})),
+            incomplete=run.get("incomplete"),
         )
 
     @functools.cached_property

@@ -10,7 +10,8 @@ Shape (schema_version 1):
   "packages": {"pytest": ..., "codecarbon": ..., "torch": ... (only those importable)},
   "settings": {"enforce", "repeat", "country", "carbon_intensity", "meter"},
   "records": [Record.to_dict(), ...],
-  "warnings": [what would otherwise pass silently, e.g. a budget entry matching no test]
+  "warnings": [what would otherwise pass silently, e.g. a budget entry matching no test],
+  "incomplete": why the session stopped before its last test (only in a partial run)
 }
 """
 

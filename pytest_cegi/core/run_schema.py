@@ -331,7 +331,7 @@ def check_machine(m: object, field: str = "machine") -> None:
 def check_run(run: Any) -> None:
     """Every field the code reads, for type and finiteness; RunFileError on the first bad one."""
     table(run, "")
-    for key in ("created", "pytest_cegi"):
+    for key in ("created", "pytest_cegi", "incomplete"):
         string(run.get(key), key, optional=True)
     check_machine(run.get("machine"))
     check_method(run.get("meter"), "meter", optional=True)

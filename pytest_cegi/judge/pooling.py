@@ -6,8 +6,8 @@ repeats: `pytest-cegi pool base-1.json base-2.json -o base.json`. Every window's
 samples become the union of that window's samples in all runs (a window measured
 once contributes its one figure), and its figures the mean over them; everything
 else comes from the first run. Records are matched by node id; a test missing
-from one of the runs is an error naming the file, because a pooled figure of
-unequal parts would mislead.
+from one of the runs, or a run from other hardware, is an error naming the file,
+because a pooled figure of unequal parts would mislead.
 """
 
 from __future__ import annotations
@@ -26,6 +26,13 @@ def pool_runs(runs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     if not runs:
         raise ValueError("pool_runs needs at least one run")
     first_path, first = runs[0]
+    for path, run in runs[1:]:
+        if _hardware(run) != _hardware(first):  # pooled repeats must be of one machine's work
+            raise BaselineError(
+                path,
+                f"ran on other hardware ({_describe(run)}) than {first_path} ({_describe(first)}); "
+                "pool runs of one machine",
+            )
     pooled = copy.deepcopy(first)
     by_id = [(path, {r["nodeid"]: r for r in run["records"]}) for path, run in runs]
     for record in pooled["records"]:
@@ -47,7 +54,20 @@ def pool_runs(runs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         for key in ("energy_kwh", "emissions_kg", "duration_s"):
             record[key] = sum(w[key] for w in _counted(record))
     pooled["pooled_from"] = [path for path, _ in runs]
+    partial = [f"{path}: {run['incomplete']}" for path, run in runs if run.get("incomplete")]
+    if partial:  # a pool of a partial run is partial too
+        pooled["incomplete"] = "; ".join(partial)
     return pooled
+
+
+def _hardware(run: dict[str, Any]) -> tuple[Any, ...]:
+    machine = run.get("machine") or {}
+    return machine.get("cpu"), machine.get("cpu_id"), tuple(sorted(machine.get("gpus") or ()))
+
+
+def _describe(run: dict[str, Any]) -> str:
+    cpu, cpu_id, gpus = _hardware(run)
+    return "; ".join(str(x) for x in (cpu, cpu_id, ", ".join(gpus) or "no GPU") if x)
 
 
 def _pool_window(windows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -45,6 +45,8 @@ class SessionState:
     meter: Meter | None = None
     reference_scores: dict[str, float | None] = field(default_factory=dict)  # task -> the reference test's score
     records: list[dict[str, Any]] = field(default_factory=list)  # finished Record dicts, in run order
+    expected: int | None = None  # measured tests selected to run; None where this process never collected (xdist)
+    stopped: str | None = None  # why the session ended before its last test (interrupted, -x, --maxfail)
     written: list[Path] = field(default_factory=list)  # files written at session end
 
     def get_meter(self) -> Meter:
@@ -59,6 +61,16 @@ class SessionState:
         from pytest_cegi.core.run_file import machine_info
 
         return machine_info()
+
+    @property
+    def incomplete(self) -> str | None:
+        """Why the saved run lacks tests it was meant to hold, or None: a run cut short
+        must not pass for a whole one (a baseline promoted from it would gate nothing
+        for the tests it lacks)."""
+        if self.stopped is None or (self.expected is not None and len(self.records) >= self.expected):
+            return None
+        of = f" of {self.expected}" if self.expected is not None else ""
+        return f"the session stopped early ({self.stopped}): {len(self.records)}{of} measured tests ran"
 
     def meter_method(self) -> dict[str, Any] | None:
         if self.meter is not None:
