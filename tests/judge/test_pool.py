@@ -42,3 +42,25 @@ def test_pooling_runs_of_different_tests_is_a_usage_error(make, tmp_path, capsys
     err = capsys.readouterr().err
     assert "b.json" in err and "has no record" in err and "lora" in err
     assert not (tmp_path / "p.json").exists()
+
+
+def test_pooling_runs_of_different_hardware_is_a_usage_error(make, tmp_path, capsys):
+    a = make.save(make.run([make.record("lora", samples=QUIET)], repeat=5), "a.json")
+    newer = dict(make.MACHINE, cpu_id="AuthenticAMD family 25 model 17 stepping 1; 1024 KB cache; avx512f")
+    b = make.save(make.run([make.record("lora", samples=QUIET)], machine=newer, repeat=5), "b.json")
+    assert main(["pool", a, b, "-o", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err
+    assert "b.json" in err and "other hardware" in err and "model 17" in err
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_a_pooled_partial_run_stays_partial(make, tmp_path, capsys):
+    partial = make.run([make.record("lora", samples=QUIET)], repeat=5)
+    partial["incomplete"] = "the session stopped early (interrupted): 1 of 2 measured tests ran"
+    a = make.save(make.run([make.record("lora", samples=QUIET)], repeat=5), "a.json")
+    b = make.save(partial, "b.json")
+    out = tmp_path / "p.json"
+    assert main(["pool", a, b, "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["incomplete"].startswith(f"{b}: the session stopped early")
+    assert main(["update", str(out), str(tmp_path / "base.json")]) == 2
+    assert "is a partial run" in capsys.readouterr().err
