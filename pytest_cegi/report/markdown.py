@@ -199,8 +199,10 @@ class _Report:
                     f"> Not compared: {', '.join(self.cmp.refused)} (meaningless across these "
                     f"differences; opt in with `--cegi-allow-energy-mismatch`)."
                 )
-            else:
+            elif any(m.refuses for m in self.cmp.mismatches):
                 tail = "> Compared anyway, as asked: read those deltas with care."
+            else:  # notes only (software versions, an older file's unknown CPU identity)
+                tail = "> Every quantity is compared; the notes say what the differences can move."
             out.append(
                 "> [!WARNING]\n> The baseline comes from a different environment:\n" + "\n".join(lines) + "\n>\n" + tail
             )

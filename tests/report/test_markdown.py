@@ -163,6 +163,13 @@ def test_unrepeated_and_mismatch_warnings(make):
     text = render(moved, compare(base, moved))
     assert "> [!WARNING]" in text and "hardware differs" in text
     assert "Not compared: emissions, energy, cegi" in text
+    bumped = make.run([make.record("a", energy=2e-4)])
+    bumped["packages"] = {"transformers": "9.9.9"}
+    base["packages"] = {"transformers": "5.25.0"}
+    text = render(bumped, compare(base, bumped))
+    assert "software differs: baseline transformers 5.25.0, this run transformers 9.9.9" in text
+    assert "Every quantity is compared" in text
+    assert "Not compared" not in text and "as asked" not in text
 
 
 def test_long_tables_fold_into_details(make):
