@@ -30,6 +30,11 @@ are compared both ways round (a faster head is a candidate false alarm too).
 alarms, every K baseline sessions against every K head sessions for detection.
 
     python benchmarks/scripts/gate_power.py [--runs 6] [--head-runs 3] [--tests 12] [--repeat 5]
+        [--calls 10] [--levels 0.1,0.25,0.5,1.0] [--pool K] [--from DIR]
+
+The same-runner A/B at exactly +25 % (8 calls a window, so 2 extra calls are 25 %),
+base and head sessions alternated: `--runs 8 --head-runs 8 --levels 0.25 --calls 8
+--pool 3`.
 """
 
 from __future__ import annotations
@@ -167,11 +172,11 @@ def collect(args: argparse.Namespace) -> tuple[dict[float, list], str]:
     hogger = None if args.no_hog else multiprocessing.Process(target=hog, args=(stop,), daemon=True)
     if hogger:
         hogger.start()
-    runs: dict[float, list] = {0.0: [], **{level: [] for level in LEVELS}}
+    runs: dict[float, list] = {0.0: [], **{level: [] for level in args.levels}}
     seconds = []
     try:
         # Interleave conditions so slow drifts of the machine hit all of them alike.
-        schedule = [0.0] * args.runs + [lv for lv in LEVELS for _ in range(args.head_runs)]
+        schedule = [0.0] * args.runs + [lv for lv in args.levels for _ in range(args.head_runs)]
         order = sorted(range(len(schedule)), key=lambda i: (i % max(args.runs, 1), i))
         for n, i in enumerate(order):
             extra = schedule[i]
@@ -248,6 +253,12 @@ def main() -> None:
         default=10,
         help="generate() calls per window (10: +10%% is one call, +25%% rounds to 2; 20 makes every level exact)",
     )
+    parser.add_argument(
+        "--levels",
+        type=lambda text: tuple(float(x) for x in text.split(",")),
+        default=LEVELS,
+        help="regression levels to inject, comma-separated (default: 0.1,0.25,0.5,1.0)",
+    )
     parser.add_argument("--no-hog", action="store_true", help="measure without the CPU hog")
     parser.add_argument("--pool", type=int, default=0, help="also judge pools of K sessions a side")
     parser.add_argument("--from", dest="folder", type=Path, help="re-evaluate the run files saved in FOLDER")
@@ -257,24 +268,25 @@ def main() -> None:
         runs, described = load(args.folder), f"runs from {args.folder}"
     else:
         runs, described = collect(args)
+    levels = sorted(lv for lv in runs if lv and runs[lv])
     base = runs[0.0]
     print(
         f"\ngate power: {described}; default tolerances; {len(base)} unchanged sessions, "
-        + ", ".join(f"{len(runs[lv])} at +{lv:.0%}" for lv in LEVELS)
+        + ", ".join(f"{len(runs[lv])} at +{lv:.0%}" for lv in levels)
     )
     # The level asks for round(calls x level) extra calls: with --calls 10, "+25%" is 2
     # calls, +20 %. Head the columns with the work actually injected, read off the counts.
     header = (
         "| mode | false alarms (unchanged) | "
-        + " | ".join(f"caught at +{injected(base, runs[lv]):.0%}" for lv in LEVELS)
+        + " | ".join(f"caught at +{injected(base, runs[lv]):.0%}" for lv in levels)
         + " |"
     )
     print(header)
-    print("|---" * (2 + len(LEVELS)) + "|")
+    print("|---" * (2 + len(levels)) + "|")
     for mode in MODES:
         fa, n = rates(base, [], mode, same=True)
         cells = [f"{fa}/{n} ({fa / n:.1%})" if n else "-"]
-        for lv in LEVELS:
+        for lv in levels:
             hit, m = rates(base, runs[lv], mode, same=False)
             cells.append(f"{hit}/{m} ({hit / m:.0%})" if m else "-")
         print(f"| {mode} | " + " | ".join(cells) + " |")
@@ -283,11 +295,11 @@ def main() -> None:
             f"\nenergy rule on pools of {args.pool} sessions a side (what ab_energy.py --rounds {args.pool} compares)"
         )
         print(header.replace("| mode |", "| tolerance |"))
-        print("|---" * (2 + len(LEVELS)) + "|")
-        for tolerance in ("10%", "25%"):
+        print("|---" * (2 + len(levels)) + "|")
+        for tolerance in ("10%", "15%", "25%"):
             fa, n = pooled_rates(base, [], args.pool, tolerance, same=True)
             cells = [f"{fa}/{n} ({fa / n:.1%})" if n else "-"]
-            for lv in LEVELS:
+            for lv in levels:
                 hit, m = pooled_rates(base, runs[lv], args.pool, tolerance, same=False)
                 cells.append(f"{hit}/{m} ({hit / m:.0%})" if m else "-")
             print(f"| {tolerance} | " + " | ".join(cells) + " |")
