@@ -7,7 +7,7 @@ records and the fine-tuning settings (not the variant's name, so renaming a
 variant reuses its adapter). With the adapter we keep the measured fine-tuning
 window, so a cache hit can report the energy the adapter cost, marked cached.
 
-A window is kept per meter identity (`codecarbon:attributed-v1:<cpu>`,
+A window is kept per meter identity (`codecarbon:attributed-v1:<cpu (identity)>`,
 `flops:<profile>`, ...): a run replays only a window its own meter measured, so a
 flops run reads the same figures whatever a codecarbon run left in the cache. A
 meter that finds the adapter but no window of its own trains again (the weights

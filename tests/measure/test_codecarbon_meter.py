@@ -77,3 +77,18 @@ def test_codecarbon_meter_in_a_real_session(pytester):
     assert rec["energy_kwh"] > 0 and rec["verdict"] == "pass"
     assert rec["method"]["meter"] == "codecarbon"
     assert rec["method"]["carbon_factor_source"] == "--cegi-country USA (codecarbon's offline grid data)"
+
+
+def test_cache_identity_names_the_cpu_generation(monkeypatch):
+    # Two guests both called "AMD EPYC" must not replay each other's fine-tuning windows.
+    from pytest_cegi.core import run_file
+
+    meter = CodecarbonMeter(Settings().carbon)
+    monkeypatch.setattr(run_file, "cpu_model", lambda: "AMD EPYC")
+    identities = []
+    for family_model in ("family 25 model 1", "family 25 model 17", None):
+        monkeypatch.setattr(run_file, "cpu_identity", lambda fm=family_model: fm and f"AuthenticAMD {fm}")
+        identities.append(meter.cache_identity())
+    assert identities[0] != identities[1]
+    assert "(AuthenticAMD family 25 model 1)" in identities[0]
+    assert identities[2].startswith("codecarbon:attributed-v1:AMD EPYC:")  # nothing more to tell

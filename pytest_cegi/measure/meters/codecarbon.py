@@ -203,12 +203,15 @@ class CodecarbonMeter:
         )
 
     def cache_identity(self) -> str:
-        """Attributed energy depends on the CPU model and core count (TDP per core)."""
+        """Attributed energy depends on the CPU and its core count (TDP per core); the
+        CPU's identity too, since cloud guests of several generations share one model
+        name, and a cache copied between them must not replay the other's fine-tuning."""
         import os
 
-        from pytest_cegi.core.run_file import cpu_model
+        from pytest_cegi.core.run_file import cpu_identity, cpu_model
 
-        return f"codecarbon:attributed-v1:{cpu_model()}:{os.cpu_count()} cores"
+        cpu = cpu_model() + (f" ({identity})" if (identity := cpu_identity()) else "")
+        return f"codecarbon:attributed-v1:{cpu}:{os.cpu_count()} cores"
 
     def close(self) -> None:
         # Task windows never started the tracker's own scheduler, so there is
