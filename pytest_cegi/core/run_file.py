@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import glob
 import json
 import os
@@ -173,8 +174,10 @@ def cpu_identity() -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
 def _cpuinfo() -> dict[str, str]:
-    """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
+    """The first processor's fields of /proc/cpuinfo ({} where there is none); read
+    once per process (the adapter cache asks for every fine-tuned variant)."""
     fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:

@@ -44,24 +44,15 @@ class Mismatch:
     base: str
     head: str
     refuses: tuple[str, ...]  # quantities it makes meaningless
+    note: str = ""  # for a difference that refuses nothing: what it means for the comparison
 
     def describe(self) -> str:
         text = f"{self.kind} differs: baseline {self.base}, this run {self.head}"
-        return text if self.refuses else f"{text} ({self.note})"
-
-    @property
-    def note(self) -> str:
-        """What a difference that refuses nothing means for the comparison."""
-        return _NOTES.get(self.kind, "noted; every quantity is still compared")
+        return f"{text} ({self.note})" if self.note else text
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "base": self.base, "head": self.head, "refuses": list(self.refuses)}
-
-
-_NOTES = {
-    "CPU identity": "energy compared as the same hardware on the model name alone",
-    "software": "scores and counted cost can change with the stack; every quantity is still compared",
-}
+        out = {"kind": self.kind, "base": self.base, "head": self.head, "refuses": list(self.refuses)}
+        return {**out, "note": self.note} if self.note else out
 
 
 def _hardware(machine: Mapping[str, Any] | None, with_identity: bool) -> str | None:
@@ -75,14 +66,19 @@ def _hardware(machine: Mapping[str, Any] | None, with_identity: bool) -> str | N
     return f"{cpu}; {gpus}"
 
 
-def _cpu_identity_unknown(base: Mapping[str, Any], head: Mapping[str, Any]) -> Mismatch | None:
-    """A note when one run (written before run files identified CPUs) cannot say which
-    CPU it ran on, so the hardware check rests on the model name alone."""
+def hardware_difference(base: Mapping[str, Any] | None, head: Mapping[str, Any] | None) -> Mismatch | None:
+    """The hardware mismatch between two machines (energy-derived figures refused), or
+    a note when one run, written before run files identified CPUs, cannot say which CPU
+    it ran on (the check then rests on the model name alone), or None."""
+    base, head = base or {}, head or {}
     bid, hid = base.get("cpu_id"), head.get("cpu_id")
+    bh, hh = _hardware(base, bool(bid and hid)), _hardware(head, bool(bid and hid))
+    if bh and hh and bh != hh:
+        return Mismatch("hardware", bh, hh, ENERGY_DERIVED)
     if bool(bid) == bool(hid) or not (base.get("cpu") or head.get("cpu")):
         return None
-    unknown = "not recorded (an older run file)"
-    return Mismatch("CPU identity", bid or unknown, hid or unknown, ())
+    unknown, note = "not recorded (an older run file)", "energy compared as the same hardware on the model name alone"
+    return Mismatch("CPU identity", bid or unknown, hid or unknown, (), note)
 
 
 def software_differences(base: Mapping[str, str], head: Mapping[str, str]) -> list[Mismatch]:
@@ -97,6 +93,7 @@ def software_differences(base: Mapping[str, str], head: Mapping[str, str]) -> li
             ", ".join(f"{p} {base[p]}" for p in changed),
             ", ".join(f"{p} {head[p]}" for p in changed),
             (),
+            "scores and counted cost can change with the stack; every quantity is still compared",
         )
     ]
 
@@ -111,13 +108,8 @@ def _mismatches(
     # The flops meter models energy from a declared device profile, not the
     # machine it runs on, so its figures stay comparable across hardware.
     deterministic = bm is not None and hm is not None and bm.meter == hm.meter == "flops"
-    base_machine, head_machine = base_machine or {}, head_machine or {}
-    with_identity = bool(base_machine.get("cpu_id") and head_machine.get("cpu_id"))
-    bh, hh = _hardware(base_machine, with_identity), _hardware(head_machine, with_identity)
-    if bh and hh and bh != hh and not deterministic:
-        out.append(Mismatch("hardware", bh, hh, ENERGY_DERIVED))
-    elif not deterministic and (unknown := _cpu_identity_unknown(base_machine, head_machine)):
-        out.append(unknown)
+    if not deterministic and (hardware := hardware_difference(base_machine, head_machine)):
+        out.append(hardware)
     if bm is None or hm is None:  # a run that measured nothing has no meter to differ
         return out
     b_method, h_method = meter_identity(bm), meter_identity(hm)

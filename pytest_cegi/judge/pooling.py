@@ -17,6 +17,7 @@ import statistics
 from typing import Any
 
 from pytest_cegi.core.run_file import BaselineError
+from pytest_cegi.judge.comparison import hardware_difference
 
 _MEANS = ("energy_kwh", "emissions_kg", "duration_s", "cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh")
 
@@ -27,11 +28,10 @@ def pool_runs(runs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         raise ValueError("pool_runs needs at least one run")
     first_path, first = runs[0]
     for path, run in runs[1:]:
-        if _hardware(run) != _hardware(first):  # pooled repeats must be of one machine's work
+        other = hardware_difference(first.get("machine"), run.get("machine"))
+        if other is not None and other.refuses:  # pooled repeats must be of one machine's work
             raise BaselineError(
-                path,
-                f"ran on other hardware ({_describe(run)}) than {first_path} ({_describe(first)}); "
-                "pool runs of one machine",
+                path, f"ran on other hardware ({other.head}) than {first_path} ({other.base}); pool runs of one machine"
             )
     pooled = copy.deepcopy(first)
     by_id = [(path, {r["nodeid"]: r for r in run["records"]}) for path, run in runs]
@@ -58,16 +58,6 @@ def pool_runs(runs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     if partial:  # a pool of a partial run is partial too
         pooled["incomplete"] = "; ".join(partial)
     return pooled
-
-
-def _hardware(run: dict[str, Any]) -> tuple[Any, ...]:
-    machine = run.get("machine") or {}
-    return machine.get("cpu"), machine.get("cpu_id"), tuple(sorted(machine.get("gpus") or ()))
-
-
-def _describe(run: dict[str, Any]) -> str:
-    cpu, cpu_id, gpus = _hardware(run)
-    return "; ".join(str(x) for x in (cpu, cpu_id, ", ".join(gpus) or "no GPU") if x)
 
 
 def _pool_window(windows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -120,11 +120,13 @@ CPU part\t: 0xd0c
         ("", None, None),
     ],
 )
-def test_cpu_identity_from_proc_cpuinfo(monkeypatch, tmp_path, text, model, identity):
+def test_cpu_identity_from_proc_cpuinfo(monkeypatch, request, tmp_path, text, model, identity):
     path = tmp_path / "cpuinfo"
     path.write_text(text)
     real_open = open
     monkeypatch.setattr("builtins.open", lambda f, *a, **k: real_open(path if f == "/proc/cpuinfo" else f, *a, **k))
+    run_file._cpuinfo.cache_clear()  # read once per process: forget this machine's,
+    request.addfinalizer(run_file._cpuinfo.cache_clear)  # and the fake one afterwards
     assert run_file.cpu_identity() == identity
     if model:
         assert run_file.cpu_model() == model

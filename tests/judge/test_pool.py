@@ -45,13 +45,17 @@ def test_pooling_runs_of_different_tests_is_a_usage_error(make, tmp_path, capsys
 
 
 def test_pooling_runs_of_different_hardware_is_a_usage_error(make, tmp_path, capsys):
-    a = make.save(make.run([make.record("lora", samples=QUIET)], repeat=5), "a.json")
+    older = dict(make.MACHINE, cpu_id="AuthenticAMD family 25 model 1 stepping 1; 512 KB cache; avx2")
+    a = make.save(make.run([make.record("lora", samples=QUIET)], machine=older, repeat=5), "a.json")
     newer = dict(make.MACHINE, cpu_id="AuthenticAMD family 25 model 17 stepping 1; 1024 KB cache; avx512f")
     b = make.save(make.run([make.record("lora", samples=QUIET)], machine=newer, repeat=5), "b.json")
     assert main(["pool", a, b, "-o", str(tmp_path / "p.json")]) == 2
     err = capsys.readouterr().err
     assert "b.json" in err and "other hardware" in err and "model 17" in err
     assert not (tmp_path / "p.json").exists()
+    # as in a comparison, a run file from before CPU identities pools on the model name
+    unidentified = make.save(make.run([make.record("lora", samples=QUIET)], repeat=5), "c.json")
+    assert main(["pool", a, unidentified, "-o", str(tmp_path / "p.json")]) == 0
 
 
 def test_a_pooled_partial_run_stays_partial(make, tmp_path, capsys):
