@@ -93,7 +93,7 @@ def software_differences(base: Mapping[str, str], head: Mapping[str, str]) -> li
             ", ".join(f"{p} {base[p]}" for p in changed),
             ", ".join(f"{p} {head[p]}" for p in changed),
             (),
-            "scores and counted cost can change with the stack; every quantity is still compared",
+            "scores and counted cost can change with the stack",
         )
     ]
 
