@@ -38,12 +38,18 @@ NORMALIZERS: dict[str, Callable[[str], str]] = {
 }
 
 # --- VQA answers --------------------------------------------------------------------
-# The rules of the official VQA evaluation (GT-Vision-Lab/VQA, vqaEval.py), reproduced
-# from its documented behaviour: processPunctuation, then processDigitArticle.
+# The rules of the official VQA evaluation as its repository has them today
+# (GT-Vision-Lab/VQA, PythonEvaluationTools/vqaEvaluation/vqaEval.py, the Python 3
+# version), reproduced from its documented behaviour: processPunctuation, then
+# processDigitArticle. The first, Python 2 version of that script had another mark list
+# (with ":" and "'", without "-", "!", "{" and "}") and curly apostrophes in its
+# contraction table; tests/metrics/test_vqa_official.py checks against today's.
 
-# Marks handled by the punctuation rule. Everything else ("-", "!", "%", "#", "$", "&",
+# Marks handled by the punctuation rule. Everything else (":", "'", "%", "#", "$", "&",
 # curly quotes, ...) is kept, as in the official script.
-_VQA_MARKS = (";", ":", "/", "'", "[", "]", '"', "(", ")", "=", "+", "\\", "_", ">", "<", "@", "`", ",", "?")
+_VQA_MARKS = (
+    ";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!",
+)  # fmt: skip
 _DIGIT_COMMA_DIGIT = re.compile(r"\d,\d")
 # A period not followed by a digit: "dog." loses it, "2.5" and ".5" keep theirs.
 _PERIOD = re.compile(r"\.(?!\d)")
@@ -67,113 +73,49 @@ _NUMBER_WORDS = {
 }
 _ARTICLES_VQA = frozenset({"a", "an", "the"})
 
-# The official contraction table. Its entries mostly map a word written without its
-# apostrophe to the contracted form; those are derived from the contracted forms below.
-# Note the mix of straight (') and curly (\u2019) apostrophes: it is the official one.
+# The official contraction table: it maps a word written without (some of) its
+# apostrophes to the contracted form, straight apostrophes throughout. The entries whose
+# key is the form with every apostrophe removed are derived from the forms below.
 _CONTRACTED = [
-    "ain't",
-    "aren't",
-    "can't",
-    "could've",
-    "couldn't",
-    "didn’t",
-    "doesn’t",
-    "don’t",
-    "hadn’t",
-    "hasn’t",
-    "haven’t",
-    "he’d",
-    "he’s",
-    "how’d",
-    "how’ll",
-    "how’s",
-    "isn’t",
-    "it’d",
-    "it’ll",
-    "ma’am",
-    "mightn’t",
-    "might’ve",
-    "mustn’t",
-    "must’ve",
-    "needn’t",
-    "not’ve",
-    "o’clock",
-    "oughtn’t",
-    "shan’t",
-    "should’ve",
-    "shouldn’t",
-    "somebody’ll",
-    "somebody’s",
-    "someone’d",
-    "someone’ll",
-    "someone’s",
-    "something’d",
-    "something’ll",
-    "that’s",
-    "there’d",
-    "there’re",
-    "there’s",
-    "they’d",
-    "they’ll",
-    "they’re",
-    "they’ve",
-    "’twas",
-    "wasn’t",
-    "we've",
-    "weren’t",
-    "what’ll",
-    "what’re",
-    "what’s",
-    "what’ve",
-    "when’s",
-    "where’d",
-    "where's",
-    "where’ve",
-    "who’d",
-    "who’ll",
-    "who’s",
-    "who've",
-    "why’ll",
-    "why’re",
-    "why’s",
-    "won’t",
-    "would’ve",
-    "wouldn’t",
-    "y’all",
-    "you’d",
-    "you’ll",
-    "you’re",
-    "you’ve",
-]
-# The remaining entries, spelled out. Entries that can never fire are left out: keys with
-# a straight apostrophe (the punctuation rule has removed it by then), capitalised keys
-# (words are lower-cased first) and entries that map a word to itself.
+    "ain't", "aren't", "can't", "could've", "couldn't", "didn't", "doesn't", "don't", "hadn't",
+    "hasn't", "haven't", "he'd", "he's", "how'd", "how'll", "how's", "isn't", "it'd", "it'll",
+    "ma'am", "mightn't", "might've", "mustn't", "must've", "needn't", "not've", "o'clock",
+    "oughtn't", "shan't", "should've", "shouldn't", "somebody'll", "somebody's", "someone'd",
+    "someone'll", "someone's", "something'd", "something'll", "that's", "there'd", "there're",
+    "there's", "they'd", "they'll", "they're", "they've", "'twas", "wasn't", "we've", "weren't",
+    "what'll", "what're", "what's", "what've", "when's", "where'd", "where's", "where've",
+    "who'd", "who'll", "who's", "who've", "why'll", "why're", "why's", "won't", "would've",
+    "wouldn't", "y'all", "you'd", "you'll", "you're", "you've",
+]  # fmt: skip
+# The remaining entries, spelled out: forms with two or more apostrophes, whose keys keep
+# some of them. Entries that can never fire are left out: capitalised keys (words are
+# lower-cased first) and entries that map a word to itself.
 _CONTRACTION_VARIANTS = {
-    "couldn\u2019t\u2019ve": ("couldnt\u2019ve",),
-    "hadn\u2019t\u2019ve": ("hadnt\u2019ve",),
-    "he\u2019d\u2019ve": ("hed\u2019ve", "he\u2019dve"),
-    "it\u2019d\u2019ve": ("itd\u2019ve", "it\u2019dve"),
-    "mightn\u2019t\u2019ve": ("mightnt\u2019ve", "mightn\u2019tve"),
-    "\u2019ow\u2019s\u2019at": ("ow\u2019s\u2019at", "\u2019ows\u2019at", "\u2019ow\u2019sat"),
-    "she\u2019d\u2019ve": ("shed\u2019ve", "she\u2019dve"),
-    "shouldn\u2019t\u2019ve": ("shouldnt\u2019ve", "shouldn\u2019tve"),
-    "somebodyd": ("somebody\u2019d",),  # sic: the official table maps this one backwards
-    "somebody\u2019d\u2019ve": ("somebodyd\u2019ve", "somebody\u2019dve"),
-    "someone\u2019d\u2019ve": ("someoned\u2019ve", "someone\u2019dve"),
-    "something\u2019d\u2019ve": ("somethingd\u2019ve", "something\u2019dve"),
-    "there\u2019d\u2019ve": ("thered\u2019ve", "there\u2019dve"),
-    "they\u2019d\u2019ve": ("theyd\u2019ve", "they\u2019dve"),
-    "we\u2019d\u2019ve": ("wed\u2019ve", "we\u2019dve"),
-    "who\u2019d\u2019ve": ("whod\u2019ve", "who\u2019dve"),
-    "wouldn\u2019t\u2019ve": ("wouldnt\u2019ve", "wouldn\u2019tve"),
-    "y\u2019all\u2019ll": ("yall\u2019ll", "y\u2019allll"),
-    "y\u2019all\u2019d\u2019ve": ("yall\u2019d\u2019ve", "y\u2019alld\u2019ve", "y\u2019all\u2019dve"),
-    "you\u2019d\u2019ve": ("youd\u2019ve", "you\u2019dve"),
+    "couldn't've": ("couldn'tve", "couldnt've"),
+    "hadn't've": ("hadnt've", "hadn'tve"),
+    "he'd've": ("hed've", "he'dve"),
+    "it'd've": ("itd've", "it'dve"),
+    "mightn't've": ("mightnt've", "mightn'tve"),
+    "'ow's'at": ("ow's'at", "'ows'at", "'ow'sat"),
+    "she'd've": ("shed've", "she'dve"),
+    "shouldn't've": ("shouldnt've", "shouldn'tve"),
+    "somebodyd": ("somebody'd",),  # sic: the official table maps this one backwards
+    "somebody'd've": ("somebodyd've", "somebody'dve"),
+    "someone'd've": ("someoned've", "someone'dve"),
+    "something'd've": ("somethingd've", "something'dve"),
+    "there'd've": ("thered've", "there'dve"),
+    "they'd've": ("theyd've", "they'dve"),
+    "we'd've": ("wed've", "we'dve"),
+    "who'd've": ("whod've", "who'dve"),
+    "wouldn't've": ("wouldnt've", "wouldn'tve"),
+    "y'all'll": ("yall'll", "y'allll"),
+    "y'all'd've": ("yall'd've", "y'alld've", "y'all'dve"),
+    "you'd've": ("youd've", "you'dve"),
 }
 
 
 def _contraction_table() -> dict[str, str]:
-    table = {re.sub("['\u2019]", "", form): form for form in _CONTRACTED}
+    table = {form.replace("'", ""): form for form in _CONTRACTED}
     table.update({key: form for form, keys in _CONTRACTION_VARIANTS.items() for key in keys})
     return table
 
@@ -186,7 +128,8 @@ def vqa_punctuation(text: str) -> str:
 
     A mark from the list is deleted when it touches a space somewhere in the text, or
     when the text contains a digit-comma-digit ("1,000") anywhere; otherwise it becomes
-    a space ("red/white" -> "red white"). Then periods not followed by a digit go.
+    a space ("red/white" -> "red white", "hot-dog" -> "hot dog"). Then periods not
+    followed by a digit go.
     """
     present = [mark for mark in _VQA_MARKS if mark in text]  # most answers have none
     out = text
@@ -202,7 +145,7 @@ def vqa_punctuation(text: str) -> str:
 def vqa_digits_articles(text: str) -> str:
     """The official `processDigitArticle`: lower-case and split on whitespace; number words
     zero..ten become digits ("none" -> "0"); a/an/the are dropped; contractions are
-    restored from the official table ("dont" -> "don\u2019t", curly apostrophe)."""
+    restored from the official table ("dont" -> "don't")."""
     words = (_NUMBER_WORDS.get(w, w) for w in text.lower().split())
     return " ".join(_CONTRACTIONS.get(w, w) for w in words if w not in _ARTICLES_VQA)
 
