@@ -160,7 +160,10 @@ def _gain(record: Record, reference_score: float | None) -> cegi_math.Outcome:
         return cegi_math.Outcome(None, "no score recorded")
     if reference_score is None:
         return cegi_math.Outcome(
-            None, f"no reference score for task {record.task!r} (no reference test ran, or it recorded no score)"
+            None,
+            f"no reference score for task {record.task!r} (no reference test ran, or it recorded no score); "
+            f"mark the task's reference test with `reference=True` on its cegi marker or "
+            f"`Variant(..., reference=True)`, or give `reference_score=` on the marker",
         )
     return cegi_math.gain_pct(
         record.score, reference_score, mode=record.gain_mode, higher_is_better=record.higher_is_better
