@@ -24,6 +24,11 @@ from pytest_cegi.judge.comparison import Comparison, compare, record_tolerances
 from pytest_cegi.judge.regression import QUANTITIES
 
 OK, REGRESSED, USAGE, INTERNAL = 0, 1, 2, 3
+EXIT_CODES = """exit codes:
+  0  nothing fails
+  1  a failing change: what --fail-on names (compare only)
+  2  a usage error or an unusable file (missing, not JSON, wrong schema)
+  3  an internal error: a bug in pytest-cegi, with its traceback; a crash never exits 1"""
 _TRIGGERS = (*QUANTITIES, "removed", "mismatch")
 
 
@@ -57,11 +62,37 @@ class _UsageError(Exception):
     pass
 
 
+def version() -> str:
+    """The installed distribution's version; the package's own where it is not installed
+    (run from a source tree)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("pytest-cegi")
+    except PackageNotFoundError:
+        from pytest_cegi import __version__
+
+        return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pytest-cegi", description="Compare, report and promote pytest-cegi runs.")
+    p = argparse.ArgumentParser(
+        prog="pytest-cegi",
+        description="Compare, report and promote pytest-cegi runs.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="{compare,report,update,pool,calibrate}")
 
-    c = sub.add_parser("compare", help="compare a run with a baseline; exit 1 on regressions")
+    c = sub.add_parser(
+        "compare",
+        help="compare a run with a baseline; exit 1 on regressions",
+        description="Compare HEAD with BASE, test by test; exit 1 when a change that --fail-on names is found.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     c.add_argument("base", help="baseline run JSON (e.g. benchmarks/baseline.json)")
     c.add_argument("head", help="run JSON to check (from pytest --cegi-save)")
     c.add_argument(
@@ -72,7 +103,13 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated: regression (any quantity, default), score, cost, emissions, energy, "
         "cegi, removed, mismatch, or none",
     )
-    c.add_argument("--format", choices=("text", "md", "json"), default="text")
+    c.add_argument(
+        "--format",
+        choices=("text", "md", "json"),
+        default="text",
+        help="text: a summary and one line per change, for a log (default); md: the Markdown report, "
+        "for a PR comment; json: the whole comparison, for scripts",
+    )
     c.add_argument("-o", "--output", help="write the output here instead of stdout")
     _comparison_options(c)
     c.set_defaults(handler=_compare)
