@@ -22,6 +22,7 @@ from pytest_cegi.core.run_file import BaselineError, atomic_write_text, load_run
 from pytest_cegi.core.units import QuantityError, parse_tolerance
 from pytest_cegi.judge.comparison import Comparison, compare, record_tolerances
 from pytest_cegi.judge.regression import QUANTITIES
+from pytest_cegi.report.paths import report_path
 
 OK, REGRESSED, USAGE, INTERNAL = 0, 1, 2, 3
 EXIT_CODES = """exit codes:
@@ -225,11 +226,11 @@ def _compare(args) -> int:
         text = render(
             head,
             comparison,
-            baseline_label=args.base,
+            baseline_label=report_path(args.base, Path.cwd()),
             refresh_command=f"pytest-cegi update {args.head} {args.base}",
         )
     else:
-        text = format_text(comparison, args.base)
+        text = format_text(comparison, report_path(args.base, Path.cwd()))
     _emit(text, args.output)
     failures = comparison.failed(args.fail_on)
     if failures:
@@ -276,7 +277,7 @@ def _report(args) -> int:
     text = render(
         head,
         comparison,
-        baseline_label=args.baseline,
+        baseline_label=report_path(args.baseline, Path.cwd()) if args.baseline else None,
         refresh_command=f"pytest-cegi update {args.run} {baseline or 'BASELINE.json'}",
     )
     if args.output:

@@ -185,13 +185,16 @@ def meter_of(state: SessionState) -> Method | None:
 
 def write_markdown(state: SessionState, session: SessionRun) -> None:
     from pytest_cegi.report import markdown
+    from pytest_cegi.report.paths import report_path
 
     s = state.settings
     refresh = refresh_command(s.save, s.baseline) if s.baseline else None
     text = markdown.render(
         session.run,
         session.comparison,
-        baseline_label=str(s.baseline) if s.baseline else None,
+        # The report becomes a PR comment: the baseline by its path in the project
+        # (benchmarks/baseline.json), not the runner's absolute one.
+        baseline_label=report_path(s.baseline, s.rootdir) if s.baseline else None,
         refresh_command=refresh,
     )
     markdown.write_report(text, s.report)

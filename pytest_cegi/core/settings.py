@@ -110,6 +110,7 @@ class Settings:
     invalid: str = "fail"  # what an invalid measurement does under --cegi-budget
     allow_energy_mismatch: bool = False
     cache_dir: Path | None = None
+    rootdir: Path | None = None  # pytest's rootdir: reports name files relative to it
     max_regression: dict[str, Tolerance] = field(default_factory=dict)
     max_regression_sources: dict[str, str] = field(default_factory=dict)  # key -> "default" or the file that set it
     deployment: dict[str, float] | None = None
@@ -597,6 +598,7 @@ def load(cli: dict[str, Any], rootpath: Path, inipath: Path | None) -> Settings:
         max_regression=tolerances,
         max_regression_sources=sources,
         budgets=tuple(budgets),
+        rootdir=rootpath,
     )
 
 
