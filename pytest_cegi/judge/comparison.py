@@ -130,7 +130,9 @@ def _mismatches(
 
 # -- comparison ----------------------------------------------------------------
 
-STATUS_ORDER = ("regression", "removed", "improvement", "added", "unchanged")
+# "error": the test raised in this run, or lost a figure its baseline twin has (a score,
+# a cost): a failing change, never "unchanged". "not compared": no quantity could be.
+STATUS_ORDER = ("error", "regression", "removed", "improvement", "added", "not compared", "unchanged")
 
 
 @dataclass
@@ -145,7 +147,13 @@ class RecordComparison:
 
     @property
     def reasons(self) -> list[str]:
-        return [d.reason for d in self.deltas.values() if d.status in ("regression", "improvement")]
+        error = self.head.record.error if self.head is not None else None
+        raised = [f"the test raised in this run: {error or 'error'}"] if self.raised else []
+        return raised + [d.reason for d in self.deltas.values() if d.status in ("regression", "lost", "improvement")]
+
+    @property
+    def raised(self) -> bool:
+        return self.head is not None and (self.head.record.verdict == "error" or bool(self.head.record.error))
 
     def checks(self) -> list[Check]:
         """Regression rules as budget checks, e.g. limit "regression:emissions"."""
@@ -164,7 +172,7 @@ class RecordComparison:
                     threshold=threshold,
                     value=d.head,
                     source=d.rule.source,
-                    status="fail" if d.status == "regression" else "pass",
+                    status="fail" if d.status in ("regression", "lost") else "pass",
                     message=d.reason,
                 )
             )
@@ -207,11 +215,14 @@ class Comparison:
         return any(d.unrepeated for r in self.records for d in r.deltas.values())
 
     def failed(self, fail_on: set[str]) -> list[str]:
-        """Reasons to fail for the chosen triggers: quantity names, "removed", "mismatch"."""
+        """Reasons to fail for the chosen triggers: quantity names, "error", "removed", "mismatch"."""
         out: list[str] = []
         for r in self.records:
+            if r.raised and "error" in fail_on:
+                out.append(f"{r.task} / {r.variant}: the test raised in this run")
             for d in r.deltas.values():
-                if d.status == "regression" and d.quantity in fail_on:
+                lost = d.status == "lost" and "error" in fail_on
+                if (d.status in ("regression", "lost") and d.quantity in fail_on) or lost:
                     out.append(f"{r.task} / {r.variant}: {d.reason}")
             if r.status == "removed" and "removed" in fail_on:
                 out.append(f"{r.task} / {r.variant}: removed since the baseline")
@@ -284,6 +295,25 @@ class Environment:
         return cls(mismatches, refused)
 
 
+# What the 4-bit kernel path changes: the tokens generated, so the score and what is
+# computed from it (counted work stays the same: the same layers run on either path).
+KERNEL_PATH_REFUSES = ("score", "cegi")
+
+
+def kernel_path_difference(base: Record, head: Record) -> str | None:
+    """Why a 4-bit record's score cannot be judged against its twin's: they ran on
+    different bitsandbytes kernel paths (the packed AVX512-BF16 one and the generic
+    one generate different text), or None."""
+    b, h = base.variant_meta.get("kernel_path"), head.variant_meta.get("kernel_path")
+    if not (isinstance(b, str) and isinstance(h, str)) or b == h:
+        return None
+    return (
+        f"score not compared: 4-bit kernel path differs (baseline {b}, this run {h}); a kernel path "
+        'changes the generated text, not the model: set kernel_path = "portable" in [tool.cegi] '
+        "(--cegi-kernel-path portable) in both runs, or record the baseline on this path"
+    )
+
+
 def compare_record(
     base: SavedRecord | None, head: SavedRecord | None, tolerances: Tolerances, env: Environment
 ) -> RecordComparison:
@@ -295,9 +325,12 @@ def compare_record(
         result.status = "added" if base is None else "removed"
         return result
     rules = resolve_rules(tolerances, head.record)
+    kernels = kernel_path_difference(base.record, head.record)
     for q in QUANTITIES:
         why = None
-        if q in env.refused:
+        if kernels and q in KERNEL_PATH_REFUSES:
+            why = kernels
+        elif q in env.refused:
             kinds = " and ".join(m.kind for m in env.mismatches if q in m.refuses)
             why = (
                 f"{q} not compared: baseline {kinds} differs "
@@ -306,9 +339,12 @@ def compare_record(
             )
         result.deltas[q] = judge(q, base.record, head.record, rules[q], refused=why)
     statuses = {d.status for d in result.deltas.values()}
-    result.status = (
-        "regression" if "regression" in statuses else "improvement" if "improvement" in statuses else "unchanged"
-    )
+    if result.raised or "lost" in statuses:
+        result.status = "error"
+    elif statuses & {"regression", "improvement", "unchanged"}:
+        result.status = next(s for s in ("regression", "improvement", "unchanged") if s in statuses)
+    else:  # every quantity refused or missing: say so rather than "unchanged"
+        result.status = "not compared"
     return result
 
 

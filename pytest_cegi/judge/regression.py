@@ -75,7 +75,7 @@ class QuantityDelta:
     base: float | None
     head: float | None
     rule: Rule | None
-    status: str  # "regression", "improvement", "unchanged", "not compared"
+    status: str  # "regression", "improvement", "unchanged", "lost" (head has none), "not compared"
     reason: str  # one line a reviewer can act on
     test: stats.TestResult | None = None
     unrepeated: bool = False  # measured, fewer than MIN_REPEATS repeats a side: not gated
@@ -195,6 +195,13 @@ def judge(quantity: str, base: Record, head: Record, rule: Rule | None, refused:
     if refused:
         delta.reason = refused
         return delta
+    owed = quantity != "cegi" or head.cegi_applicable  # nothing trained: no CEGI owed, none lost
+    if b is not None and h is None and owed:  # a figure the baseline has and this run lost: never a pass
+        delta.status = "lost"
+        delta.reason = f"{quantity} lost: baseline {format_value(quantity, b)}, none in this run" + _why_missing(
+            quantity, head
+        )
+        return delta
     if b is None or h is None:
         missing = "baseline" if b is None else "this run"
         delta.reason = f"{quantity} not available in {missing}" + _why_missing(quantity, base if b is None else head)
@@ -280,6 +287,8 @@ def _judge_measured(
 
 
 def _why_missing(quantity: str, record: Record) -> str:
+    if record.error:
+        return f" (the test raised: {record.error})"
     if quantity == "cegi" and record.cegi_reason:
         return f" ({record.cegi_reason})"
     return ""

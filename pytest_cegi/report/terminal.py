@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_cegi.core.formula import NOTHING_TRAINED
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.run import Run, SavedRecord
 from pytest_cegi.core.units import format_count, format_energy, format_gain, format_mass
 from pytest_cegi.report.order import ordered
+
+if TYPE_CHECKING:
+    from pytest_cegi.judge.comparison import Comparison
 
 COLUMNS = ("task", "variant", "score", "gain", "T_M", "energy", "CO2e", "CEGI", "CO2e/gain", "limits", "verdict")
 # How each limit is named in the limits column.
@@ -111,6 +114,7 @@ def render(run: Run) -> list[str]:
                 "regression gate use the attributed figures"
             )
     tested = [saved.record for saved in records]
+    lines += kernel_path_lines(tested)
     lines += notes(tested)
     if any(r.cegi_applicable is False and not r.reference for r in tested):
         lines.append(
@@ -130,6 +134,16 @@ def render(run: Run) -> list[str]:
                 "which are the final attempt's)"
             )
     return lines
+
+
+def kernel_path_lines(records: Sequence[Record]) -> list[str]:
+    """Which bitsandbytes 4-bit kernels the quantized tests ran: their numerics differ."""
+    paths: dict[str, int] = {}
+    for r in records:
+        path = r.variant_meta.get("kernel_path")
+        if isinstance(path, str):
+            paths[path] = paths.get(path, 0) + 1
+    return [f"4-bit kernel path: {p} ({n} test{'s' * (n != 1)})" for p, n in sorted(paths.items())]
 
 
 def notes(records: Sequence[Record]) -> list[str]:
@@ -157,23 +171,59 @@ class Writer(Protocol):
     def write_line(self, line: str, **markup: bool) -> Any: ...
 
 
-def write_summary(tr: Writer, run: Run, *, enforce: bool, written: Iterable[object] = ()) -> None:
-    """The session's cegi section: the table, each failed or invalid check, the run's
-    warnings and the files written."""
+def write_summary(
+    tr: Writer,
+    run: Run,
+    *,
+    enforce: bool,
+    written: Iterable[object] = (),
+    comparison: Comparison | None = None,
+    baseline_label: str | None = None,
+) -> None:
+    """The session's cegi section: the table, the baseline compared and how the two
+    environments differ, each failed or invalid check, the run's warnings and the
+    files written."""
     tr.write_sep("=", "cegi: quality and carbon")
     for line in render(run):
         tr.write_line(printable(line))
-    warned = [saved.record for saved in run.records if saved.record.verdict in ("warn", "invalid", "error")]
-    if warned:
+    if comparison is not None:
+        for line in baseline_lines(comparison, baseline_label):
+            tr.write_line(printable(line))
+    lines = violation_lines(run)
+    if lines:
         tr.write_sep("-", "cegi budget violations" if enforce else "cegi budget warnings")
-        for r in warned:
-            for check in r.checks:
-                if check.status in ("fail", "invalid"):
-                    tr.write_line(printable(f"{r.verdict.upper()} {r.nodeid}: {check.message}"))
+        for line in lines:
+            tr.write_line(printable(line))
     for warning in run.warnings:
         tr.write_line(printable(f"cegi: WARNING {warning}"), yellow=True)
     for path in written:
         tr.write_line(f"cegi: wrote {path}")
+
+
+def baseline_lines(comparison: Comparison, label: str | None) -> list[str]:
+    """The baseline compared, with its counts, then one line per environment difference."""
+    c = comparison.counts()
+    counted = ", ".join(f"{n} {status}" for status, n in c.items() if n)
+    when = f", recorded {comparison.base_created}" if comparison.base_created else ""
+    out = [f"cegi: compared with baseline {label or '(unnamed)'}{when}: {counted or 'no tests'}"]
+    out += [f"cegi: baseline {m.describe()}" for m in comparison.mismatches]
+    if comparison.refused:
+        out.append(f"cegi: not compared across that difference: {', '.join(comparison.refused)}")
+    return out
+
+
+def violation_lines(run: Run) -> list[str]:
+    """Every failed or invalid check of every test (floors, ceilings, emission limits,
+    baseline regressions, a test that raised), one line each. Lines start with the
+    node id, never with "FAILED"/"ERROR": scripts that count pytest's short-summary
+    lines must not count a test twice."""
+    out = []
+    for saved in ordered(run.records):
+        r = saved.record
+        for check in r.checks:
+            if check.status in ("fail", "warn", "invalid"):
+                out.append(f"{r.nodeid} [{r.verdict}]: {check.message}")
+    return out
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

@@ -221,12 +221,36 @@ def test_unknown_quantity_is_an_error(make):
         compare(run, run, {"latency": "10%"})
 
 
-def test_undefined_cegi_is_not_compared_and_says_why(make):
+def test_a_cegi_that_became_undefined_is_lost_and_says_why(make):
     base = make.run([make.record("a", cegi=1e-6)])
     head = make.run([make.record("a", cegi=None)])
+    result = only(compare(base, head), "a")
+    assert result.deltas["cegi"].status == "lost"
+    assert "no gain over reference" in result.deltas["cegi"].reason
+    assert result.status == "error"
+
+
+def test_a_cegi_the_baseline_lacked_is_not_compared_and_says_why(make):
+    base = make.run([make.record("a", cegi=None)])
+    head = make.run([make.record("a", cegi=1e-6)])
     delta = only(compare(base, head), "a").deltas["cegi"]
     assert delta.status == "not compared"
-    assert "no gain over reference" in delta.reason
+    assert "not available in baseline" in delta.reason
+
+
+def test_a_head_test_that_raised_is_an_error_and_fails_compare(make):
+    base = make.run([make.record("a", score=0.6), make.record("b", score=0.5)])
+    broken = make.record("a", score=None, verdict="error", error="RuntimeError: boom")
+    head = make.run([broken, make.record("b", score=0.5)])
+    cmp = compare(base, head)
+    result = only(cmp, "a")
+    assert result.status == "error"
+    assert result.deltas["score"].status == "lost"
+    assert "RuntimeError: boom" in result.deltas["score"].reason
+    assert cmp.counts()["error"] == 1 and cmp.counts()["unchanged"] == 1
+    assert any("raised" in f for f in cmp.failed({"error"}))
+    assert any("score lost" in f for f in cmp.failed({"score"}))
+    assert [c.status for c in result.checks() if c.limit == "regression:score"] == ["fail"]
 
 
 # -- environment -------------------------------------------------------------------
@@ -367,3 +391,22 @@ def test_the_session_comparison_takes_each_tests_own_comparison(make):
     )
     again = only(finished.compare_run(moved), "a")
     assert again.deltas is not per_test.deltas and again.deltas["energy"].status == "not compared"
+
+
+# -- 4-bit kernel paths ------------------------------------------------------------
+
+
+def test_a_score_from_another_4bit_kernel_path_is_not_judged_and_says_why(make):
+    base = make.run([make.record("nf4", score=2.996, variant_meta={"kernel_path": "cpu-generic"})])
+    head = make.run([make.record("nf4", score=2.924, variant_meta={"kernel_path": "cpu-avx512bf16"})])
+    result = only(compare(base, head, {"score": "0.05"}), "nf4")
+    assert result.deltas["score"].status == "not compared"
+    assert "kernel path differs (baseline cpu-generic, this run cpu-avx512bf16)" in result.deltas["score"].reason
+    assert "portable" in result.deltas["score"].reason
+    assert result.status != "regression"
+
+
+def test_the_same_4bit_kernel_path_is_judged_as_usual(make):
+    base = make.run([make.record("nf4", score=2.996, variant_meta={"kernel_path": "cpu-generic"})])
+    head = make.run([make.record("nf4", score=2.924, variant_meta={"kernel_path": "cpu-generic"})])
+    assert only(compare(base, head, {"score": "0.05"}), "nf4").status == "regression"
