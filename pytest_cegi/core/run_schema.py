@@ -293,7 +293,7 @@ def check_settings(s: object, field: str = "settings") -> None:
             boolean(s[key], f"{field}.{key}")
     if "repeat" in s:
         integer(s["repeat"], f"{field}.repeat")
-    for key in ("meter", "country", "carbon_source", "invalid"):
+    for key in ("meter", "country", "carbon_source", "invalid", "kernel_path"):
         string(s.get(key), f"{field}.{key}", optional=True)
     number(s.get("carbon_intensity"), f"{field}.carbon_intensity", optional=True, non_negative=True)
     mr = s.get("max_regression")

@@ -361,16 +361,58 @@ def _torch_dtype(variant: Variant):
     return "auto" if variant.dtype in (None, "auto") else getattr(torch, variant.dtype)
 
 
-def _quant_config(variant: Variant):
+def _quant_config(variant: Variant, path: Path):
+    import re
+
     import torch
     from transformers import BitsAndBytesConfig
 
     if variant.quantization == "int8":
         return BitsAndBytesConfig(load_in_8bit=True)
     compute = torch.float32 if variant.dtype in (None, "auto") else getattr(torch, variant.dtype)
+    # Layers that bitsandbytes' packed CPU path rejects stay unquantized on every CPU, so
+    # one nf4 model has one structure (and one score) whichever path runs it.
+    kept, defaults = unquantized_modules(variant, path)
+    skip = [re.escape(name) for name in sorted({*kept, *defaults})]
     return BitsAndBytesConfig(
-        load_in_4bit=True, bnb_4bit_quant_type=variant.quantization, bnb_4bit_compute_dtype=compute
+        load_in_4bit=True,
+        bnb_4bit_quant_type=variant.quantization,
+        bnb_4bit_compute_dtype=compute,
+        llm_int8_skip_modules=skip or None,
     )
+
+
+_unquantized: dict[tuple[str, bool], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def unquantized_modules(variant: Variant, path: Path | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(narrow, default) linear layers a 4-bit variant keeps in full precision: those the
+    packed CPU kernels reject (`kernel_path.packable`), and transformers' own skips (the
+    output embedding, tied weights), which naming any module would otherwise drop."""
+    path = path or model_dir(variant)
+    key = (str(path.resolve()), variant.trust_remote_code)
+    if key not in _unquantized:
+        import torch
+        from accelerate import init_empty_weights
+        from transformers import AutoConfig
+        from transformers.quantizers.base import get_keys_to_not_convert
+
+        from pytest_cegi.models import kernel_path
+
+        config = AutoConfig.from_pretrained(path, trust_remote_code=variant.trust_remote_code, local_files_only=True)
+        cls = _model_class(is_vision_language(config), bool(getattr(config, "is_encoder_decoder", False)))
+        with init_empty_weights():  # names and shapes only: no memory, no weights read
+            skeleton = cls.from_config(config, trust_remote_code=variant.trust_remote_code)
+        defaults = tuple(sorted(get_keys_to_not_convert(skeleton)))
+        narrow = tuple(
+            name
+            for name, module in skeleton.named_modules()
+            if isinstance(module, torch.nn.Linear)
+            and not kernel_path.packable(module.in_features, module.out_features)
+            and not any(name == d or name.startswith(d + ".") for d in defaults)
+        )
+        _unquantized[key] = (narrow, defaults)
+    return _unquantized[key]
 
 
 def load_base(variant: Variant, device: str):
@@ -413,7 +455,7 @@ def _load(variant: Variant, path: Path, device: str):
         cls = _model_class(vision, seq2seq)
         kw: dict = dict(trust_remote_code=remote, local_files_only=True, dtype=_torch_dtype(variant))
         if variant.quantization:
-            kw.update(quantization_config=_quant_config(variant), device_map={"": device})
+            kw.update(quantization_config=_quant_config(variant, path), device_map={"": device})
             if variant.quantization == "int8":
                 _quiet_int8()
         model = cls.from_pretrained(path, **kw)
@@ -582,6 +624,16 @@ def describe(model, variant: Variant, *, cached: bool, steps: int) -> dict:
         t = getattr(cfg, "target_modules", None)
         targets = sorted(t) if isinstance(t, (set, list, tuple)) else ([t] if t else None)
     dtype = getattr(model, "dtype", None) or next(model.parameters()).dtype
+    device = str(next(model.parameters()).device)
+    quantized: dict[str, Any] = {}
+    if variant.quantization in ("nf4", "fp4"):
+        from pytest_cegi.models import kernel_path
+
+        # The numerics a score came from, and what stayed in full precision.
+        quantized = {
+            "kernel_path": kernel_path.current(device),
+            "unquantized_modules": list(unquantized_modules(variant)[0]),
+        }
     return {
         "total_params": int(total),
         "trainable_params": int(trainable),
@@ -589,9 +641,10 @@ def describe(model, variant: Variant, *, cached: bool, steps: int) -> dict:
         "lora_rank": rank,
         "lora_target_modules": targets,
         "dtype": str(dtype).removeprefix("torch."),
-        "device": str(next(model.parameters()).device),
+        "device": device,
         "cached": cached,
         "finetune_steps": steps,
+        **quantized,
     }
 
 
