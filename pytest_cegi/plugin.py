@@ -226,12 +226,26 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     report.cegi_record = record.to_dict()  # travels to the xdist controller with the report
     # Replace, not add to, an earlier attempt's properties: one set per test.
     item.user_properties[:] = [p for p in item.user_properties if not str(p[0]).startswith("cegi.")]
-    item.user_properties.extend(junit.properties(SavedRecord.of(record)))
+    if not _junit_forbids_properties(item.config):
+        item.user_properties.extend(junit.properties(SavedRecord.of(record)))
     if report.passed and gate.fails_test(record, state.settings):
         report.outcome = "failed"
         # One line per violated limit; the first shows in pytest's short summary.
         report.longrepr = "\n".join(budgets.failure_messages(record))
     return report
+
+
+def _junit_forbids_properties(config: pytest.Config) -> bool:
+    """Whether this session writes --junitxml in a family whose schema forbids
+    <properties> in a testcase (xunit2, pytest's default): pytest writes every
+    user_property there, so the cegi.* ones are left out. Other plugins' and tests'
+    user_properties are theirs to place, and stay. Without --junitxml the figures
+    stay too, for other consumers of user_properties (--report-log, pytest-html)."""
+    if not getattr(config.option, "xmlpath", None):
+        return False
+    from pytest_cegi.report import junit
+
+    return not junit.testcase_properties_allowed(config.getini("junit_family"))
 
 
 def _raised(call) -> str | None:
@@ -280,6 +294,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         enforce=state.settings.enforce,
         written=state.written,
     )
+    if _junit_forbids_properties(config):  # once per session, on the controller only
+        terminalreporter.write_line(junit.XUNIT2_NOTE)
 
 
 def _stopped(session: pytest.Session, exitstatus) -> str | None:

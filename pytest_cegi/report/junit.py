@@ -1,13 +1,36 @@
-"""JUnit output: properties on pytest's own --junitxml testcases, and the standalone
---cegi-junit file with one testcase per budget check."""
+"""JUnit output: properties on pytest's own --junitxml testcases (in the families whose
+schema allows them), and the standalone --cegi-junit file with one testcase per budget
+check.
+
+Both must validate against the schema strict consumers use, the Jenkins/Surefire
+junit-10.xsd that pytest checks its default family (xunit2) against (pytest's
+testing/example_scripts/junit-10.xsd). tests/report/test_junit_schema.py validates
+both files with our own statement of its rules (tests/report/schemas/)."""
 
 from __future__ import annotations
 
 import math
 import os
+import re
 
+from pytest_cegi.core.record import Record
 from pytest_cegi.core.run import Run, SavedRecord
 from pytest_cegi.core.run_file import atomic_write_text
+
+# pytest's junit_family values whose testcases may hold <properties>; "legacy" is
+# pytest's other name for xunit1. xunit2, the default, forbids them.
+PROPERTY_FAMILIES = ("xunit1", "legacy")
+
+XUNIT2_NOTE = (
+    "cegi: --junitxml has no cegi.* figures: junit_family=xunit2 (pytest's default) allows no "
+    "<properties> in a testcase. For them in JUnit: -o junit_family=xunit1; every figure is in "
+    "--cegi-save=FILE.json, and --cegi-junit=FILE.xml has one testcase per budget check."
+)
+
+
+def testcase_properties_allowed(family: str) -> bool:
+    """Whether pytest's --junitxml in this junit_family may carry per-test properties."""
+    return family in PROPERTY_FAMILIES
 
 
 def _num(value: float | None) -> str:
@@ -45,20 +68,83 @@ def properties(saved: SavedRecord) -> list[tuple[str, str]]:
     return props
 
 
-def write_checks(path: str | os.PathLike[str], run: Run) -> None:
-    """One testcase per budget check; violated checks are failures, invalid ones errors."""
-    from junit_xml import TestCase, TestSuite, to_xml_report_string
+def seconds_run(record: Record) -> float:
+    """The time a test spent in its measured windows in this run: every window, each
+    repeat counted (a window stores one repeat's mean), adapter-cache replays left out
+    (their duration is the original fine-tune's, not this run's)."""
+    total = 0.0
+    for w in record.windows:
+        if w.cached or not isinstance(w.duration_s, (int, float)) or not math.isfinite(w.duration_s):
+            continue
+        total += max(w.duration_s, 0.0) * max(len(w.samples), 1)
+    return total
 
-    cases = []
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _seconds(ms: int) -> str:
+    """Milliseconds as the schema's time: a plain decimal with three decimals at most."""
+    return f"{ms // 1000}.{ms % 1000:03d}"
+
+
+# Characters XML 1.0 cannot hold, even escaped; written as pytest's junitxml does (#x1B).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: object) -> str:
+    return _NOT_XML.sub(lambda m: f"#x{ord(m.group()):02X}", str(text))
+
+
+def write_checks(path: str | os.PathLike[str], run: Run) -> None:
+    """One testcase per budget check; violated checks are failures, invalid ones errors.
+
+    Written with xml.etree rather than the junit-xml package, which adds a `disabled`
+    attribute the schema forbids and writes times with six or more decimals: what the
+    file holds is then exactly what the schema allows, with nothing to undo afterwards.
+
+    Time: a check takes none of its own, so each test's time spent measuring in this run
+    (`seconds_run`) is shared equally among its checks. The suite's time is the sum of
+    its testcases' times, so each test is counted once: the measured tests' time, not
+    the session's wall time (collection, model loading and unmeasured tests are not in
+    it). The file used to give every check the test's whole duration, which counted a
+    test once per check and so added up to more than the session lasted."""
+    import xml.etree.ElementTree as ET
+
+    cases: list[ET.Element] = []
+    counts = {"failures": 0, "errors": 0}
+    total_ms = 0
     for saved in run.records:
         r = saved.record
-        for check in r.checks:
-            case = TestCase(name=check.limit, classname=r.nodeid, elapsed_sec=r.duration_s or 0.0)
+        if not r.checks:
+            continue
+        # Whole milliseconds, the remainder to the first checks: the shares add up to
+        # the test's time exactly.
+        share_ms, extra = divmod(_ms(seconds_run(r)), len(r.checks))
+        for i, check in enumerate(r.checks):
+            case_ms = share_ms + (1 if i < extra else 0)
+            total_ms += case_ms
+            case = ET.Element(
+                "testcase",
+                {"name": _xml_text(check.limit), "classname": _xml_text(r.nodeid), "time": _seconds(case_ms)},
+            )
             detail = f"value={check.value} threshold={check.threshold} source={check.source}"
-            if check.status == "fail":
-                case.add_failure_info(message=check.message, output=detail)
-            elif check.status == "invalid":
-                case.add_error_info(message=check.message, output=detail)
+            result = {"fail": ("failure", "failures"), "invalid": ("error", "errors")}.get(check.status)
+            if result is not None:
+                tag, count = result
+                counts[count] += 1
+                element = ET.SubElement(case, tag, {"type": tag, "message": _xml_text(check.message)})
+                element.text = _xml_text(detail)
             cases.append(case)
-    suite = TestSuite("pytest-cegi budgets", cases)
-    atomic_write_text(path, to_xml_report_string([suite], encoding="utf-8"))
+    totals = {"tests": str(len(cases)), "failures": str(counts["failures"]), "errors": str(counts["errors"])}
+    root = ET.Element("testsuites", {"name": "pytest-cegi budgets", **totals, "time": _seconds(total_ms)})
+    suite = ET.SubElement(
+        root, "testsuite", {"name": "pytest-cegi budgets", **totals, "skipped": "0", "time": _seconds(total_ms)}
+    )
+    if run.created:
+        suite.set("timestamp", run.created)
+    suite.extend(cases)
+    ET.indent(root)
+    text = ET.tostring(root, encoding="unicode")
+    atomic_write_text(path, f'<?xml version="1.0" encoding="utf-8"?>\n{text}\n')

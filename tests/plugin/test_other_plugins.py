@@ -36,7 +36,14 @@ def test_rerunfailures_keeps_one_record_with_its_reruns(pytester, run):
     pytest.importorskip("pytest_rerunfailures")
     pytester.makepyfile(test_suite=FLAKY)
     result = run(
-        "--reruns", "2", "--cegi-budget", "--cegi-save=run.json", "--junitxml=junit.xml", "--cegi-report=report.md"
+        "--reruns",
+        "2",
+        "--cegi-budget",
+        "--cegi-save=run.json",
+        "--junitxml=junit.xml",
+        "-o",
+        "junit_family=xunit1",  # the family whose testcases hold the cegi.* figures
+        "--cegi-report=report.md",
     )
     assert result.parseoutcomes() == {"passed": 2, "rerun": 2}
     saved = records(pytester)

@@ -71,7 +71,9 @@ def test_crash(cegi):
 @pytest.mark.parametrize("budget", [[], ["--cegi-budget"]], ids=["report-only", "enforced"])
 def test_a_test_that_raised_shows_error_not_pass(pytester, run, budget):
     pytester.makepyfile(test_suite=CRASH)
-    result = run(*budget, "--junitxml=junit.xml", "--cegi-junit=checks.xml", "--cegi-save=run.json")
+    result = run(
+        *budget, "--junitxml=junit.xml", "-o", "junit_family=xunit1", "--cegi-junit=checks.xml", "--cegi-save=run.json"
+    )
     result.assert_outcomes(passed=1, failed=1)
     out = result.stdout.str()
     result.stdout.fnmatch_lines(["qa*test_crash*error"])
