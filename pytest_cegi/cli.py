@@ -30,7 +30,7 @@ EXIT_CODES = """exit codes:
   1  a failing change: what --fail-on names (compare only)
   2  a usage error or an unusable file (missing, not JSON, wrong schema)
   3  an internal error: a bug in pytest-cegi, with its traceback; a crash never exits 1"""
-_TRIGGERS = (*QUANTITIES, "removed", "mismatch")
+_TRIGGERS = (*QUANTITIES, "error", "removed", "mismatch")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,11 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("head", help="run JSON to check (from pytest --cegi-save)")
     c.add_argument(
         "--fail-on",
-        default="regression",
+        default="regression,error,removed",
         type=_fail_on,
         metavar="LIST",
-        help="comma-separated: regression (any quantity, default), score, cost, emissions, energy, "
-        "cegi, removed, mismatch, or none",
+        help="comma-separated: regression (any quantity), score, cost, emissions, energy, cegi, "
+        "error (a test that raised or lost a figure the baseline has), removed, mismatch, or none "
+        "(default: regression,error,removed)",
     )
     c.add_argument(
         "--format",
@@ -242,8 +243,9 @@ def _compare(args) -> int:
 def format_text(comparison: Comparison, base_label: str) -> str:
     c = comparison.counts()
     lines = [
-        f"pytest-cegi compare: {c['regression']} regression(s), {c['improvement']} improvement(s), "
-        f"{c['unchanged']} unchanged, {c['added']} added, {c['removed']} removed (baseline {base_label})"
+        f"pytest-cegi compare: {c['error']} errored, {c['regression']} regression(s), "
+        f"{c['improvement']} improvement(s), {c['unchanged']} unchanged, {c['not compared']} not compared, "
+        f"{c['added']} added, {c['removed']} removed (baseline {base_label})"
     ]
     lines += [f"WARNING {m.describe()}" for m in comparison.mismatches]
     if comparison.refused:

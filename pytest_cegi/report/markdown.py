@@ -39,6 +39,7 @@ _ICONS = {
     "regression": "🔴 regression",
     "improvement": "🟢 improvement",
     "unchanged": "⚪ unchanged",
+    "not compared": "❔ not compared",
     "added": "➕ added",
     "removed": "➖ removed",
     "pass": "✅ pass",
@@ -176,12 +177,13 @@ class _Report:
             title = "## pytest-cegi: " + (", ".join(extra) if extra else "all budgets met")
             return f"{title}\n\n{scope}; no baseline to compare with."
         c = self.cmp.counts()
-        words = [
+        words = [f"**{c['error']} errored or lost a figure**"] if c["error"] else []
+        words += [
             f"**{c['regression']} regression{'s' * (c['regression'] != 1)}**",
             f"{c['improvement']} improvement{'s' * (c['improvement'] != 1)}",
             f"{c['unchanged']} unchanged",
         ]
-        words += [f"{c[s]} {s}" for s in ("added", "removed") if c[s]]
+        words += [f"{c[s]} {s}" for s in ("added", "removed", "not compared") if c[s]]
         base = f" {escape.code(self.baseline_label)}" if self.baseline_label else ""
         when = f" ({escape.inline(self.cmp.base_created)})" if self.cmp.base_created else ""
         title = "## pytest-cegi: " + ", ".join(words + extra)

@@ -79,7 +79,7 @@ def test_a_test_that_raised_shows_error_not_pass(pytester, run, budget):
     result.stdout.fnmatch_lines(["qa*test_crash*error"])
     result.stdout.fnmatch_lines(
         [
-            "ERROR test_suite.py::test_crash: the test raised RuntimeError: model directory "
+            "test_suite.py::test_crash [[]error[]]: the test raised RuntimeError: model directory "
             "is missing before measuring anything*"
         ]
     )
