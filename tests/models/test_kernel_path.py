@@ -107,3 +107,77 @@ def test_pinning_first_makes_every_cpu_take_the_generic_path():
 @pytest.mark.parametrize(("shape", "ok"), [((64, 32), True), ((128, 64), True), ((32, 64), False), ((64, 16), False)])
 def test_packable_shapes(shape, ok):
     assert kernel_path.packable(*shape) is ok
+
+
+# -- the option, in real pytest sessions ---------------------------------------------
+
+
+def test_the_portable_option_pins_before_any_test_imports_bitsandbytes(pytester):
+    pytester.makepyfile(
+        test_k="""
+        def test_path():
+            from pytest_cegi.models import kernel_path
+            assert kernel_path.current("cpu") == "cpu-generic"
+        """
+    )
+    result = pytester.runpytest_subprocess("--cegi-kernel-path=portable", "-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_conftest_that_imports_bitsandbytes_is_pinned_first(pytester):
+    # pytest-cegi pins in pytest_load_initial_conftests, before conftest files load
+    pytester.makeconftest("import bitsandbytes")
+    pytester.makepyfile(
+        test_k="from pytest_cegi.models import kernel_path\n\n"
+        "def test_path():\n    assert kernel_path.current('cpu') == 'cpu-generic'\n"
+    )
+    pytester.makepyprojecttoml('[tool.cegi]\nkernel_path = "portable"\n')
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_plugin_that_imported_bitsandbytes_first_cannot_be_pinned_and_says_so(pytester, native_path, monkeypatch):
+    if native_path != "cpu-avx512bf16":
+        pytest.skip("this CPU has only the generic path: there is nothing to pin, so no error")
+    pytester.makepyfile(bnb_plugin="import bitsandbytes\n", test_k="def test_x():\n    pass\n")
+    monkeypatch.setenv("PYTHONPATH", str(pytester.path))
+    result = pytester.runpytest_subprocess("-p", "bnb_plugin", "--cegi-kernel-path=portable", "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*imported before pytest-cegi could pin*"])
+
+
+def test_an_unknown_kernel_path_is_a_usage_error(pytester):
+    pytester.makepyfile(test_k="def test_x():\n    pass\n")
+    pytester.makepyprojecttoml('[tool.cegi]\nkernel_path = "fast"\n')
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*kernel_path*"])
+
+
+QLORA = """
+import json, sys
+if sys.argv[1] == "portable":
+    from pytest_cegi.models import kernel_path
+    kernel_path.pin_portable()
+from pytest_cegi.models.tiny_models import colour_task
+from pytest_cegi.models.variants import Variant, prepare
+lora = {"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+variant = Variant("qlora", sys.argv[2], quantization="nf4", lora=lora)
+prepared = prepare(variant, train=colour_task(64, seed=1), cache_dir=sys.argv[3], epochs=10, progress=False)
+test = colour_task(16, seed=2)
+out = prepared.generate([r["prompt"] for r in test], images=[r["image"] for r in test], max_new_tokens=5)
+hits = sum(o.strip() == r["completion"] for o, r in zip(out, test))
+print(json.dumps({"accuracy": hits / len(test), "kernel_path": prepared.metadata["kernel_path"]}))
+"""
+
+
+@pytest.mark.parametrize("path", ["native", "portable"])
+def test_a_qlora_finetune_learns_the_colours_on_both_paths(cache_root, native_path, path, tmp_path):
+    """The settings (r 8 on every projection of both towers, 10 epochs of 64 images,
+    lr as prepare's default) leave a margin: greedy answers hold on either path."""
+    model = str(build_tiny_llava(cache_dir=cache_root))
+    done = _python(QLORA, path, model, str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["kernel_path"] == ("cpu-generic" if path == "portable" else native_path)
+    assert result["accuracy"] >= 0.75, result
