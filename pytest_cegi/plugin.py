@@ -1,33 +1,36 @@
-"""pytest hooks for pytest-cegi. Hooks only: the work happens in the modules they call."""
+"""pytest hooks for pytest-cegi. Hooks only: the work happens in the modules they call.
+
+pytest imports this module in every session of every project the plugin is installed
+in, and most of them never use it. So it imports only what registering the options
+and the marker needs; settings, the gate, the fixture's and the reports' modules are
+imported by the hooks that use them, once a test asks for cegi (the marker or the
+fixture) or --cegi-* options or [tool.cegi] configure it (issue 20: start-up cost).
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_cegi import gate
-from pytest_cegi.core.record import Record
-from pytest_cegi.core.run import SavedRecord
-from pytest_cegi.core.settings import CLI_OPTIONS, SettingsError, cli_values, load
-from pytest_cegi.judge import budgets
-from pytest_cegi.measure import collection
-from pytest_cegi.measure import xdist as xdist_support
-from pytest_cegi.measure.fixture import Cegi, loaded_variant_class
-from pytest_cegi.measure.session import SessionState
-from pytest_cegi.report import junit, terminal
+from pytest_cegi.core.options import CLI_OPTIONS, cli_values, find_pyproject
+from pytest_cegi.measure import xdist as xdist_support  # imports pytest only
 
 if TYPE_CHECKING:
+    from pytest_cegi import gate
+    from pytest_cegi.judge import budgets
     from pytest_cegi.judge.comparison import Baseline
+    from pytest_cegi.measure.fixture import Cegi
+    from pytest_cegi.measure.session import SessionState
 
-STATE = pytest.StashKey[SessionState]()
-HANDLE = pytest.StashKey[Cegi]()
-SPEC = pytest.StashKey[budgets.Spec]()
+STATE: pytest.StashKey[SessionState] = pytest.StashKey()  # built on first use: _state()
+HANDLE: pytest.StashKey[Cegi] = pytest.StashKey()
+SPEC: pytest.StashKey[budgets.Spec] = pytest.StashKey()
 NODEID = pytest.StashKey[str]()  # node id before xdist's loadgroup adds "@group"
 ATTEMPTS = pytest.StashKey[list]()  # earlier attempts of this item (pytest-rerunfailures)
 BASELINE: pytest.StashKey[Baseline | None] = pytest.StashKey()  # --cegi-baseline, typed once per process
-SESSION_RUN = pytest.StashKey[gate.SessionRun]()  # the session's run, built once at its end
+SESSION_RUN: pytest.StashKey[gate.SessionRun] = pytest.StashKey()  # the session's run, built once at its end
 
 MARKER_HELP = (
     "cegi(task=None, metric=None, floor=None, ceiling=None, max_emissions=None, max_energy=None, "
@@ -59,29 +62,63 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser, args) -> 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    cli = cli_values(config.option)
+    if getattr(config, "workerinput", None) is None:
+        xdist_support.choose_distribution(config)
+    else:
+        xdist_support.adopt_controller_dist(config)
+    config.pluginmanager.register(RecordCollector(config), "cegi-records")
+    if _configured(config):
+        _state(config)  # a bad setting or baseline file is a usage error before anything starts
+
+
+def _configured(config: pytest.Config) -> bool:
+    """Whether --cegi-* options or a pyproject.toml that mentions cegi may configure the
+    plugin. A cheap test: it reads the file but parses nothing."""
+    if any(value is not None for value in cli_values(config.option).values()):
+        return True
+    pyproject = find_pyproject(config.rootpath, config.inipath)
+    if pyproject is None:
+        return False
     try:
-        settings = load(cli, config.rootpath, config.inipath)
+        return b"cegi" in pyproject.read_bytes()
+    except OSError:
+        return True  # settings.load says what is wrong with it
+
+
+def _state(config: pytest.Config) -> SessionState:
+    """The session's state, built on first use: settings parsed, the baseline loaded."""
+    state = config.stash.get(STATE, None)
+    if state is None:
+        state = config.stash[STATE] = _new_state(config)
+    return state
+
+
+def _new_state(config: pytest.Config) -> SessionState:
+    import dataclasses
+
+    from pytest_cegi.core.settings import SettingsError, load
+    from pytest_cegi.measure.session import SessionState
+
+    try:
+        settings = load(cli_values(config.option), config.rootpath, config.inipath)
     except SettingsError as exc:
         raise pytest.UsageError(f"pytest-cegi: {exc}") from None
     if settings.cache_dir is None:
         settings = dataclasses.replace(settings, cache_dir=config.rootpath / ".cegi-cache")
     if settings.meter == "flops":
         _check_flops_profile(settings)
+    if settings.baseline is None:
+        config.stash[BASELINE] = None
+    else:
+        from pytest_cegi import gate
+
+        config.stash[BASELINE] = gate.load_baseline(settings)  # a bad file is a usage error
     worker = getattr(config, "workerinput", None)
-    baseline = gate.load_baseline(settings)  # a bad file is a usage error before anything starts
-    state = SessionState(
+    return SessionState(
         settings=settings,
         is_worker=worker is not None,
         run_id=worker.get("testrunuid") if worker else None,
     )
-    config.stash[STATE] = state
-    config.stash[BASELINE] = baseline
-    if worker is None:
-        xdist_support.choose_distribution(config)
-    else:
-        xdist_support.adopt_controller_dist(config)
-    config.pluginmanager.register(RecordCollector(state), "cegi-records")
 
 
 def _check_flops_profile(settings) -> None:
@@ -107,7 +144,7 @@ def pytest_configure_node(node) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    s = config.stash[STATE].settings
+    s = _state(config).settings
     mode = "enforced" if s.enforce else "report only (use --cegi-budget to enforce)"
     lines = [f"cegi: meter {s.meter}, carbon factor {s.carbon.source}, budgets {mode}"]
     if s.meter == "codecarbon" and OMP_NOTE in config.stash:
@@ -119,8 +156,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_make_parametrize_id(config, val, argname):
-    variant_class = loaded_variant_class()
-    if variant_class is not None and isinstance(val, variant_class):
+    # A Variant exists only once its module is imported (never import torch stacks here).
+    variants = sys.modules.get("pytest_cegi.models.variants")
+    if variants is not None and isinstance(val, variants.Variant):
         return val.name
     return None
 
@@ -136,10 +174,14 @@ def _wants_cegi(item) -> bool:
 def pytest_collection_modifyitems(session, config, items) -> None:
     """First, before xdist rewrites node ids: parse markers, resolve limits, and
     group each task onto one xdist worker."""
-    state = config.stash[STATE]
-    for item in items:
-        if not _wants_cegi(item):
-            continue
+    wanted = [item for item in items if _wants_cegi(item)]
+    if not wanted:
+        return
+    from pytest_cegi.core.settings import SettingsError
+    from pytest_cegi.judge import budgets
+
+    state = _state(config)
+    for item in wanted:
         item.stash[NODEID] = item.nodeid
         marker = item.get_closest_marker("cegi")
         try:
@@ -156,6 +198,14 @@ def pytest_collection_modifyitems(session, config, items) -> None:
 @pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
 def pytest_cegi_references_and_order(session, config, items) -> None:
     """Last, after deselection: pick each task's reference and run it first."""
+    measured = sum(1 for item in items if SPEC in item.stash)
+    if STATE in config.stash:
+        config.stash[STATE].expected = measured
+    if not measured:
+        return
+    from pytest_cegi.core.settings import SettingsError
+    from pytest_cegi.measure import collection
+
     try:
         specs = collection.choose_references(items, lambda i: i.stash.get(SPEC, None), lambda i: i.stash[NODEID])
     except SettingsError as exc:
@@ -163,7 +213,6 @@ def pytest_cegi_references_and_order(session, config, items) -> None:
     for item in items:
         if id(item) in specs:
             item.stash[SPEC] = specs[id(item)]
-    config.stash[STATE].expected = sum(1 for item in items if SPEC in item.stash)
 
 
 # -- the fixture ---------------------------------------------------------------------------
@@ -172,7 +221,11 @@ def pytest_cegi_references_and_order(session, config, items) -> None:
 @pytest.fixture
 def cegi(request: pytest.FixtureRequest) -> Cegi:
     """Measure windows, record scores and describe the model variant of this test."""
-    state = request.config.stash[STATE]
+    from pytest_cegi.judge import budgets
+    from pytest_cegi.measure import collection
+    from pytest_cegi.measure.fixture import Cegi
+
+    state = _state(request.config)
     item = request.node
     # No spec only when the fixture was requested dynamically (getfixturevalue).
     spec = item.stash.get(SPEC, None) or budgets.resolve(
@@ -204,6 +257,13 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     handle = item.stash.get(HANDLE, None)
     if spec is None:
         return report
+    from pytest_cegi import gate
+    from pytest_cegi.core.record import Record
+    from pytest_cegi.core.run import SavedRecord
+    from pytest_cegi.judge import budgets
+    from pytest_cegi.measure import collection
+    from pytest_cegi.report import junit
+
     record = (
         handle.record
         if handle is not None
@@ -261,17 +321,18 @@ def _raised(call) -> str | None:
 class RecordCollector:
     """Collects finished records from test reports. Registered per session because
     `pytest_runtest_logreport` gets no config; under xdist it runs on the controller
-    with the reports the workers sent."""
+    with the reports the workers sent (the controller collects no tests, so its state
+    is built by the first record)."""
 
-    def __init__(self, state: SessionState):
-        self.state = state
+    def __init__(self, config: pytest.Config):
+        self.config = config
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "cegi_record", None)
         # An attempt pytest-rerunfailures will retry is not kept: the last attempt's
         # record says how many reruns there were and what they spent.
         if data is not None and report.when == "call" and report.outcome != "rerun":
-            self.state.records.append(data)
+            _state(self.config).records.append(data)
 
 
 # -- end of session: summary and files -------------------------------------------------------
@@ -279,6 +340,8 @@ class RecordCollector:
 
 def _session_run(config: pytest.Config, state: SessionState) -> gate.SessionRun:
     """The session's run and comparison, built once for the files and the summary."""
+    from pytest_cegi import gate
+
     if SESSION_RUN not in config.stash:
         config.stash[SESSION_RUN] = gate.SessionRun(state, config.stash[BASELINE])
     return config.stash[SESSION_RUN]
@@ -288,6 +351,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or state.is_worker or not state.records:
         return
+    from pytest_cegi.report import junit, terminal
+
     terminal.write_summary(
         terminalreporter,
         _session_run(config, state).run,
@@ -311,6 +376,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or state.is_worker or not state.records:
         return
+    from pytest_cegi import gate
+
     state.stopped = _stopped(session, exitstatus)
     try:
         gate.write_outputs(state, _session_run(session.config, state))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pytest_cegi.core.formula import GAIN_MODES
+from pytest_cegi.core.options import CLI_OPTIONS, OPTIONS, OptionSpec, find_pyproject
 from pytest_cegi.core.units import (
     QuantityError,
     Tolerance,
@@ -30,7 +31,6 @@ else:  # pragma: no cover
 
 # World average grid intensity codecarbon itself falls back to (g CO2e/kWh).
 DEFAULT_CARBON_INTENSITY = 475.0
-METERS = ("codecarbon", "flops", "fake")
 REGRESSION_KEYS = ("emissions", "energy", "score", "cegi", "cost")
 # cost (FLOPs or tokens) is deterministic: 1 % catches any change of 2 % or more.
 # The quantities a baseline comparison judges, in report order; each has a default tolerance.
@@ -295,104 +295,8 @@ def _parse_entry(source: str, raw: object) -> BudgetEntry:
     return BudgetEntry(source=source, match=match, task=task, limits=limits)
 
 
-# -- options: each declared once ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OptionSpec:
-    """One setting: its [tool.cegi] key, its --cegi-KEY option (when `cli`), and how
-    a value is parsed (`kind`). pytest's options, the command line -> settings mapping
-    and the [tool.cegi] key check are all derived from `OPTIONS`.
-
-    kind: "path" (relative to the file that names it), "flag" (true/false), "choice",
-    "count" (a whole number >= 1), "country", "intensity", "profile" (a built-in name or
-    a .json path), "tolerances", "deployment", "budget" (--cegi-budget: enforce, with an
-    optional file; in a table, the [[budget]] entries)."""
-
-    key: str
-    kind: str
-    help: str = ""
-    metavar: str | None = None
-    choices: tuple[str, ...] = ()
-    cli: bool = True  # has a --cegi-KEY command-line option
-    table: bool = True  # may be set in [tool.cegi] (or a budget file)
-
-    @property
-    def flag(self) -> str:
-        return "--cegi-" + self.key.replace("_", "-")
-
-    @property
-    def dest(self) -> str:
-        """The attribute pytest's parsed options hold this option's value under."""
-        return "cegi_" + self.key
-
-    def addoption_kwargs(self) -> dict[str, object]:
-        """Keyword arguments for pytest's `addoption`; every default is None, "not given"."""
-        kwargs: dict[str, object] = {"dest": self.dest, "default": None, "help": self.help}
-        if self.metavar is not None:
-            kwargs["metavar"] = self.metavar
-        if self.kind == "budget":
-            kwargs.update(nargs="?", const=True)
-        elif self.kind == "flag":
-            kwargs["action"] = "store_true"
-        elif self.kind == "choice":
-            kwargs["choices"] = self.choices
-        elif self.kind == "count":
-            kwargs["type"] = int
-        elif self.kind == "intensity":
-            kwargs["type"] = float
-        return kwargs
-
-
-OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec(
-        "budget",
-        "budget",
-        "enforce budgets: violations fail the test. FILE: an extra TOML budget file.",
-        metavar="FILE",
-    ),
-    OptionSpec("enforce", "flag", cli=False),
-    OptionSpec("baseline", "path", "compare with a saved run (JSON); regressions are violations", metavar="FILE"),
-    OptionSpec("save", "path", "write this run's results as JSON (atomic, schema-versioned)", metavar="FILE"),
-    OptionSpec(
-        "report",
-        "path",
-        "write a Markdown efficiency report (also appended to $GITHUB_STEP_SUMMARY)",
-        metavar="FILE.md",
-    ),
-    OptionSpec("junit", "path", "write a standalone JUnit file with one testcase per budget check", metavar="FILE.xml"),
-    OptionSpec("plot", "path", "write a score-vs-emissions Pareto plot (PNG and SVG)", metavar="FILE"),
-    OptionSpec(
-        "meter",
-        "choice",
-        "codecarbon: measured energy (default); flops: deterministic FLOP-based estimate; fake: for testing the plugin",
-        choices=METERS,
-    ),
-    OptionSpec("flops_profile", "profile", cli=False),
-    OptionSpec("repeat", "count", "repeat each measured inference window N times", metavar="N"),
-    OptionSpec("country", "country", "carbon factor from this country's grid mix (offline data)", metavar="ISO3"),
-    OptionSpec("carbon_intensity", "intensity", "fixed carbon factor in g CO2e per kWh", metavar="G_PER_KWH"),
-    OptionSpec("invalid", "choice", choices=("fail", "warn"), cli=False),
-    OptionSpec(
-        "allow_energy_mismatch", "flag", "compare energy with a baseline from other hardware, meter or carbon factor"
-    ),
-    OptionSpec(
-        "cache_dir",
-        "path",
-        "where fine-tuned adapters and tiny models are cached (default: .cegi-cache)",
-        metavar="DIR",
-    ),
-    OptionSpec("max_regression", "tolerances", cli=False),
-    OptionSpec("deployment", "deployment", cli=False),
-)
-CLI_OPTIONS = tuple(o for o in OPTIONS if o.cli)
 # Keys of [tool.cegi] (or of a budget file).
 TABLE_KEYS = tuple(o.key for o in OPTIONS if o.table)
-
-
-def cli_values(namespace: object) -> dict[str, object]:
-    """{key: value} of the --cegi-* options in pytest's parsed options (None: not given)."""
-    return {o.key: getattr(namespace, o.dest, None) for o in CLI_OPTIONS}
 
 
 def read_table(path: Path, label: str, *, top_level_ok: bool) -> dict[str, Any]:
@@ -541,13 +445,6 @@ def _carbon(merged: dict[str, Any]) -> Carbon:
             )
         return Carbon(country[0], None, f"{country[1]} {country[0]} (codecarbon's offline grid data)")
     return Settings.carbon
-
-
-def find_pyproject(rootpath: Path, inipath: Path | None) -> Path | None:
-    if inipath is not None and inipath.name == "pyproject.toml":
-        return inipath
-    candidate = rootpath / "pyproject.toml"
-    return candidate if candidate.is_file() else None
 
 
 _PLAIN_KINDS = ("path", "flag", "choice", "count", "profile", "deployment")

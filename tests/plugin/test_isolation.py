@@ -1,5 +1,9 @@
 """The plugin stays out of the way: no heavy imports, and -p no:cegi disables it."""
 
+import ast
+import subprocess
+import sys
+
 import pytest
 
 HEAVY = ("torch", "transformers", "codecarbon", "peft", "bitsandbytes")
@@ -72,3 +76,55 @@ def test_unmarked_project_is_unaffected(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert "cegi: quality and carbon" not in result.stdout.str()
+
+
+# What importing the plugin may import: pytest loads it in every session of every project
+# it is installed in, used or not (issue 20). The rest waits for the hooks that need it.
+PLUGIN_IMPORTS = {
+    "pytest_cegi",
+    "pytest_cegi.core",
+    "pytest_cegi.core.options",
+    "pytest_cegi.measure",
+    "pytest_cegi.measure.xdist",
+    "pytest_cegi.plugin",
+}
+
+
+def test_importing_the_plugin_imports_only_the_options():
+    code = (
+        "import sys, pytest; "
+        "import pytest_cegi.plugin; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pytest_cegi'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(ast.literal_eval(done.stdout.strip()))
+    assert loaded == PLUGIN_IMPORTS, f"imported eagerly: {sorted(loaded - PLUGIN_IMPORTS)}"
+
+
+@pytest.mark.parametrize("quiet", [True, False], ids=["quiet", "with-header"])
+def test_unused_session_imports_no_gate_settings_or_reports(pytester, quiet):
+    pytester.makeconftest("""
+        import sys
+
+        def pytest_sessionfinish(session):
+            print("\\nCEGI-LOADED:", sorted(m for m in sys.modules if m.startswith("pytest_cegi.")))
+    """)
+    pytester.makepyfile(
+        test_plain="""
+        import pytest
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_plain(n):
+            pass
+    """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", *(["-q"] if quiet else []))
+    result.assert_outcomes(passed=2)
+    line = next(line for line in result.stdout.lines if line.startswith("CEGI-LOADED:"))
+    loaded = set(ast.literal_eval(line.removeprefix("CEGI-LOADED:").strip()))
+    never = ("pytest_cegi.gate", "pytest_cegi.report", "pytest_cegi.judge", "pytest_cegi.core.record")
+    assert not [m for m in loaded if m.startswith(never)]
+    if quiet:  # no header to write: the settings are never read
+        assert "pytest_cegi.core.settings" not in loaded and "pytest_cegi.measure.session" not in loaded
+    else:
+        result.stdout.fnmatch_lines(["cegi: meter codecarbon, carbon factor default*"])
