@@ -69,13 +69,13 @@ def tolerances_for(settings: Settings) -> Callable[[Record], ToleranceSpec]:
 
 def refresh_command(save: str | os.PathLike[str] | None, baseline: str | os.PathLike[str] | None) -> str:
     """The exact commands that make this run the baseline, through `update`'s checks."""
-    target = _shown_path(baseline) if baseline else "BASELINE.json"
+    target = shown_path(baseline) if baseline else "BASELINE.json"
     if save:
-        return f"pytest-cegi update {_shown_path(save)} {target}"
+        return f"pytest-cegi update {shown_path(save)} {target}"
     return f"pytest --cegi-save RUN.json  # rerun the same tests, then:\npytest-cegi update RUN.json {target}"
 
 
-def _shown_path(path: str | os.PathLike[str]) -> str:
+def shown_path(path: str | os.PathLike[str]) -> str:
     """A path as the user would type it from here: relative to the working directory when inside it."""
     p = Path(path)
     try:

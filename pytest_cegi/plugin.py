@@ -58,6 +58,29 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser, args) -> 
     note = omp_wait_policy()
     if note:
         early_config.stash[OMP_NOTE] = note
+    if _early_kernel_path(early_config) == "portable":
+        _pin_portable_kernels()  # before conftest files import peft, which imports bitsandbytes
+
+
+def _early_kernel_path(early_config: pytest.Config) -> str | None:
+    """kernel_path from the command line or pyproject.toml, read before conftest files
+    load; settings.load validates it later (a budget file's value is pinned then)."""
+    given = cli_values(early_config.known_args_namespace).get("kernel_path")
+    if given is not None:
+        return str(given)
+    pyproject = find_pyproject(early_config.rootpath, early_config.inipath)
+    try:
+        if pyproject is None or b"kernel_path" not in pyproject.read_bytes():
+            return None
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:
+            import tomli as tomllib
+        table = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("cegi", {})
+    except (OSError, ValueError, AttributeError):
+        return None  # settings.load reports what is wrong with the file
+    value = table.get("kernel_path") if isinstance(table, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -107,6 +130,8 @@ def _new_state(config: pytest.Config) -> SessionState:
         settings = dataclasses.replace(settings, cache_dir=config.rootpath / ".cegi-cache")
     if settings.meter == "flops":
         _check_flops_profile(settings)
+    if settings.kernel_path == "portable":
+        _pin_portable_kernels()
     if settings.baseline is None:
         config.stash[BASELINE] = None
     else:
@@ -119,6 +144,16 @@ def _new_state(config: pytest.Config) -> SessionState:
         is_worker=worker is not None,
         run_id=worker.get("testrunuid") if worker else None,
     )
+
+
+def _pin_portable_kernels() -> None:
+    """Before any test imports bitsandbytes: its generic CPU 4-bit path on every CPU."""
+    from pytest_cegi.models.kernel_path import KernelPathError, pin_portable
+
+    try:
+        pin_portable()
+    except KernelPathError as exc:
+        raise pytest.UsageError(f"pytest-cegi: {exc}") from None
 
 
 def _check_flops_profile(settings) -> None:
@@ -308,14 +343,20 @@ def _junit_forbids_properties(config: pytest.Config) -> bool:
     return not junit.testcase_properties_allowed(config.getini("junit_family"))
 
 
+ERROR_CHARS = 600  # a raised message kept in the record: room for a library's fix
+
+
 def _raised(call) -> str | None:
     """ "ValueError: boom" when the test body raised (not a skip or xfail), else None."""
     excinfo = call.excinfo
     if excinfo is None or excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
         return None
-    text = str(excinfo.value).strip().splitlines()
-    first = text[0][:200] if text else ""
-    return f"{excinfo.typename}: {first}" if first else excinfo.typename
+    # The whole message on one line: libraries put the fix after the first line
+    # ("... requires the scipy library.\nYou can install it with pip: ...").
+    text = " ".join(str(excinfo.value).split())
+    if len(text) > ERROR_CHARS:
+        text = text[: ERROR_CHARS - 1] + "…"
+    return f"{excinfo.typename}: {text}" if text else excinfo.typename
 
 
 class RecordCollector:
@@ -351,13 +392,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or state.is_worker or not state.records:
         return
+    from pytest_cegi import gate
     from pytest_cegi.report import junit, terminal
 
+    session_run = _session_run(config, state)
+    baseline = state.settings.baseline
     terminal.write_summary(
         terminalreporter,
-        _session_run(config, state).run,
+        session_run.run,
         enforce=state.settings.enforce,
         written=state.written,
+        comparison=session_run.comparison,
+        baseline_label=gate.shown_path(baseline) if baseline else None,
     )
     if _junit_forbids_properties(config):  # once per session, on the controller only
         terminalreporter.write_line(junit.XUNIT2_NOTE)

@@ -96,6 +96,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "where fine-tuned adapters and tiny models are cached (default: .cegi-cache)",
         metavar="DIR",
     ),
+    OptionSpec(
+        "kernel_path",
+        "choice",
+        "bitsandbytes' CPU 4-bit kernels: native (what this CPU picks, default) or portable "
+        "(the generic path on every CPU, so scores hold across x86-64 CPUs)",
+        choices=("native", "portable"),
+    ),
     OptionSpec("max_regression", "tolerances", cli=False),
     OptionSpec("deployment", "deployment", cli=False),
 )

@@ -109,6 +109,7 @@ class Settings:
     )
     invalid: str = "fail"  # what an invalid measurement does under --cegi-budget
     allow_energy_mismatch: bool = False
+    kernel_path: str = "native"  # bitsandbytes' CPU 4-bit kernels: "native" or "portable"
     cache_dir: Path | None = None
     rootdir: Path | None = None  # pytest's rootdir: reports name files relative to it
     max_regression: dict[str, Tolerance] = field(default_factory=dict)
@@ -125,6 +126,7 @@ class Settings:
             "carbon_intensity": self.carbon.intensity_g_per_kwh,
             "carbon_source": self.carbon.source,
             "invalid": self.invalid,
+            "kernel_path": self.kernel_path,
             "deployment": self.deployment,
             "max_regression": {k: t.text for k, t in self.max_regression.items()},
             "max_regression_sources": dict(self.max_regression_sources),
