@@ -149,3 +149,41 @@ def test_report_and_plot_are_written(pytester, run, saved):
     assert (pytester.path / "out" / "pareto.svg").read_text().lstrip().startswith("<?xml")
     report = (pytester.path / "out" / "r.md").read_text()
     assert "tuned" in report and "qa" in report
+
+
+BROKEN = """
+import pytest
+
+@pytest.mark.cegi(task="qa", reference=True)
+def test_base(cegi):
+    cegi.measure_call(lambda: None, requests=4)
+    cegi.record_score(0.5)
+
+@pytest.mark.cegi(task="qa")
+@pytest.mark.parametrize("variant", ["tuned"])
+def test_variant(cegi, variant):
+    cegi.trainable_params = 1000
+    cegi.measure_call(lambda: None, requests=4)
+    raise RuntimeError("the fine-tune needs scipy.\\nYou can install it with pip: pip install scipy")
+"""
+
+
+def test_a_head_test_that_raised_fails_the_gate_and_compare(pytester, run, saved):
+    pytester.makepyfile(test_suite=BROKEN)
+    result = run("--cegi-repeat=5", "--cegi-budget", "--cegi-baseline=baseline.json", "--cegi-save=head.json")
+    result.assert_outcomes(passed=1, failed=1)
+    # one section lists why the run is red, the baseline's lost score included, and the
+    # error message is whole (its fix is on its second line)
+    result.stdout.fnmatch_lines(
+        [
+            "*cegi budget violations*",
+            "test_suite.py::test_variant[[]tuned[]] [[]error[]]: the test raised RuntimeError: the fine-tune "
+            "needs scipy. You can install it with pip: pip install scipy*",
+            "test_suite.py::test_variant[[]tuned[]] [[]error[]]: score lost: baseline 0.7, none in this run*",
+        ]
+    )
+    result.stdout.fnmatch_lines(["cegi: compared with baseline baseline.json*1 error*"])
+    from pytest_cegi.cli import main
+
+    assert main(["compare", "baseline.json", "head.json"]) == 1
+    assert main(["compare", "baseline.json", "head.json", "--fail-on", "none"]) == 0
