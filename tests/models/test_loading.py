@@ -60,7 +60,10 @@ def test_variant_loads_and_counts(name, tiny_causal, cfg, cache_root):
     v = Variant(name, tiny_causal, **VARIANTS[name])
     pv = prepare(v, cache_dir=cache_root)
     meta = pv.metadata
-    assert set(meta) == METADATA_KEYS
+    four_bit = {"kernel_path", "unquantized_modules"} if v.quantization in ("nf4", "fp4") else set()
+    assert set(meta) == METADATA_KEYS | four_bit  # 4-bit: the kernel path and the layers kept whole
+    if four_bit:
+        assert meta["kernel_path"].startswith(("cpu-", "cuda")) and meta["unquantized_modules"] == []
     base_total = llama_params(cfg)
     rank = (v.lora_config or {}).get("r")
     if rank:
