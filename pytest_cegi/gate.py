@@ -77,11 +77,9 @@ def refresh_command(save: str | os.PathLike[str] | None, baseline: str | os.Path
 
 def shown_path(path: str | os.PathLike[str]) -> str:
     """A path as the user would type it from here: relative to the working directory when inside it."""
-    p = Path(path)
-    try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return os.fspath(p)
+    from pytest_cegi.report.paths import report_path
+
+    return report_path(path, Path.cwd())
 
 
 def finish_test(

@@ -392,8 +392,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or state.is_worker or not state.records:
         return
-    from pytest_cegi import gate
     from pytest_cegi.report import junit, terminal
+    from pytest_cegi.report.paths import report_path
 
     session_run = _session_run(config, state)
     baseline = state.settings.baseline
@@ -403,7 +403,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         enforce=state.settings.enforce,
         written=state.written,
         comparison=session_run.comparison,
-        baseline_label=gate.shown_path(baseline) if baseline else None,
+        # named as the Markdown report names it: relative to the rootdir
+        baseline_label=report_path(baseline, state.settings.rootdir) if baseline else None,
     )
     if _junit_forbids_properties(config):  # once per session, on the controller only
         terminalreporter.write_line(junit.XUNIT2_NOTE)
