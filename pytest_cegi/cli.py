@@ -101,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
         default="regression,error,removed",
         type=_fail_on,
         metavar="LIST",
-        help="comma-separated: regression (any quantity), score, cost, emissions, energy, cegi, "
+        help="comma-separated: regression (any quantity), score, cost, modelled_energy, modelled_emissions, "
+        "emissions, energy, cegi, "
         "error (a test that raised or lost a figure the baseline has), removed, mismatch, or none "
         "(default: regression,error,removed)",
     )
@@ -262,6 +263,8 @@ def format_text(comparison: Comparison, base_label: str) -> str:
         if r.status != "unchanged":  # added and removed records have no deltas
             lines.append(f"{r.status.upper():<12}{r.task} / {r.variant}")
             lines += [f"{'':12}- {reason}" for reason in r.reasons]
+            if r.configuration and r.status in ("regression", "improvement", "error"):
+                lines.append(f"{'':12}  configuration changed: {'; '.join(r.configuration)}")
     if comparison.improvements():
         lines.append("Improvements found: refresh the baseline with `pytest-cegi update RUN.json BASELINE.json`.")
     return "\n".join(lines) + "\n"

@@ -128,8 +128,7 @@ def _new_state(config: pytest.Config) -> SessionState:
         raise pytest.UsageError(f"pytest-cegi: {exc}") from None
     if settings.cache_dir is None:
         settings = dataclasses.replace(settings, cache_dir=config.rootpath / ".cegi-cache")
-    if settings.meter == "flops":
-        _check_flops_profile(settings)
+    _check_flops_profile(settings)
     if settings.kernel_path == "portable":
         _pin_portable_kernels()
     if settings.baseline is None:
@@ -157,13 +156,14 @@ def _pin_portable_kernels() -> None:
 
 
 def _check_flops_profile(settings) -> None:
-    """Fail at start-up, not at the first window, on a bad device profile."""
-    from pytest_cegi.measure.meters.flops import ProfileError, load_profile
+    """Fail at start-up, not at the first window, on a bad device profile (every
+    meter's windows are priced by it)."""
+    from pytest_cegi.measure.profile import ProfileError, load_profile
 
     try:
         load_profile(settings.flops_profile)
     except ProfileError as exc:
-        raise pytest.UsageError(f"pytest-cegi: flops profile: {exc}") from None
+        raise pytest.UsageError(f"pytest-cegi: device profile: {exc}") from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -270,6 +270,7 @@ def cegi(request: pytest.FixtureRequest) -> Cegi:
         nodeid=item.stash.get(NODEID, item.nodeid),
         spec=spec,
         meter_factory=state.get_meter,
+        work_model_factory=state.get_work_model,
         default_variant=collection.default_variant(item),
         variant_param=collection.variant_param(item),
         repeat=state.settings.repeat,

@@ -15,6 +15,9 @@ from typing import Any, TypedDict, TypeVar
 
 from pytest_cegi.core.window import Method, Window
 
+# Fingerprint keys compared between runs (a window also keeps the raw input shapes).
+FINGERPRINT_KEYS = ("torch_threads", "attn_implementation", "model_dtype", "flop_dtypes", "batch_sizes")
+
 # error: the test itself raised (its figures are incomplete); it outranks every other.
 VERDICTS = ("pass", "fail", "warn", "invalid", "error")
 
@@ -139,6 +142,37 @@ class Record:
     def duration_s(self) -> float:
         return sum(w.duration_s for w in self.counted_windows())
 
+    # -- the work model: modelled from counted work, beside what the meter measured --
+    @property
+    def modelled_energy_kwh(self) -> float | None:
+        """Energy modelled from the counted work; None if any counted window was not counted."""
+        return _total_or_none(w.modelled_energy_kwh for w in self.counted_windows())
+
+    @property
+    def modelled_emissions_kg(self) -> float | None:
+        return _total_or_none(w.modelled_emissions_kg for w in self.counted_windows())
+
+    @property
+    def modelled_by(self) -> str | None:
+        """The profile (and what it priced) behind the modelled figures; windows priced
+        by different profiles are listed, joined, so they never compare as one."""
+        labels = sorted({w.modelled_by for w in self.counted_windows() if w.modelled_by})
+        return "; ".join(labels) or None
+
+    def fingerprint(self) -> dict[str, list]:
+        """The configuration the counted work ran under, over all counted windows:
+        each key a sorted list of the values seen (see measure/work.py)."""
+        merged: dict[str, set] = {}
+        for w in self.counted_windows():
+            for key, value in (w.fingerprint or {}).items():
+                if key in FINGERPRINT_KEYS:
+                    values = value if isinstance(value, list) else [value]
+                    merged.setdefault(key, set()).update(v for v in values if v is not None)
+        kernel_path = self.variant_meta.get("kernel_path")
+        if kernel_path:
+            merged["kernel_path"] = {kernel_path}
+        return {k: sorted(merged[k], key=str) for k in FINGERPRINT_KEYS + ("kernel_path",) if merged.get(k)}
+
     @property
     def cached(self) -> bool:
         return any(w.cached for w in self.windows)
@@ -189,6 +223,10 @@ class Record:
             tokens=self.tokens,
             cost=(self.cost() or (None, None))[0],
             cost_basis=(self.cost() or (None, None))[1],
+            modelled_energy_kwh=self.modelled_energy_kwh,
+            modelled_emissions_kg=self.modelled_emissions_kg,
+            modelled_by=self.modelled_by,
+            fingerprint=self.fingerprint(),
             method=self.method.to_dict() if self.method else None,
         )
         return {k: _json_safe(v) for k, v in d.items()}

@@ -65,6 +65,10 @@ class SavedRecord:
             return self.record.score
         if quantity == "cegi":
             return self.record.cegi
+        if quantity == "modelled_energy":
+            return self.record.modelled_energy_kwh
+        if quantity == "modelled_emissions":
+            return self.record.modelled_emissions_kg
         return {"cost": self.cost, "emissions": self.emissions_kg, "energy": self.energy_kwh}[quantity]
 
 

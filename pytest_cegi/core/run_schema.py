@@ -196,7 +196,13 @@ def check_method(m: object, field: str, *, optional: bool = False) -> None:
 
 _WINDOW_FIGURES = ("energy_kwh", "emissions_kg", "duration_s")
 _WINDOW_PARTS = ("cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh")
-_WINDOW_OPTIONAL = ("machine_energy_kwh", "machine_emissions_kg", "cpu_seconds")
+_WINDOW_OPTIONAL = (
+    "machine_energy_kwh",
+    "machine_emissions_kg",
+    "cpu_seconds",
+    "modelled_energy_kwh",
+    "modelled_emissions_kg",
+)
 
 
 def check_window(w: Any, field: str) -> None:
@@ -218,7 +224,23 @@ def check_window(w: Any, field: str) -> None:
         integer(w.get(key), f"{field}.{key}", optional=True)
     if table(w.get("details", {}), f"{field}.details", optional=True):
         plain(w.get("details"), f"{field}.details")
+    check_work(w.get("work"), f"{field}.work")
+    if table(w.get("fingerprint"), f"{field}.fingerprint", optional=True):
+        plain(w.get("fingerprint"), f"{field}.fingerprint")
+    string(w.get("modelled_by"), f"{field}.modelled_by", optional=True)
     _no_other_keys(w, field, _fields("Window"))
+
+
+def check_work(work: Any, field: str) -> None:
+    """Counted work is priced as it stands: every count a whole number >= 0."""
+    if not table(work, field, optional=True):
+        return
+    for key in ("bytes", "dispatches", "forward_passes"):
+        integer(work.get(key), f"{field}.{key}", optional=True)
+    if table(work.get("flops"), f"{field}.flops", optional=True):
+        for cls, n in work["flops"].items():
+            integer(n, f"{field}.flops.{cls}")
+    plain(work, field)
 
 
 def check_check(c: Any, field: str) -> None:
@@ -242,9 +264,11 @@ _RECORD_NUMBERS = (
     "emissions_kg",
     "duration_s",
     "machine_energy_kwh",
+    "modelled_energy_kwh",
+    "modelled_emissions_kg",
 )
 _RECORD_INTS = ("trainable_params", "total_params", "lora_rank", "requests", "flops", "tokens", "cost")
-_RECORD_STRINGS = ("metric", "quantization", "cegi_reason", "cost_basis")
+_RECORD_STRINGS = ("metric", "quantization", "cegi_reason", "cost_basis", "modelled_by")
 
 
 def check_record(r: Any, field: str) -> None:

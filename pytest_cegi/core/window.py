@@ -83,6 +83,15 @@ class Window:
     # unmeasured pass, or by the flops meter itself) and tokens processed.
     flops: int | None = None
     tokens: int | None = None
+    # Counted work of one repeat (FLOPs by class, bytes moved, op dispatches, forward
+    # passes: pytest_cegi.measure.work) and the configuration it ran under.
+    work: dict[str, Any] | None = None
+    fingerprint: dict[str, Any] | None = None
+    # Energy and emissions modelled from `work` by a device profile, whatever the meter
+    # measured: identical for identical work on every machine that uses the profile.
+    modelled_energy_kwh: float | None = None
+    modelled_emissions_kg: float | None = None
+    modelled_by: str | None = None  # "modelled from counted work (...), profile generic-cpu@2"
 
     @property
     def invalid_reason(self) -> str | None:
@@ -115,7 +124,13 @@ class Window:
 # Figures a tracker fault can corrupt; each must be a finite number >= 0 (None allowed
 # for the optional ones). Negative emissions would make CEGI negative and pass any ceiling.
 _FIGURES = ("energy_kwh", "emissions_kg", "duration_s", "cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh")
-_OPTIONAL_FIGURES = ("machine_energy_kwh", "machine_emissions_kg", "cpu_seconds")
+_OPTIONAL_FIGURES = (
+    "machine_energy_kwh",
+    "machine_emissions_kg",
+    "cpu_seconds",
+    "modelled_energy_kwh",
+    "modelled_emissions_kg",
+)
 
 
 def _bad_figure(window: Window) -> str | None:
@@ -145,6 +160,7 @@ class WindowHandle:
     notes: dict[str, Any] = field(default_factory=dict)  # meter-specific figures, saved as Window.details
     requests: int = 0  # counted while open (cegi.count_requests)
     tokens: int = 0  # counted while open (cegi.count_tokens)
+    work: Any = None  # a WorkCount, when the meter counted the window's work itself
 
     def finished(self, requests: int | None = None) -> Window:
         """The closed window, with its counts and the JSON-safe part of the notes."""

@@ -144,6 +144,9 @@ class RecordComparison:
     head: SavedRecord | None  # this run's record; None for a test removed since
     status: str  # one of STATUS_ORDER
     deltas: dict[str, QuantityDelta] = field(default_factory=dict)  # by quantity
+    # How the configuration the work ran under changed ("torch threads: 2 -> 1"): the
+    # usual explanation of a modelled or measured change.
+    configuration: list[str] = field(default_factory=list)
 
     @property
     def reasons(self) -> list[str]:
@@ -166,14 +169,18 @@ class RecordComparison:
                 allowed = d.rule.tolerance.allowed_increase(d.base)
                 higher_better = d.quantity == "score" and (self.head is None or self.head.record.higher_is_better)
                 threshold = d.base - allowed if higher_better else d.base + allowed
+            failed = d.status in ("regression", "lost")
+            message = d.reason
+            if failed and self.configuration and d.quantity != "score":
+                message += f" (configuration changed: {'; '.join(self.configuration)})"
             out.append(
                 Check(
                     limit=f"regression:{d.quantity}",
                     threshold=threshold,
                     value=d.head,
                     source=d.rule.source,
-                    status="fail" if d.status in ("regression", "lost") else "pass",
-                    message=d.reason,
+                    status="fail" if failed else "pass",
+                    message=message,
                 )
             )
         return out
@@ -186,6 +193,7 @@ class RecordComparison:
             "status": self.status,
             "reasons": self.reasons,
             "deltas": {q: d.to_dict() for q, d in self.deltas.items()},
+            "configuration": list(self.configuration),
         }
 
 
@@ -314,6 +322,33 @@ def kernel_path_difference(base: Record, head: Record) -> str | None:
     )
 
 
+# Fingerprint keys (core.record.FINGERPRINT_KEYS and the kernel path) as people read them.
+FINGERPRINT_LABELS = {
+    "torch_threads": "torch threads",
+    "attn_implementation": "attention implementation",
+    "model_dtype": "model dtype",
+    "flop_dtypes": "matmul dtype classes",
+    "batch_sizes": "batch sizes",
+    "kernel_path": "4-bit kernel path",
+}
+
+
+def configuration_differences(base: Record, head: Record) -> list[str]:
+    """What changed in the configuration the counted work ran under, one line per
+    fingerprint key both runs recorded ("batch sizes: 16 -> 1")."""
+    b, h = base.fingerprint(), head.fingerprint()
+    out = []
+    for key, label in FINGERPRINT_LABELS.items():
+        if key in b and key in h and b[key] != h[key]:
+            out.append(f"{label}: {_values(b[key])} -> {_values(h[key])}")
+    return out
+
+
+def _values(values: list) -> str:
+    shown = ", ".join(str(v) for v in values[:8])
+    return shown + (f", ... ({len(values)} values)" if len(values) > 8 else "")
+
+
 def compare_record(
     base: SavedRecord | None, head: SavedRecord | None, tolerances: Tolerances, env: Environment
 ) -> RecordComparison:
@@ -325,6 +360,7 @@ def compare_record(
         result.status = "added" if base is None else "removed"
         return result
     rules = resolve_rules(tolerances, head.record)
+    result.configuration = configuration_differences(base.record, head.record)
     kernels = kernel_path_difference(base.record, head.record)
     for q in QUANTITIES:
         why = None

@@ -31,6 +31,8 @@ from pytest_cegi.judge import stats
 QUANTITIES = REGRESSION_QUANTITIES
 # Quantities derived from measured energy: noisy, and meaningless across machines.
 ENERGY_DERIVED = ("emissions", "energy", "cegi")
+# Modelled from counted work by a device profile: exact, judged by tolerance alone.
+MODELLED = ("modelled_energy", "modelled_emissions")
 
 # The same defaults `[tool.cegi] max_regression` starts from.
 DEFAULT_TOLERANCES = {q: parse_tolerance(t) for q, t in DEFAULT_MAX_REGRESSION.items()}
@@ -122,6 +124,10 @@ def value_of(record: Record, quantity: str) -> float | None:
         return None if cost is None else float(cost[0])
     if quantity == "cegi":
         return record.cegi
+    if quantity == "modelled_energy":
+        return record.modelled_energy_kwh
+    if quantity == "modelled_emissions":
+        return record.modelled_emissions_kg
     if not record.measured:
         return None
     return record.emissions_kg if quantity == "emissions" else record.energy_kwh
@@ -211,6 +217,12 @@ def judge(quantity: str, base: Record, head: Record, rule: Rule | None, refused:
         if b_basis != h_basis:
             delta.reason = f"cost not compared: baseline counted {b_basis}, this run {h_basis}"
             return delta
+    if quantity in MODELLED and base.modelled_by != head.modelled_by:
+        delta.reason = (
+            f"{quantity} not compared: baseline {base.modelled_by}, this run {head.modelled_by} "
+            f"(modelled figures compare only under one profile)"
+        )
+        return delta
     limit = f"tolerance {rule.tolerance.text} ({rule.source})"
     if quantity in ENERGY_DERIVED and not (is_deterministic(base) and is_deterministic(head)):
         return _judge_measured(delta, quantity, base, head, rule, limit)
@@ -297,9 +309,9 @@ def _why_missing(quantity: str, record: Record) -> str:
 def format_value(quantity: str, value: float | None) -> str:
     if value is None:
         return "-"
-    if quantity == "emissions":
+    if quantity in ("emissions", "modelled_emissions"):
         return format_mass(value)
-    if quantity == "energy":
+    if quantity in ("energy", "modelled_energy"):
         return format_energy(value)
     if quantity == "cost":
         return f"{value:.4g}"

@@ -7,6 +7,7 @@ import dataclasses
 import math
 import statistics
 import sys
+import time
 from collections.abc import Iterator
 
 from pytest_cegi.core.record import Record
@@ -39,9 +40,9 @@ class RepeatRun:
             )
 
 
-def _should_count_flops(meter) -> bool:
-    """Count in a separate pass only when torch is already in use and the meter does
-    not count FLOPs itself; never import torch for a test that does not use it."""
+def _should_count_work(meter) -> bool:
+    """Count the work only when torch is already in use and the meter does not count
+    it itself (the flops meter); never import torch for a test that does not use it."""
     return "torch" in sys.modules and getattr(meter, "name", "") != "flops" and getattr(meter, "counts_flops", True)
 
 
@@ -55,11 +56,13 @@ class Cegi:
         spec,
         meter_factory,
         default_variant: str,
+        work_model_factory=None,
         variant_param=None,
         repeat: int = 1,
         cache_dir=None,
     ):
         self._meter_factory = meter_factory
+        self._work_model_factory = work_model_factory  # () -> WorkModel | None
         self._cache_dir = cache_dir
         self.repeat = repeat
         self.record = Record(
@@ -124,9 +127,21 @@ class Cegi:
         _check_requests(requests)
         if self.repeat > 1:
             self._note_measured_once(phase)
-        with self._window(self._meter_factory(), phase) as handle:
-            yield handle
-        self.record.windows.append(handle.finished(requests))
+        meter = self._meter_factory()
+        counted: dict = {}
+        with self._window(meter, phase) as handle:
+            if _should_count_work(meter) and self._work_model() is not None:
+                with self._counting(counted):
+                    yield handle
+            else:
+                yield handle
+        window = handle.finished(requests)
+        if "work" in counted:
+            # The body cannot run twice, so it was counted while measured: the measured
+            # figure includes the counter's overhead (docs/meters.md); the modelled one is exact.
+            window = dataclasses.replace(window, details={**window.details, "counted_inside": True})
+            window = self._modelled(window, counted)
+        self.record.windows.append(window)
 
     def repeated(self, phase: str = "inference", *, requests: int | None = None) -> Iterator[RepeatRun]:
         """Repeat a block `--cegi-repeat` times, each run one measured window::
@@ -147,7 +162,7 @@ class Cegi:
         meter = self._meter_factory()
         counted: dict = {}
         windows: list[Window] = []
-        if _should_count_flops(meter):
+        if _should_count_work(meter) and self._work_model() is not None:
             run = RepeatRun(self._counting_pass(counted))
             yield run
             run.check_used()
@@ -158,8 +173,8 @@ class Cegi:
             run.check_used()
             windows.append(handle_box[0].finished(requests))
         combined = _combine(windows)
-        if combined.flops is None and counted.get("flops") is not None:
-            combined = dataclasses.replace(combined, flops=counted["flops"])
+        if "work" in counted:
+            combined = self._modelled(combined, counted)
         self.record.windows.append(combined)
 
     def measure_call(self, fn, *args, phase: str = "inference", requests: int | None = None, **kwargs):
@@ -190,17 +205,35 @@ class Cegi:
 
     @contextlib.contextmanager
     def _counting_pass(self, out: dict) -> Iterator[WindowHandle]:
-        """An unmeasured run under torch's FLOP counter; its counts go nowhere else."""
-        from pytest_cegi.measure.meters.flop_formulas import counting
-
+        """An unmeasured run under the work counter; its counts go nowhere else."""
         handle = WindowHandle("counting")
         self._open.append(handle)  # requests and tokens of this run are not the window's
         try:
-            with counting() as count:
+            with self._counting(out):
                 yield handle
-            out["flops"] = int(count.total)
         finally:
             self._open.pop()
+
+    @contextlib.contextmanager
+    def _counting(self, out: dict) -> Iterator[None]:
+        """Count the body's work into out["work"], and how long counting took."""
+        from pytest_cegi.measure.work import counting
+
+        started = time.perf_counter()
+        with counting() as work:
+            yield
+        out["work"], out["seconds"] = work, time.perf_counter() - started
+
+    def _work_model(self):
+        return self._work_model_factory() if self._work_model_factory is not None else None
+
+    def _modelled(self, window: Window, counted: dict) -> Window:
+        """The window with its counted work priced by the session's work model."""
+        model = self._work_model()
+        if model is None:
+            return window
+        window = model.apply(window, counted["work"])
+        return dataclasses.replace(window, details={**window.details, "counting_s": counted["seconds"]})
 
     def _note_measured_once(self, phase: str) -> None:
         if phase == "finetune":
@@ -209,7 +242,7 @@ class Cegi:
             why = (
                 f"--cegi-repeat {self.repeat}: a `with cegi.measure()` block ran once (a with block "
                 f"cannot re-run its body); use `for run in cegi.repeated(): with run: ...` or "
-                f"cegi.measure_call() to repeat it and count its FLOPs"
+                f"cegi.measure_call() to repeat it"
             )
         if why not in self.record.notes:
             self.record.notes.append(why)

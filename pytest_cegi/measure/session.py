@@ -43,6 +43,7 @@ class SessionState:
     is_worker: bool = False  # an xdist worker: measure, but report nothing
     run_id: str | None = None  # xdist's test-run id, shared by all workers of a run
     meter: Meter | None = None
+    work_model: Any = None  # WorkModel, built on first use
     reference_scores: dict[str, float | None] = field(default_factory=dict)  # task -> the reference test's score
     records: list[dict[str, Any]] = field(default_factory=list)  # finished Record dicts, in run order
     expected: int | None = None  # measured tests selected to run; None where this process never collected (xdist)
@@ -54,6 +55,22 @@ class SessionState:
         if self.meter is None:
             self.meter = make_meter(self.settings, serialize_with=self.run_id if self.is_worker else None)
         return self.meter
+
+    def get_work_model(self):
+        """The model that prices every window's counted work (the flops meter's own,
+        under --cegi-meter=flops); built on first use."""
+        if self.work_model is None:
+            meter = self.get_meter()
+            if hasattr(meter, "work_model"):
+                self.work_model = meter.work_model()
+            else:
+                from pytest_cegi.core.carbon import carbon_factor
+                from pytest_cegi.measure.profile import load_profile
+                from pytest_cegi.measure.work_model import WorkModel
+
+                profile = load_profile(self.settings.flops_profile)
+                self.work_model = WorkModel(profile, carbon_factor(self.settings.carbon)[0])
+        return self.work_model
 
     @functools.cached_property
     def machine(self) -> dict[str, Any]:

@@ -50,7 +50,15 @@ _ICONS = {
 }
 _VERDICT_ORDER = {"error": 0, "invalid": 1, "fail": 2, "warn": 3, "pass": 4}
 _STATUS_RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
-_HEADERS = {"score": "Score", "cost": "Cost", "emissions": "Emissions", "energy": "Energy", "cegi": "CEGI"}
+_HEADERS = {
+    "score": "Score",
+    "cost": "Cost",
+    "modelled_energy": "Modelled energy",
+    "modelled_emissions": "Modelled emissions",
+    "emissions": "Emissions",
+    "energy": "Energy",
+    "cegi": "CEGI",
+}
 
 
 def render(
@@ -245,7 +253,12 @@ class _Report:
         if not rows:
             return ""
         head = ["Test", "Quantity", "Baseline", "This run", "Change", "Allowed (source)", "Evidence"]
-        return "### Regressions\n\n" + table(head, rows, self.cap, "regressions", self.cell_chars)
+        text = "### Regressions\n\n" + table(head, rows, self.cap, "regressions", self.cell_chars)
+        changed = [r for r in self.cmp.regressions() if r.configuration]
+        if changed:
+            lines = [f"- {self.test_name(r)}: {escape.inline('; '.join(r.configuration))}" for r in changed]
+            text += "\n\nConfiguration changed (what the counted work ran under):\n\n" + "\n".join(lines)
+        return text
 
     def failed_checks(self) -> list:
         out = []
@@ -381,9 +394,16 @@ class _Report:
                     else f", within {d.rule.tolerance.text}"
                 )
             cells.append(shown + (f" ({change}{mark})" if change else ""))
-        # score and cost are not modelled: ≈ marks the energy-derived cells only
-        score, cost, *energy_derived = cells
-        cells = [score, *_gain_and_params(rec.record), cost] + [_approx(approx, c) for c in energy_derived]
+        # score and cost are not modelled: ≈ marks the energy-derived cells only, and
+        # always the figures modelled from counted work
+        score, cost, modelled_energy, modelled_emissions, *energy_derived = cells
+        cells = [
+            score,
+            *_gain_and_params(rec.record),
+            cost,
+            _approx("≈ ", modelled_energy),
+            _approx("≈ ", modelled_emissions),
+        ] + [_approx(approx, c) for c in energy_derived]
         extras = _extras(rec.record)
         if entry.status == "removed" and extras[0] != "-":
             extras[0] = "was " + extras[0]

@@ -6,8 +6,8 @@ torch = pytest.importorskip("torch")
 bnb = pytest.importorskip("bitsandbytes")
 
 from pytest_cegi.core.settings import Settings  # noqa: E402
-from pytest_cegi.measure.meters.flop_formulas import count_flops  # noqa: E402
 from pytest_cegi.measure.meters.flops import FlopsMeter  # noqa: E402
+from pytest_cegi.measure.work import count_flops  # noqa: E402
 
 IN, OUT, BATCH = 128, 64, 6
 

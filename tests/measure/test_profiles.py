@@ -6,7 +6,8 @@ import pytest
 
 from pytest_cegi.core.settings import Settings
 from pytest_cegi.measure.meters.flop_formulas import CLASSES
-from pytest_cegi.measure.meters.flops import FlopsMeter, ProfileError, builtin_profiles, load_profile
+from pytest_cegi.measure.meters.flops import FlopsMeter
+from pytest_cegi.measure.profile import ProfileError, builtin_profiles, load_profile
 
 
 def _valid():
@@ -62,7 +63,7 @@ def test_gpu_profile_charges_the_gpu_column(tmp_path):
 
 
 def test_unknown_name_lists_the_builtins():
-    with pytest.raises(ProfileError, match=r"no built-in flops profile named 'nope'.*generic-cpu"):
+    with pytest.raises(ProfileError, match=r"no built-in profile named 'nope'.*generic-cpu"):
         load_profile("nope")
 
 
@@ -87,13 +88,15 @@ def _broken(mutate):
     "mutate, message",
     [
         (lambda d: d.update(schema="other"), "key 'schema' must be 'pytest-cegi/flops-profile'"),
-        (lambda d: d.update(schema_version=2), "unsupported schema_version 2"),
+        (lambda d: d.update(schema_version=3), "unsupported schema_version 3"),
+        (lambda d: d.update(schema_version=2), "key 'bytes' must be an object with joules_per_byte"),
         (lambda d: d.pop("version"), "key 'version' must be a non-empty string"),
         (lambda d: d.update(device="tpu"), "key 'device' must be one of cpu, gpu"),
         (lambda d: d.update(static_watts=-1), "key 'static_watts' must be a number >= 0"),
         (lambda d: d["classes"].pop("int4"), "'classes' lacks int4"),
         (lambda d: d["classes"].update(fp8={}), "unknown class 'fp8'"),
-        (lambda d: d["classes"]["int8"].update(joules_per_flop=0), r"classes\.int8\.joules_per_flop.*positive"),
+        (lambda d: d["classes"]["int8"].update(joules_per_flop=-1), r"classes\.int8\.joules_per_flop.*>= 0"),
+        (lambda d: d["classes"]["int8"].update(flops_per_second=0), r"classes\.int8\.flops_per_second.*positive"),
         (lambda d: d["classes"]["fp32"].update(flops_per_second="fast"), r"classes\.fp32\.flops_per_second.*number"),
         (lambda d: d.update(classes=[]), "key 'classes' must be an object"),
     ],

@@ -37,4 +37,4 @@ def test_bad_flops_profile_is_a_usage_error(pytester):
     pytester.makefile(".toml", pyproject='[tool.cegi]\nmeter = "flops"\nflops_profile = "no-such-profile"\n')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "no built-in flops profile named 'no-such-profile'" in result.stderr.str()
+    assert "no built-in profile named 'no-such-profile'" in result.stderr.str()

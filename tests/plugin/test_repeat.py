@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 def _load_the_flop_counter() -> None:
     """The counter imports torch submodules lazily; do it here for the same reason."""
-    from pytest_cegi.measure.meters.flop_formulas import counting
+    from pytest_cegi.measure.work import counting
 
     with counting():
         torch.ones(2, 2) @ torch.ones(2, 2)
@@ -63,7 +63,8 @@ def test_repeated_forms_repeat_and_count_flops_outside_the_windows(pytester, run
         assert records[name]["cost"] == 1024 and records[name]["cost_basis"] == "FLOPs (inference)"
         assert not records[name]["notes"]
     (window,) = records["test_with"]["windows"]
-    assert window["samples"] == [] and window["flops"] is None
+    # a with block cannot re-run: its work is counted while it is measured, and says so
+    assert window["samples"] == [] and window["flops"] == 1024 and window["details"]["counted_inside"] is True
     assert "ran once" in records["test_with"]["notes"][0]
     # said once, in the summary, naming the way out
     result.stdout.fnmatch_lines(

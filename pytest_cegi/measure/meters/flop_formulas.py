@@ -5,8 +5,8 @@ addmm, bmm, baddbmm, convolution, the CUDA scaled-dot-product attention kernels
 and their backward ops), but `FlopCounterMode` totals them without regard to
 dtype, misses the CPU attention kernel (`_scaled_dot_product_flash_attention_for_cpu`)
 and knows nothing of the custom operators bitsandbytes' 8-bit and 4-bit layers
-dispatch to: a quantized model would count (almost) zero FLOPs. This module runs
-a small dispatch mode (`counting`) that uses torch's registered formulas, charges
+dispatch to: a quantized model would count (almost) zero FLOPs. This module holds
+formulas that use torch's registered ones, charge
 each count to a *dtype class* (`fp64`, `fp32`, `bf16`, `fp16`, `int8`, from the
 op's first tensor argument), and adds
 
@@ -43,17 +43,15 @@ mode (bitsandbytes 0.50.2 on CPU: `Linear8bitLt` in eval mode calls
 weight and calls aten `addmm`, counted as float; `Linear4bit` calls `gemm_4bit`,
 or `gemv_4bit` after its first eval-mode forward repacks the weight).
 
-Everything here imports torch lazily: only `count_flops()` and friends touch it.
+The dispatch mode that applies these formulas (and counts bytes, dispatches and
+forward passes beside them) is `pytest_cegi.measure.work.counting`. Everything here
+imports torch lazily.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from torch.utils._python_dispatch import TorchDispatchMode
 
 # The dtype classes a count can land in, in the fixed order energy is summed in.
 CLASSES = ("fp64", "fp32", "bf16", "fp16", "int8", "int4", "quant")
@@ -262,94 +260,3 @@ def formula_table() -> dict[str, Callable]:
             table[name] = _aten_formula(name, torch_formula)
     table.update(_bnb_formulas())
     return table
-
-
-def _counting_mode_class():
-    """The TorchDispatchMode subclass, built on first use (torch imported lazily)."""
-    global _CountingMode
-    if _CountingMode is not None:
-        return _CountingMode
-    import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    composite = torch._C.DispatchKey.CompositeImplicitAutograd
-    has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key
-
-    class CountingMode(TorchDispatchMode):
-        """Counts FLOPs of the ops dispatched under it.
-
-        The same scheme as torch's FlopCounterMode (its formula registry, and
-        decomposing CompositeImplicit ops that reach the mode so their parts are
-        counted) without its per-module tracking, which costs more than the
-        counting itself on small models. The formula for each op is resolved once
-        per window."""
-
-        def __init__(self, count: FlopCount, table: dict) -> None:
-            super().__init__()
-            self.count = count
-            self._table = table
-            self._resolved: dict[int, tuple] = {}  # id(OpOverload) -> (formula, decomposable)
-
-        def _resolve(self, func):
-            packet = func._overloadpacket
-            name = getattr(packet, "_qualified_op_name", None) or str(packet).replace(".", "::", 1)
-            formula = self._table.get(name)
-            decomposable = formula is None and has_kernel(func.name(), composite)
-            entry = (formula, decomposable)
-            self._resolved[id(func)] = entry
-            return entry
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            kwargs = kwargs or {}
-            entry = self._resolved.get(id(func)) or self._resolve(func)
-            formula, decomposable = entry
-            if decomposable:
-                with self:
-                    r = func.decompose(*args, **kwargs)
-                if r is not NotImplemented:
-                    return r
-            out = func(*args, **kwargs)
-            if formula is not None:
-                formula(self.count, args, kwargs, out)
-            return out
-
-    _CountingMode = CountingMode
-    return CountingMode
-
-
-_CountingMode = None
-
-
-class counting:
-    """Context manager: count the FLOPs of the body by dtype class.
-
-        with counting() as count:
-            model(x)
-        count.by_class   # {"fp32": 1234, ...}
-
-    Nested blocks each count their whole body (an inner block's FLOPs are in the
-    outer count too). Work on other threads is not seen: dispatch modes are
-    thread-local.
-    """
-
-    def __init__(self) -> None:
-        self.count = FlopCount()
-        self._mode: TorchDispatchMode | None = None
-
-    def __enter__(self) -> FlopCount:
-        self._mode = _counting_mode_class()(self.count, formula_table())
-        self._mode.__enter__()
-        return self.count
-
-    def __exit__(self, *exc: object) -> Literal[False]:
-        mode, self._mode = self._mode, None
-        assert mode is not None, "counting.__exit__ without __enter__"
-        mode.__exit__(*exc)
-        return False
-
-
-def count_flops(fn: Callable, *args, **kwargs) -> tuple[Any, FlopCount]:
-    """Run `fn(*args, **kwargs)` and return (its result, its FlopCount)."""
-    with counting() as count:
-        result = fn(*args, **kwargs)
-    return result, count
