@@ -1,24 +1,47 @@
-"""`pytest-cegi calibrate`: measure a flops-meter device profile for this machine.
+"""`pytest-cegi calibrate`: fit a version 2 device profile for this machine.
 
-For each dtype class the flops meter prices (fp64, fp32, bf16, fp16, int8, int4,
-quant) it runs a matmul-type workload repeatedly inside a codecarbon meter window
-(the same meter `--cegi-meter=codecarbon` uses) and counts the same workload's
-FLOPs with the flops meter's counter. With an idle window first for the static
-power P (W):
+The work model (`pytest_cegi.measure.profile`) prices counted work:
 
-    per call:  E = P * t + sum_c F_c * j_c        (codecarbon energy, wall time t)
-    so         j_c = (E - P*t - known other classes) / F_c     joules per FLOP
-               r_c = F_c / (t - time of known other classes)   FLOP/s
+    E = sum_c F_c * j_c + B * j_B + D * j_D + static_watts * T
+    T = sum_c F_c / r_c + B / r_B + D / r_D
 
-(The int8 and int4 workloads also run bitsandbytes' quantize ops, priced from the
-`quant` class measured before them.) Each class is measured `--repeats` times; the
-median is kept. The profile is written atomically as JSON with the raw
-measurements, the machine and codecarbon's measurement method, so a reader can
-tell a RAPL-metered profile from one built on codecarbon's TDP x load model.
-Classes that cannot run here (no bitsandbytes) are copied from the base profile
-and listed under `calibration.not_measured`.
+for FLOP classes c, bytes moved B and op dispatches D. Calibration runs
+micro-workloads, each a callable doing a fixed amount of work, chosen so that each
+unit dominates at least one of them:
 
-    pytest-cegi calibrate [-o profile.json] [--name NAME] [--seconds 2] [--repeats 3]
+* FLOP-bound: `torch.mm` of two N x N matrices in fp32, fp64, bf16 and fp16;
+  bitsandbytes `Linear8bitLt` (int8) and `Linear4bit` nf4 (int4) in eval mode, and
+  `int8_vectorwise_quant` (quant), when bitsandbytes imports;
+* byte-bound: `torch.add(a, b, out=c)` and `c.copy_(a)` on large fp32 tensors;
+* dispatch-bound: a Python loop of `torch.add` on 1-element tensors, and a stack of
+  tiny `nn.Linear`/`nn.LayerNorm` modules called through `nn.Module.__call__`.
+  Real models pay the module-call overhead per dispatch and bare op loops do not:
+  both are fitted, so the dispatch price is a compromise, and both residuals are
+  recorded.
+
+Each workload is measured `--repeats` times inside the codecarbon meter's windows
+(the meter `--cegi-meter=codecarbon` uses: *attributed* energy, the process's own
+CPU time priced by codecarbon's power model), each repeat calling it for about
+`--seconds`; the lowest energy per call and the lowest time per call are kept (a
+neighbour on the machine only ever adds). One call's work is counted with
+`count_work`, outside the measured windows. The fit, by non-negative least squares:
+
+1. time: measured time per call = sum_u work_u x tau_u, for tau_u = 1/r_u >= 0.
+   The time is the process's CPU time (all threads) where the meter attributes
+   energy from it, as `attribution` does; wall time otherwise. A tau the fit sets to
+   0 would be an infinite rate: it is clamped to a tiny positive value (the unit then
+   costs at most 1e-6 of any workload's time) and flagged `clamped`;
+2. static_watts: the lowest energy per second of `--idle-repeats` idle windows
+   (attributed energy is ~0 there: an idle process burns no CPU time);
+3. energy: measured energy per call = sum_u work_u x j_u + static_watts x T_model.
+
+Both fits minimise the sum over workloads of log(modelled / measured)^2 (iteratively
+reweighted NNLS), so a workload 2x over and one 2x under weigh alike, whatever
+their absolute size. The profile is written atomically with every raw
+measurement, the work counted per call, and each workload's modelled / measured
+ratio (`calibration.residuals`).
+
+    pytest-cegi calibrate [-o profile.json] [--name NAME] [--seconds 2] [--repeats 5]
     CEGI_FLOPS_PROFILE=profile.json pytest --cegi-meter=flops ...
 """
 
@@ -28,230 +51,541 @@ import argparse
 import datetime as _dt
 import json
 import logging
-import statistics
+import math
 import sys
 import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_cegi.measure.meters.flop_formulas import CLASSES
+from pytest_cegi.measure.profile import UNITS
 
-# Order matters: `quant` before the classes whose workloads include quant ops.
-_ORDER = ("quant", "fp32", "fp64", "bf16", "fp16", "int8", "int4")
-_FLOOR = 1e-3  # a fitted j_c never goes below this fraction of E/F (noise can push it <= 0)
+# The fitted units: the FLOP classes, then bytes and dispatches (profile keys).
+FIT_UNITS: tuple[str, ...] = (*CLASSES, *(key for key, *_ in UNITS))
+_WORK_KEY = {key: work_key for key, _, _, work_key in UNITS}
+_CLAMP = 1e-6  # a clamped unit costs at most this fraction of any workload's time
+_MAX_ITERATIONS = 100  # reweighting steps of the log-ratio fit
+_TOLERANCE = 1e-12  # relative change of the coefficients that ends the reweighting
 
 
-def _workloads(size: int, rows: int):
-    """class -> zero-argument callable doing one call of that class's work."""
+# -- the fit: pure functions of counted work and measurements -----------------------
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One workload: the work of one call and its lowest measured cost per call."""
+
+    name: str
+    work: Mapping[str, Any]  # WorkCount.to_dict() of one call
+    seconds: float  # time per call (CPU or wall seconds, see Fit.time_basis)
+    joules: float  # energy per call
+
+
+@dataclass
+class Fit:
+    """The fitted coefficients, per unit in FIT_UNITS that some workload exercised."""
+
+    static_watts: float
+    seconds_per_unit: dict[str, float]  # tau_u = 1 / rate (clamped units included)
+    joules_per_unit: dict[str, float]
+    clamped: list[str] = field(default_factory=list)  # rate fitted as infinite, tau clamped
+    unmeasured: list[str] = field(default_factory=list)  # no workload did this unit's work
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+def unit_amount(work: Mapping[str, Any], unit: str) -> float:
+    """How much of `unit` (a class, "bytes" or "dispatch") `work` counts."""
+    if unit in _WORK_KEY:
+        return float(work.get(_WORK_KEY[unit], 0) or 0)
+    return float((work.get("flops") or {}).get(unit, 0) or 0)
+
+
+def _nnls():
+    # NNLS (Lawson-Hanson active set) is easy to get subtly wrong by hand and scipy's
+    # is the reference implementation; scipy is imported only here, when calibrating.
+    try:
+        from scipy.optimize import nnls
+    except ImportError as exc:
+        raise RuntimeError(
+            f"calibration fits its coefficients with scipy's non-negative least squares: pip install scipy ({exc})"
+        ) from None
+    return nnls
+
+
+def _log_mean(a: float, b: float) -> float:
+    """The logarithmic mean (a - b) / (ln a - ln b), = a when a == b."""
+    if abs(a - b) <= 1e-12 * max(a, b):
+        return (a + b) / 2
+    return (a - b) / (math.log(a) - math.log(b))
+
+
+def fit_log_ratios(
+    rows: Sequence[Sequence[float]], measured: Sequence[float], offset: Sequence[float] | None = None
+) -> tuple[list[float], dict[str, Any]]:
+    """x >= 0 minimising sum_w log(m_w / y_w)^2, m_w = rows[w] . x + offset[w].
+
+    Iteratively reweighted NNLS: each step solves sum_w W_w^2 (m_w - y_w)^2 with
+    W_w^2 = 1 / (m_w L(m_w, y_w)) from the previous step's m (L the logarithmic
+    mean), whose fixed point is exactly the log-ratio optimum. Columns are scaled to
+    unit norm for each solve (FLOPs per call are ~1e8, dispatches ~1e3). Returns
+    (x, {"iterations", "converged"})."""
+    import numpy as np
+
+    nnls = _nnls()
+    a = np.asarray(rows, dtype=float)
+    y = np.asarray(measured, dtype=float)
+    off = np.zeros_like(y) if offset is None else np.asarray(offset, dtype=float)
+    if np.any(y <= 0):
+        raise ValueError("every measured value must be > 0 to fit log ratios")
+    modelled = y.copy()
+    x = np.zeros(a.shape[1])
+    converged = False
+    iterations = 0
+    for iterations in range(1, _MAX_ITERATIONS + 1):
+        m = np.maximum(modelled, 1e-6 * y)  # a workload the fit prices at 0 still weighs
+        weight = 1.0 / np.sqrt(m * np.array([_log_mean(mi, yi) for mi, yi in zip(m, y, strict=True)]))
+        aw = a * weight[:, None]
+        scale = np.linalg.norm(aw, axis=0)
+        scale[scale == 0] = 1.0
+        solved, _ = nnls(aw / scale, (y - off) * weight, maxiter=50 * a.shape[1])
+        new = solved / scale
+        change = np.max(np.abs(new - x) / np.maximum(np.abs(new), 1e-300)) if iterations > 1 else 1.0
+        x = new
+        modelled = a @ x + off
+        if change < _TOLERANCE:
+            converged = True
+            break
+    return [float(v) for v in x], {"iterations": iterations, "converged": converged}
+
+
+def fit(measurements: Sequence[Measurement], static_watts: float) -> Fit:
+    """Fit tau_u and j_u for the units the workloads exercise (see the module doc)."""
+    if not measurements:
+        raise ValueError("no measurements to fit")
+    for m in measurements:
+        if not (m.seconds > 0 and m.joules > 0):
+            raise ValueError(f"workload {m.name}: time and energy per call must be > 0, got {m.seconds}, {m.joules}")
+    units = [u for u in FIT_UNITS if any(unit_amount(m.work, u) > 0 for m in measurements)]
+    unmeasured = [u for u in FIT_UNITS if u not in units]
+    rows = [[unit_amount(m.work, u) for u in units] for m in measurements]
+    taus, time_info = fit_log_ratios(rows, [m.seconds for m in measurements])
+    clamped = []
+    for i, unit in enumerate(units):
+        if taus[i] <= 0:
+            # The smallest time per unit any workload of this unit allows, times _CLAMP.
+            taus[i] = _CLAMP * min(m.seconds / row[i] for m, row in zip(measurements, rows, strict=True) if row[i] > 0)
+            clamped.append(unit)
+    modelled_t = [sum(n * tau for n, tau in zip(row, taus, strict=True)) for row in rows]
+    joules, energy_info = fit_log_ratios(rows, [m.joules for m in measurements], [static_watts * t for t in modelled_t])
+    return Fit(
+        static_watts=static_watts,
+        seconds_per_unit=dict(zip(units, taus, strict=True)),
+        joules_per_unit=dict(zip(units, joules, strict=True)),
+        clamped=clamped,
+        unmeasured=unmeasured,
+        diagnostics={"time_fit": time_info, "energy_fit": energy_info, "units": units},
+    )
+
+
+def residuals(profile, measurements: Sequence[Measurement]) -> dict[str, Any]:
+    """Each workload's modelled (by `profile.price`, as the meter prices) / measured
+    energy and time per call, and a summary."""
+    per: dict[str, dict[str, float]] = {}
+    for m in measurements:
+        priced = profile.price(m.work)
+        per[m.name] = {
+            "measured_joules": m.joules,
+            "modelled_joules": priced.joules,
+            "ratio": priced.joules / m.joules,
+            "measured_seconds": m.seconds,
+            "modelled_seconds": priced.seconds,
+            "time_ratio": priced.seconds / m.seconds,
+        }
+    logs = {name: abs(math.log(r["ratio"])) if r["ratio"] > 0 else math.inf for name, r in per.items()}
+    time_logs = [abs(math.log(r["time_ratio"])) if r["time_ratio"] > 0 else math.inf for r in per.values()]
+    worst = max(logs, key=lambda n: logs[n])
+    summary = {
+        "max_abs_log_ratio": logs[worst],
+        "worst": worst,
+        "rms_log_ratio": math.sqrt(sum(v * v for v in logs.values()) / len(logs)),
+        "max_abs_log_time_ratio": max(time_logs),
+    }
+    return {"workloads": per, "summary": summary}
+
+
+# -- the workloads -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    target: str  # the unit it is meant to pin down
+    what: str  # human description, saved in the file
+    fn: Callable[[], Any]
+
+
+def _mm(a, b) -> Callable[[], Any]:
+    import torch
+
+    return lambda: torch.mm(a, b)
+
+
+def _no_grad(fn):
+    import torch
+
+    def run():
+        with torch.no_grad():
+            return fn()
+
+    return run
+
+
+def workloads(
+    size: int = 512, rows: int = 64, elements: int = 8 * 1024 * 1024, tiny_ops: int = 1000, modules: int = 100
+) -> tuple[list[Workload], str | None]:
+    """(the workloads, why the bitsandbytes ones are missing or None)."""
     import torch
 
     torch.manual_seed(0)
-    out = {}
+    out: list[Workload] = []
     for cls, dtype in (
         ("fp32", torch.float32),
         ("fp64", torch.float64),
         ("bf16", torch.bfloat16),
         ("fp16", torch.float16),
     ):
-        a = torch.randn(rows, size, dtype=dtype)
+        a = torch.randn(size, size, dtype=dtype)
         b = torch.randn(size, size, dtype=dtype)
-        out[cls] = lambda a=a, b=b: torch.mm(a, b)
+        out.append(Workload(f"mm-{cls}", cls, f"torch.mm {size}x{size} @ {size}x{size} {dtype}", _mm(a, b)))
+    why_missing = None
     try:
         import bitsandbytes as bnb
-    except Exception:
-        return out, "bitsandbytes is not importable"
+    except Exception as exc:
+        why_missing = f"bitsandbytes is not importable ({type(exc).__name__}: {exc})"
+    else:
+        with torch.no_grad():
+            base = torch.nn.Linear(size, size)
+            x = torch.randn(rows, size)
+            l8 = bnb.nn.Linear8bitLt(size, size, has_fp16_weights=False, threshold=0.0)
+            l8.load_state_dict(base.state_dict())
+            l8 = l8.to("cpu").eval()
+            l4 = bnb.nn.Linear4bit(size, size, compute_dtype=torch.float32, quant_type="nf4")
+            l4.load_state_dict(base.state_dict())
+            l4 = l4.to("cpu").eval()
+            big = torch.randn(rows * 8, size, dtype=torch.float16)
+        out += [
+            Workload(
+                "int8-linear8bitlt",
+                "int8",
+                f"bnb Linear8bitLt {size}->{size} eval, {rows} rows fp32",
+                _no_grad(lambda: l8(x)),
+            ),
+            Workload(
+                "int4-linear4bit-nf4",
+                "int4",
+                f"bnb Linear4bit nf4 {size}->{size} eval, {rows} rows fp32",
+                _no_grad(lambda: l4(x)),
+            ),
+            Workload(
+                "quant-int8-vectorwise",
+                "quant",
+                f"bitsandbytes int8_vectorwise_quant of {rows * 8}x{size} fp16",
+                _no_grad(lambda: torch.ops.bitsandbytes.int8_vectorwise_quant(big)),
+            ),
+        ]
+    ea, eb, ec = torch.randn(elements), torch.randn(elements), torch.empty(elements)
+    out += [
+        Workload(
+            "bytes-add", "bytes", f"torch.add(a, b, out=c), {elements} fp32 elements", lambda: torch.add(ea, eb, out=ec)
+        ),
+        Workload("bytes-copy", "bytes", f"c.copy_(a), {elements} fp32 elements", lambda: ec.copy_(ea)),
+    ]
+    s1, s2, s3 = torch.ones(1), torch.ones(1), torch.empty(1)
 
-    with torch.no_grad():
-        base = torch.nn.Linear(size, size)
-        x = torch.randn(rows, size)
-        l8 = bnb.nn.Linear8bitLt(size, size, has_fp16_weights=False, threshold=0.0)
-        l8.load_state_dict(base.state_dict())
-        l8 = l8.to("cpu").eval()
-        l4 = bnb.nn.Linear4bit(size, size, compute_dtype=torch.float32, quant_type="nf4")
-        l4.load_state_dict(base.state_dict())
-        l4 = l4.to("cpu").eval()
-        big = torch.randn(rows * 8, size, dtype=torch.float16)
+    def tiny_adds():
+        for _ in range(tiny_ops):
+            torch.add(s1, s2, out=s3)
 
-    def no_grad(fn):
-        def run():
-            with torch.no_grad():
-                return fn()
-
-        return run
-
-    out["int8"] = no_grad(lambda: l8(x))
-    out["int4"] = no_grad(lambda: l4(x))
-    out["quant"] = no_grad(lambda: torch.ops.bitsandbytes.int8_vectorwise_quant(big))
-    return out, None
+    layers: list[torch.nn.Module] = []
+    for _ in range(max(1, modules // 2)):
+        layers += [torch.nn.Linear(8, 8), torch.nn.LayerNorm(8)]
+    stack = torch.nn.Sequential(*layers).eval()
+    xs = torch.randn(1, 8)
+    out += [
+        Workload("dispatch-tiny-add", "dispatch", f"{tiny_ops} x torch.add of 1-element tensors", tiny_adds),
+        Workload(
+            "dispatch-module-stack",
+            "dispatch",
+            f"nn.Sequential of {len(layers)} tiny Linear(8, 8) / LayerNorm(8) modules, 1x8 input, no_grad",
+            _no_grad(lambda: stack(xs)),
+        ),
+    ]
+    return out, why_missing
 
 
-def _measure(meter, fn, seconds: float):
-    """(calls, joules, wall seconds, error) for running fn for about `seconds`."""
+# -- measuring -----------------------------------------------------------------------
+
+
+def _window_run(meter, phase: str, body: Callable[[], None]) -> dict[str, Any]:
+    """Run `body` in one meter window; the window's figures as a JSON-able dict."""
+    with meter.window(phase) as handle:
+        t0, c0 = time.perf_counter(), time.process_time()
+        body()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    w = handle.result
+    problem = w.error or w.invalid_reason
+    if problem:
+        raise RuntimeError(f"codecarbon could not measure a {phase} window: {problem}")
+    return {
+        "joules": w.energy_kwh * 3.6e6,
+        "cpu_energy_j": w.cpu_energy_kwh * 3.6e6,
+        "ram_energy_j": w.ram_energy_kwh * 3.6e6,
+        "wall_s": wall,
+        # the window's own CPU-time reading (what attribution priced) when it has one
+        "cpu_s": w.cpu_seconds if w.cpu_seconds is not None else cpu,
+    }
+
+
+def _calls_for(fn: Callable[[], Any], seconds: float) -> int:
+    """How many calls of fn take about `seconds` (a short pilot, after one warm-up)."""
     fn()
     start = time.perf_counter()
     pilot = 0
-    while time.perf_counter() - start < 0.2 or pilot < 2:
+    while time.perf_counter() - start < min(0.2, seconds / 2) or pilot < 2:
         fn()
         pilot += 1
     per_call = (time.perf_counter() - start) / pilot
-    calls = max(3, int(seconds / max(per_call, 1e-9)))
-    with meter.window("calibrate") as handle:
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        wall = time.perf_counter() - t0
-    w = handle.result
-    return calls, w.energy_kwh * 3.6e6, wall, w.error or w.invalid_reason
+    return max(3, round(seconds / max(per_call, 1e-9)))
 
 
 def calibrate(
     seconds: float = 2.0,
-    repeats: int = 3,
+    repeats: int = 5,
     size: int = 512,
     rows: int = 64,
-    idle_seconds: float = 3.0,
+    idle_seconds: float = 2.0,
+    idle_repeats: int = 3,
+    elements: int = 8 * 1024 * 1024,
+    tiny_ops: int = 1000,
+    modules: int = 100,
     base: str | None = None,
-    log=print,
+    log: Callable[[str], Any] = print,
 ) -> dict:
-    """Measure and return a profile dict (not yet written)."""
+    """Measure, fit and return a version 2 profile dict (not yet written)."""
     from pytest_cegi.core.settings import Settings
     from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
-    from pytest_cegi.measure.meters.flops import DEFAULT_PROFILE, load_profile
 
+    _nnls()  # fail before minutes of measuring, not after
     logging.getLogger("codecarbon").setLevel(logging.ERROR)
-    fallback = load_profile(base or DEFAULT_PROFILE)
     meter = CodecarbonMeter(Settings().carbon)
+    sizes = {"size": size, "rows": rows, "elements": elements, "tiny_ops": tiny_ops, "modules": modules}
+    # bitsandbytes logs a warning on every int8 call with fp32 inputs (they are cast to
+    # fp16): silenced, so the int8 workload measures the kernels, not a log handler.
+    bnb_logger = logging.getLogger("bitsandbytes")
+    bnb_level = bnb_logger.level
+    bnb_logger.setLevel(logging.ERROR)
     try:
-        return _calibrate(meter, fallback, seconds, repeats, size, rows, idle_seconds, log)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _calibrate(meter, seconds, repeats, idle_seconds, idle_repeats, sizes, base, log)
     finally:
+        bnb_logger.setLevel(bnb_level)
         meter.close()
 
 
-def _calibrate(meter, fallback, seconds, repeats, size, rows, idle_seconds, log) -> dict:
+def _calibrate(meter, seconds, repeats, idle_seconds, idle_repeats, sizes, base, log) -> dict:
+    import codecarbon
     import torch
 
     from pytest_cegi.core.run_file import machine_info
-    from pytest_cegi.measure.meters.flop_formulas import count_flops
-    from pytest_cegi.measure.meters.flops import PROFILE_SCHEMA, PROFILE_SCHEMA_VERSION
+    from pytest_cegi.measure.profile import PROFILE_SCHEMA, PROFILE_SCHEMA_VERSION, load_profile, parse_profile
+    from pytest_cegi.measure.work import count_work
 
-    # Static power: an idle window.
-    idle = []
-    for _ in range(repeats):
-        with meter.window("calibrate-idle") as handle:
-            t0 = time.perf_counter()
-            time.sleep(idle_seconds)
-            wall = time.perf_counter() - t0
-        w = handle.result
-        if w.error or w.invalid_reason:
-            raise RuntimeError(f"codecarbon could not measure an idle window: {w.error or w.invalid_reason}")
-        idle.append(w.energy_kwh * 3.6e6 / wall)
-    static_watts = statistics.median(idle)
-    log(f"static power: {static_watts:.3f} W (median of {repeats} idle windows of {idle_seconds:g} s)")
+    started = time.perf_counter()
+    idle = [_window_run(meter, "calibrate-idle", lambda: time.sleep(idle_seconds)) for _ in range(idle_repeats)]
+    for run in idle:
+        run["watts"] = run["joules"] / run["wall_s"]
+    static_watts = max(0.0, min(run["watts"] for run in idle))
+    method = meter.method()
+    cpu_time = method.basis == "attributed"
+    basis_text = "process CPU seconds (all threads)" if cpu_time else "wall seconds"
+    log(f"static power: {static_watts:.4g} W (lowest of {idle_repeats} idle windows of {idle_seconds:g} s)")
+    log(f"time basis: {basis_text} ({method.basis} energy: {method.cpu})")
 
-    workloads, why_missing = _workloads(size, rows)
-    j: dict[str, float] = {}  # dtype class -> joules per FLOP
-    r: dict[str, float] = {}  # dtype class -> FLOPs per second
-    raw: dict[str, dict[str, Any]] = {}  # dtype class -> what its fit was made from (saved as JSON)
-    not_measured: dict[str, str] = {}  # dtype class -> why
-    for cls in _ORDER:
-        fn = workloads.get(cls)
-        if fn is None:
-            not_measured[cls] = why_missing or "no workload"
-            continue
-        fn()  # first call may repack weights: keep it out of the counted call
-        _, count = count_flops(fn)
-        counts = count.nonzero()
-        own = counts.get(cls, 0)
-        if own == 0:
-            not_measured[cls] = f"its workload counted no {cls} FLOPs ({counts})"
-            continue
-        others = {c: n for c, n in counts.items() if c != cls}
-        if any(c not in j for c in others):
-            not_measured[cls] = f"its workload also counts {sorted(others)}, not yet priced"
-            continue
-        known_j = sum(n * j[c] for c, n in others.items())
-        known_t = sum(n / r[c] for c, n in others.items())
-        js, rs, runs = [], [], []
-        for _ in range(repeats):
-            calls, joules, wall, error = _measure(meter, fn, seconds)
-            if error:
-                raise RuntimeError(f"codecarbon could not measure the {cls} workload: {error}")
-            e_call, t_call = joules / calls, wall / calls
-            js.append((e_call - static_watts * t_call - known_j) / own)
-            rs.append(own / max(t_call - known_t, t_call * 0.05))
-            runs.append({"calls": calls, "joules": joules, "wall_s": wall})
-        fitted = statistics.median(js)
-        raw_jf = statistics.median((run["joules"] / run["calls"]) / own for run in runs)
-        clamped = fitted <= _FLOOR * raw_jf
-        j[cls] = max(fitted, _FLOOR * raw_jf)
-        r[cls] = statistics.median(rs)
-        raw[cls] = {"flops_per_call": counts, "runs": runs, "fitted_joules_per_flop": fitted, "clamped": clamped}
-        log(
-            f"{cls:>5}: {r[cls] / 1e9:8.3f} GFLOP/s, {j[cls]:.3e} J/FLOP"
-            f"{' (clamped: fit was <= 0, within noise)' if clamped else ''}"
-        )
+    loads, why_missing = workloads(**sizes)
+    measurements: list[Measurement] = []
+    raw: dict[str, dict[str, Any]] = {}
+    for load in loads:
+        calls = _calls_for(load.fn, seconds)
+        _, work = count_work(load.fn)  # one call, outside the measured windows
+        counted = work.to_dict()
 
-    classes = {}
+        def body(fn=load.fn, calls=calls):
+            for _ in range(calls):
+                fn()
+
+        runs = [_window_run(meter, f"calibrate-{load.name}", body) for _ in range(repeats)]
+        for run in runs:
+            run["calls"] = calls
+        time_key = "cpu_s" if cpu_time else "wall_s"
+        per_call_s = min(run[time_key] for run in runs) / calls
+        per_call_j = min(run["joules"] for run in runs) / calls
+        if per_call_s <= 0 or per_call_j <= 0:
+            raise RuntimeError(f"workload {load.name} measured no time or energy ({runs}); raise --seconds")
+        measurements.append(Measurement(load.name, counted, per_call_s, per_call_j))
+        raw[load.name] = {
+            "target": load.target,
+            "what": load.what,
+            "work_per_call": counted,
+            "runs": runs,
+            "seconds_per_call": per_call_s,
+            "joules_per_call": per_call_j,
+        }
+        log(f"{load.name:>22}: {per_call_s * 1e3:10.4f} ms, {per_call_j * 1e3:10.4f} mJ per call ({calls} calls)")
+
+    fitted = fit(measurements, static_watts)
+    fallback = None
+    not_measured: dict[str, str] = {}
+    classes: dict[str, dict[str, Any]] = {}
+    unit_entries: dict[str, dict[str, Any]] = {}
+
+    def entry(unit: str, joules_key: str, rate_key: str) -> dict[str, Any]:
+        nonlocal fallback
+        if unit in fitted.seconds_per_unit:
+            e: dict[str, Any] = {
+                joules_key: fitted.joules_per_unit[unit],
+                rate_key: 1.0 / fitted.seconds_per_unit[unit],
+            }
+            if unit in fitted.clamped:
+                e["clamped"] = True
+            return e
+        fallback = fallback or load_profile(base)
+        not_measured[unit] = why_missing or "no workload exercises it"
+        price = fallback.classes[unit] if unit in fallback.classes else fallback.units[unit]
+        return {joules_key: price.joules, rate_key: price.per_second}
+
     for cls in CLASSES:
-        if cls in j:
-            classes[cls] = {"joules_per_flop": j[cls], "flops_per_second": r[cls]}
-        else:
-            cost = fallback.classes[cls]
-            classes[cls] = {"joules_per_flop": cost.joules_per_flop, "flops_per_second": cost.flops_per_second}
-            not_measured.setdefault(cls, "not measured")
+        classes[cls] = entry(cls, "joules_per_flop", "flops_per_second")
+    for key, joules_key, rate_key, _ in UNITS:
+        unit_entries[key] = entry(key, joules_key, rate_key)
 
-    cpu_label = meter.method().cpu
-    import codecarbon
-
+    method = meter.method()  # final, after the windows
     now = _dt.datetime.now(_dt.timezone.utc)
     machine = machine_info()
     host = machine["hostname"]
-    note = ""
-    if not cpu_label.startswith("RAPL"):
-        note = (
-            " codecarbon had no RAPL counters here and modelled CPU power as TDP x load, so these "
-            "figures track time and load, not metered watts."
-        )
-    if not_measured:
-        note += (
-            f" Not measured, copied from {fallback.label}: "
-            + "; ".join(f"{c} ({why})" for c, why in sorted(not_measured.items()))
-            + "."
-        )
-    profile = {
+    profile: dict[str, Any] = {
         "schema": PROFILE_SCHEMA,
         "schema_version": PROFILE_SCHEMA_VERSION,
         "name": f"calibrated-{host}",
         "version": now.strftime("%Y.%m.%d"),
         "device": "cpu",
-        "source": (
-            f"pytest-cegi calibrate on {host} ({machine['cpu']}, {machine['cpu_count']} logical CPUs), "
-            f"{now:%Y-%m-%d %H:%M} UTC; energy from codecarbon {codecarbon.__version__} "
-            f"(cpu: {cpu_label}); torch {torch.__version__}.{note}"
-        ),
+        "source": "(set below, once the residuals are known)",
         "static_watts": static_watts,
         "classes": classes,
-        "calibration": {
-            "date": now.isoformat(timespec="seconds"),
-            "host": host,
-            "platform": machine["platform"],
-            "codecarbon_cpu": cpu_label,
-            "seconds_per_run": seconds,
-            "repeats": repeats,
-            "size": size,
-            "rows": rows,
-            "idle_watts": idle,
-            "measurements": raw,
-            "not_measured": not_measured,
-        },
+        **unit_entries,
     }
+    measured_profile = parse_profile(profile, "calibration")
+    checked = residuals(measured_profile, measurements)
+    elapsed = time.perf_counter() - started
+    profile["calibration"] = {
+        "date": now.isoformat(timespec="seconds"),
+        "host": host,
+        "platform": machine["platform"],
+        "cpu": machine["cpu"],
+        "cpu_count": machine["cpu_count"],
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "codecarbon": codecarbon.__version__,
+        "energy_basis": method.basis,
+        "codecarbon_cpu": method.cpu,
+        "codecarbon_ram": method.ram,
+        "time_basis": basis_text,
+        "seconds_per_run": seconds,
+        "repeats": repeats,
+        "rule": "lowest energy per call and lowest time per call of the repeats, separately",
+        "sizes": sizes,
+        "idle": {"seconds": idle_seconds, "runs": idle, "static_watts": static_watts, "rule": "lowest watts"},
+        "workloads": raw,
+        "fit": {
+            "method": "non-negative least squares on log(modelled / measured) per workload, "
+            "iteratively reweighted (scipy.optimize.nnls): time per call first, then energy per call "
+            "minus static_watts x modelled time",
+            "units": fitted.diagnostics["units"],
+            "time_fit": fitted.diagnostics["time_fit"],
+            "energy_fit": fitted.diagnostics["energy_fit"],
+            "clamped": fitted.clamped,
+            "zero_energy": [u for u, j in fitted.joules_per_unit.items() if j == 0],
+        },
+        "residuals": checked["workloads"],
+        "summary": checked["summary"],
+        "not_measured": not_measured,
+        "elapsed_s": elapsed,
+    }
+    note = ""
+    if method.estimate:
+        note += (
+            " No RAPL counters here: codecarbon models CPU power from its TDP table, so these figures "
+            "track CPU time, not metered watts."
+        )
+    if not_measured:
+        note += (
+            f" Not measured, copied from {fallback.label if fallback else base}: "
+            + "; ".join(f"{u} ({why})" for u, why in sorted(not_measured.items()))
+            + "."
+        )
+    profile["source"] = (
+        f"pytest-cegi calibrate on host {host!r} ({machine['cpu']}, {machine['cpu_count']} logical CPUs), "
+        f"{now:%Y-%m-%d %H:%M} UTC; torch {torch.__version__} with {torch.get_num_threads()} threads; "
+        f"energy: codecarbon {codecarbon.__version__} meter windows, {method.basis} ({method.cpu}"
+        f"{'; RAM: ' + method.ram if method.ram else ''}); rates are per {basis_text}. "
+        f"Fitted by NNLS over {len(measurements)} micro-workloads (lowest of {repeats} repeats each); "
+        f"modelled / measured energy per workload within a factor "
+        f"{math.exp(checked['summary']['max_abs_log_ratio']):.2f} (calibration.residuals).{note}"
+    )
     return profile
+
+
+# -- the command ---------------------------------------------------------------------
+
+
+def format_table(profile: Mapping[str, Any]) -> str:
+    """The fit and its residuals, for people."""
+    cal = profile["calibration"]
+    clamped = set(cal["fit"]["clamped"])
+    per = "CPU-s" if cal["time_basis"].startswith("process") else "s"
+    lines = [f"{'unit':<9}{'rate (/' + per + ')':>16}{'joules/unit':>14}  note"]
+    for cls in CLASSES:
+        c = profile["classes"][cls]
+        note = "clamped" if cls in clamped else ("not measured" if cls in cal["not_measured"] else "")
+        lines.append(f"{cls:<9}{c['flops_per_second']:>16.4g}{c['joules_per_flop']:>14.4g}  {note}")
+    for key, joules_key, rate_key, _ in UNITS:
+        c = profile[key]
+        note = "clamped" if key in clamped else ""
+        lines.append(f"{key:<9}{c[rate_key]:>16.4g}{c[joules_key]:>14.4g}  {note}")
+    lines.append(f"static_watts {profile['static_watts']:.4g}")
+    lines.append("")
+    lines.append(f"{'workload':<24}{'measured mJ':>13}{'modelled mJ':>13}{'ratio':>8}{'time ratio':>12}")
+    for name, r in cal["residuals"].items():
+        lines.append(
+            f"{name:<24}{r['measured_joules'] * 1e3:>13.5g}{r['modelled_joules'] * 1e3:>13.5g}"
+            f"{r['ratio']:>8.3f}{r['time_ratio']:>12.3f}"
+        )
+    s = cal["summary"]
+    lines.append(
+        f"max |log ratio| {s['max_abs_log_ratio']:.3f} (x{math.exp(s['max_abs_log_ratio']):.2f}, {s['worst']}), "
+        f"rms {s['rms_log_ratio']:.3f}; took {cal['elapsed_s']:.0f} s"
+    )
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pytest-cegi calibrate",
-        description="Measure a flops-meter device profile for this machine with the codecarbon meter.",
+        description="Fit a version 2 device profile (FLOPs, bytes, dispatches) for this machine "
+        "from codecarbon meter windows.",
     )
     p.add_argument("-o", "--output", default=None, help="profile file to write (default: flops-profile-<name>.json)")
     p.add_argument("--name", default=None, help="profile name (default: calibrated-<hostname>)")
@@ -261,13 +595,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="profile version (default: today's UTC date, YYYY.MM.DD)",
     )
-    p.add_argument("--seconds", type=float, default=2.0, help="seconds per measured run (default 2)")
-    p.add_argument("--repeats", type=int, default=3, help="runs per class; the median is kept (default 3)")
-    p.add_argument("--idle-seconds", type=float, default=3.0, help="seconds per idle window (default 3)")
-    p.add_argument("--size", type=int, default=512, help="matmul width K = N (default 512)")
-    p.add_argument("--rows", type=int, default=64, help="matmul rows M, the batch (default 64)")
+    p.add_argument("--seconds", type=float, default=2.0, help="seconds per measured repeat (default 2)")
+    p.add_argument("--repeats", type=int, default=5, help="repeats per workload; the lowest is kept (default 5)")
+    p.add_argument("--idle-seconds", type=float, default=2.0, help="seconds per idle window (default 2)")
+    p.add_argument("--idle-repeats", type=int, default=3, help="idle windows (default 3)")
+    p.add_argument("--size", type=int, default=512, help="matmul size N (N x N @ N x N) and layer width (default 512)")
+    p.add_argument("--rows", type=int, default=64, help="batch rows of the bitsandbytes layers (default 64)")
     p.add_argument(
-        "--base", default=None, help="profile to copy classes that cannot be measured from (default generic-cpu)"
+        "--elements",
+        type=int,
+        default=8 * 1024 * 1024,
+        help="fp32 elements of the byte-bound tensors (default 8Mi)",
+    )
+    p.add_argument("--note", default="", help="text appended to the profile's source")
+    p.add_argument(
+        "--base", default=None, help="profile to copy units that cannot be measured from (default generic-cpu)"
     )
     return p
 
@@ -275,21 +617,34 @@ def build_parser() -> argparse.ArgumentParser:
 def calibrate_main(argv=None) -> int:
     """Entry point for `pytest-cegi calibrate`; returns the exit status."""
     args = build_parser().parse_args(argv)
-    if args.seconds <= 0 or args.repeats < 1 or args.size < 64 or args.rows < 1 or args.idle_seconds <= 0:
+    if (
+        args.seconds <= 0
+        or args.idle_seconds <= 0
+        or args.repeats < 1
+        or args.idle_repeats < 1
+        or args.size < 64
+        or args.rows < 1
+        or args.elements < 1024
+    ):
         print(
-            "pytest-cegi calibrate: --seconds and --idle-seconds must be > 0, --repeats >= 1, "
-            "--size >= 64, --rows >= 1",
+            "pytest-cegi calibrate: --seconds and --idle-seconds must be > 0, --repeats and --idle-repeats >= 1, "
+            "--size >= 64, --rows >= 1, --elements >= 1024",
             file=sys.stderr,
         )
         return 2
+    from pytest_cegi.measure.meters.attribution import omp_wait_policy
+
+    omp_note = omp_wait_policy()  # as the plugin does, before torch loads OpenMP
     try:
         import torch  # noqa: F401
     except ImportError as exc:
         print(f"pytest-cegi calibrate: needs torch ({exc}); pip install 'pytest-cegi[models]'", file=sys.stderr)
         return 2
     from pytest_cegi.core.run_file import atomic_write_text
-    from pytest_cegi.measure.meters.flops import ProfileError, parse_profile
+    from pytest_cegi.measure.profile import ProfileError, parse_profile
 
+    if omp_note:
+        print(omp_note)
     try:
         profile = calibrate(
             seconds=args.seconds,
@@ -297,15 +652,20 @@ def calibrate_main(argv=None) -> int:
             size=args.size,
             rows=args.rows,
             idle_seconds=args.idle_seconds,
+            idle_repeats=args.idle_repeats,
+            elements=args.elements,
             base=args.base,
         )
     except (RuntimeError, ProfileError) as exc:
         print(f"pytest-cegi calibrate: {exc}", file=sys.stderr)
         return 1
+    profile["calibration"]["omp_wait_policy"] = omp_note
     if args.name:
         profile["name"] = args.name
     if args.profile_version:
         profile["version"] = args.profile_version
+    if args.note:
+        profile["source"] += " " + args.note.strip()
     output = Path(args.output or f"flops-profile-{profile['name']}.json")
     try:
         parse_profile(profile, str(output))  # never write a profile the meter would refuse
@@ -313,6 +673,7 @@ def calibrate_main(argv=None) -> int:
         print(f"pytest-cegi calibrate: measured profile does not validate: {exc}", file=sys.stderr)
         return 1
     atomic_write_text(output, json.dumps(profile, indent=2, sort_keys=False) + "\n")
+    print(format_table(profile))
     print(
         f"wrote {output} (profile {profile['name']}@{profile['version']}); use it with "
         f"CEGI_FLOPS_PROFILE={output} pytest --cegi-meter=flops"
