@@ -159,10 +159,10 @@ class Record:
         labels = sorted({w.modelled_by for w in self.counted_windows() if w.modelled_by})
         return "; ".join(labels) or None
 
-    def fingerprint(self) -> dict[str, list]:
+    def fingerprint(self) -> dict[str, list[Any]]:
         """The configuration the counted work ran under, over all counted windows:
         each key a sorted list of the values seen (see measure/work.py)."""
-        merged: dict[str, set] = {}
+        merged: dict[str, set[Any]] = {}
         for w in self.counted_windows():
             for key, value in (w.fingerprint or {}).items():
                 if key in FINGERPRINT_KEYS:

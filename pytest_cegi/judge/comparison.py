@@ -344,7 +344,7 @@ def configuration_differences(base: Record, head: Record) -> list[str]:
     return out
 
 
-def _values(values: list) -> str:
+def _values(values: list[Any]) -> str:
     shown = ", ".join(str(v) for v in values[:8])
     return shown + (f", ... ({len(values)} values)" if len(values) > 8 else "")
 

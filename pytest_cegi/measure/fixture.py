@@ -262,9 +262,13 @@ class Cegi:
         self.record.windows.append(window)
 
     def meter_identity(self) -> str:
-        """Which meter (and device model) this session's windows come from; the adapter
-        cache replays only windows with the same identity."""
-        return str(self._meter_factory().cache_identity())
+        """Which meter (and device model) this session's windows come from, and which
+        profile priced their counted work; the adapter cache replays only windows with
+        the same identity (an older window, without counted work, is trained again)."""
+        identity = str(self._meter_factory().cache_identity())
+        if "torch" in sys.modules and (model := self._work_model()) is not None:
+            identity += f"+work:{model.profile.label}"
+        return identity
 
     def replay_window(self, window: Window) -> None:
         """Attach a fine-tuning window from the adapter cache, marked cached, its
@@ -275,6 +279,9 @@ class Cegi:
             window = dataclasses.replace(
                 window,
                 emissions_kg=window.energy_kwh * factor / 1000.0,
+                modelled_emissions_kg=(
+                    None if window.modelled_energy_kwh is None else window.modelled_energy_kwh * factor / 1000.0
+                ),
                 machine_emissions_kg=(
                     None if window.machine_energy_kwh is None else window.machine_energy_kwh * factor / 1000.0
                 ),

@@ -503,6 +503,13 @@ class _Report:
             )
         else:
             lines.append("- No measured windows in this run.")
+        modelled_by = sorted({r.record.modelled_by for r in self.records if r.record.modelled_by})
+        if modelled_by:
+            lines.append(
+                f"- Modelled energy and emissions (≈): {escape.inline('; '.join(modelled_by))}; the same "
+                f"work gives the same figure on every machine, so they are compared across machines "
+                f"under one profile, by tolerance alone."
+            )
         machine = self.run.machine
         if machine.get("cpu"):
             gpus = ", ".join(machine.get("gpus") or []) or "no GPU"

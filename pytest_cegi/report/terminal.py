@@ -15,7 +15,20 @@ from pytest_cegi.report.order import ordered
 if TYPE_CHECKING:
     from pytest_cegi.judge.comparison import Comparison
 
-COLUMNS = ("task", "variant", "score", "gain", "T_M", "energy", "CO2e", "CEGI", "CO2e/gain", "limits", "verdict")
+COLUMNS = (
+    "task",
+    "variant",
+    "score",
+    "gain",
+    "T_M",
+    "energy",
+    "CO2e",
+    "modelled",
+    "CEGI",
+    "CO2e/gain",
+    "limits",
+    "verdict",
+)
 # How each limit is named in the limits column.
 LIMIT_LABELS = {"floor": "floor", "ceiling": "ceiling", "max_emissions": "max CO2e", "max_energy": "max energy"}
 
@@ -87,6 +100,7 @@ def rows(records: Sequence[SavedRecord]) -> list[tuple[str, ...]]:
                 format_count(r.trainable_params),
                 est + format_energy(saved.energy_kwh) if r.measured else "-",
                 est + format_mass(saved.emissions_kg) if r.measured else "-",
+                "-" if r.modelled_energy_kwh is None else "~" + format_energy(r.modelled_energy_kwh),
                 cegi_cell(r),
                 carbon_per_gain_cell(r),
                 limits_cell(r),
@@ -102,8 +116,8 @@ def render(run: Run) -> list[str]:
     widths = [max(len(str(row[i])) for row in table) for i in range(len(COLUMNS))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    if any(r.estimate for r in records):
-        lines.append("~ modelled estimate, not metered (see 'measured by' below)")
+    if any(r.estimate or r.record.modelled_energy_kwh is not None for r in records):
+        lines.append("~ modelled estimate, not metered (see 'measured by' and 'modelled' below)")
     method = run.meter
     if method is not None:
         lines.append(f"measured by: {method.label()}")
@@ -113,6 +127,9 @@ def render(run: Run) -> list[str]:
                 "reading is saved beside them as machine_energy_kwh); budgets and the "
                 "regression gate use the attributed figures"
             )
+    modelled_by = sorted({saved.record.modelled_by for saved in records if saved.record.modelled_by})
+    if modelled_by:
+        lines.append(f"modelled: {'; '.join(modelled_by)} (compared across machines under one profile)")
     tested = [saved.record for saved in records]
     lines += kernel_path_lines(tested)
     lines += notes(tested)

@@ -28,6 +28,6 @@ def test_three_runs_save_bit_identical_energy(pytester, monkeypatch):
         result = pytester.runpytest("--cegi-meter=flops", f"--cegi-save=run{i}.json", "-p", "no:cacheprovider")
         result.assert_outcomes(passed=1)
         run = json.loads((pytester.path / f"run{i}.json").read_text())
-        assert run["meter"]["cpu"] == "modelled (flops, profile generic-cpu@1)"
+        assert run["meter"]["cpu"] == "modelled (flops, profile generic-cpu@3)"
         energies.append([w["energy_kwh"].hex() for r in run["records"] for w in r["windows"]])
     assert energies[0] and energies[0] == energies[1] == energies[2]

@@ -41,7 +41,8 @@ def test_builtin_profiles_validate_and_say_where_their_numbers_come_from(name):
 
 
 def test_default_is_generic_cpu():
-    assert load_profile().label == "generic-cpu@1"
+    profile = load_profile()
+    assert profile.label == "generic-cpu@3" and profile.schema_version == 2 and not profile.flops_only
 
 
 def test_a_profile_by_path(tmp_path, monkeypatch):
