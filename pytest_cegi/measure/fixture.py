@@ -141,6 +141,7 @@ class Cegi:
             # figure includes the counter's overhead (docs/meters.md); the modelled one is exact.
             window = dataclasses.replace(window, details={**window.details, "counted_inside": True})
             window = self._modelled(window, counted)
+        handle.result = window  # what the caller keeps (the adapter cache stores it) is what the record holds
         self.record.windows.append(window)
 
     def repeated(self, phase: str = "inference", *, requests: int | None = None) -> Iterator[RepeatRun]:

@@ -143,16 +143,26 @@ def _counting_mode_class():
     from torch.utils._python_dispatch import TorchDispatchMode
 
     composite = torch._C.DispatchKey.CompositeImplicitAutograd
+    backends = (torch._C.DispatchKey.CPU, torch._C.DispatchKey.CUDA)
     has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key
     tensor_type = torch.Tensor
+
+    def decomposable(func) -> bool:
+        """Decompose only an op that would run its composite anyway: one with a
+        backend kernel (silu_backward has both) runs that kernel uncounted, and a
+        decomposition rounds differently, so counting would change a fine-tune's
+        weights."""
+        name = func.name()
+        return has_kernel(name, composite) and not any(has_kernel(name, key) for key in backends)
 
     class CountingMode(TorchDispatchMode):
         """Counts the work of the ops dispatched under it.
 
         The same scheme as torch's FlopCounterMode (its formula registry, and
         decomposing CompositeImplicit ops that reach the mode so their parts are
-        counted) without its per-module tracking, which costs more than the counting
-        on small models. Each op's formula and byte rule are resolved once."""
+        counted, here only those without a backend kernel: counting must not change
+        a single result) without its per-module tracking, which costs more than the
+        counting on small models. Each op's formula and byte rule are resolved once."""
 
         def __init__(self, work: WorkCount, table: dict) -> None:
             super().__init__()
@@ -164,8 +174,7 @@ def _counting_mode_class():
             packet = func._overloadpacket
             name = getattr(packet, "_qualified_op_name", None) or str(packet).replace(".", "::", 1)
             formula = self._table.get(name)
-            decomposable = formula is None and has_kernel(func.name(), composite)
-            entry = (formula, decomposable, _bytes_rule(name, func))
+            entry = (formula, formula is None and decomposable(func), _bytes_rule(name, func))
             self._resolved[id(func)] = entry
             return entry
 
@@ -218,7 +227,7 @@ class _ForwardTally:
     def _pre(self, mod, args) -> None:
         self.depth += 1
 
-    def _post(self, mod, args, kwargs, output) -> None:
+    def _post(self, mod, args, kwargs=None, output=None) -> None:  # no output when forward raised
         self.depth -= 1
         if self.depth:
             return
@@ -234,7 +243,7 @@ class _ForwardTally:
         if isinstance(dtype, torch.dtype):
             work.model_dtypes.add(str(dtype).rsplit(".", 1)[-1])
         first = next(
-            (kwargs[k] for k in ("input_ids", "inputs_embeds", "pixel_values") if kwargs.get(k) is not None),
+            (kwargs[k] for k in ("input_ids", "inputs_embeds", "pixel_values") if (kwargs or {}).get(k) is not None),
             args[0] if args else None,
         )
         shape = _shape_text(first, torch.Tensor)

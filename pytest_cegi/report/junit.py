@@ -58,6 +58,12 @@ def properties(saved: SavedRecord) -> list[tuple[str, str]]:
         ("cegi.meter", f"{method.meter if method else ''}{' (estimate)' if saved.estimate else ''}"),
         ("cegi.verdict", record.verdict),
     ]
+    if record.modelled_energy_kwh is not None:  # modelled from counted work, beside the measured
+        props += [
+            ("cegi.modelled_energy_kwh", _num(record.modelled_energy_kwh)),
+            ("cegi.modelled_emissions_kg", _num(record.modelled_emissions_kg)),
+            ("cegi.modelled_by", record.modelled_by or ""),
+        ]
     if record.variant_meta:
         props += [
             ("cegi.total_params", _num(record.total_params)),

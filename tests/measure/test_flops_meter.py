@@ -36,24 +36,41 @@ def test_dtype_decides_the_class_and_the_price():
     x = torch.randn(8, 64)
     fp32 = _run(meter, lambda: layer(x))
     layer_bf16 = torch.nn.Linear(64, 32).to(torch.bfloat16)
-    bf16 = _run(meter, lambda: layer_bf16(x.to(torch.bfloat16)))
+    xb = x.to(torch.bfloat16)
+    bf16 = _run(meter, lambda: layer_bf16(xb))
     assert bf16.notes["flops"] == {"bf16": 2 * 64 * 32 * 8}
     profile = meter.profile
-    assert bf16.result.energy_kwh / fp32.result.energy_kwh == pytest.approx(
-        (profile.classes["bf16"].joules + profile.static_watts / profile.classes["bf16"].per_second)
-        / (profile.classes["fp32"].joules + profile.static_watts / profile.classes["fp32"].per_second)
-    )
+
+    def price(cls: str) -> float:
+        return profile.classes[cls].joules + profile.static_watts / profile.classes[cls].per_second
+
+    # the FLOPs are priced by class, and bf16 moves half the bytes of fp32
+    assert bf16.result.work["bytes"] * 2 == fp32.result.work["bytes"]
+    assert bf16.notes["joules_by_unit"]["bf16"] == pytest.approx(2 * 64 * 32 * 8 * price("bf16"))
+    assert fp32.notes["joules_by_unit"]["fp32"] == pytest.approx(2 * 64 * 32 * 8 * price("fp32"))
 
 
 def test_energy_is_the_profile_formula_and_labelled_modelled():
     meter = _meter()
     a, b = torch.randn(16, 32), torch.randn(32, 8)
     handle = _run(meter, lambda: a @ b)
-    flops = 2 * 16 * 32 * 8
-    cost = meter.profile.classes["fp32"]
-    joules = flops * cost.joules + meter.profile.static_watts * (flops / cost.per_second)
+    profile = meter.profile
+    flops, nbytes = 2 * 16 * 32 * 8, 4 * (16 * 32 + 32 * 8 + 16 * 8)
     w = handle.result
+    assert w.work == {"flops": {"fp32": flops}, "bytes": nbytes, "dispatches": 1, "forward_passes": 0}
+    seconds = (
+        flops / profile.classes["fp32"].per_second
+        + nbytes / profile.units["bytes"].per_second
+        + 1 / profile.units["dispatch"].per_second
+    )
+    joules = (
+        flops * profile.classes["fp32"].joules
+        + nbytes * profile.units["bytes"].joules
+        + profile.units["dispatch"].joules
+        + profile.static_watts * seconds
+    )
     assert w.energy_kwh == pytest.approx(joules / 3.6e6, rel=1e-12)
+    assert w.modelled_energy_kwh == w.energy_kwh and w.modelled_by == profile.describe()
     assert w.cpu_energy_kwh == w.energy_kwh and w.gpu_energy_kwh == 0
     assert w.emissions_kg == pytest.approx(w.energy_kwh * 475 / 1000)
     assert w.method.meter == "flops" and w.method.estimate is True

@@ -36,7 +36,11 @@ def test_generate(cegi):
                     max_new_tokens=4, do_sample=False, pad_token_id=0,
                 )
 
-    cegi.measure_call(generate, requests=len(prompts))
+    if os.environ.get("FORM") == "with":  # the README's first form: measured once
+        with cegi.measure(requests=len(prompts)):
+            generate()
+    else:
+        cegi.measure_call(generate, requests=len(prompts))
     cegi.record_score(1.0)
 """
 
@@ -97,6 +101,18 @@ def test_batch_size_regression_fails_through_modelled_energy_while_flops_barely_
     text = compare.stdout.str()
     assert "REGRESSION" in text and "modelled_energy" in text
     assert "configuration changed: batch sizes: 8 -> 1" in text
+
+
+def test_a_with_block_measured_once_is_gated_by_its_modelled_energy(suite, monkeypatch):
+    """Issue 21: a `with cegi.measure()` block measured once is "not gated: unrepeated"
+    for measured energy; its counted work gates it."""
+    monkeypatch.setenv("FORM", "with")
+    _run(suite, monkeypatch, 8, "--cegi-save=base.json").assert_outcomes(passed=1)
+    result = _run(suite, monkeypatch, 1, "--cegi-budget", "--cegi-baseline=base.json", "--cegi-save=head.json")
+    result.assert_outcomes(failed=1)
+    head = _record(suite.path / "head.json")
+    assert head["windows"][0]["details"]["counted_inside"] is True  # counted while measured, and says so
+    result.stdout.fnmatch_lines(["*[[]fail[]]: modelled_energy * exceeds tolerance 1%*batch sizes: 8 -> 1*"])
 
 
 def test_unchanged_code_gives_identical_modelled_figures_and_passes(suite, monkeypatch):

@@ -1,28 +1,18 @@
-"""A deterministic, modelled meter (`--cegi-meter=flops`): FLOPs x a device profile.
+"""The work model alone as a meter (`--cegi-meter=flops`): counted work x a device profile.
 
-Each window counts the FLOPs of the torch work inside it with
-`torch.utils.flop_counter.FlopCounterMode` (plus formulas for bitsandbytes' int8
-and 4-bit operators, see `flop_formulas`), split by dtype class, and turns them
-into energy with a versioned *device profile*:
+Each window counts the torch work inside it (`pytest_cegi.measure.work`: FLOPs by
+dtype class, bytes moved, op dispatches) and prices it with a versioned device
+profile (`pytest_cegi.measure.profile`). The window's energy *is* the modelled energy,
+a pure function of the counts and the profile: the same code gives bit-identical
+energy on every run and every machine. `duration_s` is the real wall time of the
+window, for information only; energy never depends on it.
 
-    energy_J = sum_c F_c * joules_per_flop_c                    (dynamic)
-             + static_watts * sum_c F_c / flops_per_second_c    (static power over
-                                                                 the estimated time)
-
-for c in fp64, fp32, bf16, fp16, int8, int4, quant, summed in that fixed order.
-The result is a pure function of the FLOP counts and the profile, so the same code
-gives bit-identical energy on every run and every machine. `duration_s` is the
-real wall time of the window, for information only; energy never depends on it.
-
-What it does not see (see docs/meters.md): elementwise ops, memory traffic, Python
-overhead, work outside torch, and work on other threads. A window that runs no
-counted op gets 0 FLOPs, hence 0 energy, hence is *invalid* by the core's rules:
-an honest "nothing measured", never a silent pass.
-
-Profiles are JSON files (schema `pytest-cegi/flops-profile` version 1). The
-built-in ones live in `pytest_cegi/measure/meters/profiles/`; pick one with
-`CEGI_FLOPS_PROFILE=<name>` (a built-in) or `CEGI_FLOPS_PROFILE=<path.json>`.
-`pytest-cegi calibrate` measures one for the current machine.
+Under the other meters every window carries the same modelled figures beside the
+measured ones (the fixture counts their work); here no tracker runs at all. What the
+model does not see is in docs/meters.md. A window that runs no counted op gets 0
+energy, hence is *invalid* by the core's rules: an honest "nothing measured", never a
+silent pass. The meter keeps the name `flops` (a contract name) from when it counted
+FLOPs only.
 """
 
 from __future__ import annotations
