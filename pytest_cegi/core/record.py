@@ -143,14 +143,31 @@ class Record:
         return sum(w.duration_s for w in self.counted_windows())
 
     # -- the work model: modelled from counted work, beside what the meter measured --
+    def modelled_windows(self) -> list[Window]:
+        return [w for w in self.counted_windows() if w.modelled_energy_kwh is not None]
+
     @property
     def modelled_energy_kwh(self) -> float | None:
-        """Energy modelled from the counted work; None if any counted window was not counted."""
-        return _total_or_none(w.modelled_energy_kwh for w in self.counted_windows())
+        """Energy modelled from the counted work of the windows that were counted (see
+        `modelled_basis`); None if none was."""
+        windows = self.modelled_windows()
+        return sum(w.modelled_energy_kwh or 0.0 for w in windows) if windows else None
 
     @property
     def modelled_emissions_kg(self) -> float | None:
-        return _total_or_none(w.modelled_emissions_kg for w in self.counted_windows())
+        windows = self.modelled_windows()
+        return sum(w.modelled_emissions_kg or 0.0 for w in windows) if windows else None
+
+    @property
+    def modelled_basis(self) -> str | None:
+        """Which windows the modelled figures cover, as the cost basis names them
+        ("inference", "finetune, inference", "inference; 1 of 2 windows"): two runs'
+        modelled figures compare only over the same windows."""
+        windows, every = self.modelled_windows(), self.counted_windows()
+        if not windows:
+            return None
+        phases = ", ".join(sorted({w.phase for w in windows}))
+        return phases if len(windows) == len(every) else f"{phases}; {len(windows)} of {len(every)} windows"
 
     @property
     def modelled_by(self) -> str | None:
@@ -226,6 +243,7 @@ class Record:
             modelled_energy_kwh=self.modelled_energy_kwh,
             modelled_emissions_kg=self.modelled_emissions_kg,
             modelled_by=self.modelled_by,
+            modelled_basis=self.modelled_basis,
             fingerprint=self.fingerprint(),
             method=self.method.to_dict() if self.method else None,
         )

@@ -268,7 +268,7 @@ _RECORD_NUMBERS = (
     "modelled_emissions_kg",
 )
 _RECORD_INTS = ("trainable_params", "total_params", "lora_rank", "requests", "flops", "tokens", "cost")
-_RECORD_STRINGS = ("metric", "quantization", "cegi_reason", "cost_basis", "modelled_by")
+_RECORD_STRINGS = ("metric", "quantization", "cegi_reason", "cost_basis", "modelled_by", "modelled_basis")
 
 
 def check_record(r: Any, field: str) -> None:

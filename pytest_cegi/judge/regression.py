@@ -223,6 +223,11 @@ def judge(quantity: str, base: Record, head: Record, rule: Rule | None, refused:
             f"(modelled figures compare only under one profile)"
         )
         return delta
+    if quantity in MODELLED and base.modelled_basis != head.modelled_basis:
+        delta.reason = (
+            f"{quantity} not compared: baseline modelled {base.modelled_basis}, this run {head.modelled_basis}"
+        )
+        return delta
     limit = f"tolerance {rule.tolerance.text} ({rule.source})"
     if quantity in ENERGY_DERIVED and not (is_deterministic(base) and is_deterministic(head)):
         return _judge_measured(delta, quantity, base, head, rule, limit)
@@ -231,6 +236,8 @@ def judge(quantity: str, base: Record, head: Record, rule: Rule | None, refused:
     change = describe_change(quantity, b, h)
     if quantity == "cost":
         change += f" [{(head.cost() or (0, ''))[1]}]"
+    elif quantity in MODELLED:
+        change += f" [{head.modelled_basis}]"
     direction = _beyond(rule, b, h, higher_is_better)
     if direction is None:
         delta.status, delta.reason = "unchanged", f"{change}, within {limit}"

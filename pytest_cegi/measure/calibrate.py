@@ -669,6 +669,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=8 * 1024 * 1024,
         help="fp32 elements of the byte-bound tensors (default 8Mi)",
     )
+    p.add_argument(
+        "--from-run",
+        metavar="RUN.json",
+        default=None,
+        help="fit the profile to the windows of a saved run (pytest --cegi-repeat 3 --cegi-save RUN.json) "
+        "instead of measuring micro-workloads",
+    )
     p.add_argument("--note", default="", help="text appended to the profile's source")
     p.add_argument(
         "--base", default=None, help="profile to copy units that cannot be measured from (default generic-cpu)"
@@ -679,6 +686,8 @@ def build_parser() -> argparse.ArgumentParser:
 def calibrate_main(argv=None) -> int:
     """Entry point for `pytest-cegi calibrate`; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.from_run:
+        return _from_run_main(args)
     if (
         args.seconds <= 0
         or args.idle_seconds <= 0
@@ -745,3 +754,27 @@ def calibrate_main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(calibrate_main())
+
+
+def _from_run_main(args) -> int:
+    """`--from-run`: fit to a saved run's windows (no measuring, no torch needed)."""
+    from pytest_cegi.core.run_file import BaselineError, atomic_write_text, load_run
+    from pytest_cegi.measure.calibrate_run import RunCalibrationError, fit_run
+    from pytest_cegi.measure.profile import ProfileError
+
+    try:
+        profile = fit_run(load_run(args.from_run), args.from_run, base=args.base)
+    except (BaselineError, RunCalibrationError, ProfileError, RuntimeError) as exc:
+        print(f"pytest-cegi calibrate: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, BaselineError) else 1
+    if args.name:
+        profile["name"] = args.name
+    if args.profile_version:
+        profile["version"] = args.profile_version
+    if args.note:
+        profile["source"] += " " + args.note.strip()
+    output = Path(args.output or f"flops-profile-{profile['name']}.json")
+    atomic_write_text(output, json.dumps(profile, indent=2) + "\n")
+    print(format_table(profile))
+    print(f"wrote {output} (profile {profile['name']}@{profile['version']}), fitted to {args.from_run}")
+    return 0

@@ -113,11 +113,18 @@ class Cegi:
 
     # -- measurement ---------------------------------------------------------------------
     @contextlib.contextmanager
-    def measure(self, phase: str = "inference", *, requests: int | None = None) -> Iterator[WindowHandle]:
+    def measure(
+        self, phase: str = "inference", *, requests: int | None = None, count: bool | None = None
+    ) -> Iterator[WindowHandle]:
         """Measure the body of the `with` block as one window of `phase`.
 
         requests: how many requests (prompts, queries) the window serves; needed for
         per-request figures and deployment projections.
+
+        count: count the block's work for its modelled energy. The body runs once, so it
+        is counted while it is measured, and its measured figure includes the counter's
+        overhead. Default: yes, except for `phase="finetune"` (counting a fine-tune took
+        2.6x its CPU time, and its measured energy feeds CEGI).
 
         A `with` block cannot re-run its body, so under `--cegi-repeat N` it is measured
         once and the test says so; `for run in cegi.repeated(): with run: ...` repeats.
@@ -129,8 +136,10 @@ class Cegi:
             self._note_measured_once(phase)
         meter = self._meter_factory()
         counted: dict = {}
+        if count is None:
+            count = phase != "finetune"
         with self._window(meter, phase) as handle:
-            if _should_count_work(meter) and self._work_model() is not None:
+            if count and _should_count_work(meter) and self._work_model() is not None:
                 with self._counting(counted):
                     yield handle
             else:
@@ -263,13 +272,10 @@ class Cegi:
         self.record.windows.append(window)
 
     def meter_identity(self) -> str:
-        """Which meter (and device model) this session's windows come from, and which
-        profile priced their counted work; the adapter cache replays only windows with
-        the same identity (an older window, without counted work, is trained again)."""
-        identity = str(self._meter_factory().cache_identity())
-        if "torch" in sys.modules and (model := self._work_model()) is not None:
-            identity += f"+work:{model.profile.label}"
-        return identity
+        """Which meter (and device model) this session's windows come from; the adapter
+        cache replays only windows with the same identity. (Fine-tuning windows are not
+        counted, so the work model's profile is not part of it.)"""
+        return str(self._meter_factory().cache_identity())
 
     def replay_window(self, window: Window) -> None:
         """Attach a fine-tuning window from the adapter cache, marked cached, its

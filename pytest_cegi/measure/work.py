@@ -85,18 +85,27 @@ class WorkCount:
 
 
 def _tensor_bytes(value, tensor_type) -> int:
+    # Tensor.nbytes is numel x element size, the logical size the op sees, in one call
     if isinstance(value, tensor_type):
-        return value.numel() * value.element_size()
+        return value.nbytes
     if isinstance(value, (list, tuple)):
-        return sum(v.numel() * v.element_size() for v in value if isinstance(v, tensor_type))
+        return sum(v.nbytes for v in value if isinstance(v, tensor_type))
     return 0
 
 
 def _bytes_default(args, kwargs, out, tensor_type) -> int:
-    read = sum(_tensor_bytes(a, tensor_type) for a in args)
+    # the hot path of counting (every op): a plain loop, no generator
+    total = 0
+    for a in args:
+        if isinstance(a, tensor_type):
+            total += a.nbytes
+        elif isinstance(a, (list, tuple)):
+            total += _tensor_bytes(a, tensor_type)
     if kwargs:
-        read += sum(_tensor_bytes(v, tensor_type) for k, v in kwargs.items() if k != "out")
-    return read + _tensor_bytes(out, tensor_type)
+        total += sum(_tensor_bytes(v, tensor_type) for k, v in kwargs.items() if k != "out")
+    if isinstance(out, tensor_type):
+        return total + out.nbytes
+    return total + _tensor_bytes(out, tensor_type)
 
 
 def _bytes_copy(args, kwargs, out, tensor_type) -> int:  # copy_(dst, src): read src, write dst

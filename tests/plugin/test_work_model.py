@@ -137,3 +137,35 @@ def test_modelled_figures_are_not_compared_across_profiles(suite, monkeypatch):
     result.assert_outcomes(passed=1)
     compare = suite.run("pytest-cegi", "compare", "base.json", "base.json")
     assert compare.ret == 0
+
+
+def test_a_finetune_window_is_not_counted_unless_asked_and_the_basis_says_so(pytester, monkeypatch):
+    pytester.makepyfile(
+        test_ft="""
+import torch
+
+def _work():
+    torch.ones(64, 64) @ torch.ones(64, 64)
+
+def test_default(cegi):
+    with cegi.measure("finetune"):
+        _work()
+    cegi.measure_call(_work)
+    cegi.record_score(1.0)
+
+def test_counted(cegi):
+    with cegi.measure("finetune", count=True):
+        _work()
+    cegi.measure_call(_work)
+    cegi.record_score(1.0)
+"""
+    )
+    monkeypatch.setenv("CEGI_FAKE_KWH", "1e-6")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--cegi-meter=fake", "--cegi-save=run.json")
+    result.assert_outcomes(passed=2)
+    records = {r["nodeid"].split("::")[-1]: r for r in json.loads((pytester.path / "run.json").read_text())["records"]}
+    default, counted = records["test_default"], records["test_counted"]
+    assert default["windows"][0]["work"] is None and default["windows"][1]["work"]["flops"] == {"fp32": 2 * 64**3}
+    assert default["modelled_basis"] == "inference; 1 of 2 windows"
+    assert counted["modelled_basis"] == "finetune, inference"
+    assert counted["modelled_energy_kwh"] == pytest.approx(2 * default["modelled_energy_kwh"])
