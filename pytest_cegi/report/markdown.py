@@ -397,6 +397,10 @@ class _Report:
         # score and cost are not modelled: ≈ marks the energy-derived cells only, and
         # always the figures modelled from counted work
         score, cost, modelled_energy, modelled_emissions, *energy_derived = cells
+        basis = rec.record.modelled_basis or ""
+        if ";" in basis:  # some windows (fine-tuning) not counted: say which the figure covers
+            covered = f" ({escape.cell(basis.split(';', 1)[0])} only)"
+            modelled_energy, modelled_emissions = modelled_energy + covered, modelled_emissions + covered
         cells = [
             score,
             *_gain_and_params(rec.record),
