@@ -219,6 +219,45 @@ def residuals(profile, measurements: Sequence[Measurement]) -> dict[str, Any]:
     return {"workloads": per, "summary": summary}
 
 
+def prices(fitted: Fit, base: str | None, why_missing: str) -> tuple[dict, dict, dict[str, str], Any]:
+    """The profile's price entries from a fit: (classes, units, not measured, the base
+    profile used or None). Units the fit did not see are copied from `base`."""
+    from pytest_cegi.measure.profile import load_profile
+
+    fallback = None
+    not_measured: dict[str, str] = {}
+
+    def entry(unit: str, joules_key: str, rate_key: str) -> dict[str, Any]:
+        nonlocal fallback
+        if unit in fitted.seconds_per_unit:
+            e: dict[str, Any] = {
+                joules_key: fitted.joules_per_unit[unit],
+                rate_key: 1.0 / fitted.seconds_per_unit[unit],
+            }
+            return {**e, "clamped": True} if unit in fitted.clamped else e
+        fallback = fallback or load_profile(base)
+        not_measured[unit] = why_missing
+        price = fallback.classes[unit] if unit in fallback.classes else fallback.units[unit]
+        return {joules_key: price.joules, rate_key: price.per_second}
+
+    classes = {cls: entry(cls, "joules_per_flop", "flops_per_second") for cls in CLASSES}
+    units = {key: entry(key, joules_key, rate_key) for key, joules_key, rate_key, _ in UNITS}
+    return classes, units, not_measured, fallback
+
+
+def fit_summary(fitted: Fit, per: str) -> dict[str, Any]:
+    """How the fit was made, for the profile's `calibration.fit`."""
+    return {
+        "method": f"non-negative least squares on log(modelled / measured) per {per}, iteratively reweighted "
+        f"(scipy.optimize.nnls): time first, then energy minus static_watts x modelled time",
+        "units": fitted.diagnostics["units"],
+        "time_fit": fitted.diagnostics["time_fit"],
+        "energy_fit": fitted.diagnostics["energy_fit"],
+        "clamped": fitted.clamped,
+        "zero_energy": [u for u, j in fitted.joules_per_unit.items() if j == 0],
+    }
+
+
 # -- the workloads -------------------------------------------------------------------
 
 
@@ -462,7 +501,7 @@ def _calibrate(meter, seconds, repeats, idle_seconds, idle_repeats, sizes, base,
     import torch
 
     from pytest_cegi.core.run_file import machine_info
-    from pytest_cegi.measure.profile import PROFILE_SCHEMA, PROFILE_SCHEMA_VERSION, load_profile, parse_profile
+    from pytest_cegi.measure.profile import PROFILE_SCHEMA, PROFILE_SCHEMA_VERSION, parse_profile
     from pytest_cegi.measure.work import count_work
 
     started = time.perf_counter()
@@ -509,30 +548,7 @@ def _calibrate(meter, seconds, repeats, idle_seconds, idle_repeats, sizes, base,
         log(f"{load.name:>22}: {per_call_s * 1e3:10.4f} ms, {per_call_j * 1e3:10.4f} mJ per call ({calls} calls)")
 
     fitted = fit([m for m, load in zip(measurements, loads, strict=True) if load.fitted], static_watts)
-    fallback = None
-    not_measured: dict[str, str] = {}
-    classes: dict[str, dict[str, Any]] = {}
-    unit_entries: dict[str, dict[str, Any]] = {}
-
-    def entry(unit: str, joules_key: str, rate_key: str) -> dict[str, Any]:
-        nonlocal fallback
-        if unit in fitted.seconds_per_unit:
-            e: dict[str, Any] = {
-                joules_key: fitted.joules_per_unit[unit],
-                rate_key: 1.0 / fitted.seconds_per_unit[unit],
-            }
-            if unit in fitted.clamped:
-                e["clamped"] = True
-            return e
-        fallback = fallback or load_profile(base)
-        not_measured[unit] = why_missing or "no workload exercises it"
-        price = fallback.classes[unit] if unit in fallback.classes else fallback.units[unit]
-        return {joules_key: price.joules, rate_key: price.per_second}
-
-    for cls in CLASSES:
-        classes[cls] = entry(cls, "joules_per_flop", "flops_per_second")
-    for key, joules_key, rate_key, _ in UNITS:
-        unit_entries[key] = entry(key, joules_key, rate_key)
+    classes, unit_entries, not_measured, fallback = prices(fitted, base, why_missing or "no workload exercises it")
 
     method = meter.method()  # final, after the windows
     now = _dt.datetime.now(_dt.timezone.utc)
@@ -571,16 +587,7 @@ def _calibrate(meter, seconds, repeats, idle_seconds, idle_repeats, sizes, base,
         "sizes": sizes,
         "idle": {"seconds": idle_seconds, "runs": idle, "static_watts": static_watts, "rule": "lowest watts"},
         "workloads": raw,
-        "fit": {
-            "method": "non-negative least squares on log(modelled / measured) per workload, "
-            "iteratively reweighted (scipy.optimize.nnls): time per call first, then energy per call "
-            "minus static_watts x modelled time",
-            "units": fitted.diagnostics["units"],
-            "time_fit": fitted.diagnostics["time_fit"],
-            "energy_fit": fitted.diagnostics["energy_fit"],
-            "clamped": fitted.clamped,
-            "zero_energy": [u for u, j in fitted.joules_per_unit.items() if j == 0],
-        },
+        "fit": fit_summary(fitted, "workload"),
         "residuals": checked["workloads"],
         "summary": checked["summary"],
         "not_measured": not_measured,

@@ -22,9 +22,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_cegi.measure.calibrate import Fit, Measurement, fit, residuals
-from pytest_cegi.measure.meters.flop_formulas import CLASSES
-from pytest_cegi.measure.profile import PROFILE_SCHEMA, PROFILE_SCHEMA_VERSION, UNITS, load_profile, parse_profile
+from pytest_cegi.measure.calibrate import Fit, Measurement, fit, fit_summary, prices, residuals
+from pytest_cegi.measure.profile import PROFILE_SCHEMA, PROFILE_SCHEMA_VERSION, parse_profile
 
 KWH = 3.6e6  # joules per kWh
 
@@ -70,7 +69,6 @@ def fit_run(run: Mapping[str, Any], path: str, *, base: str | None = None) -> di
             f"(record the run with pytest-cegi 0.3 or later, with --cegi-repeat 3)"
         )
     fitted: Fit = fit(measurements, static_watts=0.0)  # attributed energy: an idle process is charged nothing
-    fallback = load_profile(base)
     profile: dict[str, Any] = {
         "schema": PROFILE_SCHEMA,
         "schema_version": PROFILE_SCHEMA_VERSION,
@@ -81,23 +79,8 @@ def fit_run(run: Mapping[str, Any], path: str, *, base: str | None = None) -> di
         "static_watts": 0.0,
         "classes": {},
     }
-    not_measured: dict[str, str] = {}
-
-    def entry(unit: str, joules_key: str, rate_key: str) -> dict[str, Any]:
-        if unit in fitted.seconds_per_unit:
-            e: dict[str, Any] = {
-                joules_key: fitted.joules_per_unit[unit],
-                rate_key: 1.0 / fitted.seconds_per_unit[unit],
-            }
-            return {**e, "clamped": True} if unit in fitted.clamped else e
-        not_measured[unit] = "no window of the run did this work"
-        price = fallback.classes[unit] if unit in fallback.classes else fallback.units[unit]
-        return {joules_key: price.joules, rate_key: price.per_second}
-
-    for cls in CLASSES:
-        profile["classes"][cls] = entry(cls, "joules_per_flop", "flops_per_second")
-    for key, joules_key, rate_key, _ in UNITS:
-        profile[key] = entry(key, joules_key, rate_key)
+    profile["classes"], units, not_measured, _ = prices(fitted, base, "no window of the run did this work")
+    profile.update(units)
     checked = residuals(parse_profile(profile, path), measurements)
     machine = run.get("machine") or {}
     profile["calibration"] = {
@@ -112,14 +95,7 @@ def fit_run(run: Mapping[str, Any], path: str, *, base: str | None = None) -> di
         "rule": "per window: the lowest repeat's energy (samples), its CPU time scaled alike",
         "windows": len(measurements),
         "left_out": left_out,
-        "fit": {
-            "method": "calibrate's: NNLS on log(modelled / measured) per window, time then energy",
-            "units": fitted.diagnostics["units"],
-            "time_fit": fitted.diagnostics["time_fit"],
-            "energy_fit": fitted.diagnostics["energy_fit"],
-            "clamped": fitted.clamped,
-            "zero_energy": [u for u, j in fitted.joules_per_unit.items() if j == 0],
-        },
+        "fit": fit_summary(fitted, "window"),
         "residuals": checked["workloads"],
         "summary": checked["summary"],
         "not_measured": not_measured,
@@ -132,7 +108,7 @@ def fit_run(run: Mapping[str, Any], path: str, *, base: str | None = None) -> di
         f"repeat. Modelled / measured within a factor {math.exp(checked['summary']['max_abs_log_ratio']):.2f} "
         f"(rms log ratio {checked['summary']['rms_log_ratio']:.3f}; calibration.residuals). It describes that "
         f"suite on that machine."
-        + (f" Copied from {fallback.label}: {', '.join(sorted(not_measured))}." if not_measured else "")
+        + (f" Copied from {base or 'generic-cpu'}: {', '.join(sorted(not_measured))}." if not_measured else "")
     )
     return profile
 
