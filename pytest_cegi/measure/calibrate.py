@@ -738,13 +738,7 @@ def calibrate_main(argv=None) -> int:
         print(f"pytest-cegi calibrate: {exc}", file=sys.stderr)
         return 1
     profile["calibration"]["omp_wait_policy"] = omp_note
-    if args.name:
-        profile["name"] = args.name
-    if args.profile_version:
-        profile["version"] = args.profile_version
-    if args.note:
-        profile["source"] += " " + args.note.strip()
-    output = Path(args.output or f"flops-profile-{profile['name']}.json")
+    output = _named(profile, args)
     try:
         parse_profile(profile, str(output))  # never write a profile the meter would refuse
     except ProfileError as exc:
@@ -763,6 +757,17 @@ if __name__ == "__main__":
     raise SystemExit(calibrate_main())
 
 
+def _named(profile: dict[str, Any], args) -> Path:
+    """Apply --name, --version and --note; the file to write."""
+    if args.name:
+        profile["name"] = args.name
+    if args.profile_version:
+        profile["version"] = args.profile_version
+    if args.note:
+        profile["source"] += " " + args.note.strip()
+    return Path(args.output or f"flops-profile-{profile['name']}.json")
+
+
 def _from_run_main(args) -> int:
     """`--from-run`: fit to a saved run's windows (no measuring, no torch needed)."""
     from pytest_cegi.core.run_file import BaselineError, atomic_write_text, load_run
@@ -774,13 +779,7 @@ def _from_run_main(args) -> int:
     except (BaselineError, RunCalibrationError, ProfileError, RuntimeError) as exc:
         print(f"pytest-cegi calibrate: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, BaselineError) else 1
-    if args.name:
-        profile["name"] = args.name
-    if args.profile_version:
-        profile["version"] = args.profile_version
-    if args.note:
-        profile["source"] += " " + args.note.strip()
-    output = Path(args.output or f"flops-profile-{profile['name']}.json")
+    output = _named(profile, args)
     atomic_write_text(output, json.dumps(profile, indent=2) + "\n")
     print(format_table(profile))
     print(f"wrote {output} (profile {profile['name']}@{profile['version']}), fitted to {args.from_run}")
