@@ -48,14 +48,15 @@ def test_calibrate_writes_a_loadable_version_2_profile(tmp_path, monkeypatch, ca
     monkeypatch.setattr(cc, "CodecarbonMeter", CpuTimeMeter)
     out = tmp_path / "mine.json"
     argv = ["-o", str(out), "--name", "mine", "--version", "7", "--seconds", "0.03", "--repeats", "2"]
-    argv += ["--idle-seconds", "0.05", "--idle-repeats", "1", "--size", "64", "--rows", "4", "--elements", "65536"]
+    argv += ["--idle-seconds", "0.2", "--idle-repeats", "2", "--size", "64", "--rows", "4", "--elements", "65536"]
     rc = cal.calibrate_main([*argv, "--note", "A test profile."])
     printed = capsys.readouterr()
     assert rc == 0, printed
     profile = load_profile(str(out))
     assert profile.label == "mine@7"
     assert profile.schema_version == PROFILE_SCHEMA_VERSION == 2
-    assert profile.static_watts == pytest.approx(1.0, rel=0.05)  # idle: 1 W x wall, ~no CPU time
+    # idle: 1 W x wall plus 20 W x whatever CPU time the process spent asleep (timer ticks)
+    assert 0.99 <= profile.static_watts < 1.5
     assert all(p.per_second > 0 and math.isfinite(p.per_second) for p in profile.classes.values())
     assert all(p.per_second > 0 and math.isfinite(p.per_second) for p in profile.units.values())
     data = json.loads(out.read_text())
