@@ -125,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
         "--plot", help="Pareto plot file; .png and .svg are both written (default with --output: <output>-pareto.png)"
     )
     r.add_argument("--no-plot", action="store_true", help="do not draw the plot")
+    r.add_argument(
+        "--plot-emissions",
+        choices=("measured", "modelled"),
+        default="measured",
+        help="the plot's x axis: measured emissions (default) or those modelled from counted work",
+    )
     r.add_argument("--step-summary", action="store_true", help="also append to $GITHUB_STEP_SUMMARY")
     _comparison_options(r)
     r.set_defaults(handler=_report)
@@ -299,7 +305,7 @@ def _report(args) -> int:
         from pytest_cegi.report.plot import PlotUnavailable, plot_pareto
 
         try:
-            paths = plot_pareto(head, plot)
+            paths = plot_pareto(head, plot, emissions=args.plot_emissions)
         except PlotUnavailable as exc:
             if args.plot:  # asked for explicitly: an error
                 raise _UsageError(str(exc)) from None

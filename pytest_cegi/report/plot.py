@@ -49,9 +49,13 @@ def pareto_front(points: list[tuple], higher_is_better: bool = True) -> list[tup
     return front
 
 
-def plot_pareto(run: Run, path: str | os.PathLike) -> list[Path]:
-    """Draw the run's Pareto plot; returns the PNG and SVG paths written."""
-    fig = draw(run)  # first: raises PlotUnavailable without matplotlib
+EMISSIONS = ("measured", "modelled")  # which emissions the x axis shows
+
+
+def plot_pareto(run: Run, path: str | os.PathLike, emissions: str = "measured") -> list[Path]:
+    """Draw the run's Pareto plot; returns the PNG and SVG paths written. `emissions`:
+    the meter's figures ("measured") or those modelled from counted work ("modelled")."""
+    fig = draw(run, emissions)  # first: raises PlotUnavailable without matplotlib
     import matplotlib
 
     png, svg = plot_paths(path)
@@ -62,9 +66,12 @@ def plot_pareto(run: Run, path: str | os.PathLike) -> list[Path]:
     return [png, svg]
 
 
-def draw(run: Run):
+def draw(run: Run, emissions: str = "measured"):
     """The Pareto figure of a run, laid out and labelled (a matplotlib Figure); each
-    test at the score and emissions its run saved."""
+    test at the score and the emissions (measured or modelled) its run saved."""
+    if emissions not in EMISSIONS:
+        raise ValueError(f"emissions must be one of {', '.join(EMISSIONS)}, got {emissions!r}")
+    modelled = emissions == "modelled"
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -74,24 +81,26 @@ def draw(run: Run):
     tasks: dict[str, list[_Point]] = {}
     skipped = []
     for rec in run.records:
-        score, emissions = rec.record.score, rec.emissions_kg
-        if score is None or not emissions:
+        score = rec.record.score
+        kg = rec.record.modelled_emissions_kg if modelled else rec.emissions_kg
+        if score is None or not kg:
             skipped.append(f"{rec.task}/{rec.variant}")
             continue
-        tasks.setdefault(rec.task, []).append((emissions, score, rec))
+        tasks.setdefault(rec.task, []).append((kg, score, rec))
 
     n = max(1, len(tasks))
     cols = min(_COLS, n)
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(6.4 * cols, 4.8 * rows + 0.8), layout="constrained")
     canvas = FigureCanvasAgg(fig)
-    fig.suptitle("Task score vs emissions\nPareto front: variants no other variant beats on both", fontsize=11)
+    which = "modelled emissions (counted work)" if modelled else "emissions"
+    fig.suptitle(f"Task score vs {which}\nPareto front: variants no other variant beats on both", fontsize=11)
     if not tasks:
-        fig.text(0.5, 0.5, "No test has both a score and measured emissions.", ha="center")
+        fig.text(0.5, 0.5, f"No test has both a score and {emissions} emissions.", ha="center")
     panels = []
     for i, task in enumerate(sorted(tasks)):
         ax = fig.add_subplot(rows, cols, i + 1)
-        panels.append((ax, _panel(ax, task, tasks[task])))
+        panels.append((ax, _panel(ax, task, tasks[task], modelled)))
     if skipped:
         shown = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
         fig.supxlabel(f"Not plotted (no score or emissions): {shown}", fontsize=8, color="0.4")
@@ -106,7 +115,7 @@ def draw(run: Run):
     return fig
 
 
-def _panel(ax, task: str, measured: list[_Point]) -> list[_Label]:
+def _panel(ax, task: str, measured: list[_Point], modelled: bool = False) -> list[_Label]:
     records = [rec for _, _, rec in measured]
     higher = records[0].record.higher_is_better
     unit, factor = display_mass_unit(max(kg for kg, _, _ in measured))
@@ -118,7 +127,9 @@ def _panel(ax, task: str, measured: list[_Point]) -> list[_Label]:
     xs = [p[0] for p in points]
     if min(xs) > 0 and max(xs) / min(xs) > 20:
         _log_axis(ax, min(xs), max(xs))
-    approx = " (≈ modelled)" if any(r.estimate for r in records) else ""
+    approx = " (≈ modelled)" if modelled or any(r.estimate for r in records) else ""
+    if modelled and any(";" in (r.record.modelled_basis or "") for r in records):
+        approx = " (≈ modelled, inference windows)"
     ax.set_xlabel(f"emissions per test, {unit} CO2e{approx}  (← cleaner)")
     metric = records[0].record.metric or "score"
     ax.set_ylabel(

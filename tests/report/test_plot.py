@@ -103,3 +103,25 @@ def test_log_axis_has_readable_ticks(make):
     assert len(shown) > 2  # it showed 10^0 and 10^1 only
     labels = [ax.xaxis.get_major_formatter()(t) for t in shown]
     assert labels == [f"{t:g}" for t in shown] and "0.5" in labels and "10" in labels  # plain numbers
+
+
+def test_the_plot_can_show_modelled_emissions(make):
+    """`pytest-cegi report --plot-emissions modelled`: the x axis is the emissions
+    modelled from counted work, and a test without them is listed as not plotted."""
+    records = []
+    for i, (name, (score, energy)) in enumerate(VARIANTS.items()):
+        rec = make.record(name, score=score, energy=energy, reference=name == "base")
+        if i:  # the first has no counted work
+            rec["windows"][0]["modelled_energy_kwh"] = energy / 2
+            rec["windows"][0]["modelled_emissions_kg"] = energy / 2 * 0.4
+        records.append(rec)
+    fig = draw(Run.from_dict(make.run(records)), "modelled")
+    (ax,) = fig.axes
+    assert "modelled emissions" in fig._suptitle.get_text()
+    assert "≈ modelled" in ax.get_xlabel()
+    xs = sorted(float(x) for points in ax.collections for x, _ in points.get_offsets())
+    modelled_mg = sorted(energy / 2 * 0.4 * 1e6 for name, (_, energy) in VARIANTS.items() if name != "base")
+    assert xs == pytest.approx(modelled_mg)  # the modelled figures (mg), not the measured ones
+    assert "Not plotted (no score or emissions): sql/base" in fig._supxlabel.get_text()
+    with pytest.raises(ValueError, match="measured, modelled"):
+        draw(Run.from_dict(make.run(records)), "guessed")
