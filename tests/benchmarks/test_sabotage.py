@@ -49,6 +49,7 @@ def bench(pytester: pytest.Pytester) -> pytest.Pytester:
         "test_vqa.py",
         "test_code.py",
         "test_detect.py",
+        "profile.json",  # the work model's prices, named by [tool.cegi] flops_profile
     ):
         shutil.copy(BENCH / name, dest / name)
     (dest / "data").symlink_to(BENCH / "data", target_is_directory=True)
