@@ -5,7 +5,9 @@ base and head runs them alternately (base, head, base, head) and pools each side
 repeats: `pytest-cegi pool base-1.json base-2.json -o base.json`. Every window's
 samples become the union of that window's samples in all runs (a window measured
 once contributes its one figure), and its figures the mean over them; everything
-else comes from the first run. Records are matched by node id; a test missing
+else comes from the first run, counted work and modelled figures included (they are
+the same in every run of the same code; where they are not, the pooled run says so in
+its `warnings`). Records are matched by node id; a test missing
 from one of the runs, or a run from other hardware, is an error naming the file,
 because a pooled figure of unequal parts would mislead.
 """
@@ -51,6 +53,16 @@ def pool_runs(runs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
                 )
             twins.append(twin)
         record["windows"] = [_pool_window([t["windows"][i] for t in twins]) for i in range(len(record["windows"]))]
+        differs = [
+            f"{record['nodeid']} window {i} ({record['windows'][i]['phase']})"
+            for i in range(len(record["windows"]))
+            if any(t["windows"][i].get("work") != twins[0]["windows"][i].get("work") for t in twins)
+        ]
+        if differs:  # counted work is deterministic: a difference is worth a look, never averaged
+            pooled.setdefault("warnings", []).append(
+                f"counted work differs between the pooled runs for {', '.join(differs)}; "
+                f"the modelled figures are {first_path}'s"
+            )
         for key in ("energy_kwh", "emissions_kg", "duration_s"):
             record[key] = sum(w[key] for w in _counted(record))
     pooled["pooled_from"] = [path for path, _ in runs]

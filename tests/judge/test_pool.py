@@ -68,3 +68,24 @@ def test_a_pooled_partial_run_stays_partial(make, tmp_path, capsys):
     assert json.loads(out.read_text())["incomplete"].startswith(f"{b}: the session stopped early")
     assert main(["update", str(out), str(tmp_path / "base.json")]) == 2
     assert "is a partial run" in capsys.readouterr().err
+
+
+def test_pooling_keeps_the_modelled_figures_and_warns_when_counted_work_differs(make, tmp_path):
+    def run(dispatches: int, name: str) -> str:
+        rec = make.record("lora", samples=QUIET)
+        rec["windows"][0]["work"] = {"flops": {"fp32": 1000}, "bytes": 64, "dispatches": dispatches}
+        rec["windows"][0]["modelled_energy_kwh"] = 1e-6 * dispatches
+        rec["windows"][0]["modelled_emissions_kg"] = 4e-7 * dispatches
+        rec["windows"][0]["modelled_by"] = "modelled from counted work, profile p@1"
+        return make.save(make.run([rec], repeat=5), name)
+
+    out = tmp_path / "pooled.json"
+    assert main(["pool", run(3, "a.json"), run(3, "b.json"), "-o", str(out)]) == 0
+    pooled = json.loads(out.read_text())
+    assert pooled["records"][0]["windows"][0]["modelled_energy_kwh"] == pytest.approx(3e-6)
+    assert not pooled.get("warnings")
+    assert main(["compare", str(out), str(out)]) == 0  # modelled figures survive pooling: nothing "lost"
+
+    assert main(["pool", run(3, "c.json"), run(4, "d.json"), "-o", str(out)]) == 0
+    (warning,) = json.loads(out.read_text())["warnings"]
+    assert "counted work differs between the pooled runs" in warning and "c.json" in warning
