@@ -173,6 +173,13 @@ def _counting_mode_class():
         a single result) without its per-module tracking, which costs more than the
         counting on small models. Each op's formula and byte rule are resolved once."""
 
+        @classmethod
+        def _should_skip_dynamo(cls) -> bool:
+            # torch wraps every mode's __torch_dispatch__ in a dynamo-disabling shim, a
+            # Python call per op; this mode is never compiled into (compiled regions are
+            # not counted, docs/meters.md), so it opts out, as torch's own docs show.
+            return False
+
         def __init__(self, work: WorkCount, table: dict) -> None:
             super().__init__()
             self.work = work
