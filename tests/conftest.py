@@ -11,6 +11,17 @@ try:
     import matplotlib.figure  # noqa: F401
 except ImportError:
     pass
+# pandas and pyarrow do not survive it either: codecarbon reads its data with pandas,
+# and once an in-process run (a carbon factor by country, a codecarbon window) first
+# imported them, the next import made a second pandas whose string arrays the first
+# pyarrow-backed classes reject ("ArrowStringArray does not support reshape" in
+# codecarbon's read_csv, a stray "__index_level_0__" column in datasets), failing
+# whichever codecarbon or dataset test ran next in that process.
+try:
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+except ImportError:
+    pass
 
 
 @pytest.fixture
