@@ -4,23 +4,7 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from cegi_suites import TASK_SUITE
-
-CONTRACT_PROPERTIES = {
-    "cegi.task",
-    "cegi.variant",
-    "cegi.metric",
-    "cegi.score",
-    "cegi.reference_score",
-    "cegi.gain_pct",
-    "cegi.trainable_params",
-    "cegi.energy_kwh",
-    "cegi.emissions_kg",
-    "cegi.duration_s",
-    "cegi.value",
-    "cegi.meter",
-    "cegi.verdict",
-}
+from cegi_suites import CONTRACT_PROPERTIES, TASK_SUITE
 
 
 def _properties(junit_path):

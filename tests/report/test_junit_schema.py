@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import xmlschema
+from cegi_suites import CONTRACT_PROPERTIES, TASK_SUITE
 
 from pytest_cegi.core.run import Run
 from pytest_cegi.report import junit
@@ -22,22 +23,9 @@ XUNIT1 = xmlschema.XMLSchema(str(SCHEMAS / "xunit1.xsd"))
 # A reference, a candidate that passes, one that breaks both limits, one whose floor
 # cannot be evaluated (no score: an invalid check, an <error> in --cegi-junit), and a
 # test the plugin does not measure.
-SUITE = """
-import pytest
-
-@pytest.mark.cegi(task="qa", reference=True)
-def test_base(cegi):
-    with cegi.measure():
-        pass
-    cegi.record_score(0.50, metric="accuracy")
-
-@pytest.mark.cegi(task="qa", floor=0.40, ceiling=1e-3)
-@pytest.mark.parametrize("score", [0.60, 0.30], ids=["good", "bad"])
-def test_candidate(cegi, score):
-    cegi.trainable_params = 1000
-    with cegi.measure():
-        pass
-    cegi.record_score(score, metric="accuracy")
+SUITE = (
+    TASK_SUITE
+    + """
 
 @pytest.mark.cegi(task="qa", floor=0.40)
 def test_no_score(cegi):
@@ -47,6 +35,7 @@ def test_no_score(cegi):
 def test_plain():
     pass
 """
+)
 
 # A measured test that records a property of its own.
 OWN_PROPERTY = """
@@ -59,22 +48,6 @@ def test_base(cegi, record_property):
         pass
     cegi.record_score(0.50, metric="accuracy")
 """
-
-CONTRACT = {
-    "cegi.task",
-    "cegi.variant",
-    "cegi.metric",
-    "cegi.score",
-    "cegi.reference_score",
-    "cegi.gain_pct",
-    "cegi.trainable_params",
-    "cegi.energy_kwh",
-    "cegi.emissions_kg",
-    "cegi.duration_s",
-    "cegi.value",
-    "cegi.meter",
-    "cegi.verdict",
-}
 
 
 def _run(pytester, *args):
@@ -150,7 +123,7 @@ def test_junitxml_xunit1_carries_the_figures_and_is_valid(pytester, family):
     result = _run(pytester, "--cegi-budget", "--junitxml=junit.xml", "-o", f"junit_family={family}")
     assert _errors(XUNIT1, pytester.path / "junit.xml") == []
     cases = _testcase_properties(pytester.path / "junit.xml")
-    assert set(cases["test_candidate[good]"]) >= CONTRACT
+    assert set(cases["test_candidate[good]"]) >= CONTRACT_PROPERTIES
     assert cases["test_candidate[bad]"]["cegi.verdict"] == "fail"
     assert cases["test_plain"] == {}  # not measured: no figures
     assert junit.XUNIT2_NOTE not in result.stdout.str()

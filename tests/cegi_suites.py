@@ -19,3 +19,20 @@ def test_candidate(cegi, score):
         pass
     cegi.record_score(score, metric="accuracy")
 """
+
+# The cegi.* JUnit properties of DESIGN.md's contract, on every measured test.
+CONTRACT_PROPERTIES = {
+    "cegi.task",
+    "cegi.variant",
+    "cegi.metric",
+    "cegi.score",
+    "cegi.reference_score",
+    "cegi.gain_pct",
+    "cegi.trainable_params",
+    "cegi.energy_kwh",
+    "cegi.emissions_kg",
+    "cegi.duration_s",
+    "cegi.value",
+    "cegi.meter",
+    "cegi.verdict",
+}
