@@ -136,6 +136,10 @@ class Cegi:
             self._note_measured_once(phase)
         meter = self._meter_factory()
         counted: dict = {}
+        if count is True and "torch" not in sys.modules:  # asked for, and nothing can be counted: say so
+            why = f"cegi.measure({phase!r}, count=True): torch was not imported, so no work was counted"
+            if why not in self.record.notes:
+                self.record.notes.append(why)
         if count is None:
             count = phase != "finetune"
         with self._window(meter, phase) as handle:

@@ -58,7 +58,7 @@ class WorkCount:
         self.threads: int | None = None
         self.attn_implementations: set[str] = set()
         self.model_dtypes: set[str] = set()
-        self.input_shapes: dict[str, None] = {}  # insertion-ordered set of "16x37"
+        self.input_shapes: dict[tuple[int, ...], None] = {}  # insertion-ordered set of (batch, seq)
 
     def to_dict(self) -> dict[str, Any]:
         """What a window stores as `work` (JSON); the model prices exactly this."""
@@ -72,16 +72,15 @@ class WorkCount:
     def fingerprint(self) -> dict[str, Any]:
         """The configuration the work ran under; compared, never priced."""
         shapes = list(self.input_shapes)
-        out: dict[str, Any] = {
+        return {
             "torch_threads": self.threads,
             "attn_implementation": sorted(self.attn_implementations),
             "model_dtype": sorted(self.model_dtypes),
             "flop_dtypes": sorted(self.flops.nonzero()),
-            "batch_sizes": sorted({int(s.split("x", 1)[0]) for s in shapes if s.split("x", 1)[0].isdigit()}),
-            "input_shapes": shapes[:MAX_SHAPES],
+            "batch_sizes": sorted({shape[0] for shape in shapes}),
+            "input_shapes": ["x".join(map(str, shape)) for shape in shapes[:MAX_SHAPES]],
             "distinct_input_shapes": len(shapes),
         }
-        return out
 
 
 def _tensor_bytes(value, tensor_type) -> int:
@@ -137,9 +136,10 @@ def _bytes_rule(name: str, func) -> Callable:
     return _bytes_default
 
 
-def _shape_text(value, tensor_type) -> str | None:
+def _leading_shape(value, tensor_type) -> tuple[int, ...] | None:
+    """(batch, sequence) of a model's input tensor, or None."""
     if isinstance(value, tensor_type) and value.dim() >= 1:
-        return "x".join(str(d) for d in value.shape[:2])
+        return tuple(int(d) for d in value.shape[:2])
     return None
 
 
@@ -262,7 +262,7 @@ class _ForwardTally:
             (kwargs[k] for k in ("input_ids", "inputs_embeds", "pixel_values") if (kwargs or {}).get(k) is not None),
             args[0] if args else None,
         )
-        shape = _shape_text(first, torch.Tensor)
+        shape = _leading_shape(first, torch.Tensor)
         if shape is not None:
             work.input_shapes.setdefault(shape, None)
 

@@ -25,9 +25,10 @@ class WorkModel:
     def price(self, work: WorkCount) -> Priced:
         return self.profile.price(work.to_dict())
 
-    def apply(self, window: Window, work: WorkCount) -> Window:
-        """`window` with its counted work, fingerprint and modelled figures."""
-        priced = self.price(work)
+    def apply(self, window: Window, work: WorkCount, priced: Priced | None = None) -> Window:
+        """`window` with its counted work, fingerprint and modelled figures (`priced`:
+        the work's price, when the caller has it already)."""
+        priced = priced or self.price(work)
         return dataclasses.replace(
             window,
             flops=int(work.flops.total),

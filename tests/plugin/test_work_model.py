@@ -169,3 +169,20 @@ def test_counted(cegi):
     assert default["modelled_basis"] == "inference; 1 of 2 windows"
     assert counted["modelled_basis"] == "finetune, inference"
     assert counted["modelled_energy_kwh"] == pytest.approx(2 * default["modelled_energy_kwh"])
+
+
+def test_count_true_without_torch_says_nothing_was_counted(pytester):
+    pytester.makepyfile(
+        test_plain="""
+def test_plain(cegi):
+    with cegi.measure(count=True):
+        sum(range(1000))
+    cegi.record_score(1.0)
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--cegi-meter=fake", "--cegi-save=run.json")
+    result.assert_outcomes(passed=1)
+    (record,) = json.loads((pytester.path / "run.json").read_text())["records"]
+    assert record["windows"][0]["work"] is None and record["modelled_energy_kwh"] is None
+    assert any("count=True): torch was not imported" in note for note in record["notes"])
+    result.stdout.fnmatch_lines(["*count=True): torch was not imported*"])

@@ -103,7 +103,8 @@ class FlopsMeter:
         if work is None:
             return Window(phase=phase, energy_kwh=0.0, emissions_kg=0.0, duration_s=elapsed, method=method, error=error)
         handle.work = work
-        priced = self.work_model().price(work)
+        model = self.work_model()
+        priced = model.price(work)
         energy_kwh = priced.energy_kwh
         handle.notes.update(
             flops=work.flops.nonzero(),
@@ -131,7 +132,7 @@ class FlopsMeter:
             cpu_energy_kwh=energy_kwh if self.profile.device == "cpu" else 0.0,
             gpu_energy_kwh=energy_kwh if self.profile.device == "gpu" else 0.0,
         )
-        return self.work_model().apply(window, work)
+        return model.apply(window, work, priced)
 
     def cache_identity(self) -> str:
         """Windows this meter produces are comparable only with its own profile's."""
