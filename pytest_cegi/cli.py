@@ -21,7 +21,7 @@ from pytest_cegi.core.run import Run
 from pytest_cegi.core.run_file import BaselineError, atomic_write_text, load_run, write_run
 from pytest_cegi.core.units import QuantityError, parse_tolerance
 from pytest_cegi.judge.comparison import Comparison, compare, record_tolerances
-from pytest_cegi.judge.regression import QUANTITIES
+from pytest_cegi.judge.regression import QUANTITIES, SINGLE_SAMPLE
 from pytest_cegi.report.paths import report_path
 
 OK, REGRESSED, USAGE, INTERNAL = 0, 1, 2, 3
@@ -191,9 +191,10 @@ def _tolerances(args, head_run: Run):
     overrides = {}
     for item in args.max_regression:
         quantity, sep, value = item.partition("=")
-        if not sep or quantity not in QUANTITIES:
+        if not sep or quantity not in (*QUANTITIES, SINGLE_SAMPLE):
             raise _UsageError(
-                f"--max-regression expects QUANTITY=TOL with QUANTITY one of {', '.join(QUANTITIES)}, got {item!r}"
+                f"--max-regression expects QUANTITY=TOL with QUANTITY one of {', '.join(QUANTITIES)} "
+                f"(or {SINGLE_SAMPLE}, the tolerance of measured figures with too few repeats), got {item!r}"
             )
         overrides[quantity] = (parse_tolerance(value), "--max-regression")
     return record_tolerances(head_run.settings, overrides)
@@ -262,8 +263,8 @@ def format_text(comparison: Comparison, base_label: str) -> str:
         )
     if comparison.unrepeated:
         lines.append(
-            "NOTE some energy comparisons are unrepeated (fewer than 3 repeats a side): not gated; "
-            "use --cegi-repeat 5 in both runs"
+            "NOTE some energy comparisons rest on fewer than 3 repeats a side: gated against gross "
+            "changes only (single-sample tolerance); use --cegi-repeat 5 in both runs to gate finer ones"
         )
     for r in comparison.records:
         if r.status != "unchanged":  # added and removed records have no deltas

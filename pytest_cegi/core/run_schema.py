@@ -327,12 +327,12 @@ def check_settings(s: object, field: str = "settings") -> None:
 
 
 def _check_tolerances(mr: dict[str, Any], field: str, *, allow_null: bool = False) -> None:
-    from pytest_cegi.core.settings import REGRESSION_QUANTITIES as QUANTITIES
+    from pytest_cegi.core.settings import REGRESSION_KEYS as KEYS
     from pytest_cegi.core.units import QuantityError, parse_tolerance
 
     for k, v in mr.items():
-        if k not in QUANTITIES:
-            raise RunFileError(f"{field}.{k}", f"unknown quantity; expected one of {', '.join(QUANTITIES)}")
+        if k not in KEYS:
+            raise RunFileError(f"{field}.{k}", f"unknown quantity; expected one of {', '.join(KEYS)}")
         if v is None and allow_null:
             continue
         string(v, f"{field}.{k}")

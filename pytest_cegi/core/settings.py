@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,10 +31,23 @@ else:  # pragma: no cover
 
 # World average grid intensity codecarbon itself falls back to (g CO2e/kWh).
 DEFAULT_CARBON_INTENSITY = 475.0
-REGRESSION_KEYS = ("emissions", "energy", "score", "cegi", "cost", "modelled_energy", "modelled_emissions")
+REGRESSION_KEYS = (
+    "emissions",
+    "energy",
+    "score",
+    "cegi",
+    "cost",
+    "modelled_energy",
+    "modelled_emissions",
+    "single_sample",
+)
 # cost (FLOPs or tokens) is deterministic: 1 % catches any change of 2 % or more.
 # The quantities a baseline comparison judges, in report order; each has a default tolerance.
 REGRESSION_QUANTITIES = ("score", "cost", "modelled_energy", "modelled_emissions", "emissions", "energy", "cegi")
+# A measured window with fewer than 3 repeats a side is gated against gross changes
+# only: beyond 2x either way, wider than one sample's measured spread between sessions
+# (docs/ci-gate.md, "One sample a side", with the gate_power.py command behind it).
+DEFAULT_SINGLE_SAMPLE_TOLERANCE = "100%"
 # Counted and modelled figures are exact (the same work gives the same number on every
 # machine that shares a profile), so their tolerance is tight.
 DEFAULT_MAX_REGRESSION = {
@@ -45,7 +58,14 @@ DEFAULT_MAX_REGRESSION = {
     "cost": "1%",
     "modelled_energy": "1%",
     "modelled_emissions": "1%",
+    "single_sample": DEFAULT_SINGLE_SAMPLE_TOLERANCE,
 }
+
+
+def single_sample_tolerance(saved: Mapping[str, Any]) -> Tolerance:
+    """The single-sample tolerance a run's saved settings name (older runs: the default)."""
+    text = (saved.get("max_regression") or {}).get("single_sample", DEFAULT_SINGLE_SAMPLE_TOLERANCE)
+    return parse_tolerance(text)
 
 
 class SettingsError(Exception):
@@ -235,6 +255,12 @@ def _tolerances(source: str, key: str, value: object, *, allow_false: bool = Fal
         if k not in REGRESSION_KEYS:
             raise SettingsError(
                 f"{_where(source, f'{key}.{k}')}: unknown key; expected one of {', '.join(REGRESSION_KEYS)}"
+            )
+        if k == "single_sample" and v is False:
+            raise SettingsError(
+                f"{_where(source, f'{key}.{k}')}: the single-sample rule cannot be lifted (a window measured "
+                f'once is still gated against gross changes); widen it, e.g. "300%", or lift energy, '
+                f"emissions and cegi themselves"
             )
         out[k] = None if (allow_false and v is False) else _check(source, f"{key}.{k}", parse_tolerance, v)
     return out

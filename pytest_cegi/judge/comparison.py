@@ -27,6 +27,7 @@ from pytest_cegi.core.window import Method, meter_identity
 from pytest_cegi.judge.regression import (
     ENERGY_DERIVED,
     QUANTITIES,
+    SINGLE_SAMPLE,
     QuantityDelta,
     Tolerances,
     judge,
@@ -373,7 +374,7 @@ def compare_record(
                 f"(opt in with --cegi-allow-energy-mismatch, or --allow-energy-mismatch "
                 f"for pytest-cegi compare)"
             )
-        result.deltas[q] = judge(q, base.record, head.record, rules[q], refused=why)
+        result.deltas[q] = judge(q, base.record, head.record, rules[q], refused=why, single=rules[SINGLE_SAMPLE])
     statuses = {d.status for d in result.deltas.values()}
     if result.raised or "lost" in statuses:
         result.status = "error"

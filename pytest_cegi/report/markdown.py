@@ -19,6 +19,7 @@ from pytest_cegi.core.projection import Projection
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.run import Run, SavedRecord
 from pytest_cegi.core.run_file import atomic_write_text
+from pytest_cegi.core.settings import single_sample_tolerance
 from pytest_cegi.core.units import display_mass_unit, format_count, format_gain, format_mass
 from pytest_cegi.core.window import measurement_kind
 from pytest_cegi.judge.comparison import STATUS_ORDER, Comparison, RecordComparison
@@ -218,10 +219,10 @@ class _Report:
             )
         if self.cmp and self.cmp.unrepeated:
             out.append(
-                "> [!NOTE]\n> Some energy comparisons are **unrepeated** (fewer than 3 repeats a "
-                "side) and **not gated**: measured energy varies between identical runs on a busy "
-                "machine. Use `--cegi-repeat 5` in both runs, with `cegi.repeated()` or "
-                "`cegi.measure_call`."
+                "> [!NOTE]\n> Some energy comparisons rest on **fewer than 3 repeats a side**: they are "
+                "gated against **gross changes only** (the single-sample tolerance, 2x by default), "
+                "since measured energy varies between identical runs on a busy machine. To gate finer "
+                "changes, use `--cegi-repeat 5` in both runs, with `cegi.repeated()` or `cegi.measure_call`."
             )
         if any(r.estimate for r in self.records):
             out.append("> [!NOTE]\n> Figures marked ≈ are **modelled estimates**, not metered energy.")
@@ -235,7 +236,7 @@ class _Report:
         for r in self.cmp.regressions():
             for d in r.deltas.values():
                 if d.status == "regression":
-                    evidence = d.test.describe() if d.test else "deterministic"
+                    evidence = d.test.describe() if d.test else "single sample" if d.unrepeated else "deterministic"
                     change = format_delta(d.quantity, d.base, d.head)
                     if d.lowest is not None:  # the figure the rule judged, beside the mean's
                         change += f" ({_lowest_change(d.quantity, d)})"
@@ -375,10 +376,7 @@ class _Report:
                 # A lifted rule (`false`) still shows the change, so a reviewer sees it;
                 # a refused comparison (other hardware, meter) has no meaningful one.
                 lifted = d.rule is None and d.base is not None and bool(change)
-                if d.unrepeated and change:  # measured once: shown, never judged
-                    change = f"{change}, not gated: unrepeated"
-                else:
-                    change = f"{change}, not gated" if lifted else "not compared"
+                change = f"{change}, not gated" if lifted else "not compared"
             elif d.lowest is not None:
                 # Judged on the lowest repeats: say so, or a mean of "+48%" beside
                 # "within 10%" reads as a bug.
@@ -391,7 +389,7 @@ class _Report:
                 change += (
                     f", beyond {d.rule.tolerance.text} but within noise"
                     if beyond
-                    else f", within {d.rule.tolerance.text}"
+                    else f", within {d.rule.tolerance.text}" + (" (single sample)" if d.unrepeated else "")
                 )
             cells.append(shown + (f" ({change}{mark})" if change else ""))
         # score and cost are not modelled: ≈ marks the energy-derived cells only, and
@@ -521,19 +519,22 @@ class _Report:
                 f"- Machine: {escape.inline(machine['cpu'])} ({machine.get('cpu_count')} CPUs); {escape.inline(gpus)}."
             )
         repeat = self.run.settings.get("repeat")
+        single = f"the single-sample tolerance ({single_sample_tolerance(self.run.settings).as_ratio()})"
         if repeat and repeat > 1:
             lines.append(
                 f"- Inference windows repeated {repeat} times; a change in measured emissions, energy "
                 f"or CEGI counts as a regression only if the lowest repeat exceeds the baseline's "
                 f"lowest by more than its tolerance and a one-sided Mann-Whitney U test on the "
-                f"repeats gives p ≤ {ALPHA}; windows measured once are not gated."
+                f"repeats gives p ≤ {ALPHA}; windows measured once (such as fine-tuning) are gated "
+                f"against gross changes only, beyond {single}."
             )
         elif self.run.meter is not None and self.run.meter.meter in DETERMINISTIC_METERS:
             lines.append("- Windows measured once: counted figures, judged by tolerance alone.")
         else:
             lines.append(
-                "- Windows measured once (no `--cegi-repeat`): changes in measured emissions, energy "
-                "and CEGI are shown but not gated; scores and cost are judged by tolerance alone."
+                "- Windows measured once (no `--cegi-repeat`): measured emissions, energy and CEGI "
+                f"are gated against gross changes only, beyond {single}; scores and cost are "
+                "judged by tolerance alone."
             )
         lines.append(
             "- Scores are computed on fixed data with deterministic decoding; score changes are "
@@ -555,7 +556,7 @@ def _lowest_change(quantity: str, d: QuantityDelta) -> str:
     """ "lowest +2.0%, within 10%": the change of the lowest repeats, which a repeated
     measured quantity is judged on."""
     assert d.lowest is not None
-    text = f"lowest {format_delta(quantity, *d.lowest) or '±0'}"
+    text = f"{d.phase + ' ' if d.phase else ''}lowest {format_delta(quantity, *d.lowest) or '±0'}"
     if d.status != "unchanged" or d.rule is None:
         return text
     noise = d.test is not None and not d.test.significant
