@@ -45,6 +45,13 @@ def run_warnings(state: SessionState) -> list[str]:
     out = []
     if state.incomplete:
         out.append(f"{state.incomplete}; this run is partial and `pytest-cegi update` will not promote it")
+    pacer = state.pacer
+    if pacer is not None and (pacer.out_of_step or pacer.gave_up):
+        stopped = f"; it stopped waiting after {pacer.timeout_s:g} s" if pacer.gave_up else ""
+        out.append(
+            f"duet ({pacer.role} side): {pacer.out_of_step} of {pacer.step} repeats were not measured "
+            f"together with the other side (different tests, or the other side ended){stopped}"
+        )
     if state.settings.carbon.warning:
         out.append(state.settings.carbon.warning)
     for entry in state.settings.budgets:

@@ -142,7 +142,21 @@ def _new_state(config: pytest.Config) -> SessionState:
         settings=settings,
         is_worker=worker is not None,
         run_id=worker.get("testrunuid") if worker else None,
+        pacer=_duet_pacer(worker is not None or getattr(config.option, "numprocesses", None)),
     )
+
+
+def _duet_pacer(parallel: object):
+    """One side of a duet (CEGI_DUET_DIR, set by ab_energy.py --duet), or None."""
+    from pytest_cegi.measure.duet import DuetError, DuetPacer
+
+    try:
+        pacer = DuetPacer.from_env()
+    except DuetError as exc:
+        raise pytest.UsageError(f"pytest-cegi: {exc}") from None
+    if pacer is not None and parallel:
+        raise pytest.UsageError("pytest-cegi: a duet side runs in one process; drop -n (pytest-xdist)")
+    return pacer
 
 
 def _pin_portable_kernels() -> None:
@@ -271,6 +285,7 @@ def cegi(request: pytest.FixtureRequest) -> Cegi:
         spec=spec,
         meter_factory=state.get_meter,
         work_model_factory=state.get_work_model,
+        pacer=state.pacer,
         default_variant=collection.default_variant(item),
         variant_param=collection.variant_param(item),
         repeat=state.settings.repeat,

@@ -40,6 +40,7 @@ base and head sessions alternated: `--runs 8 --head-runs 8 --levels 0.25 --calls
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
 import json
 import multiprocessing
@@ -52,7 +53,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LEVELS = (0.10, 0.25, 0.50, 1.00)
-MODES = ("machine-1", "attributed-1", "energy", "cost", "gate")
+MODES = ("machine-1", "attributed-1", "single-sample", "energy", "cost", "gate")
 
 TEST_FILE = """
 import json, os, pytest
@@ -65,7 +66,7 @@ EXTRA = float(os.environ.get("CEGI_GP_EXTRA", "0"))
 @pytest.fixture(scope="module")
 def handle():
     import torch
-    torch.set_num_threads(1)
+    torch.set_num_threads({threads})
     from pytest_cegi.models.variants import prepare
     return prepare(Variant("base", MODEL))
 
@@ -91,7 +92,9 @@ def hog(stop) -> None:
         sum(i * i for i in range(10_000))
 
 
-def session(project: Path, out: Path, extra: float, repeat: int) -> float:
+def start_session(
+    project: Path, out: Path, extra: float, repeat: int, cpus: set[int] | None = None, env_extra: dict | None = None
+) -> subprocess.Popen:
     env = dict(
         os.environ,
         CEGI_GP_EXTRA=str(extra),
@@ -99,9 +102,9 @@ def session(project: Path, out: Path, extra: float, repeat: int) -> float:
         TRANSFORMERS_OFFLINE="1",
         TRANSFORMERS_VERBOSITY="error",
         TOKENIZERS_PARALLELISM="false",
+        **(env_extra or {}),
     )
-    started = time.perf_counter()
-    done = subprocess.run(
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -116,14 +119,53 @@ def session(project: Path, out: Path, extra: float, repeat: int) -> float:
             "--cegi-carbon-intensity=475",
             str(project),
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         env=env,
         cwd=project,
+        # Pinned before exec, so torch's thread pool starts on the side's own core.
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
-    if done.returncode != 0:
-        sys.exit(f"session failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+
+def finish(proc: subprocess.Popen) -> None:
+    output, _ = proc.communicate()
+    if proc.returncode != 0:
+        sys.exit(f"session failed:\n{output[-6000:]}")
+
+
+def session(project: Path, out: Path, extra: float, repeat: int) -> float:
+    started = time.perf_counter()
+    finish(start_session(project, out, extra, repeat))
     return time.perf_counter() - started
+
+
+def duet(project: Path, work: Path, n: int, extra: float, repeat: int, pin: bool) -> tuple[dict, dict, float]:
+    """Base (unchanged) and head (+extra) sessions at once, repeats in step; sides swap
+    cores every other duet so a slower core is not always one side's."""
+    folder = work / f"duet-{n}"
+    folder.mkdir()
+    cores = sorted(os.sched_getaffinity(0))
+    pinned = pin and len(cores) >= 2
+    order = ("base", "head") if n % 2 == 0 else ("head", "base")
+    cpus = {side: ({cores[i]} if pinned else None) for i, side in enumerate(order)}
+    outs = {side: work / f"duet-{n}-{side}-{extra if side == 'head' else 0.0}.json" for side in ("base", "head")}
+    started = time.perf_counter()
+    procs = [
+        start_session(
+            project,
+            outs[side],
+            extra if side == "head" else 0.0,
+            repeat,
+            cpus[side],
+            {"CEGI_DUET_DIR": str(folder), "CEGI_DUET_ROLE": side},
+        )
+        for side in ("base", "head")
+    ]
+    for proc in procs:
+        finish(proc)
+    return json.loads(outs["base"].read_text()), json.loads(outs["head"].read_text()), time.perf_counter() - started
 
 
 def first_sample(window: dict, machine: bool) -> float:
@@ -143,10 +185,41 @@ def flagged(base: dict, head: dict, mode: str) -> list[bool]:
         b = {r["nodeid"]: first_sample(r["windows"][0], machine) for r in base["records"]}
         h = {r["nodeid"]: first_sample(r["windows"][0], machine) for r in head["records"]}
         return [h[n] > b[n] * (1 + allowed) for n in b if n in h]
+    if mode == "single-sample":  # the gate's own rule on each side's first repeat only
+        base, head = first_repeat_only(base), first_repeat_only(head)
+        return [r.deltas["energy"].status == "regression" for r in compare(base, head).records if r.base and r.head]
     result = compare(base, head)
     if mode == "gate":
         return [r.status == "regression" for r in result.records if r.base and r.head]
     return [r.deltas[mode].status == "regression" for r in result.records if mode in r.deltas]
+
+
+def first_repeat_only(run: dict) -> dict:
+    """The run as if every window had been measured once: its first repeat."""
+    run = copy.deepcopy(run)
+    for record in run["records"]:
+        for w in record["windows"]:
+            if w.get("samples"):
+                scale = w["emissions_kg"] / w["energy_kwh"] if w["energy_kwh"] else 0.0
+                w["energy_kwh"], w["samples"] = w["samples"][0], []
+                w["emissions_kg"] = w["energy_kwh"] * scale
+        record["energy_kwh"] = sum(w["energy_kwh"] for w in record["windows"])
+        record["emissions_kg"] = sum(w["emissions_kg"] for w in record["windows"])
+    return run
+
+
+def duet_flags(pairs: list[tuple[dict, dict]], tolerance: str) -> tuple[int, int]:
+    """How many tests the duet rule flagged, of how many compared, over (base, head) runs."""
+    from pytest_cegi.core.run import Run
+    from pytest_cegi.judge.duet import compare_duet
+
+    hits = [
+        r.status == "regression"
+        for b, h in pairs
+        for r in compare_duet(Run.from_dict(b), Run.from_dict(h), tolerance)
+        if r.status != "not compared"
+    ]
+    return sum(hits), len(hits)
 
 
 def rates(base_runs: list, head_runs: list, mode: str, same: bool) -> tuple[int, int]:
@@ -158,16 +231,7 @@ def rates(base_runs: list, head_runs: list, mode: str, same: bool) -> tuple[int,
 def collect(args: argparse.Namespace) -> tuple[dict[float, list], str]:
     """Run the sessions; {regression level: [run dict]} and a line describing them."""
     work = Path(tempfile.mkdtemp(prefix="cegi-gate-power-"))
-    project = work / "project"
-    project.mkdir()
-    (project / "test_gate_power.py").write_text(
-        TEST_FILE.format(
-            model=str(ROOT / "benchmarks/models/summarize-tiny"),
-            data=str(ROOT / "benchmarks/data/summarize/test.jsonl"),
-            tests=args.tests,
-            calls=args.calls,
-        )
-    )
+    project = write_project(work, args)
     stop = multiprocessing.Event()
     hogger = None if args.no_hog else multiprocessing.Process(target=hog, args=(stop,), daemon=True)
     if hogger:
@@ -195,6 +259,100 @@ def collect(args: argparse.Namespace) -> tuple[dict[float, list], str]:
         f"median session {median:.0f} s; run files: {work}"
     )
     return runs, described
+
+
+def collect_duets(args: argparse.Namespace) -> tuple[dict[float, list], str]:
+    """Run duets (base unchanged beside head at each level); {level: [(base, head)]}."""
+    work = Path(tempfile.mkdtemp(prefix="cegi-gate-power-duet-"))
+    project = write_project(work, args)
+    stop = multiprocessing.Event()
+    hogger = None if args.no_hog else multiprocessing.Process(target=hog, args=(stop,), daemon=True)
+    if hogger:
+        hogger.start()
+    duets: dict[float, list] = {0.0: [], **{level: [] for level in args.levels}}
+    seconds = []
+    try:
+        schedule = [0.0] * args.runs + [lv for lv in args.levels for _ in range(args.head_runs)]
+        order = sorted(range(len(schedule)), key=lambda i: (i % max(args.runs, 1), i))
+        for n, i in enumerate(order):
+            extra = schedule[i]
+            base, head, took = duet(project, work, n, extra, args.repeat, pin=not args.no_pin)
+            duets[extra].append((base, head))
+            seconds.append(took)
+            print(f"  duet {n + 1}/{len(schedule)} (+{extra:.0%}) {took:.1f} s", flush=True)
+    finally:
+        stop.set()
+        if hogger:
+            hogger.join(timeout=5)
+    pinned = "each side pinned to its own core" if not args.no_pin else "unpinned"
+    hog_text = "a CPU hog beside" if hogger else "no hog"
+    median = sorted(seconds)[len(seconds) // 2]
+    described = (
+        f"duets of {args.tests} tests, --cegi-repeat {args.repeat}, {args.threads} torch thread(s) a side, "
+        f"{pinned}, {hog_text}; median duet {median:.0f} s; run files: {work}"
+    )
+    return duets, described
+
+
+def load_duets(folder: Path) -> dict[float, list]:
+    duets: dict[float, list] = {}
+    for base_path in sorted(folder.glob("duet-*-base-*.json")):
+        n = base_path.name.split("-")[1]
+        (head_path,) = folder.glob(f"duet-{n}-head-*.json")
+        level = float(head_path.stem.rsplit("-", 1)[1])
+        duets.setdefault(level, []).append((json.loads(base_path.read_text()), json.loads(head_path.read_text())))
+    return duets
+
+
+def report_duets(duets: dict[float, list], described: str, tolerances: list[str]) -> None:
+    levels = sorted(lv for lv in duets if lv and duets[lv])
+    unchanged = duets.get(0.0, [])
+    print(
+        f"\nduet gate power: {described}; {len(unchanged)} unchanged duets, "
+        + ", ".join(f"{len(duets[lv])} at +{lv:.0%}" for lv in levels)
+    )
+    bases = [b for b, _ in unchanged]
+    header = (
+        "| rule | false alarms (unchanged) | "
+        + " | ".join(
+            f"caught at +{injected([b for b, _ in duets[lv]], [h for _, h in duets[lv]]):.0%}" for lv in levels
+        )
+        + " |"
+    )
+    print(header)
+    print("|---" * (2 + len(levels)) + "|")
+    for tolerance in tolerances:
+        fa, n = duet_flags(unchanged, tolerance)
+        cells = [f"{fa}/{n} ({fa / n:.1%})" if n else "-"]
+        for lv in levels:
+            hit, m = duet_flags(duets[lv], tolerance)
+            cells.append(f"{hit}/{m} ({hit / m:.0%})" if m else "-")
+        print(f"| duet, paired ratios, {tolerance} | " + " | ".join(cells) + " |")
+    # The same sessions compared the usual way: base sides of different duets (sessions
+    # at different times) by the energy rule, and each duet's head against the base
+    # sides of the other duets, for detection.
+    for mode in ("energy", "single-sample"):
+        fa, n = rates(bases, [], mode, same=True)
+        cells = [f"{fa}/{n} ({fa / n:.1%})" if n else "-"]
+        for lv in levels:
+            hit, m = rates(bases, [h for _, h in duets[lv]], mode, same=False)
+            cells.append(f"{hit}/{m} ({hit / m:.0%})" if m else "-")
+        print(f"| {mode}, across sessions | " + " | ".join(cells) + " |")
+
+
+def write_project(work: Path, args: argparse.Namespace) -> Path:
+    project = work / "project"
+    project.mkdir()
+    (project / "test_gate_power.py").write_text(
+        TEST_FILE.format(
+            model=str(ROOT / "benchmarks/models/summarize-tiny"),
+            data=str(ROOT / "benchmarks/data/summarize/test.jsonl"),
+            tests=args.tests,
+            calls=args.calls,
+            threads=args.threads,
+        )
+    )
+    return project
 
 
 def pooled_rates(base_runs: list, head_runs: list, k: int, tolerance: str, same: bool) -> tuple[int, int]:
@@ -262,8 +420,19 @@ def main() -> None:
     parser.add_argument("--no-hog", action="store_true", help="measure without the CPU hog")
     parser.add_argument("--pool", type=int, default=0, help="also judge pools of K sessions a side")
     parser.add_argument("--from", dest="folder", type=Path, help="re-evaluate the run files saved in FOLDER")
+    parser.add_argument("--duet", action="store_true", help="run base and head side by side, repeats in step")
+    parser.add_argument("--no-pin", action="store_true", help="duet: do not pin each side to its own core")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per measured process (default 1)")
+    parser.add_argument("--duet-tolerances", default="5%,10%,15%", help="duet: tolerances to report, comma-separated")
     args = parser.parse_args()
 
+    if args.duet:
+        if args.folder:
+            duets, described = load_duets(args.folder), f"duets from {args.folder}"
+        else:
+            duets, described = collect_duets(args)
+        report_duets(duets, described, args.duet_tolerances.split(","))
+        return
     if args.folder:
         runs, described = load(args.folder), f"runs from {args.folder}"
     else:

@@ -57,12 +57,14 @@ class Cegi:
         meter_factory,
         default_variant: str,
         work_model_factory=None,
+        pacer=None,
         variant_param=None,
         repeat: int = 1,
         cache_dir=None,
     ):
         self._meter_factory = meter_factory
         self._work_model_factory = work_model_factory  # () -> WorkModel | None
+        self._pacer = pacer  # DuetPacer: step repeats together with the other side of a duet
         self._cache_dir = cache_dir
         self.repeat = repeat
         self.record = Record(
@@ -180,13 +182,19 @@ class Cegi:
             run = RepeatRun(self._counting_pass(counted))
             yield run
             run.check_used()
-        for _ in range(self.repeat):
+        together = 0
+        for i in range(self.repeat):
+            if self._pacer is not None:  # outside the window: waiting is not the block's cost
+                together += self._pacer.wait(f"{self.record.nodeid} {phase} {len(self.record.windows)} {i}")
             handle_box: list[WindowHandle] = []
             run = RepeatRun(self._collect(meter, phase, handle_box))
             yield run
             run.check_used()
             windows.append(handle_box[0].finished(requests))
         combined = _combine(windows)
+        if self._pacer is not None:
+            duet = {"role": self._pacer.role, "repeats_together": together}
+            combined = dataclasses.replace(combined, details={**combined.details, "duet": duet})
         if "work" in counted:
             combined = self._modelled(combined, counted)
         self.record.windows.append(combined)

@@ -44,6 +44,7 @@ class SessionState:
     run_id: str | None = None  # xdist's test-run id, shared by all workers of a run
     meter: Meter | None = None
     work_model: Any = None  # WorkModel, built on first use
+    pacer: Any = None  # DuetPacer when this session is one side of a duet (measure/duet.py)
     reference_scores: dict[str, float | None] = field(default_factory=dict)  # task -> the reference test's score
     records: list[dict[str, Any]] = field(default_factory=list)  # finished Record dicts, in run order
     expected: int | None = None  # measured tests selected to run; None where this process never collected (xdist)

@@ -1,0 +1,97 @@
+"""Duet pacing: two pytest sessions (base and head) step through their repeats together.
+
+A duet runs the baseline's code and the pull request's code at the same time on one
+runner, so a neighbour's burst hits both (Bulej et al., "Duet Benchmarking", ICPE
+2020). Running at the same time is not enough: the two sessions drift apart by
+seconds, and a 10-30 s burst would then meet one repeat of one side only. So before
+each measured repeat, each session waits for the other at a barrier: a file per
+side and step in a shared folder. The later side finds the other's file at once,
+the earlier one polls for it every millisecond, so repeat i of both sides starts
+within about a millisecond.
+
+Each file holds the test and repeat the side is about to measure; a step whose two
+labels differ (the sides run different tests) is out of step, and the window says
+so. A side that waits longer than the timeout (the other side failed, or has fewer
+tests) stops pacing for the rest of its session rather than waiting again.
+
+Set by benchmarks/scripts/ab_energy.py --duet (and gate_power.py --duet); not a
+user-facing option:
+
+    CEGI_DUET_DIR      the shared folder (empty at the start)
+    CEGI_DUET_ROLE     base or head
+    CEGI_DUET_TIMEOUT  seconds to wait for the other side (default 120)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROLES = ("base", "head")
+POLL_S = 0.001
+
+
+class DuetError(ValueError):
+    """A duet environment that cannot work (unknown role, no folder)."""
+
+
+@dataclass
+class DuetPacer:
+    folder: Path
+    role: str
+    timeout_s: float = 120.0
+    step: int = 0
+    in_step: int = 0
+    out_of_step: int = 0
+    gave_up: bool = False
+    waited_s: float = 0.0  # time spent waiting for the other side, outside every window
+
+    @classmethod
+    def from_env(cls) -> DuetPacer | None:
+        folder = os.environ.get("CEGI_DUET_DIR")
+        if not folder:
+            return None
+        role = os.environ.get("CEGI_DUET_ROLE", "")
+        if role not in ROLES:
+            raise DuetError(f"CEGI_DUET_ROLE must be one of {', '.join(ROLES)} when CEGI_DUET_DIR is set, got {role!r}")
+        if not Path(folder).is_dir():
+            raise DuetError(f"CEGI_DUET_DIR {folder!r} is not a folder")
+        try:
+            timeout = float(os.environ.get("CEGI_DUET_TIMEOUT", "120"))
+        except ValueError:
+            raise DuetError(
+                f"CEGI_DUET_TIMEOUT must be a number of seconds, got {os.environ['CEGI_DUET_TIMEOUT']!r}"
+            ) from None
+        return cls(Path(folder), role, timeout)
+
+    @property
+    def other(self) -> str:
+        return ROLES[1 - ROLES.index(self.role)]
+
+    def wait(self, label: str) -> bool:
+        """Arrive at the next step and wait for the other side; True when both sides
+        are about to measure the same label together."""
+        if self.gave_up:
+            return False
+        self.step += 1
+        mine = self.folder / f"{self.role}-{self.step}"
+        tmp = mine.with_suffix(".tmp")
+        tmp.write_text(label, encoding="utf-8")
+        tmp.replace(mine)  # the other side never reads a half-written label
+        theirs = self.folder / f"{self.other}-{self.step}"
+        started = time.perf_counter()
+        while not theirs.exists():
+            if time.perf_counter() - started > self.timeout_s:
+                self.gave_up = True
+                self.out_of_step += 1
+                return False
+            time.sleep(POLL_S)
+        self.waited_s += time.perf_counter() - started
+        together = theirs.read_text(encoding="utf-8") == label
+        if together:
+            self.in_step += 1
+        else:
+            self.out_of_step += 1
+        return together

@@ -1,0 +1,118 @@
+"""Duet pacing: two sessions step through their repeats together (measure/duet.py)."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from pytest_cegi.measure.duet import DuetError, DuetPacer
+
+
+def _both(tmp_path, base_labels, head_labels, timeout=10.0):
+    pacers = {role: DuetPacer(tmp_path, role, timeout) for role in ("base", "head")}
+    arrived: dict[str, list[float]] = {"base": [], "head": []}
+    together: dict[str, list[bool]] = {"base": [], "head": []}
+
+    def side(role, labels, delay):
+        for label in labels:
+            time.sleep(delay)  # one side is slower between steps: the barrier waits for it
+            together[role].append(pacers[role].wait(label))
+            arrived[role].append(time.perf_counter())
+
+    threads = [
+        threading.Thread(target=side, args=("base", base_labels, 0.0)),
+        threading.Thread(target=side, args=("head", head_labels, 0.05)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return pacers, arrived, together
+
+
+def test_sides_leave_each_step_together(tmp_path):
+    labels = [f"t {i}" for i in range(5)]
+    pacers, arrived, together = _both(tmp_path, labels, labels)
+    assert together == {"base": [True] * 5, "head": [True] * 5}
+    # the fast side waited for the slow one at every step: they left within a few ms
+    assert max(abs(b - h) for b, h in zip(arrived["base"], arrived["head"], strict=True)) < 0.03
+    assert pacers["base"].waited_s > 0.15 and pacers["base"].in_step == 5
+
+
+def test_different_labels_are_out_of_step(tmp_path):
+    pacers, _, together = _both(tmp_path, ["a", "b", "c"], ["a", "x", "c"])
+    assert together["base"] == [True, False, True] and pacers["head"].out_of_step == 1
+
+
+def test_a_side_left_alone_gives_up_once(tmp_path):
+    pacer = DuetPacer(tmp_path, "base", timeout_s=0.05)
+    assert pacer.wait("a") is False and pacer.gave_up
+    started = time.perf_counter()
+    assert pacer.wait("b") is False  # no second wait
+    assert time.perf_counter() - started < 0.05
+
+
+@pytest.mark.parametrize(
+    ("env", "match"),
+    [
+        ({"CEGI_DUET_ROLE": "left"}, "CEGI_DUET_ROLE must be one of base, head"),
+        ({"CEGI_DUET_ROLE": "base", "CEGI_DUET_TIMEOUT": "soon"}, "CEGI_DUET_TIMEOUT must be a number"),
+    ],
+)
+def test_a_bad_duet_environment_is_a_clear_error(tmp_path, monkeypatch, env, match):
+    monkeypatch.setenv("CEGI_DUET_DIR", str(tmp_path))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(DuetError, match=match):
+        DuetPacer.from_env()
+
+
+def test_no_duet_folder_no_pacer(monkeypatch):
+    monkeypatch.delenv("CEGI_DUET_DIR", raising=False)
+    assert DuetPacer.from_env() is None
+
+
+SUITE = """
+import pytest
+
+@pytest.mark.cegi(task="qa")
+@pytest.mark.parametrize("case", range(2))
+def test_work(cegi, case):
+    cegi.measure_call(sum, range(1000))
+    cegi.record_score(1.0)
+"""
+
+
+def test_two_real_sessions_measure_their_repeats_together(pytester):
+    pytester.makepyfile(test_suite=SUITE)
+    steps = pytester.path / "steps"
+    steps.mkdir()
+    procs = []
+    for role in ("base", "head"):
+        env = dict(os.environ, CEGI_DUET_DIR=str(steps), CEGI_DUET_ROLE=role, CEGI_DUET_TIMEOUT="60")
+        cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-q"]
+        cmd += ["--cegi-meter=fake", "--cegi-repeat=3", f"--cegi-save={role}.json", "test_suite.py"]
+        procs.append(subprocess.Popen(cmd, cwd=pytester.path, env=env, stdout=subprocess.PIPE, text=True))
+    for proc in procs:
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+    for role in ("base", "head"):
+        run = json.loads((pytester.path / f"{role}.json").read_text())
+        duets = [r["windows"][0]["details"]["duet"] for r in run["records"]]
+        assert duets == [{"role": role, "repeats_together": 3}] * 2
+        assert not run["warnings"]
+    assert len(list(steps.glob("base-*"))) == 6  # 2 tests x 3 repeats, one barrier each
+
+
+def test_a_duet_side_refuses_xdist(pytester, monkeypatch):
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_suite=SUITE)
+    monkeypatch.setenv("CEGI_DUET_DIR", str(pytester.path))
+    monkeypatch.setenv("CEGI_DUET_ROLE", "base")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--cegi-meter=fake", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*a duet side runs in one process; drop -n*"])
