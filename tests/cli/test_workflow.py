@@ -50,7 +50,7 @@ def test_gate_measures_base_and_head_energy_on_the_same_runner():
     assert "fetch-depth: 0" in text  # the base commit is there to check out
     assert "benchmarks/scripts/ab_energy.py" in text
     assert "github.event.pull_request.base.sha" in text
-    assert "--repeat 5" in text
+    assert "--repeat 5" in text and "--duet" in text  # side by side, repeats in step
     assert "ab/ab.md" in text  # it reaches the sticky comment
     # Advisory until energy stops drifting between sessions on shared runners (README):
     # it warns, and only the budgets/scores/cost step fails the job.

@@ -25,15 +25,15 @@ class FakeMeter:
     def __init__(self, carbon):
         self._carbon = carbon
         self._energies = _cycle(os.environ.get("CEGI_FAKE_KWH", "1e-6"))
-        self._by_phase: dict[str, Iterator[float]] = {}
+        self._by_phase: dict[str, tuple[str, Iterator[float]]] = {}
 
     def _next_energy(self, phase: str) -> float:
         own = os.environ.get(f"CEGI_FAKE_KWH_{phase.upper()}")
         if own is None:
             return next(self._energies)
-        if phase not in self._by_phase:
-            self._by_phase[phase] = _cycle(own)
-        return next(self._by_phase[phase])
+        if self._by_phase.get(phase, ("",))[0] != own:  # read when it changes, so a test can set it
+            self._by_phase[phase] = (own, _cycle(own))
+        return next(self._by_phase[phase][1])
 
     def method(self) -> Method:
         return Method(
