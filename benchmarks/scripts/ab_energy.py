@@ -27,7 +27,7 @@ Exit status: 0 no energy regression (or advisory), 1 regression, 2 a usage or ru
 The installed pytest-cegi measures both sides (the same instrument for both).
 
     python benchmarks/scripts/ab_energy.py --base-ref origin/main --out cegi-out/ab \\
-        [--rounds 2] [--repeat 5] [--duet [--gate]] [-- benchmarks/ -k summarize]
+        [--rounds 2] [--repeat 5] [--duet [--gate] [--duet-mode alternate]] [-- benchmarks/ -k summarize]
 """
 
 from __future__ import annotations
@@ -84,8 +84,11 @@ def checked(side: str, code: int, output: str, save: Path) -> Path:
     return save
 
 
-def run_duet(checkouts: dict[str, Path], out: Path, repeat: int, cache: Path, tests: list[str]) -> dict[str, Path]:
-    """Both sides at once, repeats in step, each pinned to its own core where there are two."""
+def run_duet(
+    checkouts: dict[str, Path], out: Path, repeat: int, cache: Path, tests: list[str], mode: str = "together"
+) -> dict[str, Path]:
+    """Both sides at once, repeats in step (or taking turns: `mode="alternate"`, for one
+    GPU), each pinned to its own core where there are two."""
     folder = out / "duet-steps"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -94,7 +97,7 @@ def run_duet(checkouts: dict[str, Path], out: Path, repeat: int, cache: Path, te
     started = time.perf_counter()
     for i, side in enumerate(("base", "head")):
         cmd, env, saves[side] = side_command(side, checkouts[side], out, "duet", repeat, cache, tests)
-        env.update(CEGI_DUET_DIR=str(folder), CEGI_DUET_ROLE=side)
+        env.update(CEGI_DUET_DIR=str(folder), CEGI_DUET_ROLE=side, CEGI_DUET_MODE=mode)
         cpus = {cores[i]} if len(cores) >= 2 else None
         procs[side] = subprocess.Popen(
             cmd,
@@ -109,7 +112,7 @@ def run_duet(checkouts: dict[str, Path], out: Path, repeat: int, cache: Path, te
         output, _ = proc.communicate()
         checked(side, proc.returncode, output, saves[side])
     pinned = "each side on its own core" if len(cores) >= 2 else "one core: sides not pinned"
-    print(f"  duet ({pinned}): {time.perf_counter() - started:.0f} s", flush=True)
+    print(f"  duet ({mode}, {pinned}): {time.perf_counter() - started:.0f} s", flush=True)
     return saves
 
 
@@ -150,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--duet", action="store_true", help="run base and head side by side, repeats in step")
     parser.add_argument("--gate", action="store_true", help="with --duet: exit 1 on a regression")
+    parser.add_argument(
+        "--duet-mode",
+        choices=("together", "alternate"),
+        default="together",
+        help="with --duet: repeats at the same moment (CPU), or taking turns (one GPU: NVML counts the whole device)",
+    )
     parser.add_argument("tests", nargs="*", default=["benchmarks/"], help="pytest arguments after --")
     args = parser.parse_args(argv)
     if args.gate and not args.duet:
@@ -168,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.duet:
-            saves = run_duet({"base": base_dir, "head": ROOT}, out, args.repeat, cache, args.tests)
+            saves = run_duet({"base": base_dir, "head": ROOT}, out, args.repeat, cache, args.tests, args.duet_mode)
             return judge_duet(saves, out, args.tolerance, args.gate)
         sides = {"base": [], "head": []}
         for r in range(args.rounds):

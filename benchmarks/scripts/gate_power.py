@@ -208,17 +208,31 @@ def first_repeat_only(run: dict) -> dict:
     return run
 
 
-def duet_flags(pairs: list[tuple[dict, dict]], tolerance: str) -> tuple[int, int]:
-    """How many tests the duet rule flagged, of how many compared, over (base, head) runs."""
-    from pytest_cegi.core.run import Run
-    from pytest_cegi.judge.duet import compare_duet
+def duet_flags(pairs: list[tuple[dict, dict]], tolerance: str, rule: str = "paired") -> tuple[int, int]:
+    """How many tests a duet rule flagged, of how many compared, over (base, head) runs.
 
-    hits = [
-        r.status == "regression"
-        for b, h in pairs
-        for r in compare_duet(Run.from_dict(b), Run.from_dict(h), tolerance)
-        if r.status != "not compared"
-    ]
+    paired: the gate's rule (judge/duet.py); lowest: the lowest head repeat against the
+    lowest base repeat of the same duet, by the tolerance alone (for comparison)."""
+    from pytest_cegi.core.run import Run
+    from pytest_cegi.core.units import parse_tolerance
+    from pytest_cegi.judge.duet import compare_duet, paired_totals
+
+    if rule == "paired":
+        hits = [
+            r.status == "regression"
+            for b, h in pairs
+            for r in compare_duet(Run.from_dict(b), Run.from_dict(h), tolerance)
+            if r.status != "not compared"
+        ]
+        return sum(hits), len(hits)
+    limit = 1 + parse_tolerance(tolerance).value
+    hits = []
+    for b, h in pairs:
+        heads = {s.nodeid: s.record for s in Run.from_dict(h).records}
+        for saved in Run.from_dict(b).records:
+            totals, _ = paired_totals(saved.record, heads[saved.nodeid])
+            if totals:
+                hits.append(min(t[1] for t in totals) > limit * min(t[0] for t in totals))
     return sum(hits), len(hits)
 
 
@@ -321,13 +335,15 @@ def report_duets(duets: dict[float, list], described: str, tolerances: list[str]
     )
     print(header)
     print("|---" * (2 + len(levels)) + "|")
-    for tolerance in tolerances:
-        fa, n = duet_flags(unchanged, tolerance)
-        cells = [f"{fa}/{n} ({fa / n:.1%})" if n else "-"]
-        for lv in levels:
-            hit, m = duet_flags(duets[lv], tolerance)
-            cells.append(f"{hit}/{m} ({hit / m:.0%})" if m else "-")
-        print(f"| duet, paired ratios, {tolerance} | " + " | ".join(cells) + " |")
+    for rule in ("paired", "lowest"):
+        for tolerance in tolerances:
+            fa, n = duet_flags(unchanged, tolerance, rule)
+            cells = [f"{fa}/{n} ({fa / n:.1%})" if n else "-"]
+            for lv in levels:
+                hit, m = duet_flags(duets[lv], tolerance, rule)
+                cells.append(f"{hit}/{m} ({hit / m:.0%})" if m else "-")
+            name = "paired ratios (the gate's rule)" if rule == "paired" else "lowest vs lowest"
+            print(f"| duet, {name}, {tolerance} | " + " | ".join(cells) + " |")
     # The same sessions compared the usual way: base sides of different duets (sessions
     # at different times) by the energy rule, and each duet's head against the base
     # sides of the other duets, for detection.

@@ -14,11 +14,19 @@ labels differ (the sides run different tests) is out of step, and the window say
 so. A side that waits longer than the timeout (the other side failed, or has fewer
 tests) stops pacing for the rest of its session rather than waiting again.
 
+`CEGI_DUET_MODE=alternate` takes turns instead: at each step base measures its repeat
+while head waits, then head measures while base waits. That is the mode for one GPU:
+two processes on one GPU slow each other down, and NVML's energy counter is the whole
+device's, so measured together each side's window would hold both sides' energy.
+Alternating, each window holds its own side's work alone, and repeat i of both sides
+still lie seconds apart (docs/ci-gate.md, "Duet on a GPU runner").
+
 Set by benchmarks/scripts/ab_energy.py --duet (and gate_power.py --duet); not a
 user-facing option:
 
     CEGI_DUET_DIR      the shared folder (empty at the start)
     CEGI_DUET_ROLE     base or head
+    CEGI_DUET_MODE     together (default) or alternate
     CEGI_DUET_TIMEOUT  seconds to wait for the other side (default 120)
 """
 
@@ -30,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROLES = ("base", "head")
+MODES = ("together", "alternate")
 POLL_S = 0.001
 
 
@@ -42,6 +51,7 @@ class DuetPacer:
     folder: Path
     role: str
     timeout_s: float = 120.0
+    mode: str = "together"
     step: int = 0
     in_step: int = 0
     out_of_step: int = 0
@@ -58,40 +68,66 @@ class DuetPacer:
             raise DuetError(f"CEGI_DUET_ROLE must be one of {', '.join(ROLES)} when CEGI_DUET_DIR is set, got {role!r}")
         if not Path(folder).is_dir():
             raise DuetError(f"CEGI_DUET_DIR {folder!r} is not a folder")
+        mode = os.environ.get("CEGI_DUET_MODE", "together")
+        if mode not in MODES:
+            raise DuetError(f"CEGI_DUET_MODE must be one of {', '.join(MODES)}, got {mode!r}")
         try:
             timeout = float(os.environ.get("CEGI_DUET_TIMEOUT", "120"))
         except ValueError:
             raise DuetError(
                 f"CEGI_DUET_TIMEOUT must be a number of seconds, got {os.environ['CEGI_DUET_TIMEOUT']!r}"
             ) from None
-        return cls(Path(folder), role, timeout)
+        return cls(Path(folder), role, timeout, mode)
 
     @property
     def other(self) -> str:
         return ROLES[1 - ROLES.index(self.role)]
 
     def wait(self, label: str) -> bool:
-        """Arrive at the next step and wait for the other side; True when both sides
-        are about to measure the same label together."""
+        """Arrive at the next step and wait until this side may measure: with the other
+        side (together), or after it (alternate, head's turn) or before it (base's).
+        True when both sides measure the same label at this step."""
         if self.gave_up:
             return False
         self.step += 1
-        mine = self.folder / f"{self.role}-{self.step}"
-        tmp = mine.with_suffix(".tmp")
-        tmp.write_text(label, encoding="utf-8")
-        tmp.replace(mine)  # the other side never reads a half-written label
-        theirs = self.folder / f"{self.other}-{self.step}"
-        started = time.perf_counter()
-        while not theirs.exists():
-            if time.perf_counter() - started > self.timeout_s:
-                self.gave_up = True
-                self.out_of_step += 1
-                return False
-            time.sleep(POLL_S)
-        self.waited_s += time.perf_counter() - started
-        together = theirs.read_text(encoding="utf-8") == label
+        self._mark(f"{self.role}-{self.step}", label)
+        # together: both arrived. alternate: base goes once head arrived (so head is not
+        # measuring: it finished its last turn before arriving); head goes once base is done.
+        awaited = f"{self.other}-{self.step}"
+        if self.mode == "alternate" and self.role == "head":
+            awaited += ".done"
+        theirs = self._await(awaited)
+        if theirs is None:
+            return False
+        together = theirs == label
         if together:
             self.in_step += 1
         else:
             self.out_of_step += 1
         return together
+
+    def done(self) -> None:
+        """This side's repeat of the current step is measured (alternate: the other's turn)."""
+        if self.mode == "alternate" and not self.gave_up and self.step:
+            self._mark(f"{self.role}-{self.step}.done", self._label_of(f"{self.role}-{self.step}"))
+
+    def _mark(self, name: str, label: str) -> None:
+        mine = self.folder / name
+        tmp = self.folder / f".{name}.tmp"
+        tmp.write_text(label, encoding="utf-8")
+        tmp.replace(mine)  # the other side never reads a half-written label
+
+    def _label_of(self, name: str) -> str:
+        return (self.folder / name).read_text(encoding="utf-8")
+
+    def _await(self, name: str) -> str | None:
+        path = self.folder / name
+        started = time.perf_counter()
+        while not path.exists():
+            if time.perf_counter() - started > self.timeout_s:
+                self.gave_up = True
+                self.out_of_step += 1
+                return None
+            time.sleep(POLL_S)
+        self.waited_s += time.perf_counter() - started
+        return path.read_text(encoding="utf-8")

@@ -190,10 +190,12 @@ class Cegi:
             run = RepeatRun(self._collect(meter, phase, handle_box))
             yield run
             run.check_used()
+            if self._pacer is not None:
+                self._pacer.done()
             windows.append(handle_box[0].finished(requests))
         combined = _combine(windows)
         if self._pacer is not None:
-            duet = {"role": self._pacer.role, "repeats_together": together}
+            duet = {"role": self._pacer.role, "mode": self._pacer.mode, "repeats_together": together}
             combined = dataclasses.replace(combined, details={**combined.details, "duet": duet})
         if "work" in counted:
             combined = self._modelled(combined, counted)

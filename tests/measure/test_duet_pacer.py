@@ -43,6 +43,31 @@ def test_sides_leave_each_step_together(tmp_path):
     assert pacers["base"].waited_s > 0.15 and pacers["base"].in_step == 5
 
 
+def test_alternate_mode_takes_turns_and_never_overlaps(tmp_path):
+    """On one GPU the sides take turns: base's repeat i, then head's, then base's i + 1."""
+    pacers = {role: DuetPacer(tmp_path, role, 10.0, mode="alternate") for role in ("base", "head")}
+    spans: list[tuple[str, int, float, float]] = []
+    lock = threading.Lock()
+
+    def side(role):
+        for i in range(4):
+            assert pacers[role].wait(f"t {i}")
+            start = time.perf_counter()
+            time.sleep(0.02)  # the measured repeat
+            with lock:
+                spans.append((role, i, start, time.perf_counter()))
+            pacers[role].done()
+
+    threads = [threading.Thread(target=side, args=(role,)) for role in ("head", "base")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    spans.sort(key=lambda s: s[2])
+    assert [(role, i) for role, i, *_ in spans] == [(r, i) for i in range(4) for r in ("base", "head")]
+    assert all(a[3] <= b[2] for a, b in zip(spans, spans[1:], strict=False))  # no two repeats measured at once
+
+
 def test_different_labels_are_out_of_step(tmp_path):
     pacers, _, together = _both(tmp_path, ["a", "b", "c"], ["a", "x", "c"])
     assert together["base"] == [True, False, True] and pacers["head"].out_of_step == 1
@@ -61,6 +86,7 @@ def test_a_side_left_alone_gives_up_once(tmp_path):
     [
         ({"CEGI_DUET_ROLE": "left"}, "CEGI_DUET_ROLE must be one of base, head"),
         ({"CEGI_DUET_ROLE": "base", "CEGI_DUET_TIMEOUT": "soon"}, "CEGI_DUET_TIMEOUT must be a number"),
+        ({"CEGI_DUET_ROLE": "base", "CEGI_DUET_MODE": "sometimes"}, "CEGI_DUET_MODE must be one of together"),
     ],
 )
 def test_a_bad_duet_environment_is_a_clear_error(tmp_path, monkeypatch, env, match):
@@ -87,13 +113,15 @@ def test_work(cegi, case):
 """
 
 
-def test_two_real_sessions_measure_their_repeats_together(pytester):
+@pytest.mark.parametrize("mode", ["together", "alternate"])
+def test_two_real_sessions_step_through_their_repeats(pytester, mode):
     pytester.makepyfile(test_suite=SUITE)
     steps = pytester.path / "steps"
     steps.mkdir()
     procs = []
     for role in ("base", "head"):
         env = dict(os.environ, CEGI_DUET_DIR=str(steps), CEGI_DUET_ROLE=role, CEGI_DUET_TIMEOUT="60")
+        env["CEGI_DUET_MODE"] = mode
         cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-q"]
         cmd += ["--cegi-meter=fake", "--cegi-repeat=3", f"--cegi-save={role}.json", "test_suite.py"]
         procs.append(subprocess.Popen(cmd, cwd=pytester.path, env=env, stdout=subprocess.PIPE, text=True))
@@ -103,7 +131,7 @@ def test_two_real_sessions_measure_their_repeats_together(pytester):
     for role in ("base", "head"):
         run = json.loads((pytester.path / f"{role}.json").read_text())
         duets = [r["windows"][0]["details"]["duet"] for r in run["records"]]
-        assert duets == [{"role": role, "repeats_together": 3}] * 2
+        assert duets == [{"role": role, "mode": mode, "repeats_together": 3}] * 2
         assert not run["warnings"]
     assert len(list(steps.glob("base-*"))) == 6  # 2 tests x 3 repeats, one barrier each
 
