@@ -13,8 +13,10 @@ baseline run with every head run (detection), in these modes:
 
   machine-1     codecarbon's machine-level reading, first repeat, tolerance alone
                 (the rule 0.1 gated on; shown for reference, no longer a gate)
-  attributed-1  the process's attributed energy, first repeat, tolerance alone (what an
-                unrepeated window would give; such windows are not gated any more)
+  attributed-1  the process's attributed energy, first repeat, tolerance alone (10 %:
+                what an unrepeated window would give at the repeated rule's tolerance)
+  single-sample the gate's single-sample rule on each side's first repeat (beyond 2x
+                either way by default): what a `with cegi.measure():` block gets
   energy        the energy rule of `pytest-cegi compare` at its defaults: lowest of the
                 repeats beyond 10 %, and a one-sided Mann-Whitney U test agreeing
   cost          the counted FLOPs rule (1 %)
@@ -34,7 +36,20 @@ alarms, every K baseline sessions against every K head sessions for detection.
 
 The same-runner A/B at exactly +25 % (8 calls a window, so 2 extra calls are 25 %),
 base and head sessions alternated: `--runs 8 --head-runs 8 --levels 0.25 --calls 8
---pool 3`.
+--pool 3`. The single-sample rule against a 3x regression: `--levels 2.0`.
+
+`--duet` runs duets instead: a base session (unchanged) and a head session (unchanged
+for false alarms, +level for detection) at the same time, each pinned to its own core
+(`--no-pin` to let them float), repeats in step (`--duet-mode alternate`: taking
+turns). Each test is judged by the duet rule (pytest_cegi/judge/duet.py: paired
+head/base ratios, bootstrap interval) at each of `--duet-tolerances`, and, for
+comparison, by the lowest head repeat against the lowest base repeat of the same duet.
+The base sides of different duets are also compared as ordinary sessions (energy and
+single-sample rules), so both approaches are measured on the same sessions.
+`--threads N` sets torch's threads per measured process.
+
+    python benchmarks/scripts/gate_power.py --duet [--runs 8] [--head-runs 3] [--no-hog]
+        [--no-pin] [--duet-mode alternate] [--threads 1] [--duet-tolerances 5%,10%,15%]
 """
 
 from __future__ import annotations
@@ -141,7 +156,9 @@ def session(project: Path, out: Path, extra: float, repeat: int) -> float:
     return time.perf_counter() - started
 
 
-def duet(project: Path, work: Path, n: int, extra: float, repeat: int, pin: bool) -> tuple[dict, dict, float]:
+def duet(
+    project: Path, work: Path, n: int, extra: float, repeat: int, pin: bool, mode: str = "together"
+) -> tuple[dict, dict, float]:
     """Base (unchanged) and head (+extra) sessions at once, repeats in step; sides swap
     cores every other duet so a slower core is not always one side's."""
     folder = work / f"duet-{n}"
@@ -159,7 +176,7 @@ def duet(project: Path, work: Path, n: int, extra: float, repeat: int, pin: bool
             extra if side == "head" else 0.0,
             repeat,
             cpus[side],
-            {"CEGI_DUET_DIR": str(folder), "CEGI_DUET_ROLE": side},
+            {"CEGI_DUET_DIR": str(folder), "CEGI_DUET_ROLE": side, "CEGI_DUET_MODE": mode},
         )
         for side in ("base", "head")
     ]
@@ -290,7 +307,7 @@ def collect_duets(args: argparse.Namespace) -> tuple[dict[float, list], str]:
         order = sorted(range(len(schedule)), key=lambda i: (i % max(args.runs, 1), i))
         for n, i in enumerate(order):
             extra = schedule[i]
-            base, head, took = duet(project, work, n, extra, args.repeat, pin=not args.no_pin)
+            base, head, took = duet(project, work, n, extra, args.repeat, pin=not args.no_pin, mode=args.duet_mode)
             duets[extra].append((base, head))
             seconds.append(took)
             print(f"  duet {n + 1}/{len(schedule)} (+{extra:.0%}) {took:.1f} s", flush=True)
@@ -302,7 +319,8 @@ def collect_duets(args: argparse.Namespace) -> tuple[dict[float, list], str]:
     hog_text = "a CPU hog beside" if hogger else "no hog"
     median = sorted(seconds)[len(seconds) // 2]
     described = (
-        f"duets of {args.tests} tests, --cegi-repeat {args.repeat}, {args.threads} torch thread(s) a side, "
+        f"{args.duet_mode} duets of {args.tests} tests, --cegi-repeat {args.repeat}, "
+        f"{args.threads} torch thread(s) a side, "
         f"{pinned}, {hog_text}; median duet {median:.0f} s; run files: {work}"
     )
     return duets, described
@@ -438,6 +456,7 @@ def main() -> None:
     parser.add_argument("--from", dest="folder", type=Path, help="re-evaluate the run files saved in FOLDER")
     parser.add_argument("--duet", action="store_true", help="run base and head side by side, repeats in step")
     parser.add_argument("--no-pin", action="store_true", help="duet: do not pin each side to its own core")
+    parser.add_argument("--duet-mode", choices=("together", "alternate"), default="together")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per measured process (default 1)")
     parser.add_argument("--duet-tolerances", default="5%,10%,15%", help="duet: tolerances to report, comma-separated")
     args = parser.parse_args()
