@@ -372,6 +372,28 @@ def report_duets(duets: dict[float, list], described: str, tolerances: list[str]
             hit, m = rates(bases, [h for _, h in duets[lv]], mode, same=False)
             cells.append(f"{hit}/{m} ({hit / m:.0%})" if m else "-")
         print(f"| {mode}, across sessions | " + " | ".join(cells) + " |")
+    print(one_sample_spread(bases))
+
+
+def one_sample_spread(runs: list) -> str:
+    """How far one unchanged sample strays from another: the ratio of first repeats of the
+    same test in two sessions, larger over smaller, over every ordered pair of sessions
+    (the spread the single-sample tolerance must stay above)."""
+    ratios = []
+    for a, b in itertools.combinations(runs, 2):
+        fa = {r["nodeid"]: first_sample(r["windows"][0], False) for r in a["records"]}
+        for r in b["records"]:
+            x, y = fa.get(r["nodeid"]), first_sample(r["windows"][0], False)
+            if x and y:
+                ratios.append(max(x / y, y / x))
+    if not ratios:
+        return "one-sample spread: no pairs"
+    ratios.sort()
+    q = lambda p: ratios[min(len(ratios) - 1, int(p * len(ratios)))]  # noqa: E731
+    return (
+        f"one-sample spread between unchanged sessions (first repeats, larger/smaller, {len(ratios)} pairs): "
+        f"median {q(0.5):.2f}x, 95th percentile {q(0.95):.2f}x, 99th {q(0.99):.2f}x, largest {ratios[-1]:.2f}x"
+    )
 
 
 def write_project(work: Path, args: argparse.Namespace) -> Path:
@@ -494,6 +516,7 @@ def main() -> None:
             hit, m = rates(base, runs[lv], mode, same=False)
             cells.append(f"{hit}/{m} ({hit / m:.0%})" if m else "-")
         print(f"| {mode} | " + " | ".join(cells) + " |")
+    print(one_sample_spread(base))
     if args.pool:
         print(
             f"\nenergy rule on pools of {args.pool} sessions a side (what ab_energy.py --rounds {args.pool} compares)"
