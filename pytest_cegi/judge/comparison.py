@@ -166,10 +166,12 @@ class RecordComparison:
             if d.rule is None or d.status == "not compared":
                 continue
             threshold = None
-            if d.base is not None:
-                allowed = d.rule.tolerance.allowed_increase(d.base)
+            # The figures the rule compared: the record's, or a phase's lowest repeats
+            base, value = d.judged if d.judged is not None else (d.base, d.head)
+            if base is not None:
+                allowed = d.rule.tolerance.allowed_increase(base)
                 higher_better = d.quantity == "score" and (self.head is None or self.head.record.higher_is_better)
-                threshold = d.base - allowed if higher_better else d.base + allowed
+                threshold = base - allowed if higher_better else base + allowed
             failed = d.status in ("regression", "lost")
             message = d.reason
             if failed and self.configuration and d.quantity != "score":
@@ -178,7 +180,7 @@ class RecordComparison:
                 Check(
                     limit=f"regression:{d.quantity}",
                     threshold=threshold,
-                    value=d.head,
+                    value=value,
                     source=d.rule.source,
                     status="fail" if failed else "pass",
                     message=message,

@@ -99,6 +99,9 @@ class QuantityDelta:
     lowest: tuple[float, float] | None = None
     # the phase whose rule decided, when the record has more than one (each is judged apart)
     phase: str | None = None
+    # (baseline, head) figures the deciding rule compared, where not the record totals:
+    # a phase's lowest repeats, or a phase's figure measured once
+    judged: tuple[float, float] | None = None
 
     @property
     def delta(self) -> float | None:
@@ -128,6 +131,7 @@ class QuantityDelta:
             "test": self.test.describe() if self.test else None,
             "detectable": self.detectable,
             "lowest": list(self.lowest) if self.lowest else None,
+            "judged": list(self.judged) if self.judged else None,
             "phase": self.phase,
         }
 
@@ -247,6 +251,7 @@ class _PhaseVerdict:
     test: stats.TestResult | None = None
     lowest: tuple[float, float] | None = None
     detectable: float | None = None
+    judged: tuple[float, float] | None = None
 
 
 def _judge_measured(
@@ -274,6 +279,7 @@ def _judge_measured(
     delta.reason = "; ".join(f"{v.phase}: {v.reason}" if several else v.reason for v in verdicts)
     delta.rule, delta.test, delta.lowest = decisive.rule, decisive.test, decisive.lowest
     delta.detectable = decisive.detectable
+    delta.judged = decisive.judged if (several or decisive.lowest) else None
     delta.phase = decisive.phase if several else None
     delta.unrepeated = any(v.single for v in verdicts)
     return delta
@@ -300,6 +306,7 @@ def _judge_phase(quantity: str, base: PhaseSamples, head: PhaseSamples, rule: Ru
         counts += f", expected lowest of {n}"
     change = describe_change(quantity, b_low, h_low).replace(f"{quantity} ", f"{quantity} (lowest of {counts}) ", 1)
     verdict = _PhaseVerdict(base.phase, "unchanged", "", rule, single=False, lowest=(b_low, h_low))
+    verdict.judged = (b_low, h_low)
     verdict.detectable = stats.smallest_detectable_change(list(base.totals), list(head.totals))
     if verdict.detectable is not None:
         change += f"; smallest detectable change ±{100 * verdict.detectable:.1f}%"
@@ -338,7 +345,7 @@ def _judge_once(quantity: str, base: PhaseSamples, head: PhaseSamples, gross: Ru
     tol = gross.tolerance
     if direction is None and tol.relative and h_val * (1 + tol.value) < b_val:
         direction = "improvement"  # below the ratio 1 / (1 + t)
-    verdict = _PhaseVerdict(base.phase, direction or "unchanged", "", gross, single=True)
+    verdict = _PhaseVerdict(base.phase, direction or "unchanged", "", gross, single=True, judged=(b_val, h_val))
     hint = f"fewer than {MIN_REPEATS} repeats a side: gated against gross changes only"
     if direction is None:
         verdict.reason = f"{change}, within {limit}; {hint}"
