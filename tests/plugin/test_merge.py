@@ -121,8 +121,11 @@ def test_sharded_and_merged_equals_unsharded(suite, run, capsys):
     assert "0 regression(s)" in out and "0 added, 0 removed" in out
     # and the report is the merged run's: every test, the failing CEGI among them
     report = suite.path / "report.md"
-    assert main(["report", str(merged), "-o", str(report), "--no-plot"]) == OK
+    assert main(["report", str(merged), "-o", str(report)]) == OK
     text = report.read_text()
+    assert "Merged from 3 shards (1/3 (" in text
+    pytest.importorskip("matplotlib")
+    assert (suite.path / "report-pareto.png").stat().st_size > 0  # the plot takes it too
     assert "pricey" in text and "test_mt_tuned" in text
     assert "CEGI 2.37e-04 > ceiling 1.00e-04" in text
 
