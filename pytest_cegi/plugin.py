@@ -88,7 +88,10 @@ def _early_configured(early_config: pytest.Config) -> bool:
 
 
 def _pin_gpu(early_config: pytest.Config) -> None:
-    """An xdist worker on a host with GPUs: one device for this worker (measure/devices.py)."""
+    """An xdist worker on a host with GPUs: one device for this worker (measure/devices.py).
+    PYTEST_XDIST_WORKER is the only sign of a worker this early, and a pytest run started
+    inside a worker inherits it: pytest_configure undoes the pin where `workerinput`
+    shows the process is no worker."""
     from pytest_cegi.measure.devices import PinError, pin_worker
 
     try:
@@ -123,6 +126,11 @@ def _early_kernel_path(early_config: pytest.Config) -> str | None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     if getattr(config, "workerinput", None) is None:
+        if PIN in config.stash:  # not a worker after all: a run started inside one (see _pin_gpu)
+            from pytest_cegi.measure.devices import unpin
+
+            unpin(config.stash[PIN])
+            del config.stash[PIN]
         xdist_support.choose_distribution(config)
     else:
         xdist_support.adopt_controller_dist(config)
@@ -234,7 +242,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
         return None
     from pytest_cegi.measure.devices import visible_count
 
-    return visible_count() or None
+    # xdist asks on every process given `-n auto`, workers included: count the GPUs as
+    # they were before this process pinned itself.
+    return visible_count(pin=config.stash.get(PIN, None)) or None
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -171,7 +171,7 @@ def _score_against_reference(record: Record, reference_score: float | None, *, p
     return outcome
 
 
-def resolve_reference(record: Record, reference_score: float, *, enforce: bool) -> None:
+def resolve_reference(record: Record, reference_score: float | None, *, enforce: bool) -> None:
     """Judge a finished record against a reference score found after its session ended
     (`pytest-cegi merge`: the reference ran in another shard), by the rules `finish`
     applies in a session: gain, CEGI and carbon per gain, the ceiling check from the

@@ -222,6 +222,12 @@ def _resolve_references(records: list[_Entry], *, enforce: bool) -> list[str]:
     resolved = []
     for record, shard, _ in records:
         found = references.get(record.task)
+        waiting = budgets.REFERENCE_ELSEWHERE in record.notes  # a declared shard left it to the merge
+        if waiting and (found is None or found[0].score is None):
+            # no shard ran a reference with a score: judged as a session without one is
+            budgets.resolve_reference(record, None, enforce=enforce)
+            resolved.append(record.nodeid)
+            continue
         if record.reference or found is None or record.reference_score is not None:
             continue
         reference, where = found

@@ -53,6 +53,7 @@ class Pin:
     worker: str
     workers: int
     visible: int  # GPUs the workers are spread over
+    previous: str | None = None  # CUDA_VISIBLE_DEVICES before pinning (None: unset), for `unpin`
 
     @property
     def shared(self) -> bool:
@@ -151,14 +152,30 @@ def pin_worker(environ: MutableMapping[str, str] | None = None, lib: Any = None)
         )
     workers = int(environ.get(_WORKER_COUNT_ENV) or 0) or k + 1
     device = devices[k % len(devices)]
+    previous = environ.get("CUDA_VISIBLE_DEVICES")
     environ["CUDA_VISIBLE_DEVICES"] = device.cuda_visible
-    return Pin(device, f"gw{k}", workers, len(devices))
+    return Pin(device, f"gw{k}", workers, len(devices), previous)
 
 
-def visible_count(lib: Any = None) -> int:
-    """How many GPUs the workers would be spread over (0: none, or none NVML can map)."""
+def unpin(pin: Pin, environ: MutableMapping[str, str] | None = None) -> None:
+    """Undo `pin_worker`: for a process that only looked like a worker (a pytest run
+    started inside an xdist worker inherits PYTEST_XDIST_WORKER; pytest-xdist tells its
+    real workers apart only once conftest files have loaded)."""
+    environ = os.environ if environ is None else environ
+    if pin.previous is None:
+        environ.pop("CUDA_VISIBLE_DEVICES", None)
+    else:
+        environ["CUDA_VISIBLE_DEVICES"] = pin.previous
+
+
+def visible_count(lib: Any = None, pin: Pin | None = None) -> int:
+    """How many GPUs the workers would be spread over (0: none, or none NVML can map);
+    `pin`: this process's own pin, not counted (the devices as they were before it)."""
+    environ = dict(os.environ)
+    if pin is not None:
+        unpin(pin, environ)
     try:
-        return len(visible(list_devices(nvml() if lib is None else lib), os.environ))
+        return len(visible(list_devices(nvml() if lib is None else lib), environ))
     except PinError:
         return 0
 
@@ -182,4 +199,15 @@ def plan_note(workers: int, lib: Any = None) -> str | None:
     )
 
 
-__all__ = ["Device", "Pin", "PinError", "list_devices", "nvml", "pin_worker", "plan_note", "visible", "visible_count"]
+__all__ = [
+    "Device",
+    "Pin",
+    "PinError",
+    "list_devices",
+    "nvml",
+    "pin_worker",
+    "plan_note",
+    "unpin",
+    "visible",
+    "visible_count",
+]

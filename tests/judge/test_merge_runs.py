@@ -126,3 +126,24 @@ def test_cli_merge_writes_a_run_every_command_reads(make, tmp_path, capsys):
     assert any("ran in shard 1/2" in n for n in lora["notes"])
     assert main(["update", str(out), str(tmp_path / "baseline.json")]) == OK
     assert main(["compare", str(tmp_path / "baseline.json"), str(out)]) == OK
+
+
+def test_a_candidate_left_to_the_merge_without_any_reference_fails_its_ceiling(make):
+    """A shard defers a candidate's CEGI to the merge; if no shard ran the reference,
+    the merge judges it as a session without one would: undefined CEGI under a ceiling."""
+    from pytest_cegi.judge.budgets import REFERENCE_ELSEWHERE
+
+    waiting = make.record(
+        "lora",
+        score=0.6,
+        trainable_params=1000,
+        notes=[REFERENCE_ELSEWHERE],
+        limits={"ceiling": {"value": 1e-3, "source": "marker"}},
+        cegi_reason=REFERENCE_ELSEWHERE,
+    )
+    merged = _merge(make, _shard(make, [waiting], group=1, splits=1))
+    (record,) = merged.run["records"]
+    assert [(c["limit"], c["status"]) for c in record["checks"]] == [("ceiling", "fail")]
+    assert "no reference score for task 'sql'" in record["cegi_reason"]
+    assert record["verdict"] == "fail" and REFERENCE_ELSEWHERE not in record["notes"]
+    assert merged.failing == [f"{record['nodeid']}: fail"]

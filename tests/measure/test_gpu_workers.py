@@ -233,3 +233,16 @@ def test_an_unreadable_counter_makes_the_window_invalid():
         pass
     assert handle.result.error.startswith("NVML energy counter of GPU 0: Fake unreadable: RuntimeError: Not Supported")
     assert handle.result.invalid_reason
+
+
+def test_a_run_started_inside_a_worker_is_not_pinned(host, monkeypatch):
+    """pytest started from an xdist worker inherits PYTEST_XDIST_WORKER: its controller
+    must not keep a pin (its own workers would all see one GPU)."""
+    pytester, counters = host
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    result, run, log = _run(pytester, counters, "-n", "4")
+    assert result.ret == 0, result.stdout.str()
+    for entry in log:
+        assert entry["device"] == int(entry["worker"][2:])
+    assert {e["worker"] for e in log} == {"gw0", "gw1", "gw2", "gw3"}
