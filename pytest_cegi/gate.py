@@ -106,16 +106,24 @@ def finish_test(
     this attempt is appended, and the record carries their count and spend.
     """
     record.outcome = outcome
-    budgets.finish(record, spec, state.reference_scores.get(spec.task), error=error)
+    # A declared shard that ran no reference of this task: the merge judges its CEGI.
+    elsewhere = state.shard is not None and not record.reference and spec.task not in state.references_run
+    budgets.finish(record, spec, state.reference_scores.get(spec.task), error=error, reference_elsewhere=elsewhere)
+    record.device = state.device
     record.reruns = len(attempts)
     record.rerun_energy_kwh = sum(a[0] for a in attempts)
     record.rerun_emissions_kg = sum(a[1] for a in attempts)
     attempts.append((record.energy_kwh, record.emissions_kg))
     if baseline is not None:
-        record.checks += regression_checks(state, baseline, record)
+        checks = regression_checks(state, baseline, record)
+        if budgets.REFERENCE_ELSEWHERE in record.notes:  # no CEGI yet: compare judges the merged run's
+            checks = [c for c in checks if c.limit != "regression:cegi"]
+        record.checks += checks
     budgets.set_verdict(record, enforce=state.settings.enforce)
-    if record.reference and record.score is not None:
-        state.reference_scores[spec.task] = record.score
+    if record.reference:
+        state.references_run.add(spec.task)
+        if record.score is not None:
+            state.reference_scores[spec.task] = record.score
 
 
 def fails_test(record: Record, settings: Settings) -> bool:
@@ -137,6 +145,8 @@ class SessionRun:
 
         self.data = build_run(state.records, state.meter_method(), state.settings.as_dict(), machine=state.machine)
         self.data["warnings"] = run_warnings(state)
+        if state.shard is not None:
+            self.data["shard"] = state.shard.to_dict()
         if state.incomplete:
             self.data["incomplete"] = state.incomplete
         self.run: Run = Run.from_dict(self.data)

@@ -9,6 +9,7 @@ fixture) or --cegi-* options or [tool.cegi] configure it (issue 20: start-up cos
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from pytest_cegi import gate
     from pytest_cegi.judge import budgets
     from pytest_cegi.judge.comparison import Baseline
+    from pytest_cegi.measure.devices import Pin
     from pytest_cegi.measure.fixture import Cegi
     from pytest_cegi.measure.session import SessionState
 
@@ -44,9 +46,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("cegi", "pytest-cegi: quality and carbon budgets (also settable in [tool.cegi])")
     for option in CLI_OPTIONS:
         group.addoption(option.flag, **option.addoption_kwargs())
+    # Not a [tool.cegi] setting: it says which part of the suite this one command runs.
+    group.addoption(
+        "--cegi-shard",
+        dest="cegi_shard",
+        default=None,
+        metavar="GROUP/SPLITS",
+        help="this session runs shard GROUP of SPLITS of one suite (a CI matrix job); recorded in "
+        "--cegi-save for `pytest-cegi merge`. pytest-split's --splits/--group declare it too.",
+    )
 
 
 OMP_NOTE = pytest.StashKey[str]()
+PIN: pytest.StashKey[Pin] = pytest.StashKey()  # this xdist worker's GPU (measure/devices.py)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -58,8 +70,36 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser, args) -> 
     note = omp_wait_policy()
     if note:
         early_config.stash[OMP_NOTE] = note
+    if os.environ.get("PYTEST_XDIST_WORKER") and _early_configured(early_config):
+        _pin_gpu(early_config)  # before conftest files can import torch and initialise CUDA
     if _early_kernel_path(early_config) == "portable":
         _pin_portable_kernels()  # before conftest files import peft, which imports bitsandbytes
+
+
+def _early_configured(early_config: pytest.Config) -> bool:
+    """`_configured`, from the options known before conftest files load."""
+    if any(value is not None for value in cli_values(early_config.known_args_namespace).values()):
+        return True
+    pyproject = find_pyproject(early_config.rootpath, early_config.inipath)
+    try:
+        return pyproject is not None and b"cegi" in pyproject.read_bytes()
+    except OSError:
+        return False
+
+
+def _pin_gpu(early_config: pytest.Config) -> None:
+    """An xdist worker on a host with GPUs: one device for this worker (measure/devices.py).
+    PYTEST_XDIST_WORKER is the only sign of a worker this early, and a pytest run started
+    inside a worker inherits it: pytest_configure undoes the pin where `workerinput`
+    shows the process is no worker."""
+    from pytest_cegi.measure.devices import PinError, pin_worker
+
+    try:
+        pin = pin_worker()
+    except PinError as exc:
+        raise pytest.UsageError(f"pytest-cegi: {exc}") from None
+    if pin is not None:
+        early_config.stash[PIN] = pin
 
 
 def _early_kernel_path(early_config: pytest.Config) -> str | None:
@@ -86,6 +126,11 @@ def _early_kernel_path(early_config: pytest.Config) -> str | None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     if getattr(config, "workerinput", None) is None:
+        if PIN in config.stash:  # not a worker after all: a run started inside one (see _pin_gpu)
+            from pytest_cegi.measure.devices import unpin
+
+            unpin(config.stash[PIN])
+            del config.stash[PIN]
         xdist_support.choose_distribution(config)
     else:
         xdist_support.adopt_controller_dist(config)
@@ -143,6 +188,8 @@ def _new_state(config: pytest.Config) -> SessionState:
         is_worker=worker is not None,
         run_id=worker.get("testrunuid") if worker else None,
         pacer=_duet_pacer(worker is not None or getattr(config.option, "numprocesses", None)),
+        shard=_shard(config),
+        pin=config.stash.get(PIN, None),
     )
 
 
@@ -157,6 +204,21 @@ def _duet_pacer(parallel: object):
     if pacer is not None and parallel:
         raise pytest.UsageError("pytest-cegi: a duet side runs in one process; drop -n (pytest-xdist)")
     return pacer
+
+
+def _shard(config: pytest.Config):
+    """The shard this session runs: --cegi-shard GROUP/SPLITS or pytest-split's options."""
+    from pytest_cegi.core.shard import ShardError, declared_shard
+
+    try:
+        split = config.pluginmanager.has_plugin("pytest-split")  # --group is a generic name: only its own
+        return declared_shard(
+            getattr(config.option, "cegi_shard", None),
+            getattr(config.option, "splits", None) if split else None,
+            getattr(config.option, "group", None) if split else None,
+        )
+    except ShardError as exc:
+        raise pytest.UsageError(f"pytest-cegi: {exc}") from None
 
 
 def _pin_portable_kernels() -> None:
@@ -188,6 +250,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` on a host with GPUs: one worker per visible GPU (None: xdist's own count)."""
+    if not _configured(config):
+        return None
+    from pytest_cegi.measure.devices import visible_count
+
+    # xdist asks on every process given `-n auto`, workers included: count the GPUs as
+    # they were before this process pinned itself.
+    return visible_count(pin=config.stash.get(PIN, None)) or None
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
     xdist_support.tell_worker(node)
 
@@ -201,6 +275,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     note = xdist_support.distribution_note(config)
     if note:
         lines.append(f"cegi: {note}")
+    workers = xdist_support.worker_count(config)
+    if workers and _configured(config):
+        from pytest_cegi.measure.devices import plan_note
+
+        gpu_note = plan_note(workers)
+        if gpu_note:
+            lines.append(f"cegi: {gpu_note}")
     return lines
 
 

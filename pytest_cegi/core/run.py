@@ -84,6 +84,7 @@ class Run:
     warnings: tuple[str, ...] = ()
     packages: Mapping[str, str] = field(default_factory=dict)  # {distribution: version} of the stack that ran
     incomplete: str | None = None  # why a session cut short saved fewer tests than it selected
+    shards: tuple[str, ...] = ()  # a merged run's shards, "LABEL (FILE)" each (pytest-cegi merge)
 
     @classmethod
     def from_dict(cls, run: Mapping[str, Any]) -> Run:
@@ -99,6 +100,10 @@ class Run:
             warnings=tuple(run.get("warnings") or ()),
             packages=MappingProxyType(dict(run.get("packages") or {})),
             incomplete=run.get("incomplete"),
+            shards=tuple(
+                s["label"] if s["label"] == s["file"] else f"{s['label']} ({s['file']})"
+                for s in run.get("shards") or ()
+            ),
         )
 
     @functools.cached_property

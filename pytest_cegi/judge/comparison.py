@@ -420,18 +420,53 @@ class Baseline:
         return result
 
     def compare_run(self, head: Run) -> Comparison:
-        """Every record of `head` with its baseline twin, regressions first."""
-        env = self.environment(head.machine, head.meter)
-        results = [self._compared(base, rec, env) for base, rec in match_records(self.run.records, head.records)]
+        """Every record of `head` with its baseline twin, regressions first.
+
+        Records that name their own machine (a merged run's: each shard ran on its own
+        runner) are judged in the environment of that machine and meter against their
+        twin's, so measured energy is compared only between the same hardware while
+        counted cost and modelled figures compare across it; the others in the run's."""
+        run_env = self.environment(head.machine, head.meter)
+        envs: list[Environment] = [run_env]
+        results = []
+        for base, rec in match_records(self.run.records, head.records):
+            env = run_env
+            if _own_machine(base) or _own_machine(rec):
+                env = Environment.between(
+                    *_where(base, self.run),
+                    *_where(rec, head),
+                    allow_energy_mismatch=self.allow_energy_mismatch,
+                )
+                if env not in envs:
+                    envs.append(env)
+            results.append(self._compared(base, rec, env))
         results.sort(key=lambda r: (STATUS_ORDER.index(r.status), r.task, r.variant))
-        mismatches = env.mismatches + software_differences(_stack(self.run), _stack(head))
-        return Comparison(results, mismatches, env.refused, self.allow_energy_mismatch, self.run.created)
+        if len(envs) == 1:
+            mismatches, refused = list(run_env.mismatches), run_env.refused
+        else:  # per-record environments: the distinct mismatches, and what any of them refused
+            per_record = envs[1:] if not any(_own_machine(r) is None for r in head.records) else envs
+            mismatches = list({m.describe(): m for e in per_record for m in e.mismatches}.values())
+            refused = tuple(q for q in QUANTITIES if any(q in e.refused for e in per_record))
+        mismatches += software_differences(_stack(self.run), _stack(head))
+        return Comparison(results, mismatches, refused, self.allow_energy_mismatch, self.run.created)
 
     def _compared(self, base: SavedRecord | None, head: SavedRecord | None, env: Environment) -> RecordComparison:
         judged = self._judged.get(head.nodeid) if head is not None else None
         if judged is not None and judged[0] == env and judged[1].base is base:
             return replace(judged[1], head=head)  # the same judgement, beside the record as saved
         return compare_record(base, head, self.tolerances, env)
+
+
+def _own_machine(rec: SavedRecord | None) -> Mapping[str, Any] | None:
+    """The machine a record names itself (a merged run's records do), or None."""
+    return rec.record.machine if rec is not None and rec.record.machine else None
+
+
+def _where(rec: SavedRecord | None, run: Run) -> tuple[Mapping[str, Any] | None, Method | None]:
+    """(machine, meter) a record ran with: its own where it names them, else its run's."""
+    if rec is None:
+        return run.machine, run.meter
+    return _own_machine(rec) or run.machine, (rec.record.method if rec.record.machine else None) or run.meter
 
 
 def _stack(run: Run) -> dict[str, str]:

@@ -518,6 +518,11 @@ class _Report:
             lines.append(
                 f"- Machine: {escape.inline(machine['cpu'])} ({machine.get('cpu_count')} CPUs); {escape.inline(gpus)}."
             )
+        if self.run.shards:
+            lines.append(
+                f"- Merged from {len(self.run.shards)} shards ({escape.inline(', '.join(self.run.shards))}) by "
+                f"`pytest-cegi merge`; each record keeps its shard's machine and meter."
+            )
         repeat = self.run.settings.get("repeat")
         single = f"the single-sample tolerance ({single_sample_tolerance(self.run.settings).as_ratio()})"
         if repeat and repeat > 1:
