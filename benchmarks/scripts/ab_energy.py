@@ -98,7 +98,7 @@ def run_duet(
     for i, side in enumerate(("base", "head")):
         cmd, env, saves[side] = side_command(side, checkouts[side], out, "duet", repeat, cache, tests)
         env.update(CEGI_DUET_DIR=str(folder), CEGI_DUET_ROLE=side, CEGI_DUET_MODE=mode)
-        cpus = {cores[i]} if len(cores) >= 2 else None
+        cpus = {cores[i]} if len(cores) >= 2 and mode == "together" else None  # taking turns: any core
         procs[side] = subprocess.Popen(
             cmd,
             cwd=checkouts[side],
@@ -111,7 +111,7 @@ def run_duet(
     for side, proc in procs.items():
         output, _ = proc.communicate()
         checked(side, proc.returncode, output, saves[side])
-    pinned = "each side on its own core" if len(cores) >= 2 else "one core: sides not pinned"
+    pinned = "each side on its own core" if len(cores) >= 2 and mode == "together" else "sides not pinned"
     print(f"  duet ({mode}, {pinned}): {time.perf_counter() - started:.0f} s", flush=True)
     return saves
 

@@ -164,7 +164,7 @@ def duet(
     folder = work / f"duet-{n}"
     folder.mkdir()
     cores = sorted(os.sched_getaffinity(0))
-    pinned = pin and len(cores) >= 2
+    pinned = pin and len(cores) >= 2 and mode == "together"  # taking turns, a side may use any core
     order = ("base", "head") if n % 2 == 0 else ("head", "base")
     cpus = {side: ({cores[i]} if pinned else None) for i, side in enumerate(order)}
     outs = {side: work / f"duet-{n}-{side}-{extra if side == 'head' else 0.0}.json" for side in ("base", "head")}
@@ -315,7 +315,7 @@ def collect_duets(args: argparse.Namespace) -> tuple[dict[float, list], str]:
         stop.set()
         if hogger:
             hogger.join(timeout=5)
-    pinned = "each side pinned to its own core" if not args.no_pin else "unpinned"
+    pinned = "each side pinned to its own core" if not args.no_pin and args.duet_mode == "together" else "unpinned"
     hog_text = "a CPU hog beside" if hogger else "no hog"
     median = sorted(seconds)[len(seconds) // 2]
     described = (
