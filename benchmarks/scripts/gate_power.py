@@ -157,14 +157,15 @@ def session(project: Path, out: Path, extra: float, repeat: int) -> float:
 
 
 def duet(
-    project: Path, work: Path, n: int, extra: float, repeat: int, pin: bool, mode: str = "together"
+    project: Path, work: Path, n: int, extra: float, repeat: int, pin: bool | str, mode: str = "together"
 ) -> tuple[dict, dict, float]:
     """Base (unchanged) and head (+extra) sessions at once, repeats in step; sides swap
     cores every other duet so a slower core is not always one side's."""
     folder = work / f"duet-{n}"
     folder.mkdir()
     cores = sorted(os.sched_getaffinity(0))
-    pinned = pin and len(cores) >= 2 and mode == "together"  # taking turns, a side may use any core
+    swap = pin == "swap" and len(cores) >= 2 and mode == "together"
+    pinned = pin is True and len(cores) >= 2 and mode == "together"  # taking turns, a side may use any core
     order = ("base", "head") if n % 2 == 0 else ("head", "base")
     cpus = {side: ({cores[i]} if pinned else None) for i, side in enumerate(order)}
     outs = {side: work / f"duet-{n}-{side}-{extra if side == 'head' else 0.0}.json" for side in ("base", "head")}
@@ -176,7 +177,12 @@ def duet(
             extra if side == "head" else 0.0,
             repeat,
             cpus[side],
-            {"CEGI_DUET_DIR": str(folder), "CEGI_DUET_ROLE": side, "CEGI_DUET_MODE": mode},
+            {
+                "CEGI_DUET_DIR": str(folder),
+                "CEGI_DUET_ROLE": side,
+                "CEGI_DUET_MODE": mode,
+                **({"CEGI_DUET_CORES": f"{cores[0]},{cores[1]}"} if swap else {}),
+            },
         )
         for side in ("base", "head")
     ]
@@ -307,7 +313,8 @@ def collect_duets(args: argparse.Namespace) -> tuple[dict[float, list], str]:
         order = sorted(range(len(schedule)), key=lambda i: (i % max(args.runs, 1), i))
         for n, i in enumerate(order):
             extra = schedule[i]
-            base, head, took = duet(project, work, n, extra, args.repeat, pin=not args.no_pin, mode=args.duet_mode)
+            pin = "swap" if args.swap else not args.no_pin
+            base, head, took = duet(project, work, n, extra, args.repeat, pin=pin, mode=args.duet_mode)
             duets[extra].append((base, head))
             seconds.append(took)
             print(f"  duet {n + 1}/{len(schedule)} (+{extra:.0%}) {took:.1f} s", flush=True)
@@ -316,6 +323,8 @@ def collect_duets(args: argparse.Namespace) -> tuple[dict[float, list], str]:
         if hogger:
             hogger.join(timeout=5)
     pinned = "each side pinned to its own core" if not args.no_pin and args.duet_mode == "together" else "unpinned"
+    if args.swap and args.duet_mode == "together":
+        pinned = "the sides swapping cores at every repeat"
     hog_text = "a CPU hog beside" if hogger else "no hog"
     median = sorted(seconds)[len(seconds) // 2]
     described = (
@@ -479,6 +488,7 @@ def main() -> None:
     parser.add_argument("--duet", action="store_true", help="run base and head side by side, repeats in step")
     parser.add_argument("--no-pin", action="store_true", help="duet: do not pin each side to its own core")
     parser.add_argument("--duet-mode", choices=("together", "alternate"), default="together")
+    parser.add_argument("--swap", action="store_true", help="duet, together: the sides swap cores every repeat")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per measured process (default 1)")
     parser.add_argument("--duet-tolerances", default="5%,10%,15%", help="duet: tolerances to report, comma-separated")
     args = parser.parse_args()

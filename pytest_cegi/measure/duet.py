@@ -27,6 +27,9 @@ user-facing option:
     CEGI_DUET_DIR      the shared folder (empty at the start)
     CEGI_DUET_ROLE     base or head
     CEGI_DUET_MODE     together (default) or alternate
+    CEGI_DUET_CORES    two CPU ids, "0,1": together, the sides swap these cores at every
+                       step (base on the first at odd steps, head at even ones), so a
+                       neighbour camping on one core slows each side's repeats alike
     CEGI_DUET_TIMEOUT  seconds to wait for the other side (default 120)
 """
 
@@ -52,6 +55,7 @@ class DuetPacer:
     role: str
     timeout_s: float = 120.0
     mode: str = "together"
+    cores: tuple[int, int] | None = None  # swapped at every step (together mode)
     step: int = 0
     in_step: int = 0
     out_of_step: int = 0
@@ -77,7 +81,7 @@ class DuetPacer:
             raise DuetError(
                 f"CEGI_DUET_TIMEOUT must be a number of seconds, got {os.environ['CEGI_DUET_TIMEOUT']!r}"
             ) from None
-        return cls(Path(folder), role, timeout, mode)
+        return cls(Path(folder), role, timeout, mode, _cores(os.environ.get("CEGI_DUET_CORES")))
 
     @property
     def other(self) -> str:
@@ -99,12 +103,22 @@ class DuetPacer:
         theirs = self._await(awaited)
         if theirs is None:
             return False
+        core = self.core()
+        if core is not None:
+            _pin_process(core)
         together = theirs == label
         if together:
             self.in_step += 1
         else:
             self.out_of_step += 1
         return together
+
+    def core(self) -> int | None:
+        """The core this side measures the current step on, when swapping: base on the
+        first core at odd steps, head on it at even ones, so they never share one."""
+        if self.cores is None or self.mode != "together":
+            return None
+        return self.cores[(self.step + ROLES.index(self.role)) % 2]
 
     def done(self) -> None:
         """This side's repeat of the current step is measured (alternate: the other's turn)."""
@@ -131,3 +145,25 @@ class DuetPacer:
             time.sleep(POLL_S)
         self.waited_s += time.perf_counter() - started
         return path.read_text(encoding="utf-8")
+
+
+def _cores(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        first, second = (int(x) for x in text.split(","))
+    except ValueError:
+        raise DuetError(f"CEGI_DUET_CORES must be two CPU ids such as '0,1', got {text!r}") from None
+    available = os.sched_getaffinity(0)
+    if first == second or not {first, second} <= available:
+        raise DuetError(f"CEGI_DUET_CORES {text!r}: two different CPUs of this process's {sorted(available)}")
+    return first, second
+
+
+def _pin_process(core: int) -> None:
+    """Every thread of this process onto `core` (sched_setaffinity(0) moves only the caller)."""
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), {core})
+        except OSError:  # a thread that ended meanwhile
+            continue

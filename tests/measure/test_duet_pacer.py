@@ -144,3 +144,36 @@ def test_a_duet_side_refuses_xdist(pytester, monkeypatch):
     result = pytester.runpytest("-p", "no:cacheprovider", "--cegi-meter=fake", "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*a duet side runs in one process; drop -n*"])
+
+
+def test_swapping_sides_trade_cores_at_every_step(tmp_path):
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("needs two CPUs")
+    pair = (cores[0], cores[1])
+    base, head = (DuetPacer(tmp_path, role, 10.0, cores=pair) for role in ("base", "head"))
+    (tmp_path / "head-1").write_text("t 0")  # the other side has arrived at step 1
+    (tmp_path / "head-2").write_text("t 1")
+    original = os.sched_getaffinity(0)
+    try:
+        steps = []
+        for label in ("t 0", "t 1"):
+            assert base.wait(label)
+            steps.append((base.core(), os.sched_getaffinity(0)))
+    finally:
+        os.sched_setaffinity(0, original)
+    assert steps == [(pair[1], {pair[1]}), (pair[0], {pair[0]})]  # pinned, and swapped at the next step
+    head.step = 1
+    assert head.core() == pair[0]  # at each step the other side has the other core
+    assert DuetPacer(tmp_path, "base", 10.0, mode="alternate", cores=pair).core() is None
+
+
+def test_duet_cores_must_be_two_cpus_of_this_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("CEGI_DUET_DIR", str(tmp_path))
+    monkeypatch.setenv("CEGI_DUET_ROLE", "base")
+    monkeypatch.setenv("CEGI_DUET_CORES", "0,0")
+    with pytest.raises(DuetError, match="two different CPUs"):
+        DuetPacer.from_env()
+    monkeypatch.setenv("CEGI_DUET_CORES", "zero")
+    with pytest.raises(DuetError, match="two CPU ids"):
+        DuetPacer.from_env()
