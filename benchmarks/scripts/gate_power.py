@@ -91,7 +91,7 @@ def test_generate(cegi, handle, case):
     # CALLS generate() calls of 2 prompts each; the injected regression adds calls that
     # repeat the first ones: identical work, so the true cost rises by EXTRA exactly.
     batches = [[PROMPTS[(case * 7 + 2 * i + j) % len(PROMPTS)] for j in range(2)] for i in range({calls})]
-    batches += batches[: round(len(batches) * EXTRA)]
+    batches += (batches * 4)[: round(len(batches) * EXTRA)]  # EXTRA up to 4: up to 5x the work
     handle.on_requests, handle.on_tokens = cegi.count_requests, cegi.count_tokens
 
     def serve():
