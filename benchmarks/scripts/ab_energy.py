@@ -15,11 +15,12 @@ measures both sides here, in one job:
    they apply even where the project's budgets lift the energy rules against its
    committed baseline (as this project's own do).
 
-With `--duet`, base and head run at the same time instead, one session a side,
-each pinned to its own core where the machine has two, their repeats in step
-(pytest_cegi/measure/duet.py), and each test is judged on its paired head/base
-ratios with a bootstrap interval (pytest_cegi/judge/duet.py): a neighbour's burst
-hits both sides of a pair. The duet is advisory unless `--gate` is given: see
+With `--duet`, base and head run as one session a side, started together, their
+repeats paced by a barrier (pytest_cegi/measure/duet.py): taking turns by default
+(base's repeat i, then head's, seconds apart), or with `--duet-mode together` at the
+same moment, each pinned to its own core. Each test is judged on its paired head/base
+ratios with a bootstrap interval (pytest_cegi/judge/duet.py): a neighbour's burst or
+drift hits both sides of a pair. The duet is advisory unless `--gate` is given: see
 docs/ci-gate.md ("Duet") for the false-alarm and detection rates measured on this
 project's runner, which decide that.
 
@@ -156,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--duet-mode",
         choices=("together", "alternate"),
-        default="together",
-        help="with --duet: repeats at the same moment (CPU), or taking turns (one GPU: NVML counts the whole device)",
+        default="alternate",
+        help="with --duet: taking turns, base's repeat i then head's (default: measured better than together on "
+        "a 2-vCPU runner, and the mode for one GPU, whose NVML counter is the whole device's), or together, "
+        "each side on its own core (docs/ci-gate.md, Duet)",
     )
     parser.add_argument("tests", nargs="*", default=["benchmarks/"], help="pytest arguments after --")
     args = parser.parse_args(argv)
