@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_cegi.measure.calibrate import Fit, Measurement, fit, fit_summary, prices, residuals
+from pytest_cegi.measure.calibrate_fit import Fit, Measurement, fit, fit_summary, prices, residuals
 from pytest_cegi.measure.profile import PROFILE_SCHEMA, PROFILE_SCHEMA_VERSION, parse_profile
 
 KWH = 3.6e6  # joules per kWh
