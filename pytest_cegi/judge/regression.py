@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_cegi.core.record import Record
-from pytest_cegi.core.settings import DEFAULT_MAX_REGRESSION, DEFAULT_SINGLE_SAMPLE_TOLERANCE, REGRESSION_QUANTITIES
+from pytest_cegi.core.tolerances import DEFAULT_MAX_REGRESSION, DEFAULT_SINGLE_SAMPLE_TOLERANCE, REGRESSION_QUANTITIES
 from pytest_cegi.core.units import Tolerance, format_energy, format_mass, parse_tolerance
 from pytest_cegi.judge import stats
 from pytest_cegi.judge.phases import PhaseSamples, phase_samples

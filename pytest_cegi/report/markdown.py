@@ -19,7 +19,7 @@ from pytest_cegi.core.projection import Projection
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.run import Run, SavedRecord
 from pytest_cegi.core.run_file import atomic_write_text
-from pytest_cegi.core.settings import single_sample_tolerance
+from pytest_cegi.core.tolerances import single_sample_tolerance
 from pytest_cegi.core.units import display_mass_unit, format_count, format_gain, format_mass
 from pytest_cegi.core.window import measurement_kind
 from pytest_cegi.judge.comparison import STATUS_ORDER, Comparison, RecordComparison

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pytest_cegi.core.formula import NOTHING_TRAINED
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.run import Run, SavedRecord
-from pytest_cegi.core.settings import single_sample_tolerance
+from pytest_cegi.core.tolerances import single_sample_tolerance
 from pytest_cegi.core.units import format_count, format_energy, format_gain, format_mass
 from pytest_cegi.judge.regression import DETERMINISTIC_METERS
 from pytest_cegi.report.order import ordered
