@@ -22,12 +22,12 @@ from typing import Any
 
 from pytest_cegi.core.record import Check, Record
 from pytest_cegi.core.run import Run, SavedRecord
+from pytest_cegi.core.tolerances import SINGLE_SAMPLE
 from pytest_cegi.core.units import Tolerance, parse_tolerance
 from pytest_cegi.core.window import Method, meter_identity
 from pytest_cegi.judge.regression import (
     ENERGY_DERIVED,
     QUANTITIES,
-    SINGLE_SAMPLE,
     QuantityDelta,
     Tolerances,
     judge,
