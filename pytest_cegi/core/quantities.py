@@ -29,9 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pytest_cegi.core.record import Record
 from pytest_cegi.core.units import format_energy, format_mass
+
+if TYPE_CHECKING:  # settings read this table: an unused session never imports the record
+    from pytest_cegi.core.record import Record
 
 JUDGED = ("score", "counted", "modelled", "measured")
 UNITS = ("number", "mass", "energy")
