@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_cegi.core.meter_traits import traits_of
 from pytest_cegi.core.options import CLI_OPTIONS, cli_values, find_pyproject
 from pytest_cegi.measure import xdist as xdist_support  # imports pytest only
 
@@ -270,7 +271,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     s = _state(config).settings
     mode = "enforced" if s.enforce else "report only (use --cegi-budget to enforce)"
     lines = [f"cegi: meter {s.meter}, carbon factor {s.carbon.source}, budgets {mode}"]
-    if s.meter == "codecarbon" and OMP_NOTE in config.stash:
+    if traits_of(s.meter).attributes_cpu_time and OMP_NOTE in config.stash:
         lines.append(f"cegi: {config.stash[OMP_NOTE]}")
     note = xdist_support.distribution_note(config)
     if note:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-METERS = ("codecarbon", "flops", "fake")
+from pytest_cegi.core.meter_traits import METER_TRAITS
+
+METERS = tuple(METER_TRAITS)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_cegi.core.meter_traits import traits_of
 from pytest_cegi.core.quantities import QUANTITY, names
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.tolerances import (
@@ -144,17 +145,16 @@ def value_of(record: Record, quantity: str) -> float | None:
     return QUANTITY[quantity].read(record)
 
 
-# Meters whose figures are the same on every run of the same code: their energy is
-# judged like cost, by tolerance alone, repeated or not.
-DETERMINISTIC_METERS = ("flops",)
 # The fewest repeats a side with which the significance test can reach ALPHA at all
 # (2 vs 2: the smallest p is 1/6), so with which a measured quantity is gated: 3.
 MIN_REPEATS = next(n for n in range(1, 100) if stats.can_reach_significance(n, n))
 
 
 def is_deterministic(record: Record) -> bool:
+    """Figures the same on every run of the same code (core/meter_traits.py): their energy
+    is judged like cost, by tolerance alone, repeated or not."""
     method = record.method
-    return method is not None and method.meter in DETERMINISTIC_METERS
+    return method is not None and traits_of(method.meter).deterministic
 
 
 def judge(

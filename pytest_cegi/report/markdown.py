@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from pytest_cegi.core.formula import NOTHING_TRAINED
+from pytest_cegi.core.meter_traits import traits_of
 from pytest_cegi.core.projection import Projection
 from pytest_cegi.core.quantities import QUANTITIES
 from pytest_cegi.core.record import Record
@@ -24,7 +25,7 @@ from pytest_cegi.core.tolerances import single_sample_tolerance
 from pytest_cegi.core.units import display_mass_unit, format_count, format_gain, format_mass
 from pytest_cegi.core.window import measurement_kind
 from pytest_cegi.judge.comparison import STATUS_ORDER, Comparison, RecordComparison
-from pytest_cegi.judge.regression import DETERMINISTIC_METERS, QuantityDelta, format_delta, format_value
+from pytest_cegi.judge.regression import QuantityDelta, format_delta, format_value
 from pytest_cegi.judge.stats import ALPHA
 from pytest_cegi.report import escape
 from pytest_cegi.report.order import natural_key
@@ -526,7 +527,7 @@ class _Report:
                 f"repeats gives p ≤ {ALPHA}; windows measured once (such as fine-tuning) are gated "
                 f"against gross changes only, beyond {single}."
             )
-        elif self.run.meter is not None and self.run.meter.meter in DETERMINISTIC_METERS:
+        elif self.run.meter is not None and traits_of(self.run.meter.meter).deterministic:
             lines.append("- Windows measured once: counted figures, judged by tolerance alone.")
         else:
             lines.append(

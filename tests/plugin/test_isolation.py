@@ -83,6 +83,7 @@ def test_unmarked_project_is_unaffected(pytester):
 PLUGIN_IMPORTS = {
     "pytest_cegi",
     "pytest_cegi.core",
+    "pytest_cegi.core.meter_traits",  # the --cegi-meter choices (a table of names, no imports)
     "pytest_cegi.core.options",
     "pytest_cegi.measure",
     "pytest_cegi.measure.xdist",
