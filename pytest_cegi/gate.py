@@ -224,3 +224,27 @@ def write_plot(state: SessionState, run: Run) -> list[Path]:
     except PlotUnavailable as exc:
         warnings.warn(f"pytest-cegi: no plot written: {exc}", stacklevel=1)
         return []
+
+
+ERROR_CHARS = 600  # a raised message kept in the record: room for a library's fix
+
+
+def error_text(call: pytest.CallInfo[None]) -> str | None:
+    """ "ValueError: boom" when the test body raised (not a skip or xfail), else None."""
+    excinfo = call.excinfo
+    if excinfo is None or excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
+        return None
+    # The whole message on one line: libraries put the fix after the first line
+    # ("... requires the scipy library.\nYou can install it with pip: ...").
+    text = " ".join(str(excinfo.value).split())
+    if len(text) > ERROR_CHARS:
+        text = text[: ERROR_CHARS - 1] + "…"
+    return f"{excinfo.typename}: {text}" if text else excinfo.typename
+
+
+def stopped_reason(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> str | None:
+    """Why the session ended before running every selected test, or None."""
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "interrupted"
+    reason = session.shouldstop or session.shouldfail
+    return str(reason) if reason else None

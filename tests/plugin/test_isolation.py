@@ -88,6 +88,7 @@ PLUGIN_IMPORTS = {
     "pytest_cegi.measure",
     "pytest_cegi.measure.xdist",
     "pytest_cegi.plugin",
+    "pytest_cegi.startup",  # the session's start: imports only the options
 }
 
 
