@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_cegi import startup
-from pytest_cegi.core.meter_traits import traits_of
-from pytest_cegi.core.options import CLI_OPTIONS
+from pytest_cegi.core.options import CLI_OPTIONS, MARKER_HELP
 from pytest_cegi.measure import xdist as xdist_support  # imports pytest only
 
 if TYPE_CHECKING:
@@ -35,13 +34,6 @@ NODEID = pytest.StashKey[str]()  # node id before xdist's loadgroup adds "@group
 ATTEMPTS = pytest.StashKey[list]()  # earlier attempts of this item (pytest-rerunfailures)
 BASELINE: pytest.StashKey[Baseline | None] = pytest.StashKey()  # --cegi-baseline, typed once per process
 SESSION_RUN: pytest.StashKey[gate.SessionRun] = pytest.StashKey()  # the session's run, built once at its end
-
-MARKER_HELP = (
-    "cegi(task=None, metric=None, floor=None, ceiling=None, max_emissions=None, max_energy=None, "
-    "gain='relative', reference=None, phases=None, reference_score=None): "
-    "task-score floor and CEGI ceiling (kg CO2e per % gain per million trainable parameters) "
-    "and emission limits for this test; see pytest-cegi's README."
-)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -84,9 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     if getattr(config, "workerinput", None) is None:
         if PIN in config.stash:  # not a worker after all: a run started inside one (see startup.pin_gpu)
-            from pytest_cegi.measure.devices import unpin
-
-            unpin(config.stash[PIN])
+            startup.unpin(config.stash[PIN])
             del config.stash[PIN]
         xdist_support.choose_distribution(config)
     else:
@@ -130,22 +120,7 @@ def pytest_configure_node(node) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    s = _state(config).settings
-    mode = "enforced" if s.enforce else "report only (use --cegi-budget to enforce)"
-    lines = [f"cegi: meter {s.meter}, carbon factor {s.carbon.source}, budgets {mode}"]
-    if traits_of(s.meter).attributes_cpu_time and OMP_NOTE in config.stash:
-        lines.append(f"cegi: {config.stash[OMP_NOTE]}")
-    note = xdist_support.distribution_note(config)
-    if note:
-        lines.append(f"cegi: {note}")
-    workers = xdist_support.worker_count(config)
-    if workers and startup.configured(config):
-        from pytest_cegi.measure.devices import plan_note
-
-        gpu_note = plan_note(workers)
-        if gpu_note:
-            lines.append(f"cegi: {gpu_note}")
-    return lines
+    return startup.header_lines(config, _state(config).settings, config.stash.get(OMP_NOTE, None))
 
 
 def pytest_make_parametrize_id(config, val, argname):
@@ -170,20 +145,12 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     wanted = [item for item in items if _wants_cegi(item)]
     if not wanted:
         return
-    from pytest_cegi.core.settings import SettingsError
-    from pytest_cegi.judge import budgets
+    from pytest_cegi import gate
 
     state = _state(config)
     for item in wanted:
         item.stash[NODEID] = item.nodeid
-        marker = item.get_closest_marker("cegi")
-        try:
-            kwargs = budgets.parse_marker(item.nodeid, marker.args, marker.kwargs) if marker else {}
-        except SettingsError as exc:
-            raise pytest.UsageError(f"pytest-cegi: {exc}") from None
-        item.stash[SPEC] = budgets.resolve(
-            item.nodeid, getattr(item, "originalname", item.name), kwargs, state.settings.budgets
-        )
+        item.stash[SPEC] = gate.spec_of(item, state.settings)
         if state.is_worker:
             item.add_marker(pytest.mark.xdist_group(xdist_support.group_name(item.stash[SPEC].task)))
 
@@ -214,28 +181,13 @@ def pytest_cegi_references_and_order(session, config, items) -> None:
 @pytest.fixture
 def cegi(request: pytest.FixtureRequest) -> Cegi:
     """Measure windows, record scores and describe the model variant of this test."""
-    from pytest_cegi.judge import budgets
-    from pytest_cegi.measure import collection
-    from pytest_cegi.measure.fixture import Cegi
+    from pytest_cegi import gate
 
-    state = _state(request.config)
     item = request.node
+    state = _state(request.config)
     # No spec only when the fixture was requested dynamically (getfixturevalue).
-    spec = item.stash.get(SPEC, None) or budgets.resolve(
-        item.nodeid, getattr(item, "originalname", item.name), {}, state.settings.budgets
-    )
-    handle = Cegi(
-        nodeid=item.stash.get(NODEID, item.nodeid),
-        spec=spec,
-        meter_factory=state.get_meter,
-        work_model_factory=state.get_work_model,
-        pacer=state.pacer,
-        default_variant=collection.default_variant(item),
-        variant_param=collection.variant_param(item),
-        repeat=state.settings.repeat,
-        cache_dir=state.settings.cache_dir,
-    )
-    item.stash[HANDLE] = handle
+    spec = item.stash.get(SPEC, None) or gate.spec_of(item, state.settings)
+    handle = item.stash[HANDLE] = gate.new_handle(state, item, item.stash.get(NODEID, item.nodeid), spec)
     return handle
 
 
@@ -253,22 +205,8 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     if spec is None:
         return report
     from pytest_cegi import gate
-    from pytest_cegi.core.record import Record
-    from pytest_cegi.core.run import SavedRecord
-    from pytest_cegi.judge import budgets
-    from pytest_cegi.measure import collection
-    from pytest_cegi.report import junit
 
-    record = (
-        handle.record
-        if handle is not None
-        else Record(
-            nodeid=item.stash[NODEID],
-            task=spec.task,
-            variant=collection.default_variant(item),
-            reference=bool(spec.reference),
-        )
-    )
+    record = handle.record if handle is not None else gate.unmeasured_record(item, item.stash[NODEID], spec)
     gate.finish_test(
         state,
         record,
@@ -278,15 +216,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         error=gate.error_text(call),
         attempts=item.stash.setdefault(ATTEMPTS, []),
     )
-    report.cegi_record = record.to_dict()  # travels to the xdist controller with the report
-    # Replace, not add to, an earlier attempt's properties: one set per test.
-    item.user_properties[:] = [p for p in item.user_properties if not str(p[0]).startswith("cegi.")]
-    if not junit.forbids_properties(item.config):
-        item.user_properties.extend(junit.properties(SavedRecord.of(record)))
-    if report.passed and gate.fails_test(record, state.settings):
-        report.outcome = "failed"
-        # One line per violated limit; the first shows in pytest's short summary.
-        report.longrepr = "\n".join(budgets.failure_messages(record))
+    gate.put_on_report(item, report, record, state.settings)
     return report
 
 
@@ -323,22 +253,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or state.is_worker or not state.records:
         return
-    from pytest_cegi.report import junit, terminal
-    from pytest_cegi.report.paths import report_path
+    from pytest_cegi import gate
 
-    session_run = _session_run(config, state)
-    baseline = state.settings.baseline
-    terminal.write_summary(
-        terminalreporter,
-        session_run.run,
-        enforce=state.settings.enforce,
-        written=state.written,
-        comparison=session_run.comparison,
-        # named as the Markdown report names it: relative to the rootdir
-        baseline_label=report_path(baseline, state.settings.rootdir) if baseline else None,
-    )
-    if junit.forbids_properties(config):  # once per session, on the controller only
-        terminalreporter.write_line(junit.XUNIT2_NOTE)
+    gate.write_summary(terminalreporter, config, state, _session_run(config, state))
 
 
 @pytest.hookimpl(trylast=True)
@@ -348,10 +265,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         return
     from pytest_cegi import gate
 
-    state.stopped = gate.stopped_reason(session, exitstatus)
-    try:
-        gate.write_outputs(state, _session_run(session.config, state))
-    except OSError as exc:
-        session.config.get_terminal_writer().line(f"pytest-cegi: could not write results: {exc}", red=True)
-        if session.exitstatus == 0:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    state.stopped = gate.stopped_reason(session, exitstatus)  # before the run is built: it says so
+    gate.finish_session(session, state, _session_run(session.config, state))

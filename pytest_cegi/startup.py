@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_cegi.core.meter_traits import traits_of
 from pytest_cegi.core.options import cli_values, find_pyproject
+from pytest_cegi.measure import xdist as xdist_support
 
 if TYPE_CHECKING:
+    from pytest_cegi.core.settings import Settings
     from pytest_cegi.judge.comparison import Baseline
     from pytest_cegi.measure.devices import Pin
     from pytest_cegi.measure.session import SessionState
@@ -161,3 +164,29 @@ def _check_flops_profile(settings) -> None:
         load_profile(settings.flops_profile)
     except ProfileError as exc:
         raise pytest.UsageError(f"pytest-cegi: device profile: {exc}") from None
+
+
+def unpin(pin: Pin) -> None:
+    """Undo `pin_gpu` in a process that turned out to be no xdist worker."""
+    from pytest_cegi.measure.devices import unpin as undo
+
+    undo(pin)
+
+
+def header_lines(config: pytest.Config, s: Settings, omp_note: str | None) -> list[str]:
+    """pytest's header: the meter, carbon factor and mode; notes on threads and workers."""
+    mode = "enforced" if s.enforce else "report only (use --cegi-budget to enforce)"
+    lines = [f"cegi: meter {s.meter}, carbon factor {s.carbon.source}, budgets {mode}"]
+    if traits_of(s.meter).attributes_cpu_time and omp_note is not None:
+        lines.append(f"cegi: {omp_note}")
+    note = xdist_support.distribution_note(config)
+    if note:
+        lines.append(f"cegi: {note}")
+    workers = xdist_support.worker_count(config)
+    if workers and configured(config):
+        from pytest_cegi.measure.devices import plan_note
+
+        gpu_note = plan_note(workers)
+        if gpu_note:
+            lines.append(f"cegi: {gpu_note}")
+    return lines
