@@ -20,9 +20,10 @@ from pathlib import Path
 from pytest_cegi.core.projection import DeploymentError
 from pytest_cegi.core.run import Run
 from pytest_cegi.core.run_file import BaselineError, atomic_write_text, load_run, write_run
+from pytest_cegi.core.tolerances import SINGLE_SAMPLE
 from pytest_cegi.core.units import QuantityError, parse_tolerance
 from pytest_cegi.judge.comparison import Comparison, compare, record_tolerances
-from pytest_cegi.judge.regression import QUANTITIES, SINGLE_SAMPLE
+from pytest_cegi.judge.regression import QUANTITIES
 from pytest_cegi.report.paths import report_path
 
 OK, REGRESSED, USAGE, INTERNAL = 0, 1, 2, 3

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pytest_cegi.core.projection import Projection, project_run
+from pytest_cegi.core.quantities import QUANTITY
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.window import Method
 
@@ -60,16 +61,13 @@ class SavedRecord:
         return self.record.variant
 
     def figure(self, quantity: str) -> float | None:
-        """The stored figure of a compared quantity (judge/regression.py QUANTITIES)."""
-        if quantity == "score":
-            return self.record.score
-        if quantity == "cegi":
-            return self.record.cegi
-        if quantity == "modelled_energy":
-            return self.record.modelled_energy_kwh
-        if quantity == "modelled_emissions":
-            return self.record.modelled_emissions_kg
-        return {"cost": self.cost, "emissions": self.emissions_kg, "energy": self.energy_kwh}[quantity]
+        """The stored figure of a compared quantity (core/quantities.py): the total the
+        run file stored, where it stores one, else the record's own figure."""
+        q = QUANTITY[quantity]
+        if q.stored is None:
+            return q.read(self.record)
+        figure: float | None = getattr(self, q.stored)
+        return figure
 
 
 @dataclass(frozen=True)

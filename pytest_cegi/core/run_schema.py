@@ -330,7 +330,7 @@ def check_settings(s: object, field: str = "settings") -> None:
 
 
 def _check_tolerances(mr: dict[str, Any], field: str, *, allow_null: bool = False) -> None:
-    from pytest_cegi.core.settings import REGRESSION_KEYS as KEYS
+    from pytest_cegi.core.tolerances import REGRESSION_KEYS as KEYS
     from pytest_cegi.core.units import QuantityError, parse_tolerance
 
     for k, v in mr.items():

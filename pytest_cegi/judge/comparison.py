@@ -20,14 +20,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pytest_cegi.core.meter_traits import traits_of
 from pytest_cegi.core.record import Check, Record
 from pytest_cegi.core.run import Run, SavedRecord
+from pytest_cegi.core.tolerances import SINGLE_SAMPLE
 from pytest_cegi.core.units import Tolerance, parse_tolerance
 from pytest_cegi.core.window import Method, meter_identity
 from pytest_cegi.judge.regression import (
     ENERGY_DERIVED,
     QUANTITIES,
-    SINGLE_SAMPLE,
     QuantityDelta,
     Tolerances,
     judge,
@@ -108,7 +109,7 @@ def _mismatches(
     out: list[Mismatch] = []
     # The flops meter models energy from a declared device profile, not the
     # machine it runs on, so its figures stay comparable across hardware.
-    deterministic = bm is not None and hm is not None and bm.meter == hm.meter == "flops"
+    deterministic = bm is not None and hm is not None and bm.meter == hm.meter and traits_of(bm.meter).deterministic
     if not deterministic and (hardware := hardware_difference(base_machine, head_machine)):
         out.append(hardware)
     if bm is None or hm is None:  # a run that measured nothing has no meter to differ

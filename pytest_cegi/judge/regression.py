@@ -26,23 +26,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_cegi.core.meter_traits import traits_of
+from pytest_cegi.core.quantities import QUANTITY, names
 from pytest_cegi.core.record import Record
-from pytest_cegi.core.settings import DEFAULT_MAX_REGRESSION, DEFAULT_SINGLE_SAMPLE_TOLERANCE, REGRESSION_QUANTITIES
+from pytest_cegi.core.tolerances import (
+    DEFAULT_MAX_REGRESSION,
+    DEFAULT_SINGLE_SAMPLE_TOLERANCE,
+    REGRESSION_QUANTITIES,
+    SINGLE_SAMPLE,
+)
 from pytest_cegi.core.units import Tolerance, format_energy, format_mass, parse_tolerance
 from pytest_cegi.judge import stats
 from pytest_cegi.judge.phases import PhaseSamples, phase_samples
 
 QUANTITIES = REGRESSION_QUANTITIES
 # Quantities derived from measured energy: noisy, and meaningless across machines.
-ENERGY_DERIVED = ("emissions", "energy", "cegi")
+ENERGY_DERIVED = names("measured")
 # Modelled from counted work by a device profile: exact, judged by tolerance alone.
-MODELLED = ("modelled_energy", "modelled_emissions")
+MODELLED = names("modelled")
 
 # The same defaults `[tool.cegi] max_regression` starts from.
 DEFAULT_TOLERANCES = {q: parse_tolerance(t) for q, t in DEFAULT_MAX_REGRESSION.items()}
 DEFAULT_SOURCE = "default"
-# The key of the single-sample tolerance in a tolerance spec (beside the quantities).
-SINGLE_SAMPLE = "single_sample"
 
 # What callers may pass as tolerances: per quantity a Tolerance, something
 # parse_tolerance accepts ("10%", 0.01), a (tolerance, source) pair, or None
@@ -137,33 +142,19 @@ class QuantityDelta:
 
 
 def value_of(record: Record, quantity: str) -> float | None:
-    if quantity == "score":
-        return record.score
-    if quantity == "cost":
-        cost = record.cost()
-        return None if cost is None else float(cost[0])
-    if quantity == "cegi":
-        return record.cegi
-    if quantity == "modelled_energy":
-        return record.modelled_energy_kwh
-    if quantity == "modelled_emissions":
-        return record.modelled_emissions_kg
-    if not record.measured:
-        return None
-    return record.emissions_kg if quantity == "emissions" else record.energy_kwh
+    return QUANTITY[quantity].read(record)
 
 
-# Meters whose figures are the same on every run of the same code: their energy is
-# judged like cost, by tolerance alone, repeated or not.
-DETERMINISTIC_METERS = ("flops",)
 # The fewest repeats a side with which the significance test can reach ALPHA at all
 # (2 vs 2: the smallest p is 1/6), so with which a measured quantity is gated: 3.
 MIN_REPEATS = next(n for n in range(1, 100) if stats.can_reach_significance(n, n))
 
 
 def is_deterministic(record: Record) -> bool:
+    """Figures the same on every run of the same code (core/meter_traits.py): their energy
+    is judged like cost, by tolerance alone, repeated or not."""
     method = record.method
-    return method is not None and method.meter in DETERMINISTIC_METERS
+    return method is not None and traits_of(method.meter).deterministic
 
 
 def judge(
@@ -195,31 +186,32 @@ def judge(
         missing = "baseline" if b is None else "this run"
         delta.reason = f"{quantity} not available in {missing}" + _why_missing(quantity, base if b is None else head)
         return delta
-    if quantity == "cost":
+    judged = QUANTITY[quantity].judged
+    if judged == "counted":
         b_basis, h_basis = (base.cost() or (0, ""))[1], (head.cost() or (0, ""))[1]
         if b_basis != h_basis:
             delta.reason = f"cost not compared: baseline counted {b_basis}, this run {h_basis}"
             return delta
-    if quantity in MODELLED and base.modelled_by != head.modelled_by:
+    if judged == "modelled" and base.modelled_by != head.modelled_by:
         delta.reason = (
             f"{quantity} not compared: baseline {base.modelled_by}, this run {head.modelled_by} "
             f"(modelled figures compare only under one profile)"
         )
         return delta
-    if quantity in MODELLED and base.modelled_basis != head.modelled_basis:
+    if judged == "modelled" and base.modelled_basis != head.modelled_basis:
         delta.reason = (
             f"{quantity} not compared: baseline modelled {base.modelled_basis}, this run {head.modelled_basis}"
         )
         return delta
-    if quantity in ENERGY_DERIVED and not (is_deterministic(base) and is_deterministic(head)):
+    if judged == "measured" and not (is_deterministic(base) and is_deterministic(head)):
         return _judge_measured(delta, quantity, base, head, rule, single or DEFAULT_SINGLE_SAMPLE_RULE)
     limit = f"tolerance {rule.tolerance.text} ({rule.source})"
 
-    higher_is_better = quantity == "score" and head.higher_is_better
+    higher_is_better = judged == "score" and head.higher_is_better
     change = describe_change(quantity, b, h)
-    if quantity == "cost":
+    if judged == "counted":
         change += f" [{(head.cost() or (0, ''))[1]}]"
-    elif quantity in MODELLED:
+    elif judged == "modelled":
         change += f" [{head.modelled_basis}]"
     direction = _beyond(rule, b, h, higher_is_better)
     if direction is None:
@@ -364,15 +356,7 @@ def _why_missing(quantity: str, record: Record) -> str:
 
 
 def format_value(quantity: str, value: float | None) -> str:
-    if value is None:
-        return "-"
-    if quantity in ("emissions", "modelled_emissions"):
-        return format_mass(value)
-    if quantity in ("energy", "modelled_energy"):
-        return format_energy(value)
-    if quantity == "cost":
-        return f"{value:.4g}"
-    return f"{value:.4g}"
+    return QUANTITY[quantity].format(value)
 
 
 def format_delta(quantity: str, base: float | None, head: float | None) -> str:
@@ -382,11 +366,13 @@ def format_delta(quantity: str, base: float | None, head: float | None) -> str:
     diff = head - base
     if diff == 0:
         return "±0"
-    if quantity != "score" and base != 0:
+    q = QUANTITY[quantity]
+    if q.judged != "score" and base != 0:
         return f"{100 * diff / abs(base):+.1f}%"
-    if quantity == "emissions":
+    # from a zero base: a measured figure's change in its unit, others as a number
+    if q.judged == "measured" and q.unit == "mass":
         return ("+" if diff >= 0 else "-") + format_mass(abs(diff))
-    if quantity == "energy":
+    if q.judged == "measured" and q.unit == "energy":
         return ("+" if diff >= 0 else "-") + format_energy(abs(diff))
     return f"{diff:+.4g}"
 

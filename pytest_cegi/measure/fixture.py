@@ -43,7 +43,7 @@ class RepeatRun:
 def _should_count_work(meter) -> bool:
     """Count the work only when torch is already in use and the meter does not count
     it itself (the flops meter); never import torch for a test that does not use it."""
-    return "torch" in sys.modules and getattr(meter, "name", "") != "flops" and getattr(meter, "counts_flops", True)
+    return "torch" in sys.modules and not meter.traits.counts_work
 
 
 class Cegi:

@@ -11,6 +11,7 @@ from typing import Any
 from pytest_cegi.core.settings import Settings
 from pytest_cegi.core.shard import Shard
 from pytest_cegi.measure.devices import Pin
+from pytest_cegi.measure.meters import build_meter
 from pytest_cegi.measure.meters.base import Meter
 
 
@@ -20,14 +21,14 @@ def make_meter(settings: Settings, serialize_with: str | None = None, pin: Pin |
     A worker pinned to one GPU (`pin`) meters that device's own NVML counter and takes
     turns only with the workers on the same device: its CPU and RAM figures are its
     process's own (attributed), so windows on different GPUs may overlap."""
-    meter = _base_meter(settings)
-    if pin is not None and settings.meter != "flops":
+    meter = build_meter(settings)
+    if pin is not None and not meter.traits.deterministic:
         from pytest_cegi.measure.devices import nvml
         from pytest_cegi.measure.meters.device import DeviceMeter
 
         meter = DeviceMeter(meter, pin.device, nvml())
-    # FLOP counts are per thread, so only metered energy needs windows serialised.
-    if serialize_with is not None and settings.meter != "flops":
+    # Counted work is per thread, so only measured energy needs windows serialised.
+    if serialize_with is not None and not meter.traits.deterministic:
         from pytest_cegi.measure.meters.serial import SerializedMeter, lock_path
 
         path = lock_path(serialize_with)
@@ -38,20 +39,6 @@ def make_meter(settings: Settings, serialize_with: str | None = None, pin: Pin |
 def device_lock(path: str, index: int) -> str:
     """The window lock of one GPU's workers (removed with the run's lock: serial.py)."""
     return f"{path}.gpu{index}"
-
-
-def _base_meter(settings: Settings) -> Meter:
-    if settings.meter == "fake":
-        from pytest_cegi.measure.meters.fake import FakeMeter
-
-        return FakeMeter(settings.carbon)
-    if settings.meter == "flops":
-        from pytest_cegi.measure.meters.flops import FlopsMeter
-
-        return FlopsMeter(settings.carbon, profile=settings.flops_profile)
-    from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
-
-    return CodecarbonMeter(settings.carbon)
 
 
 @dataclass

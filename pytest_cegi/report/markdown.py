@@ -15,15 +15,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from pytest_cegi.core.formula import NOTHING_TRAINED
+from pytest_cegi.core.meter_traits import traits_of
 from pytest_cegi.core.projection import Projection
+from pytest_cegi.core.quantities import QUANTITIES
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.run import Run, SavedRecord
 from pytest_cegi.core.run_file import atomic_write_text
-from pytest_cegi.core.settings import single_sample_tolerance
+from pytest_cegi.core.tolerances import single_sample_tolerance
 from pytest_cegi.core.units import display_mass_unit, format_count, format_gain, format_mass
 from pytest_cegi.core.window import measurement_kind
 from pytest_cegi.judge.comparison import STATUS_ORDER, Comparison, RecordComparison
-from pytest_cegi.judge.regression import DETERMINISTIC_METERS, QUANTITIES, QuantityDelta, format_delta, format_value
+from pytest_cegi.judge.regression import QuantityDelta, format_delta, format_value
 from pytest_cegi.judge.stats import ALPHA
 from pytest_cegi.report import escape
 from pytest_cegi.report.order import natural_key
@@ -51,15 +53,6 @@ _ICONS = {
 }
 _VERDICT_ORDER = {"error": 0, "invalid": 1, "fail": 2, "warn": 3, "pass": 4}
 _STATUS_RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
-_HEADERS = {
-    "score": "Score",
-    "cost": "Cost",
-    "modelled_energy": "Modelled energy",
-    "modelled_emissions": "Modelled emissions",
-    "emissions": "Emissions",
-    "energy": "Energy",
-    "cegi": "CEGI",
-}
 
 
 def render(
@@ -331,11 +324,10 @@ class _Report:
             sample = entries[0].rec.record
             metric = sample.metric or "score"
             better = "higher" if sample.higher_is_better else "lower"
-            header = (
-                ["Variant", "Status", _HEADERS["score"], "Gain", "T_M"]
-                + [_HEADERS[q] for q in QUANTITIES[1:]]
-                + ["CO2e per gain", "Limits (source)"]
-            )
+            header = ["Variant", "Status"]
+            for q in QUANTITIES:  # a column per quantity; the gain and T_M after the score
+                header += [q.header, "Gain", "T_M"] if q.judged == "score" else [q.header]
+            header += ["CO2e per gain", "Limits (source)"]
             bad = sum(1 for e in entries if e.status in ("regression", "fail", "invalid"))
             title = f"#### {escape.inline(task)}"
             summary = f"{escape.html(task)}: {len(rows)} variants" + (f", {bad} failing" if bad else "")
@@ -358,14 +350,15 @@ class _Report:
     def task_row(self, entry: _Row) -> list[str]:
         rec = entry.rec
         approx = "≈ " if rec.estimate else ""
-        cells = []
-        for q in QUANTITIES:
+        cells: dict[str, str] = {}
+        for quantity in QUANTITIES:
+            q = quantity.name
             d = entry.deltas.get(q)
             if d is None:  # no baseline, or added or removed: one side only
                 value = format_value(q, rec.figure(q))
                 if q == "cegi" and not self.cmp:
                     value = _cegi_value(rec, value)
-                cells.append(f"was {value}" if entry.status == "removed" and value != "-" else value)
+                cells[q] = f"was {value}" if entry.status == "removed" and value != "-" else value
                 continue
             shown = format_value(q, d.head)
             if q == "cegi":
@@ -391,26 +384,27 @@ class _Report:
                     if beyond
                     else f", within {d.rule.tolerance.text}" + (" (single sample)" if d.unrepeated else "")
                 )
-            cells.append(shown + (f" ({change}{mark})" if change else ""))
-        # score and cost are not modelled: ≈ marks the energy-derived cells only, and
-        # always the figures modelled from counted work
-        score, cost, modelled_energy, modelled_emissions, *energy_derived = cells
+            cells[q] = shown + (f" ({change}{mark})" if change else "")
+        # scores and counted figures are not modelled: ≈ marks the measured cells of an
+        # estimate only, and always the figures modelled from counted work
         basis = rec.record.modelled_basis or ""
-        if ";" in basis:  # some windows (fine-tuning) not counted: say which the figure covers
-            covered = f" ({escape.cell(basis.split(';', 1)[0])} only)"
-            modelled_energy, modelled_emissions = modelled_energy + covered, modelled_emissions + covered
-        cells = [
-            score,
-            *_gain_and_params(rec.record),
-            cost,
-            _approx("≈ ", modelled_energy),
-            _approx("≈ ", modelled_emissions),
-        ] + [_approx(approx, c) for c in energy_derived]
+        # some windows (fine-tuning) not counted: say which the modelled figure covers
+        covered = f" ({escape.cell(basis.split(';', 1)[0])} only)" if ";" in basis else ""
+        row: list[str] = []
+        for quantity in QUANTITIES:
+            cell = cells[quantity.name]
+            if quantity.judged == "modelled":
+                cell = _approx("≈ ", cell + covered)
+            elif quantity.judged == "measured":
+                cell = _approx(approx, cell)
+            row.append(cell)
+            if quantity.judged == "score":
+                row += _gain_and_params(rec.record)
         extras = _extras(rec.record)
         if entry.status == "removed" and extras[0] != "-":
             extras[0] = "was " + extras[0]
         icon = _ICONS.get(entry.status or "", entry.status or "None")
-        return [_variant(rec.record), _status(rec.record, icon)] + cells + extras
+        return [_variant(rec.record), _status(rec.record, icon)] + row + extras
 
     # -- chart ---------------------------------------------------------------
     def chart(self) -> str:
@@ -533,7 +527,7 @@ class _Report:
                 f"repeats gives p ≤ {ALPHA}; windows measured once (such as fine-tuning) are gated "
                 f"against gross changes only, beyond {single}."
             )
-        elif self.run.meter is not None and self.run.meter.meter in DETERMINISTIC_METERS:
+        elif self.run.meter is not None and traits_of(self.run.meter.meter).deterministic:
             lines.append("- Windows measured once: counted figures, judged by tolerance alone.")
         else:
             lines.append(

@@ -7,11 +7,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_cegi.core.formula import NOTHING_TRAINED
+from pytest_cegi.core.meter_traits import traits_of
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.run import Run, SavedRecord
-from pytest_cegi.core.settings import single_sample_tolerance
+from pytest_cegi.core.tolerances import single_sample_tolerance
 from pytest_cegi.core.units import format_count, format_energy, format_gain, format_mass
-from pytest_cegi.judge.regression import DETERMINISTIC_METERS
 from pytest_cegi.report.order import ordered
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ def measured_once_lines(run: Run) -> list[str]:
     """Once per session: which measured windows ran once, and what a baseline
     comparison of such a window can and cannot catch."""
     method = run.meter
-    if method is None or method.meter in DETERMINISTIC_METERS:
+    if method is None or traits_of(method.meter).deterministic:
         return []
     by_phase: dict[str, int] = {}
     for saved in run.records:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_cegi.core.meter_traits import METER_TRAITS
 from pytest_cegi.core.window import Method, Window, WindowHandle
 from pytest_cegi.measure import devices
 from pytest_cegi.measure.meters.device import DeviceMeter
@@ -182,6 +183,7 @@ def test_pin_worker_respects_the_users_visible_devices():
 
 class _Inner:
     name = "fake"
+    traits = METER_TRAITS["fake"]
     METHOD = Method("fake", "fake", "NVML", 500.0, "test", True)
 
     def __init__(self, lib, gpu_kwh=0.5):

@@ -33,6 +33,7 @@ class DeviceMeter:
         self._lib = lib
         self._handle: Any = None
         self.name = meter.name
+        self.traits = meter.traits
 
     def method(self) -> Method:
         return dataclasses.replace(
@@ -40,8 +41,7 @@ class DeviceMeter:
         )
 
     def cache_identity(self) -> str:
-        inner = getattr(self._meter, "cache_identity", None)
-        return (inner() if inner else self.name) + f":gpu {self._device.name}"
+        return self._meter.cache_identity() + f":gpu {self._device.name}"
 
     def _read_mj(self) -> float:
         if self._handle is None:

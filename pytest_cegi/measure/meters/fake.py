@@ -16,11 +16,13 @@ import os
 import time
 from collections.abc import Iterator
 
+from pytest_cegi.core.meter_traits import METER_TRAITS
 from pytest_cegi.core.window import Method, Window, WindowHandle
 
 
 class FakeMeter:
     name = "fake"
+    traits = METER_TRAITS["fake"]
 
     def __init__(self, carbon):
         self._carbon = carbon
