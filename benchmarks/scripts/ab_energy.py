@@ -17,7 +17,7 @@ measures both sides here, in one job:
 
 With `--duet`, base and head run as one session a side, started together, their
 repeats paced by a barrier (pytest_cegi/measure/duet.py): taking turns by default
-(base's repeat i, then head's, seconds apart), or with `--duet-mode together` at the
+(in ABBA order, repeat by repeat, seconds apart), or with `--duet-mode together` at the
 same moment, each pinned to its own core. Each test is judged on its paired head/base
 ratios with a bootstrap interval (pytest_cegi/judge/duet.py): a neighbour's burst or
 drift hits both sides of a pair. The duet is advisory unless `--gate` is given: see
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "--duet-mode",
         choices=("together", "alternate"),
         default="alternate",
-        help="with --duet: taking turns, base's repeat i then head's (default: measured better than together on "
+        help="with --duet: taking turns, repeat by repeat in ABBA order (default: measured better than together on "
         "a 2-vCPU runner, and the mode for one GPU, whose NVML counter is the whole device's), or together, "
         "each side on its own core (docs/ci-gate.md, Duet)",
     )

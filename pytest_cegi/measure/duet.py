@@ -14,8 +14,9 @@ labels differ (the sides run different tests) is out of step, and the window say
 so. A side that waits longer than the timeout (the other side failed, or has fewer
 tests) stops pacing for the rest of its session rather than waiting again.
 
-`CEGI_DUET_MODE=alternate` takes turns instead: at each step base measures its repeat
-while head waits, then head measures while base waits. That is the mode for one GPU:
+`CEGI_DUET_MODE=alternate` takes turns instead: at each step one side measures its
+repeat while the other waits, then the other; base goes first at odd steps and head at
+even ones (ABBA), so neither always measures right after the other. That is the mode for one GPU:
 two processes on one GPU slow each other down, and NVML's energy counter is the whole
 device's, so measured together each side's window would hold both sides' energy.
 Alternating, each window holds its own side's work alone, and repeat i of both sides
@@ -95,10 +96,11 @@ class DuetPacer:
             return False
         self.step += 1
         self._mark(f"{self.role}-{self.step}", label)
-        # together: both arrived. alternate: base goes once head arrived (so head is not
-        # measuring: it finished its last turn before arriving); head goes once base is done.
+        # together: both arrived. alternate: the side going first goes once the other has
+        # arrived (so the other is not measuring: it finished its last turn before
+        # arriving); the side going second goes once the first is done.
         awaited = f"{self.other}-{self.step}"
-        if self.mode == "alternate" and self.role == "head":
+        if self.mode == "alternate" and not self.goes_first():
             awaited += ".done"
         theirs = self._await(awaited)
         if theirs is None:
@@ -112,6 +114,11 @@ class DuetPacer:
         else:
             self.out_of_step += 1
         return together
+
+    def goes_first(self) -> bool:
+        """alternate: base goes first at odd steps, head at even ones (ABBA order), so
+        neither side always measures right after the other (warm caches, a clock ramp)."""
+        return (self.step % 2 == 1) == (self.role == "base")
 
     def core(self) -> int | None:
         """The core this side measures the current step on, when swapping: base on the

@@ -44,7 +44,8 @@ def test_sides_leave_each_step_together(tmp_path):
 
 
 def test_alternate_mode_takes_turns_and_never_overlaps(tmp_path):
-    """On one GPU the sides take turns: base's repeat i, then head's, then base's i + 1."""
+    """On one GPU the sides take turns, in ABBA order: base then head at step 1, head
+    then base at step 2, ..."""
     pacers = {role: DuetPacer(tmp_path, role, 10.0, mode="alternate") for role in ("base", "head")}
     spans: list[tuple[str, int, float, float]] = []
     lock = threading.Lock()
@@ -64,7 +65,8 @@ def test_alternate_mode_takes_turns_and_never_overlaps(tmp_path):
     for t in threads:
         t.join()
     spans.sort(key=lambda s: s[2])
-    assert [(role, i) for role, i, *_ in spans] == [(r, i) for i in range(4) for r in ("base", "head")]
+    order = [("base", "head") if i % 2 == 0 else ("head", "base") for i in range(4)]  # ABBA
+    assert [(role, i) for role, i, *_ in spans] == [(r, i) for i in range(4) for r in order[i]]
     assert all(a[3] <= b[2] for a, b in zip(spans, spans[1:], strict=False))  # no two repeats measured at once
 
 
