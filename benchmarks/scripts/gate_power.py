@@ -55,6 +55,7 @@ single-sample rules), so both approaches are measured on the same sessions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import itertools
 import json
@@ -64,6 +65,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -265,31 +267,42 @@ def rates(base_runs: list, head_runs: list, mode: str, same: bool) -> tuple[int,
     return sum(hits), len(hits)
 
 
-def collect(args: argparse.Namespace) -> tuple[dict[float, list], str]:
-    """Run the sessions; {regression level: [run dict]} and a line describing them."""
-    work = Path(tempfile.mkdtemp(prefix="cegi-gate-power-"))
-    project = write_project(work, args)
+@contextlib.contextmanager
+def hog_beside(enabled: bool) -> Iterator[str]:
+    """A process spinning on one core while the sessions run; yields how to describe it."""
     stop = multiprocessing.Event()
-    hogger = None if args.no_hog else multiprocessing.Process(target=hog, args=(stop,), daemon=True)
+    hogger = multiprocessing.Process(target=hog, args=(stop,), daemon=True) if enabled else None
     if hogger:
         hogger.start()
-    runs: dict[float, list] = {0.0: [], **{level: [] for level in args.levels}}
-    seconds = []
     try:
-        # Interleave conditions so slow drifts of the machine hit all of them alike.
-        schedule = [0.0] * args.runs + [lv for lv in args.levels for _ in range(args.head_runs)]
-        order = sorted(range(len(schedule)), key=lambda i: (i % max(args.runs, 1), i))
-        for n, i in enumerate(order):
-            extra = schedule[i]
-            out = work / f"run-{n}-{extra}.json"
-            seconds.append(session(project, out, extra, args.repeat))
-            runs[extra].append(json.loads(out.read_text()))
-            print(f"  session {n + 1}/{len(schedule)} (+{extra:.0%}) {seconds[-1]:.1f} s", flush=True)
+        yield "a CPU hog on one core" if hogger else "no hog"
     finally:
         stop.set()
         if hogger:
             hogger.join(timeout=5)
-    hog_text = "a CPU hog on one core" if hogger else "no hog"
+
+
+def schedule(args: argparse.Namespace) -> list[float]:
+    """The regression level of each session (or duet) in turn, conditions interleaved so
+    slow drifts of the machine hit all of them alike."""
+    levels = [0.0] * args.runs + [lv for lv in args.levels for _ in range(args.head_runs)]
+    order = sorted(range(len(levels)), key=lambda i: (i % max(args.runs, 1), i))
+    return [levels[i] for i in order]
+
+
+def collect(args: argparse.Namespace) -> tuple[dict[float, list], str]:
+    """Run the sessions; {regression level: [run dict]} and a line describing them."""
+    work = Path(tempfile.mkdtemp(prefix="cegi-gate-power-"))
+    project = write_project(work, args)
+    runs: dict[float, list] = {0.0: [], **{level: [] for level in args.levels}}
+    seconds = []
+    levels = schedule(args)
+    with hog_beside(not args.no_hog) as hog_text:
+        for n, extra in enumerate(levels):
+            out = work / f"run-{n}-{extra}.json"
+            seconds.append(session(project, out, extra, args.repeat))
+            runs[extra].append(json.loads(out.read_text()))
+            print(f"  session {n + 1}/{len(levels)} (+{extra:.0%}) {seconds[-1]:.1f} s", flush=True)
     median = sorted(seconds)[len(seconds) // 2]
     described = (
         f"{args.tests} tests per session, --cegi-repeat {args.repeat}, {hog_text}; "
@@ -302,35 +315,24 @@ def collect_duets(args: argparse.Namespace) -> tuple[dict[float, list], str]:
     """Run duets (base unchanged beside head at each level); {level: [(base, head)]}."""
     work = Path(tempfile.mkdtemp(prefix="cegi-gate-power-duet-"))
     project = write_project(work, args)
-    stop = multiprocessing.Event()
-    hogger = None if args.no_hog else multiprocessing.Process(target=hog, args=(stop,), daemon=True)
-    if hogger:
-        hogger.start()
     duets: dict[float, list] = {0.0: [], **{level: [] for level in args.levels}}
     seconds = []
-    try:
-        schedule = [0.0] * args.runs + [lv for lv in args.levels for _ in range(args.head_runs)]
-        order = sorted(range(len(schedule)), key=lambda i: (i % max(args.runs, 1), i))
-        for n, i in enumerate(order):
-            extra = schedule[i]
-            pin = "swap" if args.swap else not args.no_pin
+    levels = schedule(args)
+    pin = "swap" if args.swap else not args.no_pin
+    with hog_beside(not args.no_hog) as hog_text:
+        for n, extra in enumerate(levels):
             base, head, took = duet(project, work, n, extra, args.repeat, pin=pin, mode=args.duet_mode)
             duets[extra].append((base, head))
             seconds.append(took)
-            print(f"  duet {n + 1}/{len(schedule)} (+{extra:.0%}) {took:.1f} s", flush=True)
-    finally:
-        stop.set()
-        if hogger:
-            hogger.join(timeout=5)
+            print(f"  duet {n + 1}/{len(levels)} (+{extra:.0%}) {took:.1f} s", flush=True)
     pinned = "each side pinned to its own core" if not args.no_pin and args.duet_mode == "together" else "unpinned"
     if args.swap and args.duet_mode == "together":
         pinned = "the sides swapping cores at every repeat"
-    hog_text = "a CPU hog beside" if hogger else "no hog"
     median = sorted(seconds)[len(seconds) // 2]
     described = (
         f"{args.duet_mode} duets of {args.tests} tests, --cegi-repeat {args.repeat}, "
-        f"{args.threads} torch thread(s) a side, "
-        f"{pinned}, {hog_text}; median duet {median:.0f} s; run files: {work}"
+        f"{args.threads} torch thread(s) a side, {pinned}, {hog_text} beside; median duet {median:.0f} s; "
+        f"run files: {work}"
     )
     return duets, described
 
