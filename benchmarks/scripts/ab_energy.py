@@ -93,7 +93,9 @@ def run_duet(
     folder = out / "duet-steps"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    cores = sorted(os.sched_getaffinity(0))
+    from pytest_cegi.measure.duet import pinnable_cores
+
+    cores = pinnable_cores()
     procs, saves = {}, {}
     started = time.perf_counter()
     for i, side in enumerate(("base", "head")):
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-ref", required=True, help="git ref of the base (e.g. origin/main or a SHA)")
     parser.add_argument("--out", default="cegi-out/ab", help="folder for runs and the Markdown comparison")
-    parser.add_argument("--rounds", type=int, default=2, help="base/head pairs, in ABBA order (default 2)")
+    parser.add_argument("--rounds", type=int, default=None, help="base/head pairs, in ABBA order (default 2)")
     parser.add_argument("--repeat", type=int, default=5, help="--cegi-repeat for every session (default 5)")
     parser.add_argument(
         "--tolerance", default="10%", help="energy and emissions tolerance of the comparison (default 10%%)"
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--duet-mode",
         choices=("together", "alternate"),
-        default="alternate",
+        default=None,
         help="with --duet: taking turns, repeat by repeat in ABBA order (default: measured better than together on "
         "a 2-vCPU runner, and the mode for one GPU, whose NVML counter is the whole device's), or together, "
         "each side on its own core (docs/ci-gate.md, Duet)",
@@ -166,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.gate and not args.duet:
         parser.error("--gate applies to --duet (the alternated A/B is advisory)")
+    if args.duet_mode is not None and not args.duet:
+        parser.error("--duet-mode applies to --duet")
+    if args.rounds is not None and args.duet:
+        parser.error("--rounds applies to the alternated A/B; a duet runs one session a side")
+    args.duet_mode = args.duet_mode or "alternate"
+    args.rounds = 2 if args.rounds is None else args.rounds
     if args.rounds < 1 or args.repeat < 3:
         parser.error("need --rounds >= 1 and --repeat >= 3 (fewer repeats cannot reach significance)")
 

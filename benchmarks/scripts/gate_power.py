@@ -165,7 +165,9 @@ def duet(
     cores every other duet so a slower core is not always one side's."""
     folder = work / f"duet-{n}"
     folder.mkdir()
-    cores = sorted(os.sched_getaffinity(0))
+    from pytest_cegi.measure.duet import pinnable_cores
+
+    cores = pinnable_cores()
     swap = pin == "swap" and len(cores) >= 2 and mode == "together"
     pinned = pin is True and len(cores) >= 2 and mode == "together"  # taking turns, a side may use any core
     order = ("base", "head") if n % 2 == 0 else ("head", "base")
@@ -495,6 +497,10 @@ def main() -> None:
     parser.add_argument("--duet-tolerances", default="5%,10%,15%", help="duet: tolerances to report, comma-separated")
     args = parser.parse_args()
 
+    if args.duet_mode == "alternate" and (args.swap or args.no_pin):
+        parser.error("--swap and --no-pin apply to --duet-mode together (taking turns, sides are never pinned)")
+    if not args.duet and (args.swap or args.no_pin or args.duet_mode != "together"):
+        parser.error("--swap, --no-pin and --duet-mode apply to --duet")
     if args.duet:
         if args.folder:
             duets, described = load_duets(args.folder), f"duets from {args.folder}"

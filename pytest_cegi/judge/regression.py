@@ -271,7 +271,7 @@ def _judge_measured(
     delta.reason = "; ".join(f"{v.phase}: {v.reason}" if several else v.reason for v in verdicts)
     delta.rule, delta.test, delta.lowest = decisive.rule, decisive.test, decisive.lowest
     delta.detectable = decisive.detectable
-    delta.judged = decisive.judged if (several or decisive.lowest) else None
+    delta.judged = decisive.judged  # what the deciding rule compared (lowest, or a phase's figure)
     delta.phase = decisive.phase if several else None
     delta.unrepeated = any(v.single for v in verdicts)
     return delta

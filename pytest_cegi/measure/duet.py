@@ -82,7 +82,7 @@ class DuetPacer:
             raise DuetError(
                 f"CEGI_DUET_TIMEOUT must be a number of seconds, got {os.environ['CEGI_DUET_TIMEOUT']!r}"
             ) from None
-        return cls(Path(folder), role, timeout, mode, _cores(os.environ.get("CEGI_DUET_CORES")))
+        return cls(Path(folder), role, timeout, mode, _cores(os.environ.get("CEGI_DUET_CORES"), mode))
 
     @property
     def other(self) -> str:
@@ -154,14 +154,23 @@ class DuetPacer:
         return path.read_text(encoding="utf-8")
 
 
-def _cores(text: str | None) -> tuple[int, int] | None:
+def pinnable_cores() -> list[int]:
+    """The CPUs this process may be pinned to, or [] where the OS cannot pin (macOS,
+    Windows: no sched_setaffinity); a duet then runs its sides unpinned."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    return sorted(getaffinity(0)) if getaffinity is not None else []
+
+
+def _cores(text: str | None, mode: str) -> tuple[int, int] | None:
     if not text:
         return None
+    if mode != "together":
+        raise DuetError(f"CEGI_DUET_CORES {text!r} applies to CEGI_DUET_MODE=together only (the sides take turns)")
     try:
         first, second = (int(x) for x in text.split(","))
     except ValueError:
         raise DuetError(f"CEGI_DUET_CORES must be two CPU ids such as '0,1', got {text!r}") from None
-    available = os.sched_getaffinity(0)
+    available = set(pinnable_cores())
     if first == second or not {first, second} <= available:
         raise DuetError(f"CEGI_DUET_CORES {text!r}: two different CPUs of this process's {sorted(available)}")
     return first, second

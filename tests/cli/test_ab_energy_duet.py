@@ -55,3 +55,18 @@ def test_duet_flags_the_test_that_got_costlier(tmp_path, gate, code):
     assert "| qa / a | 3 | 3.000 |" in report and "regression 🔴" in report
     assert ("(gating)" in report) is gate and ("Advisory:" in report) is not gate
     assert "REGRESSION  qa / a: head/base 3.000" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--duet-mode", "together"], "--duet-mode applies to --duet"),
+        (["--duet", "--rounds", "3"], "--rounds applies to the alternated A/B"),
+        (["--gate"], "--gate applies to --duet"),
+    ],
+)
+def test_options_that_would_do_nothing_are_refused(args, message):
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--base-ref", "HEAD", *args], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and message in done.stderr

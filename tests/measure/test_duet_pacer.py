@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pytest_cegi.measure.duet import DuetError, DuetPacer
+from pytest_cegi.measure.duet import DuetError, DuetPacer, pinnable_cores
 
 
 def _both(tmp_path, base_labels, head_labels, timeout=10.0):
@@ -149,9 +149,9 @@ def test_a_duet_side_refuses_xdist(pytester, monkeypatch):
 
 
 def test_swapping_sides_trade_cores_at_every_step(tmp_path):
-    cores = sorted(os.sched_getaffinity(0))
+    cores = pinnable_cores()
     if len(cores) < 2:
-        pytest.skip("needs two CPUs")
+        pytest.skip("needs two CPUs this OS can pin to")
     pair = (cores[0], cores[1])
     base, head = (DuetPacer(tmp_path, role, 10.0, cores=pair) for role in ("base", "head"))
     (tmp_path / "head-1").write_text("t 0")  # the other side has arrived at step 1
@@ -178,4 +178,8 @@ def test_duet_cores_must_be_two_cpus_of_this_process(tmp_path, monkeypatch):
         DuetPacer.from_env()
     monkeypatch.setenv("CEGI_DUET_CORES", "zero")
     with pytest.raises(DuetError, match="two CPU ids"):
+        DuetPacer.from_env()
+    monkeypatch.setenv("CEGI_DUET_CORES", "0,1")
+    monkeypatch.setenv("CEGI_DUET_MODE", "alternate")  # taking turns: cores would be ignored, so refused
+    with pytest.raises(DuetError, match="applies to CEGI_DUET_MODE=together only"):
         DuetPacer.from_env()
