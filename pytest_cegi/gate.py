@@ -20,7 +20,8 @@ from pytest_cegi.measure.session import SessionState
 if TYPE_CHECKING:
     from pytest_cegi.core.run import Run
     from pytest_cegi.core.window import Method
-    from pytest_cegi.judge.comparison import Baseline, Comparison, ToleranceSpec
+    from pytest_cegi.judge.comparison import Baseline, Comparison
+    from pytest_cegi.judge.regression import ToleranceSpec
     from pytest_cegi.measure.fixture import Cegi
 
 

@@ -31,6 +31,7 @@ from pytest_cegi.judge.regression import (
     QUANTITIES,
     QuantityDelta,
     Tolerances,
+    ToleranceSpec,
     judge,
     resolve_rules,
 )
@@ -497,24 +498,6 @@ def compare(
     return baseline.compare_run(_typed(head_run))
 
 
-def compare_one(
-    base_run: Run | Mapping[str, Any],
-    head: SavedRecord,
-    tolerances: Tolerances = None,
-    *,
-    machine: Mapping[str, Any] | None = None,
-    meter: Method | None = None,
-    allow_energy_mismatch: bool = False,
-) -> RecordComparison:
-    """Compare a single finished test with the baseline (status "added" when the
-    baseline has no twin); see Baseline.compare_test, which keeps the result."""
-    baseline = Baseline(_typed(base_run), tolerances, allow_energy_mismatch=allow_energy_mismatch)
-    return baseline.compare_test(head, machine=machine, meter=meter)
-
-
-ToleranceSpec = dict[str, "tuple[Tolerance, str] | None"]
-
-
 def record_tolerances(
     settings: Mapping[str, Any], overrides: dict[str, tuple[Tolerance, str]] | None = None
 ) -> Callable[[Record], ToleranceSpec]:
@@ -530,7 +513,7 @@ def record_tolerances(
     base = {q: (parse_tolerance(v), sources.get(q, "saved run settings")) for q, v in saved.items()}
 
     def for_record(record: Record) -> ToleranceSpec:
-        spec: ToleranceSpec = dict(base)
+        spec: dict[str, tuple[Tolerance, str] | None] = dict(base)
         own = record.max_regression_source or "budget entry"
         for q, text in (record.max_regression or {}).items():
             spec[q] = None if text is None else (parse_tolerance(text), f"{own} max_regression")

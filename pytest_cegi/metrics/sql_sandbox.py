@@ -406,17 +406,6 @@ def _readonly_uri(path: Path) -> str:
     return f"{path.resolve().as_uri()}?mode=ro&immutable=1"
 
 
-def open_readonly(db_path: str | os.PathLike) -> sqlite3.Connection:
-    """A locked-down, in-process connection that cannot write the file or create files next to it.
-
-    No time or memory bounds: those come from `SqlSandbox`'s child process.
-    """
-    path = Path(db_path).resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"SQLite database not found: {path}")
-    return _connect(_readonly_uri(path))
-
-
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
