@@ -4,7 +4,6 @@ checks, one verdict, whether it fails), and the session's run and files."""
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -74,21 +73,6 @@ def tolerances_for(settings: Settings) -> Callable[[Record], ToleranceSpec]:
     from pytest_cegi.judge.comparison import record_tolerances
 
     return record_tolerances(settings.as_dict())
-
-
-def refresh_command(save: str | os.PathLike[str] | None, baseline: str | os.PathLike[str] | None) -> str:
-    """The exact commands that make this run the baseline, through `update`'s checks."""
-    target = shown_path(baseline) if baseline else "BASELINE.json"
-    if save:
-        return f"pytest-cegi update {shown_path(save)} {target}"
-    return f"pytest --cegi-save RUN.json  # rerun the same tests, then:\npytest-cegi update RUN.json {target}"
-
-
-def shown_path(path: str | os.PathLike[str]) -> str:
-    """A path as the user would type it from here: relative to the working directory when inside it."""
-    from pytest_cegi.report.paths import report_path
-
-    return report_path(path, Path.cwd())
 
 
 def finish_test(
@@ -201,11 +185,11 @@ def meter_of(state: SessionState) -> Method | None:
 
 
 def write_markdown(state: SessionState, session: SessionRun) -> None:
-    from pytest_cegi.report import markdown
+    from pytest_cegi.report import markdown, paths
     from pytest_cegi.report.paths import report_path
 
     s = state.settings
-    refresh = refresh_command(s.save, s.baseline) if s.baseline else None
+    refresh = paths.refresh_command(s.save, s.baseline) if s.baseline else None
     text = markdown.render(
         session.run,
         session.comparison,
