@@ -38,7 +38,7 @@ class SerializedMeter:
 
     @contextlib.contextmanager
     def window(self, phase: str) -> Iterator[WindowHandle]:
-        import fcntl  # POSIX only; xdist on Windows runs unserialised (see README)
+        import fcntl  # POSIX only; xdist on Windows runs unserialised (see docs/scale-out.md)
 
         with open(self._path, "a+b") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
