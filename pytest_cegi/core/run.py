@@ -64,8 +64,9 @@ class SavedRecord:
         """The stored figure of a compared quantity (core/quantities.py): the total the
         run file stored, where it stores one, else the record's own figure."""
         q = QUANTITY[quantity]
-        if q.stored is None:
-            return q.read(self.record)
+        own = q.read(self.record)
+        if q.stored is None or own is None:  # None: the record has no such figure (e.g. not measured)
+            return own
         figure: float | None = getattr(self, q.stored)
         return figure
 

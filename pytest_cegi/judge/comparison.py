@@ -378,7 +378,7 @@ def compare_record(
                 f"(opt in with --cegi-allow-energy-mismatch, or --allow-energy-mismatch "
                 f"for pytest-cegi compare)"
             )
-        result.deltas[q] = judge(q, base.record, head.record, rules[q], refused=why, single=rules[SINGLE_SAMPLE])
+        result.deltas[q] = judge(q, base, head, rules[q], refused=why, single=rules[SINGLE_SAMPLE])
     statuses = {d.status for d in result.deltas.values()}
     if result.raised or "lost" in statuses:
         result.status = "error"
