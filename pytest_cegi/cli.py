@@ -22,7 +22,7 @@ from pytest_cegi.core.run import Run
 from pytest_cegi.core.run_file import BaselineError, atomic_write_text, load_run, write_run
 from pytest_cegi.core.tolerances import SINGLE_SAMPLE
 from pytest_cegi.core.units import QuantityError, parse_tolerance
-from pytest_cegi.judge.comparison import Comparison, compare, record_tolerances
+from pytest_cegi.judge.comparison import Comparison, compare, record_tolerances, saved_tolerances
 from pytest_cegi.judge.regression import QUANTITIES
 from pytest_cegi.report.paths import refresh_command, report_path
 
@@ -214,7 +214,7 @@ def _tolerances(args, head_run: Run):
                 f"(or {SINGLE_SAMPLE}, the tolerance of measured figures with too few repeats), got {item!r}"
             )
         overrides[quantity] = (parse_tolerance(value), "--max-regression")
-    return record_tolerances(head_run.settings, overrides)
+    return record_tolerances(saved_tolerances(head_run.settings), overrides)
 
 
 def _comparison(args, base: Run, head: Run) -> Comparison:

@@ -18,7 +18,6 @@ from pytest_cegi.measure.session import SessionState
 
 if TYPE_CHECKING:
     from pytest_cegi.core.run import Run
-    from pytest_cegi.core.window import Method
     from pytest_cegi.judge.comparison import Baseline, Comparison
     from pytest_cegi.judge.regression import ToleranceSpec
     from pytest_cegi.measure.fixture import Cegi
@@ -56,7 +55,7 @@ def run_warnings(state: SessionState) -> list[str]:
     if state.settings.carbon.warning:
         out.append(state.settings.carbon.warning)
     for entry in state.settings.budgets:
-        if not any(entry.applies_to(r["nodeid"], r["task"]) for r in state.records):
+        if not any(entry.applies_to(r.nodeid, r.task) for r in state.records):
             selector = " and ".join(
                 f"{k} = {v!r}" for k, v in (("match", entry.match), ("task", entry.task)) if v is not None
             )
@@ -72,7 +71,8 @@ def tolerances_for(settings: Settings) -> Callable[[Record], ToleranceSpec]:
     test's own budget entry, read through the same function `pytest-cegi compare` uses."""
     from pytest_cegi.judge.comparison import record_tolerances
 
-    return record_tolerances(settings.as_dict())
+    sources = settings.max_regression_sources  # every key has one ("default" at least)
+    return record_tolerances({q: (t, sources[q]) for q, t in settings.max_regression.items()})
 
 
 def finish_test(
@@ -129,7 +129,13 @@ class SessionRun:
         from pytest_cegi.core.run import Run
         from pytest_cegi.core.run_file import build_run
 
-        self.data = build_run(state.records, state.meter_method(), state.settings.as_dict(), machine=state.machine)
+        method = state.meter_method()
+        self.data = build_run(
+            [r.to_dict() for r in state.records],
+            method.to_dict() if method else None,
+            state.settings.as_dict(),
+            machine=state.machine,
+        )
         self.data["warnings"] = run_warnings(state)
         if state.shard is not None:
             self.data["shard"] = state.shard.to_dict()
@@ -172,16 +178,8 @@ def regression_checks(state: SessionState, baseline: Baseline, record: Record) -
     for the session's comparison); regressions become checks."""
     from pytest_cegi.core.run import SavedRecord
 
-    result = baseline.compare_test(SavedRecord.of(record), machine=state.machine, meter=meter_of(state))
+    result = baseline.compare_test(SavedRecord.of(record), machine=state.machine, meter=state.meter_method())
     return result.checks()
-
-
-def meter_of(state: SessionState) -> Method | None:
-    """This run's meter description, typed; None before anything was measured."""
-    from pytest_cegi.core.run import saved_method
-
-    method = state.meter_method()
-    return saved_method(method) if method else None
 
 
 def write_markdown(state: SessionState, session: SessionRun) -> None:

@@ -9,14 +9,13 @@ fixture) or --cegi-* options or [tool.cegi] configure it (issue 20: start-up cos
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_cegi import startup
-from pytest_cegi.core.options import CLI_OPTIONS, MARKER_HELP
+from pytest_cegi.core.options import CLI_OPTIONS, MARKER_HELP, SHARD_FLAG, SHARD_OPTION
 from pytest_cegi.measure import xdist as xdist_support  # imports pytest only
 
 if TYPE_CHECKING:
@@ -40,15 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("cegi", "pytest-cegi: quality and carbon budgets (also settable in [tool.cegi])")
     for option in CLI_OPTIONS:
         group.addoption(option.flag, **option.addoption_kwargs())
-    # Not a [tool.cegi] setting: it says which part of the suite this one command runs.
-    group.addoption(
-        "--cegi-shard",
-        dest="cegi_shard",
-        default=None,
-        metavar="GROUP/SPLITS",
-        help="this session runs shard GROUP of SPLITS of one suite (a CI matrix job); recorded in "
-        "--cegi-save for `pytest-cegi merge`. pytest-split's --splits/--group declare it too.",
-    )
+    group.addoption(SHARD_FLAG, **SHARD_OPTION)  # not a [tool.cegi] setting: see core/options.py
 
 
 OMP_NOTE = pytest.StashKey[str]()
@@ -57,19 +48,12 @@ PIN: pytest.StashKey[Pin] = pytest.StashKey()  # this xdist worker's GPU (measur
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser, args) -> None:
-    """Before conftest files import torch: make idle OpenMP threads sleep, so a test's
-    CPU time (its attributed energy) is its own work, not spinning beside a neighbour."""
-    from pytest_cegi.measure.meters.attribution import omp_wait_policy
-
-    note = omp_wait_policy()
+    """Before conftest files import torch, CUDA or bitsandbytes (startup.before_conftests)."""
+    note, pin = startup.before_conftests(early_config)
     if note:
         early_config.stash[OMP_NOTE] = note
-    if os.environ.get("PYTEST_XDIST_WORKER") and startup.early_configured(early_config):
-        pin = startup.pin_gpu()  # before conftest files can import torch and initialise CUDA
-        if pin is not None:
-            early_config.stash[PIN] = pin
-    if startup.early_kernel_path(early_config) == "portable":
-        startup.pin_portable_kernels()  # before conftest files import peft, which imports bitsandbytes
+    if pin is not None:
+        early_config.stash[PIN] = pin
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -234,7 +218,9 @@ class RecordCollector:
         # An attempt pytest-rerunfailures will retry is not kept: the last attempt's
         # record says how many reruns there were and what they spent.
         if data is not None and report.when == "call" and report.outcome != "rerun":
-            _state(self.config).records.append(data)
+            from pytest_cegi.core.record import Record
+
+            _state(self.config).records.append(Record.from_dict(data))  # the xdist transport's dict, typed again
 
 
 # -- end of session: summary and files -------------------------------------------------------

@@ -24,6 +24,23 @@ if TYPE_CHECKING:
     from pytest_cegi.measure.session import SessionState
 
 
+def before_conftests(early_config: pytest.Config) -> tuple[str | None, Pin | None]:
+    """What must happen before conftest files import torch: idle OpenMP threads sleep (so a
+    test's CPU time, its attributed energy, is its own work, not spinning beside a
+    neighbour); an xdist worker pins its GPU (before CUDA initialises); the portable
+    4-bit kernels are pinned (before peft imports bitsandbytes). Returns the OpenMP note
+    for the header and the worker's pin."""
+    import os
+
+    from pytest_cegi.measure.meters.attribution import omp_wait_policy
+
+    note = omp_wait_policy()
+    pin = pin_gpu() if os.environ.get("PYTEST_XDIST_WORKER") and early_configured(early_config) else None
+    if early_kernel_path(early_config) == "portable":
+        pin_portable_kernels()
+    return note or None, pin
+
+
 def early_configured(early_config: pytest.Config) -> bool:
     """`configured`, from the options known before conftest files load."""
     if any(value is not None for value in cli_values(early_config.known_args_namespace).values()):

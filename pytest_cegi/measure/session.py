@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_cegi.core.record import Record
 from pytest_cegi.core.settings import Settings
 from pytest_cegi.core.shard import Shard
+from pytest_cegi.core.window import Method
 from pytest_cegi.measure.devices import Pin
 from pytest_cegi.measure.meters import build_meter
 from pytest_cegi.measure.meters.base import Meter
@@ -53,7 +55,7 @@ class SessionState:
     references_run: set[str] = field(default_factory=set)  # tasks whose reference test ran in this process
     shard: Shard | None = None  # the part of a sharded suite this session runs (--cegi-shard, pytest-split)
     pin: Pin | None = None  # the GPU this xdist worker was pinned to (one worker per GPU), if any
-    records: list[dict[str, Any]] = field(default_factory=list)  # finished Record dicts, in run order
+    records: list[Record] = field(default_factory=list)  # finished records, in run order
     expected: int | None = None  # measured tests selected to run; None where this process never collected (xdist)
     stopped: str | None = None  # why the session ended before its last test (interrupted, -x, --maxfail)
     written: list[Path] = field(default_factory=list)  # files written at session end
@@ -102,13 +104,12 @@ class SessionState:
         of = f" of {self.expected}" if self.expected is not None else ""
         return f"the session stopped early ({self.stopped}): {len(self.records)}{of} measured tests ran"
 
-    def meter_method(self) -> dict[str, Any] | None:
+    def meter_method(self) -> Method | None:
+        """How this run measured: its meter's, or (the xdist controller, which measures
+        nothing itself) the first record's."""
         if self.meter is not None:
-            return self.meter.method().to_dict()
-        for record in self.records:
-            if record.get("method"):
-                return record["method"]
-        return None
+            return self.meter.method()
+        return next((r.method for r in self.records if r.method is not None), None)
 
     def close(self) -> None:
         if self.meter is not None:
