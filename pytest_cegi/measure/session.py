@@ -6,15 +6,17 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_cegi.core.record import Record
 from pytest_cegi.core.settings import Settings
 from pytest_cegi.core.shard import Shard
-from pytest_cegi.core.window import Method
 from pytest_cegi.measure.devices import Pin
 from pytest_cegi.measure.meters import build_meter
 from pytest_cegi.measure.meters.base import Meter
+
+if TYPE_CHECKING:  # an unused session imports no record (tests/plugin/test_isolation.py)
+    from pytest_cegi.core.record import Record
+    from pytest_cegi.core.window import Method
 
 
 def make_meter(settings: Settings, serialize_with: str | None = None, pin: Pin | None = None) -> Meter:
