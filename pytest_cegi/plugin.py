@@ -2,7 +2,7 @@
 
 pytest imports this module in every session of every project the plugin is installed
 in, and most of them never use it. So it imports only what registering the options
-and the marker needs; settings, the gate, the fixture's and the reports' modules are
+and the marker needs; settings, the lifecycle, the fixture's and the reports' modules are
 imported by the hooks that use them, once a test asks for cegi (the marker or the
 fixture) or --cegi-* options or [tool.cegi] configure it (issue 20: start-up cost).
 """
@@ -19,7 +19,7 @@ from pytest_cegi.core.options import CLI_OPTIONS, MARKER_HELP, SHARD_FLAG, SHARD
 from pytest_cegi.measure import xdist as xdist_support  # imports pytest only
 
 if TYPE_CHECKING:
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
     from pytest_cegi.judge import budgets
     from pytest_cegi.judge.comparison import Baseline
     from pytest_cegi.measure.devices import Pin
@@ -32,7 +32,7 @@ SPEC: pytest.StashKey[budgets.Spec] = pytest.StashKey()
 NODEID = pytest.StashKey[str]()  # node id before xdist's loadgroup adds "@group"
 ATTEMPTS = pytest.StashKey[list]()  # earlier attempts of this item (pytest-rerunfailures)
 BASELINE: pytest.StashKey[Baseline | None] = pytest.StashKey()  # --cegi-baseline, typed once per process
-SESSION_RUN: pytest.StashKey[gate.SessionRun] = pytest.StashKey()  # the session's run, built once at its end
+SESSION_RUN: pytest.StashKey[lifecycle.SessionResults] = pytest.StashKey()  # the session's run, built once at its end
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -129,12 +129,12 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     wanted = [item for item in items if _wants_cegi(item)]
     if not wanted:
         return
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
 
     state = _state(config)
     for item in wanted:
         item.stash[NODEID] = item.nodeid
-        item.stash[SPEC] = gate.spec_of(item, state.settings)
+        item.stash[SPEC] = lifecycle.spec_of(item, state.settings)
         if state.is_worker:
             item.add_marker(pytest.mark.xdist_group(xdist_support.group_name(item.stash[SPEC].task)))
 
@@ -165,13 +165,13 @@ def pytest_cegi_references_and_order(session, config, items) -> None:
 @pytest.fixture
 def cegi(request: pytest.FixtureRequest) -> Cegi:
     """Measure windows, record scores and describe the model variant of this test."""
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
 
     item = request.node
     state = _state(request.config)
     # No spec only when the fixture was requested dynamically (getfixturevalue).
-    spec = item.stash.get(SPEC, None) or gate.spec_of(item, state.settings)
-    handle = item.stash[HANDLE] = gate.new_handle(state, item, item.stash.get(NODEID, item.nodeid), spec)
+    spec = item.stash.get(SPEC, None) or lifecycle.spec_of(item, state.settings)
+    handle = item.stash[HANDLE] = lifecycle.new_handle(state, item, item.stash.get(NODEID, item.nodeid), spec)
     return handle
 
 
@@ -188,19 +188,19 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     handle = item.stash.get(HANDLE, None)
     if spec is None:
         return report
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
 
-    record = handle.record if handle is not None else gate.unmeasured_record(item, item.stash[NODEID], spec)
-    gate.finish_test(
+    record = handle.record if handle is not None else lifecycle.unmeasured_record(item, item.stash[NODEID], spec)
+    lifecycle.finish_test(
         state,
         record,
         spec,
         baseline=item.config.stash[BASELINE],
         outcome=report.outcome,
-        error=gate.error_text(call),
+        error=lifecycle.error_text(call),
         attempts=item.stash.setdefault(ATTEMPTS, []),
     )
-    gate.put_on_report(item, report, record, state.settings)
+    lifecycle.put_on_report(item, report, record, state.settings)
     return report
 
 
@@ -226,12 +226,12 @@ class RecordCollector:
 # -- end of session: summary and files -------------------------------------------------------
 
 
-def _session_run(config: pytest.Config, state: SessionState) -> gate.SessionRun:
+def _session_run(config: pytest.Config, state: SessionState) -> lifecycle.SessionResults:
     """The session's run and comparison, built once for the files and the summary."""
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
 
     if SESSION_RUN not in config.stash:
-        config.stash[SESSION_RUN] = gate.SessionRun(state, config.stash[BASELINE])
+        config.stash[SESSION_RUN] = lifecycle.SessionResults(state, config.stash[BASELINE])
     return config.stash[SESSION_RUN]
 
 
@@ -239,9 +239,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or state.is_worker or not state.records:
         return
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
 
-    gate.write_summary(terminalreporter, config, state, _session_run(config, state))
+    lifecycle.write_summary(terminalreporter, config, state, _session_run(config, state))
 
 
 @pytest.hookimpl(trylast=True)
@@ -249,7 +249,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or state.is_worker or not state.records:
         return
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
 
-    state.stopped = gate.stopped_reason(session, exitstatus)  # before the run is built: it says so
-    gate.finish_session(session, state, _session_run(session.config, state))
+    state.stopped = lifecycle.stopped_reason(session, exitstatus)  # before the run is built: it says so
+    lifecycle.finish_session(session, state, _session_run(session.config, state))

@@ -49,7 +49,7 @@ def device_lock(path: str, index: int) -> str:
 class SessionState:
     settings: Settings
     is_worker: bool = False  # an xdist worker: measure, but report nothing
-    run_id: str | None = None  # xdist's test-run id, shared by all workers of a run
+    testrun_uid: str | None = None  # xdist's test-run id, shared by all workers of a run
     meter: Meter | None = None
     work_model: Any = None  # WorkModel, built on first use
     pacer: Any = None  # DuetPacer when this session is one side of a duet (measure/duet.py)
@@ -65,7 +65,8 @@ class SessionState:
     def get_meter(self) -> Meter:
         # Built on first use: sessions that never measure never import a tracker.
         if self.meter is None:
-            self.meter = make_meter(self.settings, serialize_with=self.run_id if self.is_worker else None, pin=self.pin)
+            lock = self.testrun_uid if self.is_worker else None
+            self.meter = make_meter(self.settings, serialize_with=lock, pin=self.pin)
         return self.meter
 
     def get_work_model(self):

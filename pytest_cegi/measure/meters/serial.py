@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pytest_cegi.core.window import WindowHandle
 
 
-def lock_path(run_id: str) -> str:
-    return os.path.join(tempfile.gettempdir(), f"pytest-cegi-{run_id}.lock")
+def lock_path(testrun_uid: str) -> str:
+    return os.path.join(tempfile.gettempdir(), f"pytest-cegi-{testrun_uid}.lock")
 
 
 class SerializedMeter:

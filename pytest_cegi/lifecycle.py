@@ -1,5 +1,6 @@
-"""The plugin's session glue: the baseline, each test's finish (budgets, regression
-checks, one verdict, whether it fails), and the session's run and files."""
+"""What the plugin's hooks do over a test's and a session's life: the baseline, each
+test's finish (budgets, regression checks, one verdict, whether it fails), and the
+session's results and files. (The gate's rules live in judge/; this is their caller.)"""
 
 from __future__ import annotations
 
@@ -120,7 +121,7 @@ def fails_test(record: Record, settings: Settings) -> bool:
     return record.verdict == "fail" or (record.verdict == "invalid" and settings.invalid == "fail")
 
 
-class SessionRun:
+class SessionResults:
     """The session's run as every consumer takes it, built once on the process that
     reports: `data` (the run dict the file stores), `run` (typed, for the reports and the
     terminal) and, on first use, its `comparison` with the baseline."""
@@ -150,7 +151,7 @@ class SessionRun:
         return None if self._baseline is None else self._baseline.compare_run(self.run)
 
 
-def write_outputs(state: SessionState, session: SessionRun) -> None:
+def write_outputs(state: SessionState, session: SessionResults) -> None:
     """The session-end files: saved run, JUnit checks, Markdown report, plot."""
     s = state.settings
     # A session that measured nothing (e.g. `pytest tests/` beside a benchmark suite
@@ -182,7 +183,7 @@ def regression_checks(state: SessionState, baseline: Baseline, record: Record) -
     return result.checks()
 
 
-def write_markdown(state: SessionState, session: SessionRun) -> None:
+def write_markdown(state: SessionState, session: SessionResults) -> None:
     from pytest_cegi.report import markdown, paths
     from pytest_cegi.report.paths import report_path
 
@@ -299,7 +300,7 @@ def put_on_report(item: pytest.Item, report: pytest.TestReport, record: Record, 
 # -- the session's end (for the plugin's hooks) ----------------------------------------------
 
 
-def write_summary(terminalreporter: Any, config: pytest.Config, state: SessionState, session: SessionRun) -> None:
+def write_summary(terminalreporter: Any, config: pytest.Config, state: SessionState, session: SessionResults) -> None:
     """The terminal summary, and the xunit2 note once per session (controller only)."""
     from pytest_cegi.report import junit, terminal
     from pytest_cegi.report.paths import report_path
@@ -318,7 +319,7 @@ def write_summary(terminalreporter: Any, config: pytest.Config, state: SessionSt
         terminalreporter.write_line(junit.XUNIT2_NOTE)
 
 
-def finish_session(session: pytest.Session, state: SessionState, run: SessionRun) -> None:
+def finish_session(session: pytest.Session, state: SessionState, run: SessionResults) -> None:
     """The session's files; one that cannot be written fails a session that passed."""
     try:
         write_outputs(state, run)
