@@ -142,7 +142,8 @@ class SessionResults:
             self.data["shard"] = state.shard.to_dict()
         if state.incomplete:
             self.data["incomplete"] = state.incomplete
-        self.run: Run = Run.from_dict(self.data)
+        # The typed run from the typed records and meter; the dict is for the file alone.
+        self.run: Run = Run.from_session(state.records, method, self.data)
         self._baseline = baseline
 
     @functools.cached_property
