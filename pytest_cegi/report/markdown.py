@@ -16,7 +16,7 @@ from collections import defaultdict
 from pytest_cegi.core.formula import NOTHING_TRAINED
 from pytest_cegi.core.projection import Projection
 from pytest_cegi.core.quantities import QUANTITIES
-from pytest_cegi.core.record import Record
+from pytest_cegi.core.record import Check, Record
 from pytest_cegi.core.run import Run, SavedRecord
 from pytest_cegi.core.run_file import atomic_write_text
 from pytest_cegi.core.units import format_count, format_gain, format_mass
@@ -82,7 +82,7 @@ def render(
     return text[: max_chars - len(note)] + note
 
 
-def write_report(text: str, path: str | os.PathLike | None) -> None:
+def write_report(text: str, path: str | os.PathLike[str] | None) -> None:
     """Write the report (atomically) and append it to $GITHUB_STEP_SUMMARY when set."""
     if path:
         atomic_write_text(path, text)
@@ -207,7 +207,7 @@ class _Report:
             text += "\n\nConfiguration changed (what the counted work ran under):\n\n" + "\n".join(lines)
         return text
 
-    def failed_checks(self) -> list:
+    def failed_checks(self) -> list[tuple[SavedRecord, Check]]:
         out = []
         for r in self.records:
             for c in r.record.checks:
@@ -372,7 +372,7 @@ class _Report:
         return f"{r.task} / {r.variant}"
 
 
-def _gain_and_params(rec: Record) -> list:
+def _gain_and_params(rec: Record) -> list[str]:
     """The gain over the reference (points for gain="points") and T_M, CEGI's other two factors."""
     gain = "ref" if rec.reference else format_gain(rec.gain_pct, rec.gain_mode)
     return [gain, format_count(rec.trainable_params)]
@@ -415,7 +415,7 @@ def _status(rec: Record, icon: str) -> str:
     )
 
 
-def _extras(rec: Record) -> list:
+def _extras(rec: Record) -> list[str]:
     """CO2e per gain and the test's limits, each with the source that set it."""
     cpg = rec.carbon_per_gain
     per = "pt" if rec.gain_mode == "points" else "%"

@@ -18,7 +18,9 @@ def cell(text: object, limit: int = escape.CELL_CHARS) -> str:
     return escape.cell(text, limit)
 
 
-def table(header: list, rows: list, cap: int | None, what: str = "rows", cell_chars: int = escape.CELL_CHARS) -> str:
+def table(
+    header: list[str], rows: list[list[str]], cap: int | None, what: str = "rows", cell_chars: int = escape.CELL_CHARS
+) -> str:
     """Every cell is escaped here, so no section can forget to."""
     shown = rows if cap is None else rows[:cap]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -59,7 +61,7 @@ def short(text: str, width: int = escape.LABEL_CHARS) -> str:
     return escape.label(text, width)
 
 
-def number(value) -> str:
+def number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 

@@ -14,13 +14,13 @@ from pytest_cegi.core.run import SavedRecord
 _DIGITS = re.compile(r"(\d+)")
 
 
-def natural_key(text: str) -> tuple:
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     """ "lora-r16" -> ("lora-r", 16, ""): numbers compare as numbers."""
     parts = _DIGITS.split(str(text))
     return tuple((0, int(p)) if i % 2 else (1, p.lower()) for i, p in enumerate(parts))
 
 
-def record_key(saved: SavedRecord) -> tuple:
+def record_key(saved: SavedRecord) -> tuple[str, bool, tuple[tuple[int, int | str], ...], str]:
     return (saved.task, not saved.record.reference, natural_key(saved.variant), saved.nodeid)
 
 
