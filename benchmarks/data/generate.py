@@ -806,11 +806,10 @@ def parse_detection(code: str) -> list[tuple]:
     return [(shapes[t[0]], colours[t[1]], int(t[2:4]), int(t[4:6]), int(t[6:8])) for t in code.split()]
 
 
-def render_detection(code: str):
-    """The 32x32 PIL image of a detection scene code."""
+def render_detection(code: str, side: int = DETECT_PIXELS):
+    """The side x side (default 32x32) PIL image of a detection scene code."""
     from PIL import Image
 
-    side = DETECT_PIXELS
     pixels = bytearray(b"\xff" * side * side * 3)
     for shape, colour, ox, oy, size in parse_detection(code):
         for y in range(size):
@@ -881,6 +880,65 @@ def detection_sheet(path: Path, n: int = 16, scale: int = 3) -> None:
     sheet.save(path, optimize=True)
 
 
+# --- text to image: one shape named by colour, shape and position ---------------------
+
+# 24x24 images, one 10-pixel shape in one of four quadrants (12x12 cells), drawn by
+# `render_detection` from a detection code ("cr0113": circle, red, x 1, y 13, size 10),
+# so the images are identical everywhere and nothing is committed. The larger shapes
+# (not the captioning scenes' 6 pixels) keep the three shapes apart for a pixel checker:
+# ink fills 100% (square), ~78% (circle) and ~55% (triangle) of its box.
+IMAGINE_PIXELS, IMAGINE_SHAPE = 24, 10
+QUADRANTS = ["top left", "top right", "bottom left", "bottom right"]
+IMAGINE_SIZES = {"pretrain": 2400, "train": 320}
+# Pretraining names colour and shape only ("a red circle", drawn in a random quadrant);
+# this share of it also names the position in the task's template.
+IMAGINE_POSITION_SHARE = 0.1
+
+
+def imagine_prompt(colour: str, shape: str, quadrant: int | None = None) -> str:
+    return f"a {colour} {shape}" + ("" if quadrant is None else f" at the {QUADRANTS[quadrant]}")
+
+
+def imagine_code(colour: str, shape: str, quadrant: int, jitter: tuple[int, int] = (1, 1)) -> str:
+    x, y = (quadrant % 2) * 12 + jitter[0], (quadrant // 2) * 12 + jitter[1]
+    return f"{shape[0]}{colour[0]}{x:02d}{y:02d}{IMAGINE_SHAPE:02d}"
+
+
+def _imagine_record(rng: random.Random, named: bool) -> dict:
+    colour, shape, quadrant = rng.choice(list(PALETTE)), rng.choice(SHAPES), rng.randrange(4)
+    code = imagine_code(colour, shape, quadrant, (rng.randint(0, 2), rng.randint(0, 2)))
+    return {
+        "prompt": imagine_prompt(colour, shape, quadrant if named else None),
+        "scene": code,
+        "colour": colour,
+        "shape": shape,
+        "position": QUADRANTS[quadrant],
+    }
+
+
+@cache
+def imagine(seed: int = 18) -> dict:
+    """Pretraining (mostly no position named), task training records and 24 test prompts:
+    every colour x shape twice, each quadrant six times. A test record is what the
+    generated image must show; its image is drawn from noise, so prompts may repeat
+    training prompts (there are only 48), the images never do."""
+    rng = random.Random(seed)
+    pretrain = [_imagine_record(rng, rng.random() < IMAGINE_POSITION_SHARE) for _ in range(IMAGINE_SIZES["pretrain"])]
+    train = [_imagine_record(rng, True) for _ in range(IMAGINE_SIZES["train"])]
+    test = []
+    for i, (colour, shape) in enumerate((c, s) for c in PALETTE for s in SHAPES):
+        for quadrant in (i % 4, (i + 2) % 4):
+            test.append(
+                {
+                    "prompt": imagine_prompt(colour, shape, quadrant),
+                    "colour": colour,
+                    "shape": shape,
+                    "position": QUADRANTS[quadrant],
+                }
+            )
+    return {"pretrain": pretrain, "train": train, "test": test}
+
+
 TASKS = {
     "summarize": summarization,
     "sql": text_to_sql,
@@ -890,6 +948,7 @@ TASKS = {
     "reason": reasoning,
     "code": programming,
     "detect": detection,
+    "imagine": imagine,
 }
 
 
