@@ -6,6 +6,7 @@ Run: ``pytest benchmarks/ --cegi-budget`` (outputs in ``cegi-out/``, see benchma
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -111,9 +112,14 @@ def _ensure_models():
         for size in ("tiny", "wide")
         if not (cegi_bench.model_dir(task, size) / "config.json").is_file()
     ]
+    # The text-to-image pipelines (diffusers: model_index.json), when diffusers is installed.
+    if importlib.util.find_spec("diffusers") is not None:
+        missing += [
+            ("imagine", size)
+            for size in ("tiny", "wide")
+            if not (cegi_bench.model_dir("imagine", size) / "model_index.json").is_file()
+        ]
     if missing:
-        import importlib.util
-
         spec = importlib.util.spec_from_file_location("cegi_bench_build", cegi_bench.MODELS / "build.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

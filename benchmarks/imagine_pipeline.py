@@ -4,8 +4,9 @@
 saved and loaded by diffusers' own `save_pretrained` / `from_pretrained` (a directory
 with `model_index.json` and one folder per component):
 
-- ``unet``: `diffusers.UNet2DConditionModel`, predicting the noise of 24x24 RGB images
-  (pixel space: no VAE, the images are tiny);
+- ``unet``: `diffusers.UNet2DConditionModel`, predicting v (velocity) for 24x24 RGB
+  images (pixel space: no VAE, the images are tiny), given the noisy image and two
+  coordinate channels (`with_coordinates`);
 - ``scheduler``: the training noise schedule (`DDPMScheduler`); sampling swaps in any
   diffusers scheduler built from its config (`cegi_imagine.sampler`);
 - ``text_encoder``: `transformers.CLIPTextModel`, a 2-layer CLIP text tower;
@@ -20,6 +21,17 @@ import inspect
 
 import torch
 from diffusers import DiffusionPipeline
+
+
+def with_coordinates(x: torch.Tensor) -> torch.Tensor:
+    """`x` with two more channels, each pixel's column and row in [-1, 1] (CoordConv):
+    the denoiser's convolutions are translation-equivariant, so without them a tiny UNet
+    only learns where it is from the zero padding at the borders, and did not learn to
+    place a shape where the prompt says (position at chance after pretraining)."""
+    n, _, h, w = x.shape
+    ys = torch.linspace(-1, 1, h).view(1, 1, h, 1).expand(n, 1, h, w)
+    xs = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(n, 1, h, w)
+    return torch.cat([x, xs, ys], dim=1)
 
 
 class ShapesPipeline(DiffusionPipeline):
@@ -56,7 +68,7 @@ class ShapesPipeline(DiffusionPipeline):
         prompts = list(prompts)
         generator = torch.Generator("cpu").manual_seed(seed)
         size = self.unet.config.sample_size
-        channels = self.unet.config.in_channels
+        channels = self.unet.config.out_channels  # in_channels adds the two coordinate channels
         x = torch.randn((len(prompts), channels, size, size), generator=generator)
         guided = guidance_scale > 1.0
         context = self.encode(prompts + [""] * len(prompts) if guided else prompts)
@@ -68,7 +80,7 @@ class ShapesPipeline(DiffusionPipeline):
         for t in self.scheduler.timesteps:
             batch = torch.cat([x, x]) if guided else x
             batch = self.scheduler.scale_model_input(batch, t)
-            eps = self.unet(batch, t, encoder_hidden_states=context).sample
+            eps = self.unet(with_coordinates(batch), t, encoder_hidden_states=context).sample
             if guided:
                 cond, uncond = eps.chunk(2)
                 eps = uncond + guidance_scale * (cond - uncond)

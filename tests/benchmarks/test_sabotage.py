@@ -49,6 +49,9 @@ def bench(pytester: pytest.Pytester) -> pytest.Pytester:
         "test_vqa.py",
         "test_code.py",
         "test_detect.py",
+        "cegi_imagine.py",
+        "imagine_pipeline.py",
+        "test_imagine.py",
         "profile.json",  # the work model's prices, named by [tool.cegi] flops_profile
     ):
         shutil.copy(BENCH / name, dest / name)
