@@ -57,7 +57,7 @@ def main(argv=None) -> int:
         draw.text((4, y + cell // 2 - 6), name, fill=(0, 0, 0))
         for j, image in enumerate(images):
             sheet.paste(image.resize((cell, cell), Image.NEAREST), (LABEL_W + j * (cell + GAP), y))
-    sheet.save(out, optimize=True)
+    sheet.quantize(64).save(out, optimize=True)  # 64 colours: ~40 KB to commit
     print(out)
     return 0
 
