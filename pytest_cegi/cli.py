@@ -1,8 +1,9 @@
-"""`pytest-cegi` command line: compare | report | update.
+"""`pytest-cegi` command line: compare | report | update | pool | merge | calibrate.
 
     pytest-cegi compare BASE.json HEAD.json [--fail-on ...] [--format md|text|json]
     pytest-cegi report RUN.json [--baseline BASE.json] [-o report.md] [--plot pareto.png]
     pytest-cegi update RUN.json [BASELINE.json]   (default: [tool.cegi] baseline of ./pyproject.toml)
+    pytest-cegi merge SHARD.json... -o RUN.json   (the runs of a CI matrix's shards, as one run)
 
 Exit codes: 0 no regression, 1 regressions (or whatever --fail-on names),
 2 usage errors and unusable files, 3 an internal error (a bug). Only a regression
@@ -19,6 +20,7 @@ from pathlib import Path
 from pytest_cegi.core.projection import DeploymentError
 from pytest_cegi.core.run import Run
 from pytest_cegi.core.run_file import BaselineError, atomic_write_text, load_run, write_run
+from pytest_cegi.core.tolerances import SINGLE_SAMPLE
 from pytest_cegi.core.units import QuantityError, parse_tolerance
 from pytest_cegi.judge.comparison import Comparison, compare, record_tolerances
 from pytest_cegi.judge.regression import QUANTITIES
@@ -27,7 +29,7 @@ from pytest_cegi.report.paths import report_path
 OK, REGRESSED, USAGE, INTERNAL = 0, 1, 2, 3
 EXIT_CODES = """exit codes:
   0  nothing fails
-  1  a failing change: what --fail-on names (compare only)
+  1  a failing change: what --fail-on names (compare); a test failing its budgets (merge)
   2  a usage error or an unusable file (missing, not JSON, wrong schema)
   3  an internal error: a bug in pytest-cegi, with its traceback; a crash never exits 1"""
 _TRIGGERS = (*QUANTITIES, "error", "removed", "mismatch")
@@ -85,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{compare,report,update,pool,calibrate}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{compare,report,update,pool,merge,calibrate}")
 
     c = sub.add_parser(
         "compare",
@@ -152,6 +154,21 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("-o", "--output", required=True, help="pooled run JSON to write")
     pl.set_defaults(handler=_pool)
 
+    m = sub.add_parser(
+        "merge",
+        help="merge the runs of disjoint shards of one suite (CI matrix jobs) into one run",
+        description="Merge the saved runs of disjoint shards of one suite into one run that compare, report, "
+        "update and the plot take. References resolve across shards: a candidate whose reference ran in "
+        "another shard gets its gain, CEGI and ceiling check here. A test in two shards, shards of different "
+        "schema versions or settings are usage errors; a shard that stopped early or a missing declared "
+        "shard marks the merged run partial. Exit 1 when, under --cegi-budget, a merged test fails a budget.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    m.add_argument("shards", nargs="+", help="the shards' run JSON files (pytest --cegi-save)")
+    m.add_argument("-o", "--output", required=True, help="merged run JSON to write")
+    m.set_defaults(handler=_merge)
+
     # Listed for --help; main() hands its arguments to the calibration code's own parser.
     sub.add_parser(
         "calibrate", add_help=False, help="measure a flops-meter device profile for this machine (see calibrate --help)"
@@ -191,9 +208,10 @@ def _tolerances(args, head_run: Run):
     overrides = {}
     for item in args.max_regression:
         quantity, sep, value = item.partition("=")
-        if not sep or quantity not in QUANTITIES:
+        if not sep or quantity not in (*QUANTITIES, SINGLE_SAMPLE):
             raise _UsageError(
-                f"--max-regression expects QUANTITY=TOL with QUANTITY one of {', '.join(QUANTITIES)}, got {item!r}"
+                f"--max-regression expects QUANTITY=TOL with QUANTITY one of {', '.join(QUANTITIES)} "
+                f"(or {SINGLE_SAMPLE}, the tolerance of measured figures with too few repeats), got {item!r}"
             )
         overrides[quantity] = (parse_tolerance(value), "--max-regression")
     return record_tolerances(head_run.settings, overrides)
@@ -218,6 +236,31 @@ def _pool(args) -> int:
     atomic_write_text(args.output, json.dumps(pooled, indent=2, sort_keys=True) + "\n")
     print(f"pytest-cegi: pooled {len(args.runs)} runs ({len(pooled['records'])} tests) into {args.output}")
     return 0
+
+
+def _merge(args) -> int:
+    from pytest_cegi.core.run_file import load_run_versioned
+    from pytest_cegi.judge.merge import MergeError, Shard, merge_runs
+
+    shards = [Shard(path, *load_run_versioned(path)) for path in args.shards]
+    try:
+        merged = merge_runs(shards)
+    except MergeError as exc:
+        raise _UsageError(str(exc)) from None
+    write_run(args.output, merged.run)
+    print(
+        f"pytest-cegi: merged {len(shards)} shard(s) ({len(merged.run['records'])} tests) into {args.output}; "
+        f"{len(merged.resolved)} candidate(s) judged against a reference from another shard",
+        file=sys.stderr,
+    )
+    if merged.run.get("incomplete"):
+        print(f"pytest-cegi: WARNING the merged run is partial: {merged.run['incomplete']}", file=sys.stderr)
+    if merged.failing:
+        print(f"pytest-cegi: {len(merged.failing)} test(s) fail their budgets:", file=sys.stderr)
+        for line in merged.failing:
+            print(f"  {line}", file=sys.stderr)
+        return REGRESSED
+    return OK
 
 
 def _compare(args) -> int:
@@ -262,8 +305,8 @@ def format_text(comparison: Comparison, base_label: str) -> str:
         )
     if comparison.unrepeated:
         lines.append(
-            "NOTE some energy comparisons are unrepeated (fewer than 3 repeats a side): not gated; "
-            "use --cegi-repeat 5 in both runs"
+            "NOTE some energy comparisons rest on fewer than 3 repeats a side: gated against gross "
+            "changes only (single-sample tolerance); use --cegi-repeat 5 in both runs to gate finer ones"
         )
     for r in comparison.records:
         if r.status != "unchanged":  # added and removed records have no deltas

@@ -8,7 +8,7 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pytest_cegi.core.run import Run
     from pytest_cegi.core.window import Method
     from pytest_cegi.judge.comparison import Baseline, Comparison, ToleranceSpec
+    from pytest_cegi.measure.fixture import Cegi
 
 
 def load_baseline(settings: Settings) -> Baseline | None:
@@ -45,6 +46,13 @@ def run_warnings(state: SessionState) -> list[str]:
     out = []
     if state.incomplete:
         out.append(f"{state.incomplete}; this run is partial and `pytest-cegi update` will not promote it")
+    pacer = state.pacer
+    if pacer is not None and (pacer.out_of_step or pacer.gave_up):
+        stopped = f"; it stopped waiting after {pacer.timeout_s:g} s" if pacer.gave_up else ""
+        out.append(
+            f"duet ({pacer.role} side): {pacer.out_of_step} of {pacer.step} repeats were not measured "
+            f"together with the other side (different tests, or the other side ended){stopped}"
+        )
     if state.settings.carbon.warning:
         out.append(state.settings.carbon.warning)
     for entry in state.settings.budgets:
@@ -99,16 +107,24 @@ def finish_test(
     this attempt is appended, and the record carries their count and spend.
     """
     record.outcome = outcome
-    budgets.finish(record, spec, state.reference_scores.get(spec.task), error=error)
+    # A declared shard that ran no reference of this task: the merge judges its CEGI.
+    elsewhere = state.shard is not None and not record.reference and spec.task not in state.references_run
+    budgets.finish(record, spec, state.reference_scores.get(spec.task), error=error, reference_elsewhere=elsewhere)
+    record.device = state.device
     record.reruns = len(attempts)
     record.rerun_energy_kwh = sum(a[0] for a in attempts)
     record.rerun_emissions_kg = sum(a[1] for a in attempts)
     attempts.append((record.energy_kwh, record.emissions_kg))
     if baseline is not None:
-        record.checks += regression_checks(state, baseline, record)
+        checks = regression_checks(state, baseline, record)
+        if budgets.REFERENCE_ELSEWHERE in record.notes:  # no CEGI yet: compare judges the merged run's
+            checks = [c for c in checks if c.limit != "regression:cegi"]
+        record.checks += checks
     budgets.set_verdict(record, enforce=state.settings.enforce)
-    if record.reference and record.score is not None:
-        state.reference_scores[spec.task] = record.score
+    if record.reference:
+        state.references_run.add(spec.task)
+        if record.score is not None:
+            state.reference_scores[spec.task] = record.score
 
 
 def fails_test(record: Record, settings: Settings) -> bool:
@@ -130,6 +146,8 @@ class SessionRun:
 
         self.data = build_run(state.records, state.meter_method(), state.settings.as_dict(), machine=state.machine)
         self.data["warnings"] = run_warnings(state)
+        if state.shard is not None:
+            self.data["shard"] = state.shard.to_dict()
         if state.incomplete:
             self.data["incomplete"] = state.incomplete
         self.run: Run = Run.from_dict(self.data)
@@ -207,3 +225,121 @@ def write_plot(state: SessionState, run: Run) -> list[Path]:
     except PlotUnavailable as exc:
         warnings.warn(f"pytest-cegi: no plot written: {exc}", stacklevel=1)
         return []
+
+
+ERROR_CHARS = 600  # a raised message kept in the record: room for a library's fix
+
+
+def error_text(call: pytest.CallInfo[None]) -> str | None:
+    """ "ValueError: boom" when the test body raised (not a skip or xfail), else None."""
+    excinfo = call.excinfo
+    if excinfo is None or excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
+        return None
+    # The whole message on one line: libraries put the fix after the first line
+    # ("... requires the scipy library.\nYou can install it with pip: ...").
+    text = " ".join(str(excinfo.value).split())
+    if len(text) > ERROR_CHARS:
+        text = text[: ERROR_CHARS - 1] + "…"
+    return f"{excinfo.typename}: {text}" if text else excinfo.typename
+
+
+def stopped_reason(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> str | None:
+    """Why the session ended before running every selected test, or None."""
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "interrupted"
+    reason = session.shouldstop or session.shouldfail
+    return str(reason) if reason else None
+
+
+# -- a test item's spec, handle and report (for the plugin's hooks) ---------------------------
+
+
+def spec_of(item: pytest.Item, settings: Settings) -> budgets.Spec:
+    """The test's limits: its marker's, resolved against the budget entries."""
+    from pytest_cegi.core.settings import SettingsError
+
+    marker = item.get_closest_marker("cegi")
+    try:
+        kwargs = budgets.parse_marker(item.nodeid, marker.args, dict(marker.kwargs)) if marker else {}
+    except SettingsError as exc:
+        raise pytest.UsageError(f"pytest-cegi: {exc}") from None
+    return budgets.resolve(item.nodeid, getattr(item, "originalname", item.name), kwargs, settings.budgets)
+
+
+def new_handle(state: SessionState, item: pytest.Item, nodeid: str, spec: budgets.Spec) -> Cegi:
+    """The `cegi` fixture's object for one test."""
+    from pytest_cegi.measure import collection
+    from pytest_cegi.measure.fixture import Cegi
+
+    return Cegi(
+        nodeid=nodeid,
+        spec=spec,
+        meter_factory=state.get_meter,
+        work_model_factory=state.get_work_model,
+        pacer=state.pacer,
+        default_variant=collection.default_variant(item),
+        variant_param=collection.variant_param(item),
+        repeat=state.settings.repeat,
+        cache_dir=state.settings.cache_dir,
+    )
+
+
+def unmeasured_record(item: pytest.Item, nodeid: str, spec: budgets.Spec) -> Record:
+    """The record of a marked test that never asked for the fixture."""
+    from pytest_cegi.measure import collection
+
+    return Record(
+        nodeid=nodeid,
+        task=spec.task,
+        variant=collection.default_variant(item),
+        reference=bool(spec.reference),
+    )
+
+
+def put_on_report(item: pytest.Item, report: pytest.TestReport, record: Record, settings: Settings) -> None:
+    """The finished record on pytest's report: for the xdist controller, as JUnit
+    properties, and as the failure when a limit is violated."""
+    from pytest_cegi.core.run import SavedRecord
+    from pytest_cegi.report import junit
+
+    report.cegi_record = record.to_dict()  # type: ignore[attr-defined]  # travels to the xdist controller
+    # Replace, not add to, an earlier attempt's properties: one set per test.
+    item.user_properties[:] = [p for p in item.user_properties if not str(p[0]).startswith("cegi.")]
+    if not junit.forbids_properties(item.config):
+        item.user_properties.extend(junit.properties(SavedRecord.of(record)))
+    if report.passed and fails_test(record, settings):
+        report.outcome = "failed"
+        # One line per violated limit; the first shows in pytest's short summary.
+        report.longrepr = "\n".join(budgets.failure_messages(record))
+
+
+# -- the session's end (for the plugin's hooks) ----------------------------------------------
+
+
+def write_summary(terminalreporter: Any, config: pytest.Config, state: SessionState, session: SessionRun) -> None:
+    """The terminal summary, and the xunit2 note once per session (controller only)."""
+    from pytest_cegi.report import junit, terminal
+    from pytest_cegi.report.paths import report_path
+
+    baseline = state.settings.baseline
+    terminal.write_summary(
+        terminalreporter,
+        session.run,
+        enforce=state.settings.enforce,
+        written=state.written,
+        comparison=session.comparison,
+        # named as the Markdown report names it: relative to the rootdir
+        baseline_label=report_path(baseline, state.settings.rootdir) if baseline else None,
+    )
+    if junit.forbids_properties(config):
+        terminalreporter.write_line(junit.XUNIT2_NOTE)
+
+
+def finish_session(session: pytest.Session, state: SessionState, run: SessionRun) -> None:
+    """The session's files; one that cannot be written fails a session that passed."""
+    try:
+        write_outputs(state, run)
+    except OSError as exc:
+        session.config.get_terminal_writer().line(f"pytest-cegi: could not write results: {exc}", red=True)
+        if session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED

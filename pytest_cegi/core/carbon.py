@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 
-from pytest_cegi.core.settings import DEFAULT_CARBON_INTENSITY as WORLD_AVERAGE_G_PER_KWH
-from pytest_cegi.core.settings import Carbon
+# World average grid intensity codecarbon itself falls back to (g CO2e/kWh).
+DEFAULT_CARBON_INTENSITY = 475.0
+WORLD_AVERAGE_G_PER_KWH = DEFAULT_CARBON_INTENSITY
+
+
+@dataclass(frozen=True)
+class Carbon:
+    country: str | None
+    intensity_g_per_kwh: float | None
+    source: str
+    warning: str | None = None  # shown in the terminal summary and the report
 
 
 @functools.cache

@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-METERS = ("codecarbon", "flops", "fake")
+from pytest_cegi.core.meter_traits import METER_TRAITS
+
+METERS = tuple(METER_TRAITS)
+# The cegi marker, as `pytest --markers` lists it.
+MARKER_HELP = (
+    "cegi(task=None, metric=None, floor=None, ceiling=None, max_emissions=None, max_energy=None, "
+    "gain='relative', reference=None, phases=None, reference_score=None): "
+    "task-score floor and CEGI ceiling (kg CO2e per % gain per million trainable parameters) "
+    "and emission limits for this test; see pytest-cegi's README."
+)
 
 
 @dataclass(frozen=True)

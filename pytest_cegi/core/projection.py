@@ -21,12 +21,30 @@ a year is 2.609e8 kg. tests/core/test_projection.py checks both.)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:  # core/run.py imports this module
-    from pytest_cegi.core.run import Run, SavedRecord
+from pytest_cegi.core.record import Record
+
+
+# What a projection reads of core/run.py's SavedRecord and Run, by shape: run.py imports
+# this module, so naming its classes here would close a circle.
+class SavedRecord(Protocol):
+    @property
+    def record(self) -> Record: ...
+    @property
+    def nodeid(self) -> str: ...
+    @property
+    def estimate(self) -> bool: ...
+
+
+class Run(Protocol):
+    @property
+    def records(self) -> Sequence[SavedRecord]: ...
+    @property
+    def settings(self) -> Mapping[str, Any]: ...
+
 
 SECONDS_PER_DAY = 24 * 3600
 DAYS_PER_YEAR = 365

@@ -91,6 +91,13 @@ class Record:
     rerun_energy_kwh: float = 0.0  # what those attempts measured; not in this record's E
     rerun_emissions_kg: float = 0.0
     notes: list[str] = field(default_factory=list)  # things the user must know, e.g. "measured once"
+    # Scale-out (schema_version 2): the GPU this test's windows were metered on, when an
+    # xdist worker was pinned to one (None: not pinned, the machine's GPUs if any); in a
+    # merged run, the shard the record came from and the machine that shard ran on
+    # (None: the run's own machine).
+    device: str | None = None
+    shard: str | None = None
+    machine: dict[str, Any] | None = None
 
     @property
     def requests(self) -> int | None:

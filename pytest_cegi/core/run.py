@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pytest_cegi.core.projection import Projection, project_run
+from pytest_cegi.core.quantities import QUANTITY
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.window import Method
 
@@ -60,16 +61,13 @@ class SavedRecord:
         return self.record.variant
 
     def figure(self, quantity: str) -> float | None:
-        """The stored figure of a compared quantity (judge/regression.py QUANTITIES)."""
-        if quantity == "score":
-            return self.record.score
-        if quantity == "cegi":
-            return self.record.cegi
-        if quantity == "modelled_energy":
-            return self.record.modelled_energy_kwh
-        if quantity == "modelled_emissions":
-            return self.record.modelled_emissions_kg
-        return {"cost": self.cost, "emissions": self.emissions_kg, "energy": self.energy_kwh}[quantity]
+        """The stored figure of a compared quantity (core/quantities.py): the total the
+        run file stored, where it stores one, else the record's own figure."""
+        q = QUANTITY[quantity]
+        if q.stored is None:
+            return q.read(self.record)
+        figure: float | None = getattr(self, q.stored)
+        return figure
 
 
 @dataclass(frozen=True)
@@ -84,6 +82,7 @@ class Run:
     warnings: tuple[str, ...] = ()
     packages: Mapping[str, str] = field(default_factory=dict)  # {distribution: version} of the stack that ran
     incomplete: str | None = None  # why a session cut short saved fewer tests than it selected
+    shards: tuple[str, ...] = ()  # a merged run's shards, "LABEL (FILE)" each (pytest-cegi merge)
 
     @classmethod
     def from_dict(cls, run: Mapping[str, Any]) -> Run:
@@ -99,6 +98,10 @@ class Run:
             warnings=tuple(run.get("warnings") or ()),
             packages=MappingProxyType(dict(run.get("packages") or {})),
             incomplete=run.get("incomplete"),
+            shards=tuple(
+                s["label"] if s["label"] == s["file"] else f"{s['label']} ({s['file']})"
+                for s in run.get("shards") or ()
+            ),
         )
 
     @functools.cached_property

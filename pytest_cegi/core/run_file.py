@@ -1,7 +1,7 @@
 """The saved-run JSON file (`--cegi-save`): schema, atomic write, environment, and
 reading one back (`load_run`: bounded read, migration, validation).
 
-Shape (schema_version 1):
+Shape (schema_version 2; version 1 files read as 2, see MIGRATIONS):
 {
   "schema": "pytest-cegi/run", "schema_version": 1,
   "created": ISO-8601 UTC, "pytest_cegi": version,
@@ -11,8 +11,14 @@ Shape (schema_version 1):
   "settings": {"enforce", "repeat", "country", "carbon_intensity", "meter"},
   "records": [Record.to_dict(), ...],
   "warnings": [what would otherwise pass silently, e.g. a budget entry matching no test],
-  "incomplete": why the session stopped before its last test (only in a partial run)
+  "incomplete": why the session stopped before its last test (only in a partial run),
+  "shard": {"group": i, "splits": N, "by": ...} (only in a run of one declared shard),
+  "shards": [{"file", "label", "group", "splits", "records", "created", "machine", "meter",
+              "incomplete"}, ...] (only in a merged run: `pytest-cegi merge`)
 }
+Version 2 added the optional "shard" and "shards" and the optional record keys
+"device", "shard" and "machine" (a merged run's records each keep their machine).
+
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from pytest_cegi.core import run_schema
 from pytest_cegi.core.record import Record
 
 SCHEMA = "pytest-cegi/run"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _PACKAGES = ("pytest", "pytest-cegi", "codecarbon", "torch", "transformers", "peft", "bitsandbytes", "pytest-xdist")
 
 
@@ -231,14 +237,25 @@ class BaselineError(Exception):
         super().__init__(f"{self.path}: {problem}")
 
 
-# schema_version N -> function turning an N run dict into an N+1 one. Version 1
-# is the first released schema, so there is nothing to migrate yet; when the
+def _v1_to_v2(run: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 only added optional keys (record device, shard and machine; the run's
+    shard and shards): a version 1 run is a version 2 run without them."""
+    return run
+
+
+# schema_version N -> function turning an N run dict into an N+1 one; when the
 # shape changes, add the step here and older files keep working.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read, migrate and validate a saved run; BaselineError says what is wrong."""
+    return load_run_versioned(path)[0]
+
+
+def load_run_versioned(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int]:
+    """`load_run`, and the schema_version the file was written with (before migration):
+    `pytest-cegi merge` refuses shards written by different schema versions."""
     try:
         text = run_schema.read_bounded(path)
     except FileNotFoundError:
@@ -259,7 +276,9 @@ def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from None
     except run_schema.RunFileError as exc:
         raise BaselineError(path, str(exc)) from None
-    return validate_run(migrate_run(run, path), path)
+    written = run.get("schema_version") if isinstance(run, dict) else None
+    migrated = validate_run(migrate_run(run, path), path)
+    return migrated, written if isinstance(written, int) else SCHEMA_VERSION
 
 
 def migrate_run(run: object, path: str | os.PathLike[str] = "<run>") -> dict[str, Any]:

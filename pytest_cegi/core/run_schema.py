@@ -299,6 +299,9 @@ def check_record(r: Any, field: str) -> None:
         for i, c in enumerate(r.get("checks", [])):
             check_check(c, f"{field}.checks[{i}]")
     check_method(r.get("method"), f"{field}.method", optional=True)
+    for key in ("device", "shard"):
+        string(r.get(key), f"{field}.{key}", optional=True)
+    check_machine(r.get("machine"), f"{field}.machine")
     if table(r.get("max_regression"), f"{field}.max_regression", optional=True):
         # null: that rule lifted by a budget entry's `false`
         _check_tolerances(r["max_regression"], f"{field}.max_regression", allow_null=True)
@@ -327,12 +330,12 @@ def check_settings(s: object, field: str = "settings") -> None:
 
 
 def _check_tolerances(mr: dict[str, Any], field: str, *, allow_null: bool = False) -> None:
-    from pytest_cegi.core.settings import REGRESSION_QUANTITIES as QUANTITIES
+    from pytest_cegi.core.tolerances import REGRESSION_KEYS as KEYS
     from pytest_cegi.core.units import QuantityError, parse_tolerance
 
     for k, v in mr.items():
-        if k not in QUANTITIES:
-            raise RunFileError(f"{field}.{k}", f"unknown quantity; expected one of {', '.join(QUANTITIES)}")
+        if k not in KEYS:
+            raise RunFileError(f"{field}.{k}", f"unknown quantity; expected one of {', '.join(KEYS)}")
         if v is None and allow_null:
             continue
         string(v, f"{field}.{k}")
@@ -352,6 +355,17 @@ def check_machine(m: object, field: str = "machine") -> None:
     plain(m, field)
 
 
+def check_shard(s: object, field: str) -> None:
+    """A declared shard: group i of N splits (1 <= i <= N)."""
+    if not table(s, field, optional=True):
+        return
+    integer(s.get("group"), f"{field}.group")
+    integer(s.get("splits"), f"{field}.splits")
+    if not 1 <= s["group"] <= s["splits"]:
+        raise RunFileError(f"{field}.group", f"group {s['group']} is not between 1 and splits ({s['splits']})")
+    string(s.get("by"), f"{field}.by", optional=True)
+
+
 def check_run(run: Any) -> None:
     """Every field the code reads, for type and finiteness; RunFileError on the first bad one."""
     table(run, "")
@@ -363,6 +377,18 @@ def check_run(run: Any) -> None:
     check_settings(run.get("settings"))
     _strings(run.get("pooled_from"), "pooled_from", optional=True)
     _strings(run.get("warnings"), "warnings", optional=True)
+    check_shard(run.get("shard"), "shard")
+    if array(run.get("shards"), "shards", optional=True):
+        for i, s in enumerate(run["shards"]):
+            table(s, f"shards[{i}]")
+            string(s.get("file"), f"shards[{i}].file")
+            string(s.get("label"), f"shards[{i}].label")
+            integer(s.get("records"), f"shards[{i}].records")
+            check_shard({k: s.get(k) for k in ("group", "splits") if s.get(k) is not None} or None, f"shards[{i}]")
+            check_machine(s.get("machine"), f"shards[{i}].machine")
+            check_method(s.get("meter"), f"shards[{i}].meter", optional=True)
+            for key in ("created", "incomplete"):
+                string(s.get(key), f"shards[{i}].{key}", optional=True)
     if not array(run.get("records"), "records"):
         return
     for i, rec in enumerate(run["records"]):

@@ -105,6 +105,10 @@ class Tolerance:
     def allowed_increase(self, base: float) -> float:
         return abs(base) * self.value if self.relative else self.value
 
+    def as_ratio(self) -> str:
+        """ "2x either way" for "100%": how the single-sample rule applies a relative tolerance."""
+        return f"{1 + self.value:g}x either way" if self.relative else f"±{self.text}"
+
     def __repr__(self) -> str:
         return f"Tolerance({self.text!r})"
 

@@ -101,7 +101,22 @@ def limits_table(spec: Spec) -> dict[str, ShownLimit]:
     return out
 
 
-def finish(record: Record, spec: Spec, reference_score: float | None, *, error: str | None = None) -> None:
+# A candidate of a sharded run whose task's reference ran in another shard: no gain or
+# CEGI yet, and no ceiling check; `pytest-cegi merge` computes them (resolve_reference).
+REFERENCE_ELSEWHERE = (
+    "the task's reference ran in another shard: gain and CEGI are computed by `pytest-cegi merge`, "
+    "which also judges the CEGI ceiling"
+)
+
+
+def finish(
+    record: Record,
+    spec: Spec,
+    reference_score: float | None,
+    *,
+    error: str | None = None,
+    reference_elsewhere: bool = False,
+) -> None:
     """Fill gain, CEGI and the budget checks on `record`. The verdict is left to the
     caller (`set_verdict`), once every check, regressions included, is known.
 
@@ -110,24 +125,23 @@ def finish(record: Record, spec: Spec, reference_score: float | None, *, error: 
     (e.g. "ValueError: boom"); the verdict is then "error", and the checks that only
     failed because the test stopped early (no score, no window) are left out, so
     they cannot hide the real exception.
+
+    `reference_elsewhere`: a shard's candidate whose reference ran in another shard;
+    gain and CEGI wait for `pytest-cegi merge` (see `resolve_reference`).
     """
     explicit = spec.limits.get("reference_score")
     if explicit is not None:
         reference_score = explicit.value
+        reference_elsewhere = False
     record.gain_mode = spec.value("gain", "relative")
     record.phases_counted = list(spec.value("phases")) if spec.value("phases") else None
-    record.reference_score = reference_score
-    gain = _gain(record, reference_score)
-    if record.reference and reference_score is None and record.score is not None:
-        gain = cegi_math.Outcome(0.0)  # the reference's gain over itself
-    record.gain_pct = gain.value
-    outcome = cegi_math.cegi(record.emissions_kg, gain, record.trainable_params, gain_mode=record.gain_mode)
-    record.cegi, record.cegi_reason = outcome.value, outcome.reason
-    record.cegi_applicable = outcome.applicable
-    record.carbon_per_gain = cegi_math.carbon_per_gain(record.emissions_kg, gain, gain_mode=record.gain_mode).value
     record.error = error
+    outcome = _score_against_reference(record, reference_score, pending=reference_elsewhere)
     record.limits = limits_table(spec)
     record.checks = _checks(record, spec, outcome)
+    if reference_elsewhere and record.score is not None:
+        record.checks = [c for c in record.checks if c.limit != "ceiling"]
+        record.notes.append(REFERENCE_ELSEWHERE)
     record.deployment = spec.value("deployment")
     tolerances = spec.limits.get("max_regression")
     if tolerances is not None:
@@ -139,6 +153,48 @@ def finish(record: Record, spec: Spec, reference_score: float | None, *, error: 
 
         record.max_regression = {q: None for q in QUANTITIES}
         record.max_regression_source = spec.lifted["max_regression"]
+
+
+def _score_against_reference(record: Record, reference_score: float | None, *, pending: bool) -> cegi_math.Outcome:
+    """Fill the record's reference score, gain, CEGI and carbon per gain; the CEGI outcome."""
+    record.reference_score = reference_score
+    gain = _gain(record, reference_score)
+    if record.reference and reference_score is None and record.score is not None:
+        gain = cegi_math.Outcome(0.0)  # the reference's gain over itself
+    elif pending and gain.value is None and record.score is not None:
+        gain = cegi_math.Outcome(None, REFERENCE_ELSEWHERE)
+    record.gain_pct = gain.value
+    outcome = cegi_math.cegi(record.emissions_kg, gain, record.trainable_params, gain_mode=record.gain_mode)
+    record.cegi, record.cegi_reason = outcome.value, outcome.reason
+    record.cegi_applicable = outcome.applicable
+    record.carbon_per_gain = cegi_math.carbon_per_gain(record.emissions_kg, gain, gain_mode=record.gain_mode).value
+    return outcome
+
+
+def resolve_reference(record: Record, reference_score: float | None, *, enforce: bool) -> None:
+    """Judge a finished record against a reference score found after its session ended
+    (`pytest-cegi merge`: the reference ran in another shard), by the rules `finish`
+    applies in a session: gain, CEGI and carbon per gain, the ceiling check from the
+    record's shown limits, then the verdict. A regression check of CEGI made without the
+    reference is dropped: `pytest-cegi compare` judges the merged figure."""
+    outcome = _score_against_reference(record, reference_score, pending=False)
+    checks = [c for c in record.checks if c.limit != "regression:cegi"]
+    at = next((i for i, c in enumerate(checks) if c.limit == "ceiling"), None)
+    checks = [c for c in checks if c.limit != "ceiling"]
+    shown = record.limits.get("ceiling")
+    errored = record.error is not None
+    if (
+        shown is not None
+        and shown["value"] is not None
+        and not record.reference
+        and outcome.applicable
+        and not (errored and not outcome.defined)
+    ):
+        check = _ceiling_check(outcome, Limit(shown["value"], shown["source"]))
+        checks.insert(len(checks) if at is None else at, check)
+    record.checks = checks
+    record.notes = [n for n in record.notes if n != REFERENCE_ELSEWHERE]
+    set_verdict(record, enforce=enforce)
 
 
 def set_verdict(record: Record, *, enforce: bool) -> None:

@@ -20,8 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pytest_cegi.core.meter_traits import traits_of
 from pytest_cegi.core.record import Check, Record
 from pytest_cegi.core.run import Run, SavedRecord
+from pytest_cegi.core.tolerances import SINGLE_SAMPLE
 from pytest_cegi.core.units import Tolerance, parse_tolerance
 from pytest_cegi.core.window import Method, meter_identity
 from pytest_cegi.judge.regression import (
@@ -107,7 +109,7 @@ def _mismatches(
     out: list[Mismatch] = []
     # The flops meter models energy from a declared device profile, not the
     # machine it runs on, so its figures stay comparable across hardware.
-    deterministic = bm is not None and hm is not None and bm.meter == hm.meter == "flops"
+    deterministic = bm is not None and hm is not None and bm.meter == hm.meter and traits_of(bm.meter).deterministic
     if not deterministic and (hardware := hardware_difference(base_machine, head_machine)):
         out.append(hardware)
     if bm is None or hm is None:  # a run that measured nothing has no meter to differ
@@ -165,10 +167,12 @@ class RecordComparison:
             if d.rule is None or d.status == "not compared":
                 continue
             threshold = None
-            if d.base is not None:
-                allowed = d.rule.tolerance.allowed_increase(d.base)
+            # The figures the rule compared: the record's, or a phase's lowest repeats
+            base, value = d.judged if d.judged is not None else (d.base, d.head)
+            if base is not None:
+                allowed = d.rule.tolerance.allowed_increase(base)
                 higher_better = d.quantity == "score" and (self.head is None or self.head.record.higher_is_better)
-                threshold = d.base - allowed if higher_better else d.base + allowed
+                threshold = base - allowed if higher_better else base + allowed
             failed = d.status in ("regression", "lost")
             message = d.reason
             if failed and self.configuration and d.quantity != "score":
@@ -177,7 +181,7 @@ class RecordComparison:
                 Check(
                     limit=f"regression:{d.quantity}",
                     threshold=threshold,
-                    value=d.head,
+                    value=value,
                     source=d.rule.source,
                     status="fail" if failed else "pass",
                     message=message,
@@ -373,7 +377,7 @@ def compare_record(
                 f"(opt in with --cegi-allow-energy-mismatch, or --allow-energy-mismatch "
                 f"for pytest-cegi compare)"
             )
-        result.deltas[q] = judge(q, base.record, head.record, rules[q], refused=why)
+        result.deltas[q] = judge(q, base.record, head.record, rules[q], refused=why, single=rules[SINGLE_SAMPLE])
     statuses = {d.status for d in result.deltas.values()}
     if result.raised or "lost" in statuses:
         result.status = "error"
@@ -417,18 +421,53 @@ class Baseline:
         return result
 
     def compare_run(self, head: Run) -> Comparison:
-        """Every record of `head` with its baseline twin, regressions first."""
-        env = self.environment(head.machine, head.meter)
-        results = [self._compared(base, rec, env) for base, rec in match_records(self.run.records, head.records)]
+        """Every record of `head` with its baseline twin, regressions first.
+
+        Records that name their own machine (a merged run's: each shard ran on its own
+        runner) are judged in the environment of that machine and meter against their
+        twin's, so measured energy is compared only between the same hardware while
+        counted cost and modelled figures compare across it; the others in the run's."""
+        run_env = self.environment(head.machine, head.meter)
+        envs: list[Environment] = [run_env]
+        results = []
+        for base, rec in match_records(self.run.records, head.records):
+            env = run_env
+            if _own_machine(base) or _own_machine(rec):
+                env = Environment.between(
+                    *_where(base, self.run),
+                    *_where(rec, head),
+                    allow_energy_mismatch=self.allow_energy_mismatch,
+                )
+                if env not in envs:
+                    envs.append(env)
+            results.append(self._compared(base, rec, env))
         results.sort(key=lambda r: (STATUS_ORDER.index(r.status), r.task, r.variant))
-        mismatches = env.mismatches + software_differences(_stack(self.run), _stack(head))
-        return Comparison(results, mismatches, env.refused, self.allow_energy_mismatch, self.run.created)
+        if len(envs) == 1:
+            mismatches, refused = list(run_env.mismatches), run_env.refused
+        else:  # per-record environments: the distinct mismatches, and what any of them refused
+            per_record = envs[1:] if not any(_own_machine(r) is None for r in head.records) else envs
+            mismatches = list({m.describe(): m for e in per_record for m in e.mismatches}.values())
+            refused = tuple(q for q in QUANTITIES if any(q in e.refused for e in per_record))
+        mismatches += software_differences(_stack(self.run), _stack(head))
+        return Comparison(results, mismatches, refused, self.allow_energy_mismatch, self.run.created)
 
     def _compared(self, base: SavedRecord | None, head: SavedRecord | None, env: Environment) -> RecordComparison:
         judged = self._judged.get(head.nodeid) if head is not None else None
         if judged is not None and judged[0] == env and judged[1].base is base:
             return replace(judged[1], head=head)  # the same judgement, beside the record as saved
         return compare_record(base, head, self.tolerances, env)
+
+
+def _own_machine(rec: SavedRecord | None) -> Mapping[str, Any] | None:
+    """The machine a record names itself (a merged run's records do), or None."""
+    return rec.record.machine if rec is not None and rec.record.machine else None
+
+
+def _where(rec: SavedRecord | None, run: Run) -> tuple[Mapping[str, Any] | None, Method | None]:
+    """(machine, meter) a record ran with: its own where it names them, else its run's."""
+    if rec is None:
+        return run.machine, run.meter
+    return _own_machine(rec) or run.machine, (rec.record.method if rec.record.machine else None) or run.meter
 
 
 def _stack(run: Run) -> dict[str, str]:

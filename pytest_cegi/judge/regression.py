@@ -11,8 +11,11 @@ energy-derived quantity (energy, emissions, CEGI) is judged on repeated windows
 the head exceeds the baseline's lowest by more than the tolerance (the least disturbed
 repeat is the best estimate of what the work itself costs) and a one-sided
 Mann-Whitney U test on the repeats agrees (see stats.py). Windows measured once
-(fine-tuning, a plain `with cegi.measure()` block) are shown but not gated: one sample
-a side cannot tell a change from a busy neighbour. benchmarks/scripts/gate_power.py
+(fine-tuning, a plain `with cegi.measure()` block) are gated against gross changes
+only, by the wide single-sample tolerance (default +100%, i.e. 2x): one sample a side
+cannot tell a 20 % change from a busy neighbour, but can tell a 3x one. Each phase is
+judged on its own windows (judge/phases.py), so a repeated inference window is gated
+by its repeats even beside a fine-tune measured once. benchmarks/scripts/gate_power.py
 measures how often each rule cries wolf and how often it catches a known regression.
 """
 
@@ -23,16 +26,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_cegi.core.meter_traits import traits_of
+from pytest_cegi.core.quantities import QUANTITY, names
 from pytest_cegi.core.record import Record
-from pytest_cegi.core.settings import DEFAULT_MAX_REGRESSION, REGRESSION_QUANTITIES
+from pytest_cegi.core.tolerances import (
+    DEFAULT_MAX_REGRESSION,
+    DEFAULT_SINGLE_SAMPLE_TOLERANCE,
+    REGRESSION_QUANTITIES,
+    SINGLE_SAMPLE,
+)
 from pytest_cegi.core.units import Tolerance, format_energy, format_mass, parse_tolerance
 from pytest_cegi.judge import stats
+from pytest_cegi.judge.phases import PhaseSamples, phase_samples
 
 QUANTITIES = REGRESSION_QUANTITIES
 # Quantities derived from measured energy: noisy, and meaningless across machines.
-ENERGY_DERIVED = ("emissions", "energy", "cegi")
+ENERGY_DERIVED = names("measured")
 # Modelled from counted work by a device profile: exact, judged by tolerance alone.
-MODELLED = ("modelled_energy", "modelled_emissions")
+MODELLED = names("modelled")
 
 # The same defaults `[tool.cegi] max_regression` starts from.
 DEFAULT_TOLERANCES = {q: parse_tolerance(t) for q, t in DEFAULT_MAX_REGRESSION.items()}
@@ -51,12 +62,17 @@ class Rule:
     source: str  # where the tolerance came from, shown in reports
 
 
+DEFAULT_SINGLE_SAMPLE_RULE = Rule(parse_tolerance(DEFAULT_SINGLE_SAMPLE_TOLERANCE), DEFAULT_SOURCE)
+
+
 def resolve_rules(tolerances: Tolerances, record: Record) -> dict[str, Rule | None]:
-    """{quantity: Rule | None} for one record: defaults, overridden by the caller's."""
+    """{quantity: Rule | None} for one record, plus SINGLE_SAMPLE: defaults, overridden
+    by the caller's."""
     spec = tolerances(record) if callable(tolerances) else tolerances
     rules: dict[str, Rule | None] = {q: Rule(t, DEFAULT_SOURCE) for q, t in DEFAULT_TOLERANCES.items()}
+    rules[SINGLE_SAMPLE] = DEFAULT_SINGLE_SAMPLE_RULE
     for quantity, value in (spec or {}).items():
-        if quantity not in DEFAULT_TOLERANCES:
+        if quantity not in rules:
             raise ValueError(f"unknown regression quantity {quantity!r}; use one of {', '.join(DEFAULT_TOLERANCES)}")
         if value is None:
             rules[quantity] = None
@@ -80,10 +96,17 @@ class QuantityDelta:
     status: str  # "regression", "improvement", "unchanged", "lost" (head has none), "not compared"
     reason: str  # one line a reviewer can act on
     test: stats.TestResult | None = None
-    unrepeated: bool = False  # measured, fewer than MIN_REPEATS repeats a side: not gated
+    # measured, fewer than MIN_REPEATS repeats a side (in some phase): judged by the
+    # single-sample rule, which catches gross changes only
+    unrepeated: bool = False
     detectable: float | None = None  # smallest relative change the repeats could detect
     # (baseline, head) lowest repeats: what a repeated measured quantity was judged on
     lowest: tuple[float, float] | None = None
+    # the phase whose rule decided, when the record has more than one (each is judged apart)
+    phase: str | None = None
+    # (baseline, head) figures the deciding rule compared, where not the record totals:
+    # a phase's lowest repeats, or a phase's figure measured once
+    judged: tuple[float, float] | None = None
 
     @property
     def delta(self) -> float | None:
@@ -113,86 +136,37 @@ class QuantityDelta:
             "test": self.test.describe() if self.test else None,
             "detectable": self.detectable,
             "lowest": list(self.lowest) if self.lowest else None,
+            "judged": list(self.judged) if self.judged else None,
+            "phase": self.phase,
         }
 
 
 def value_of(record: Record, quantity: str) -> float | None:
-    if quantity == "score":
-        return record.score
-    if quantity == "cost":
-        cost = record.cost()
-        return None if cost is None else float(cost[0])
-    if quantity == "cegi":
-        return record.cegi
-    if quantity == "modelled_energy":
-        return record.modelled_energy_kwh
-    if quantity == "modelled_emissions":
-        return record.modelled_emissions_kg
-    if not record.measured:
-        return None
-    return record.emissions_kg if quantity == "emissions" else record.energy_kwh
+    return QUANTITY[quantity].read(record)
 
 
-# Meters whose figures are the same on every run of the same code: their energy is
-# judged like cost, by tolerance alone, repeated or not.
-DETERMINISTIC_METERS = ("flops",)
 # The fewest repeats a side with which the significance test can reach ALPHA at all
 # (2 vs 2: the smallest p is 1/6), so with which a measured quantity is gated: 3.
 MIN_REPEATS = next(n for n in range(1, 100) if stats.can_reach_significance(n, n))
 
 
-@dataclass(frozen=True)
-class RepeatSamples:
-    """Per-repeat totals of an energy-derived quantity over a record's repeated windows."""
-
-    totals: list[float]
-    left_out: tuple[str, ...]  # phases of windows measured once, not part of the totals
-
-    def lowest(self, n: int) -> float:
-        """The expected lowest of n of these repeats (the lowest, when n is all of them)."""
-        return stats.expected_lowest(self.totals, n)
-
-
 def is_deterministic(record: Record) -> bool:
+    """Figures the same on every run of the same code (core/meter_traits.py): their energy
+    is judged like cost, by tolerance alone, repeated or not."""
     method = record.method
-    return method is not None and method.meter in DETERMINISTIC_METERS
+    return method is not None and traits_of(method.meter).deterministic
 
 
-def repeat_samples(record: Record, quantity: str) -> RepeatSamples | None:
-    """Per-repeat totals of an energy-derived quantity, or None if nothing was repeated.
-
-    Only repeated windows count: a window measured once has no spread to judge it by.
-    Samples are scaled so they average to the window's own figure, whichever way the
-    meter aggregates repeats (mean or sum).
-    """
-    if quantity not in ENERGY_DERIVED:
-        return None
-    windows = record.counted_windows()
-    repeated = [w for w in windows if len(w.samples) >= 2]
-    if not repeated:
-        return None
-    n = min(len(w.samples) for w in repeated)  # unequal counts: use the common repeats
-    field = "energy_kwh" if quantity == "energy" else "emissions_kg"
-    totals = [0.0] * n
-    for w in repeated:
-        mean = sum(w.samples) / len(w.samples)
-        if mean <= 0:
-            return None
-        scale = getattr(w, field) / mean
-        # strict=False: a window with more samples than `n` contributes its first n
-        totals = [t + s * scale for t, s in zip(totals, w.samples, strict=False)]
-    if quantity == "cegi":
-        # CEGI = E / (dP * T_M): dP and T_M are deterministic, so scale E's samples by
-        # 1 / (dP * T_M) = CEGI / E.
-        if record.cegi is None or not record.emissions_kg:
-            return None
-        totals = [t * record.cegi / record.emissions_kg for t in totals]
-    left_out = tuple(sorted({w.phase for w in windows if len(w.samples) < 2}))
-    return RepeatSamples(totals, left_out)
-
-
-def judge(quantity: str, base: Record, head: Record, rule: Rule | None, refused: str | None = None) -> QuantityDelta:
-    """Compare one quantity; `refused` names why it must not be compared."""
+def judge(
+    quantity: str,
+    base: Record,
+    head: Record,
+    rule: Rule | None,
+    refused: str | None = None,
+    single: Rule | None = None,
+) -> QuantityDelta:
+    """Compare one quantity; `refused` names why it must not be compared, `single` is the
+    single-sample rule for measured figures with too few repeats (default: +100%)."""
     b, h = value_of(base, quantity), value_of(head, quantity)
     delta = QuantityDelta(quantity, b, h, rule, "not compared", "")
     if rule is None:
@@ -212,31 +186,32 @@ def judge(quantity: str, base: Record, head: Record, rule: Rule | None, refused:
         missing = "baseline" if b is None else "this run"
         delta.reason = f"{quantity} not available in {missing}" + _why_missing(quantity, base if b is None else head)
         return delta
-    if quantity == "cost":
+    judged = QUANTITY[quantity].judged
+    if judged == "counted":
         b_basis, h_basis = (base.cost() or (0, ""))[1], (head.cost() or (0, ""))[1]
         if b_basis != h_basis:
             delta.reason = f"cost not compared: baseline counted {b_basis}, this run {h_basis}"
             return delta
-    if quantity in MODELLED and base.modelled_by != head.modelled_by:
+    if judged == "modelled" and base.modelled_by != head.modelled_by:
         delta.reason = (
             f"{quantity} not compared: baseline {base.modelled_by}, this run {head.modelled_by} "
             f"(modelled figures compare only under one profile)"
         )
         return delta
-    if quantity in MODELLED and base.modelled_basis != head.modelled_basis:
+    if judged == "modelled" and base.modelled_basis != head.modelled_basis:
         delta.reason = (
             f"{quantity} not compared: baseline modelled {base.modelled_basis}, this run {head.modelled_basis}"
         )
         return delta
+    if judged == "measured" and not (is_deterministic(base) and is_deterministic(head)):
+        return _judge_measured(delta, quantity, base, head, rule, single or DEFAULT_SINGLE_SAMPLE_RULE)
     limit = f"tolerance {rule.tolerance.text} ({rule.source})"
-    if quantity in ENERGY_DERIVED and not (is_deterministic(base) and is_deterministic(head)):
-        return _judge_measured(delta, quantity, base, head, rule, limit)
 
-    higher_is_better = quantity == "score" and head.higher_is_better
+    higher_is_better = judged == "score" and head.higher_is_better
     change = describe_change(quantity, b, h)
-    if quantity == "cost":
+    if judged == "counted":
         change += f" [{(head.cost() or (0, ''))[1]}]"
-    elif quantity in MODELLED:
+    elif judged == "modelled":
         change += f" [{head.modelled_basis}]"
     direction = _beyond(rule, b, h, higher_is_better)
     if direction is None:
@@ -256,53 +231,120 @@ def _beyond(rule: Rule, base: float, head: float, higher_is_better: bool = False
     return "regression" if worse_by > 0 else "improvement"
 
 
+@dataclass
+class _PhaseVerdict:
+    """One phase of a measured quantity, judged by its own rule."""
+
+    phase: str
+    status: str  # "regression", "improvement" or "unchanged"
+    reason: str
+    rule: Rule
+    single: bool  # judged by the single-sample rule (fewer than MIN_REPEATS repeats a side)
+    test: stats.TestResult | None = None
+    lowest: tuple[float, float] | None = None
+    detectable: float | None = None
+    judged: tuple[float, float] | None = None
+
+
 def _judge_measured(
-    delta: QuantityDelta, quantity: str, base: Record, head: Record, rule: Rule, limit: str
+    delta: QuantityDelta, quantity: str, base: Record, head: Record, rule: Rule, single: Rule
 ) -> QuantityDelta:
-    """Measured energy, emissions or CEGI: lowest repeats and a significance test."""
+    """Measured energy, emissions or CEGI, phase by phase: repeated phases by their lowest
+    repeats and a significance test, phases measured once by the single-sample rule."""
     assert delta.base is not None and delta.head is not None  # judge() checked both
-    b_rep, h_rep = repeat_samples(base, quantity), repeat_samples(head, quantity)
-    if b_rep is None or h_rep is None or min(len(b_rep.totals), len(h_rep.totals)) < MIN_REPEATS:
-        delta.unrepeated = True
-        counts = f"{len(b_rep.totals) if b_rep else 1} vs {len(h_rep.totals) if h_rep else 1} repeats"
-        delta.reason = (
-            f"{describe_change(quantity, delta.base, delta.head)} not gated: unrepeated ({counts}; a "
-            f"measured figure needs at least {MIN_REPEATS} a side to tell a change from a busy neighbour: "
-            f"--cegi-repeat 5 with cegi.repeated() or cegi.measure_call)"
-        )
-        return delta
+    gross = _gross_rule(rule, single)
+    b_phases, h_phases = phase_samples(base, quantity), phase_samples(head, quantity)
+    if b_phases is None or h_phases is None or set(b_phases) != set(h_phases):
+        # Phases came or went (or a window read 0): only the totals compare, by the wide rule.
+        b_all, h_all = PhaseSamples("all phases", delta.base), PhaseSamples("all phases", delta.head)
+        verdicts = [_judge_once(quantity, b_all, h_all, gross)]
+        if b_phases is not None and h_phases is not None:
+            verdicts[0].reason += f" (phases differ: baseline {', '.join(b_phases)}; this run {', '.join(h_phases)})"
+    else:
+        verdicts = [_judge_phase(quantity, b_phases[p], h_phases[p], rule, gross) for p in b_phases]
+    decisive = next(
+        (v for status in ("regression", "improvement") for v in verdicts if v.status == status),
+        next((v for v in verdicts if not v.single), verdicts[0]),
+    )
+    several = len(verdicts) > 1
+    delta.status = decisive.status
+    delta.reason = "; ".join(f"{v.phase}: {v.reason}" if several else v.reason for v in verdicts)
+    delta.rule, delta.test, delta.lowest = decisive.rule, decisive.test, decisive.lowest
+    delta.detectable = decisive.detectable
+    delta.judged = decisive.judged  # what the deciding rule compared (lowest, or a phase's figure)
+    delta.phase = decisive.phase if several else None
+    delta.unrepeated = any(v.single for v in verdicts)
+    return delta
+
+
+def _gross_rule(rule: Rule, single: Rule) -> Rule:
+    """The rule for a figure measured once: the wider of the quantity's own tolerance
+    and the single-sample tolerance, so a single sample is never judged tighter."""
+    own, wide = rule.tolerance, single.tolerance
+    if own.relative == wide.relative and own.value >= wide.value:
+        return rule
+    return Rule(wide, f"single-sample tolerance, {single.source}")
+
+
+def _judge_phase(quantity: str, base: PhaseSamples, head: PhaseSamples, rule: Rule, gross: Rule) -> _PhaseVerdict:
+    if min(base.repeats, head.repeats) < MIN_REPEATS:
+        return _judge_once(quantity, base, head, gross)
     # Unequal counts (a pooled baseline, say): compare the expected lowest of the smaller
     # count, since the lowest of more repeats is lower by chance alone.
-    n = min(len(b_rep.totals), len(h_rep.totals))
-    b_low, h_low = b_rep.lowest(n), h_rep.lowest(n)
-    delta.lowest = (b_low, h_low)
-    counts = f"{len(b_rep.totals)} vs {len(h_rep.totals)} repeats"
-    if len(b_rep.totals) != len(h_rep.totals):
+    n = min(base.repeats, head.repeats)
+    b_low, h_low = base.lowest(n), head.lowest(n)
+    counts = f"{base.repeats} vs {head.repeats} repeats"
+    if base.repeats != head.repeats:
         counts += f", expected lowest of {n}"
     change = describe_change(quantity, b_low, h_low).replace(f"{quantity} ", f"{quantity} (lowest of {counts}) ", 1)
-    left_out = sorted(set(b_rep.left_out) | set(h_rep.left_out))
-    if left_out:
-        change += f"; {', '.join(left_out)} measured once, not gated"
-    delta.detectable = stats.smallest_detectable_change(b_rep.totals, h_rep.totals)
-    if delta.detectable is not None:
-        change += f"; smallest detectable change ±{100 * delta.detectable:.1f}%"
+    verdict = _PhaseVerdict(base.phase, "unchanged", "", rule, single=False, lowest=(b_low, h_low))
+    verdict.judged = (b_low, h_low)
+    verdict.detectable = stats.smallest_detectable_change(list(base.totals), list(head.totals))
+    if verdict.detectable is not None:
+        change += f"; smallest detectable change ±{100 * verdict.detectable:.1f}%"
+    limit = f"tolerance {rule.tolerance.text} ({rule.source})"
     direction = _beyond(rule, b_low, h_low)
     if direction is None:
-        delta.status, delta.reason = "unchanged", f"{change}, within {limit}"
-        return delta
+        verdict.reason = f"{change}, within {limit}"
+        return verdict
     went_up = direction == "regression"
     if went_up:
-        delta.test = stats.mann_whitney_greater(b_rep.totals, h_rep.totals)
+        verdict.test = stats.mann_whitney_greater(list(base.totals), list(head.totals))
     else:  # test "base greater", reported with the counts the right way round
-        t = stats.mann_whitney_greater(h_rep.totals, b_rep.totals)
-        delta.test = stats.TestResult(t.p_value, t.u, t.n_head, t.n_base, t.method)
+        t = stats.mann_whitney_greater(list(head.totals), list(base.totals))
+        verdict.test = stats.TestResult(t.p_value, t.u, t.n_head, t.n_base, t.method)
     verb = "exceeds" if went_up else "improves beyond"
-    if not delta.test.significant:
-        delta.status = "unchanged"
-        delta.reason = f"{change} {verb} {limit} but is within noise: {delta.test.describe()}"
-        return delta
-    delta.status, delta.reason = direction, f"{change} {verb} {limit}; {delta.test.describe()}"
-    return delta
+    if not verdict.test.significant:
+        verdict.reason = f"{change} {verb} {limit} but is within noise: {verdict.test.describe()}"
+        return verdict
+    verdict.status, verdict.reason = direction, f"{change} {verb} {limit}; {verdict.test.describe()}"
+    return verdict
+
+
+def _judge_once(quantity: str, base: PhaseSamples, head: PhaseSamples, gross: Rule) -> _PhaseVerdict:
+    """Too few repeats to tell a change from a busy neighbour: catch gross changes only.
+
+    A relative tolerance t is applied as a ratio both ways (beyond 1 + t up is a
+    regression, beyond 1 / (1 + t) down an improvement), so "+100%" means "2x either way".
+    """
+    n = min(base.repeats, head.repeats)
+    b_val = base.lowest(n) if base.totals else base.figure
+    h_val = head.lowest(n) if head.totals else head.figure
+    counts = f"{base.repeats} vs {head.repeats} samples"
+    change = describe_change(quantity, b_val, h_val).replace(f"{quantity} ", f"{quantity} ({counts}) ", 1)
+    limit = f"{gross.tolerance.text} ({gross.source})"
+    direction = _beyond(gross, b_val, h_val)
+    tol = gross.tolerance
+    if direction is None and tol.relative and h_val * (1 + tol.value) < b_val:
+        direction = "improvement"  # below the ratio 1 / (1 + t)
+    verdict = _PhaseVerdict(base.phase, direction or "unchanged", "", gross, single=True, judged=(b_val, h_val))
+    hint = f"fewer than {MIN_REPEATS} repeats a side: gated against gross changes only"
+    if direction is None:
+        verdict.reason = f"{change}, within {limit}; {hint}"
+    else:
+        verb = "exceeds" if direction == "regression" else "improves beyond"
+        verdict.reason = f"{change} {verb} {limit}; {hint}"
+    return verdict
 
 
 def _why_missing(quantity: str, record: Record) -> str:
@@ -314,15 +356,7 @@ def _why_missing(quantity: str, record: Record) -> str:
 
 
 def format_value(quantity: str, value: float | None) -> str:
-    if value is None:
-        return "-"
-    if quantity in ("emissions", "modelled_emissions"):
-        return format_mass(value)
-    if quantity in ("energy", "modelled_energy"):
-        return format_energy(value)
-    if quantity == "cost":
-        return f"{value:.4g}"
-    return f"{value:.4g}"
+    return QUANTITY[quantity].format(value)
 
 
 def format_delta(quantity: str, base: float | None, head: float | None) -> str:
@@ -332,11 +366,13 @@ def format_delta(quantity: str, base: float | None, head: float | None) -> str:
     diff = head - base
     if diff == 0:
         return "±0"
-    if quantity != "score" and base != 0:
+    q = QUANTITY[quantity]
+    if q.judged != "score" and base != 0:
         return f"{100 * diff / abs(base):+.1f}%"
-    if quantity == "emissions":
+    # from a zero base: a measured figure's change in its unit, others as a number
+    if q.judged == "measured" and q.unit == "mass":
         return ("+" if diff >= 0 else "-") + format_mass(abs(diff))
-    if quantity == "energy":
+    if q.judged == "measured" and q.unit == "energy":
         return ("+" if diff >= 0 else "-") + format_energy(abs(diff))
     return f"{diff:+.4g}"
 

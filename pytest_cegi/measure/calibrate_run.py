@@ -22,7 +22,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_cegi.measure.calibrate import Fit, Measurement, fit, fit_summary, prices, residuals
+from pytest_cegi.core.meter_traits import traits_of
+from pytest_cegi.measure.calibrate_fit import Fit, Measurement, fit, fit_summary, prices, residuals
 from pytest_cegi.measure.profile import PROFILE_SCHEMA, PROFILE_SCHEMA_VERSION, parse_profile
 
 KWH = 3.6e6  # joules per kWh
@@ -60,7 +61,7 @@ def window_measurements(run: Mapping[str, Any]) -> tuple[list[Measurement], list
 def fit_run(run: Mapping[str, Any], path: str, *, base: str | None = None) -> dict[str, Any]:
     """A version 2 profile (a dict, validated) fitted to the windows of `run`."""
     meter = run.get("meter") or {}
-    if meter.get("meter") == "flops":
+    if traits_of(meter.get("meter")).counts_work:
         raise RunCalibrationError(f"{path}: its energy is modelled (--cegi-meter=flops); fit a measured run")
     measurements, left_out = window_measurements(run)
     if len(measurements) < 3:

@@ -43,7 +43,7 @@ class RepeatRun:
 def _should_count_work(meter) -> bool:
     """Count the work only when torch is already in use and the meter does not count
     it itself (the flops meter); never import torch for a test that does not use it."""
-    return "torch" in sys.modules and getattr(meter, "name", "") != "flops" and getattr(meter, "counts_flops", True)
+    return "torch" in sys.modules and not meter.traits.counts_work
 
 
 class Cegi:
@@ -57,12 +57,14 @@ class Cegi:
         meter_factory,
         default_variant: str,
         work_model_factory=None,
+        pacer=None,
         variant_param=None,
         repeat: int = 1,
         cache_dir=None,
     ):
         self._meter_factory = meter_factory
         self._work_model_factory = work_model_factory  # () -> WorkModel | None
+        self._pacer = pacer  # DuetPacer: step repeats together with the other side of a duet
         self._cache_dir = cache_dir
         self.repeat = repeat
         self.record = Record(
@@ -180,13 +182,21 @@ class Cegi:
             run = RepeatRun(self._counting_pass(counted))
             yield run
             run.check_used()
-        for _ in range(self.repeat):
+        together = 0
+        for i in range(self.repeat):
+            if self._pacer is not None:  # outside the window: waiting is not the block's cost
+                together += self._pacer.wait(f"{self.record.nodeid} {phase} {len(self.record.windows)} {i}")
             handle_box: list[WindowHandle] = []
             run = RepeatRun(self._collect(meter, phase, handle_box))
             yield run
             run.check_used()
+            if self._pacer is not None:
+                self._pacer.done()
             windows.append(handle_box[0].finished(requests))
         combined = _combine(windows)
+        if self._pacer is not None:
+            duet = {"role": self._pacer.role, "mode": self._pacer.mode, "repeats_together": together}
+            combined = dataclasses.replace(combined, details={**combined.details, "duet": duet})
         if "work" in counted:
             combined = self._modelled(combined, counted)
         self.record.windows.append(combined)

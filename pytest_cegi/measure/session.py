@@ -9,32 +9,36 @@ from pathlib import Path
 from typing import Any
 
 from pytest_cegi.core.settings import Settings
+from pytest_cegi.core.shard import Shard
+from pytest_cegi.measure.devices import Pin
+from pytest_cegi.measure.meters import build_meter
 from pytest_cegi.measure.meters.base import Meter
 
 
-def make_meter(settings: Settings, serialize_with: str | None = None) -> Meter:
-    """The meter named in settings; wrapped in a cross-process lock under xdist."""
-    meter = _base_meter(settings)
-    # FLOP counts are per thread, so only metered energy needs windows serialised.
-    if serialize_with is not None and settings.meter != "flops":
+def make_meter(settings: Settings, serialize_with: str | None = None, pin: Pin | None = None) -> Meter:
+    """The meter named in settings; wrapped in a cross-process lock under xdist.
+
+    A worker pinned to one GPU (`pin`) meters that device's own NVML counter and takes
+    turns only with the workers on the same device: its CPU and RAM figures are its
+    process's own (attributed), so windows on different GPUs may overlap."""
+    meter = build_meter(settings)
+    if pin is not None and not meter.traits.deterministic:
+        from pytest_cegi.measure.devices import nvml
+        from pytest_cegi.measure.meters.device import DeviceMeter
+
+        meter = DeviceMeter(meter, pin.device, nvml())
+    # Counted work is per thread, so only measured energy needs windows serialised.
+    if serialize_with is not None and not meter.traits.deterministic:
         from pytest_cegi.measure.meters.serial import SerializedMeter, lock_path
 
-        meter = SerializedMeter(meter, lock_path(serialize_with))
+        path = lock_path(serialize_with)
+        meter = SerializedMeter(meter, path if pin is None else device_lock(path, pin.device.index))
     return meter
 
 
-def _base_meter(settings: Settings) -> Meter:
-    if settings.meter == "fake":
-        from pytest_cegi.measure.meters.fake import FakeMeter
-
-        return FakeMeter(settings.carbon)
-    if settings.meter == "flops":
-        from pytest_cegi.measure.meters.flops import FlopsMeter
-
-        return FlopsMeter(settings.carbon, profile=settings.flops_profile)
-    from pytest_cegi.measure.meters.codecarbon import CodecarbonMeter
-
-    return CodecarbonMeter(settings.carbon)
+def device_lock(path: str, index: int) -> str:
+    """The window lock of one GPU's workers (removed with the run's lock: serial.py)."""
+    return f"{path}.gpu{index}"
 
 
 @dataclass
@@ -44,7 +48,11 @@ class SessionState:
     run_id: str | None = None  # xdist's test-run id, shared by all workers of a run
     meter: Meter | None = None
     work_model: Any = None  # WorkModel, built on first use
+    pacer: Any = None  # DuetPacer when this session is one side of a duet (measure/duet.py)
     reference_scores: dict[str, float | None] = field(default_factory=dict)  # task -> the reference test's score
+    references_run: set[str] = field(default_factory=set)  # tasks whose reference test ran in this process
+    shard: Shard | None = None  # the part of a sharded suite this session runs (--cegi-shard, pytest-split)
+    pin: Pin | None = None  # the GPU this xdist worker was pinned to (one worker per GPU), if any
     records: list[dict[str, Any]] = field(default_factory=list)  # finished Record dicts, in run order
     expected: int | None = None  # measured tests selected to run; None where this process never collected (xdist)
     stopped: str | None = None  # why the session ended before its last test (interrupted, -x, --maxfail)
@@ -53,7 +61,7 @@ class SessionState:
     def get_meter(self) -> Meter:
         # Built on first use: sessions that never measure never import a tracker.
         if self.meter is None:
-            self.meter = make_meter(self.settings, serialize_with=self.run_id if self.is_worker else None)
+            self.meter = make_meter(self.settings, serialize_with=self.run_id if self.is_worker else None, pin=self.pin)
         return self.meter
 
     def get_work_model(self):
@@ -71,6 +79,11 @@ class SessionState:
                 profile = load_profile(self.settings.flops_profile)
                 self.work_model = WorkModel(profile, carbon_factor(self.settings.carbon)[0])
         return self.work_model
+
+    @property
+    def device(self) -> str | None:
+        """The pinned GPU as records name it; None when this process is not pinned."""
+        return self.pin.device.label if self.pin is not None else None
 
     @functools.cached_property
     def machine(self) -> dict[str, Any]:

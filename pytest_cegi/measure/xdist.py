@@ -65,11 +65,13 @@ def remove_locks(config: pytest.Config) -> None:
     """Controller side, after every worker finished: delete the window lock files,
     so runs do not leave /tmp/pytest-cegi-<uuid>.lock behind."""
     import contextlib
+    import glob
     import os
 
     for path in config.stash.get(_LOCKS, set()):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        for lock in [path, *glob.glob(glob.escape(path) + ".gpu*")]:  # and the per-GPU ones
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
 
 
 def adopt_controller_dist(config: pytest.Config) -> None:
@@ -77,6 +79,14 @@ def adopt_controller_dist(config: pytest.Config) -> None:
     # pytest-xdist sets `workerinput` on a worker's config; pytest's Config does not declare it.
     if config.workerinput.get("cegi_dist") == "loadgroup":  # type: ignore[attr-defined]
         config.option.loadgroup = True
+
+
+def worker_count(config: pytest.Config) -> int:
+    """The workers this controller starts (0 without xdist); `-n auto` as xdist resolves it."""
+    if not _xdist_active(config) or getattr(config, "workerinput", None) is not None:
+        return 0
+    n = getattr(config.option, "numprocesses", None)
+    return n if isinstance(n, int) else 0
 
 
 def distribution_note(config: pytest.Config) -> str | None:

@@ -86,7 +86,7 @@ def normalize_records(train: Any) -> list[dict]:
 
 
 def _image_ref(image: Any, index: int) -> ImageRef:
-    from pytest_cegi.models.variants import load_image
+    from pytest_cegi.models.processors import load_image
 
     return image if isinstance(image, ImageRef) else ImageRef(load_image(image, f"training record {index}"))
 
@@ -101,7 +101,7 @@ def finetune(model, tokenizer, records: list[dict], settings: FinetuneSettings, 
     """Train the model's trainable parameters in place; leaves it in eval mode."""
     import torch
 
-    from pytest_cegi.models.variants import text_tokenizer
+    from pytest_cegi.models.processors import text_tokenizer
 
     torch.manual_seed(settings.seed)
     examples = [_encode(tokenizer, r, settings.max_length, seq2seq) for r in records]
@@ -143,7 +143,7 @@ def _encode(tokenizer, record: dict, max_length: int, seq2seq: bool) -> tuple[li
 
     Returns (input ids, labels, image inputs); image inputs are empty for text models.
     """
-    from pytest_cegi.models.variants import is_processor
+    from pytest_cegi.models.processors import is_processor
 
     if is_processor(tokenizer):
         return _encode_vlm(tokenizer, record, max_length)
@@ -168,7 +168,7 @@ def _encode_vlm(processor, record: dict, max_length: int) -> tuple[list[int], li
     The prompt is never cut: its image tokens must match the image features. When it
     does not fit in max_length, that is an error; the completion's end is cut instead.
     """
-    from pytest_cegi.models.variants import processor_inputs, text_tokenizer
+    from pytest_cegi.models.processors import processor_inputs, text_tokenizer
 
     tok = text_tokenizer(processor)
     enc = processor_inputs(processor, [record["prompt"]], [record["image"].image])

@@ -12,10 +12,14 @@ from __future__ import annotations
 import math
 import os
 import re
+from typing import TYPE_CHECKING
 
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.run import Run, SavedRecord
 from pytest_cegi.core.run_file import atomic_write_text
+
+if TYPE_CHECKING:
+    import pytest
 
 # pytest's junit_family values whose testcases may hold <properties>; "legacy" is
 # pytest's other name for xunit1. xunit2, the default, forbids them.
@@ -154,3 +158,14 @@ def write_checks(path: str | os.PathLike[str], run: Run) -> None:
     ET.indent(root)
     text = ET.tostring(root, encoding="unicode")
     atomic_write_text(path, f'<?xml version="1.0" encoding="utf-8"?>\n{text}\n')
+
+
+def forbids_properties(config: pytest.Config) -> bool:
+    """Whether this session writes --junitxml in a family whose schema forbids
+    <properties> in a testcase (xunit2, pytest's default): pytest writes every
+    user_property there, so the cegi.* ones are left out. Other plugins' and tests'
+    user_properties are theirs to place, and stay. Without --junitxml the figures
+    stay too, for other consumers of user_properties (--report-log, pytest-html)."""
+    if not getattr(config.option, "xmlpath", None):
+        return False
+    return not testcase_properties_allowed(config.getini("junit_family"))

@@ -15,14 +15,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from pytest_cegi.core.formula import NOTHING_TRAINED
+from pytest_cegi.core.meter_traits import traits_of
 from pytest_cegi.core.projection import Projection
+from pytest_cegi.core.quantities import QUANTITIES
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.run import Run, SavedRecord
 from pytest_cegi.core.run_file import atomic_write_text
+from pytest_cegi.core.tolerances import single_sample_tolerance
 from pytest_cegi.core.units import display_mass_unit, format_count, format_gain, format_mass
 from pytest_cegi.core.window import measurement_kind
 from pytest_cegi.judge.comparison import STATUS_ORDER, Comparison, RecordComparison
-from pytest_cegi.judge.regression import DETERMINISTIC_METERS, QUANTITIES, QuantityDelta, format_delta, format_value
+from pytest_cegi.judge.regression import QuantityDelta, format_delta, format_value
 from pytest_cegi.judge.stats import ALPHA
 from pytest_cegi.report import escape
 from pytest_cegi.report.order import natural_key
@@ -50,15 +53,6 @@ _ICONS = {
 }
 _VERDICT_ORDER = {"error": 0, "invalid": 1, "fail": 2, "warn": 3, "pass": 4}
 _STATUS_RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
-_HEADERS = {
-    "score": "Score",
-    "cost": "Cost",
-    "modelled_energy": "Modelled energy",
-    "modelled_emissions": "Modelled emissions",
-    "emissions": "Emissions",
-    "energy": "Energy",
-    "cegi": "CEGI",
-}
 
 
 def render(
@@ -218,10 +212,10 @@ class _Report:
             )
         if self.cmp and self.cmp.unrepeated:
             out.append(
-                "> [!NOTE]\n> Some energy comparisons are **unrepeated** (fewer than 3 repeats a "
-                "side) and **not gated**: measured energy varies between identical runs on a busy "
-                "machine. Use `--cegi-repeat 5` in both runs, with `cegi.repeated()` or "
-                "`cegi.measure_call`."
+                "> [!NOTE]\n> Some energy comparisons rest on **fewer than 3 repeats a side**: they are "
+                "gated against **gross changes only** (the single-sample tolerance, 2x by default), "
+                "since measured energy varies between identical runs on a busy machine. To gate finer "
+                "changes, use `--cegi-repeat 5` in both runs, with `cegi.repeated()` or `cegi.measure_call`."
             )
         if any(r.estimate for r in self.records):
             out.append("> [!NOTE]\n> Figures marked ≈ are **modelled estimates**, not metered energy.")
@@ -235,7 +229,7 @@ class _Report:
         for r in self.cmp.regressions():
             for d in r.deltas.values():
                 if d.status == "regression":
-                    evidence = d.test.describe() if d.test else "deterministic"
+                    evidence = d.test.describe() if d.test else "single sample" if d.unrepeated else "deterministic"
                     change = format_delta(d.quantity, d.base, d.head)
                     if d.lowest is not None:  # the figure the rule judged, beside the mean's
                         change += f" ({_lowest_change(d.quantity, d)})"
@@ -330,11 +324,10 @@ class _Report:
             sample = entries[0].rec.record
             metric = sample.metric or "score"
             better = "higher" if sample.higher_is_better else "lower"
-            header = (
-                ["Variant", "Status", _HEADERS["score"], "Gain", "T_M"]
-                + [_HEADERS[q] for q in QUANTITIES[1:]]
-                + ["CO2e per gain", "Limits (source)"]
-            )
+            header = ["Variant", "Status"]
+            for q in QUANTITIES:  # a column per quantity; the gain and T_M after the score
+                header += [q.header, "Gain", "T_M"] if q.judged == "score" else [q.header]
+            header += ["CO2e per gain", "Limits (source)"]
             bad = sum(1 for e in entries if e.status in ("regression", "fail", "invalid"))
             title = f"#### {escape.inline(task)}"
             summary = f"{escape.html(task)}: {len(rows)} variants" + (f", {bad} failing" if bad else "")
@@ -357,14 +350,15 @@ class _Report:
     def task_row(self, entry: _Row) -> list[str]:
         rec = entry.rec
         approx = "≈ " if rec.estimate else ""
-        cells = []
-        for q in QUANTITIES:
+        cells: dict[str, str] = {}
+        for quantity in QUANTITIES:
+            q = quantity.name
             d = entry.deltas.get(q)
             if d is None:  # no baseline, or added or removed: one side only
                 value = format_value(q, rec.figure(q))
                 if q == "cegi" and not self.cmp:
                     value = _cegi_value(rec, value)
-                cells.append(f"was {value}" if entry.status == "removed" and value != "-" else value)
+                cells[q] = f"was {value}" if entry.status == "removed" and value != "-" else value
                 continue
             shown = format_value(q, d.head)
             if q == "cegi":
@@ -375,10 +369,7 @@ class _Report:
                 # A lifted rule (`false`) still shows the change, so a reviewer sees it;
                 # a refused comparison (other hardware, meter) has no meaningful one.
                 lifted = d.rule is None and d.base is not None and bool(change)
-                if d.unrepeated and change:  # measured once: shown, never judged
-                    change = f"{change}, not gated: unrepeated"
-                else:
-                    change = f"{change}, not gated" if lifted else "not compared"
+                change = f"{change}, not gated" if lifted else "not compared"
             elif d.lowest is not None:
                 # Judged on the lowest repeats: say so, or a mean of "+48%" beside
                 # "within 10%" reads as a bug.
@@ -391,28 +382,29 @@ class _Report:
                 change += (
                     f", beyond {d.rule.tolerance.text} but within noise"
                     if beyond
-                    else f", within {d.rule.tolerance.text}"
+                    else f", within {d.rule.tolerance.text}" + (" (single sample)" if d.unrepeated else "")
                 )
-            cells.append(shown + (f" ({change}{mark})" if change else ""))
-        # score and cost are not modelled: ≈ marks the energy-derived cells only, and
-        # always the figures modelled from counted work
-        score, cost, modelled_energy, modelled_emissions, *energy_derived = cells
+            cells[q] = shown + (f" ({change}{mark})" if change else "")
+        # scores and counted figures are not modelled: ≈ marks the measured cells of an
+        # estimate only, and always the figures modelled from counted work
         basis = rec.record.modelled_basis or ""
-        if ";" in basis:  # some windows (fine-tuning) not counted: say which the figure covers
-            covered = f" ({escape.cell(basis.split(';', 1)[0])} only)"
-            modelled_energy, modelled_emissions = modelled_energy + covered, modelled_emissions + covered
-        cells = [
-            score,
-            *_gain_and_params(rec.record),
-            cost,
-            _approx("≈ ", modelled_energy),
-            _approx("≈ ", modelled_emissions),
-        ] + [_approx(approx, c) for c in energy_derived]
+        # some windows (fine-tuning) not counted: say which the modelled figure covers
+        covered = f" ({escape.cell(basis.split(';', 1)[0])} only)" if ";" in basis else ""
+        row: list[str] = []
+        for quantity in QUANTITIES:
+            cell = cells[quantity.name]
+            if quantity.judged == "modelled":
+                cell = _approx("≈ ", cell + covered)
+            elif quantity.judged == "measured":
+                cell = _approx(approx, cell)
+            row.append(cell)
+            if quantity.judged == "score":
+                row += _gain_and_params(rec.record)
         extras = _extras(rec.record)
         if entry.status == "removed" and extras[0] != "-":
             extras[0] = "was " + extras[0]
         icon = _ICONS.get(entry.status or "", entry.status or "None")
-        return [_variant(rec.record), _status(rec.record, icon)] + cells + extras
+        return [_variant(rec.record), _status(rec.record, icon)] + row + extras
 
     # -- chart ---------------------------------------------------------------
     def chart(self) -> str:
@@ -520,20 +512,28 @@ class _Report:
             lines.append(
                 f"- Machine: {escape.inline(machine['cpu'])} ({machine.get('cpu_count')} CPUs); {escape.inline(gpus)}."
             )
+        if self.run.shards:
+            lines.append(
+                f"- Merged from {len(self.run.shards)} shards ({escape.inline(', '.join(self.run.shards))}) by "
+                f"`pytest-cegi merge`; each record keeps its shard's machine and meter."
+            )
         repeat = self.run.settings.get("repeat")
+        single = f"the single-sample tolerance ({single_sample_tolerance(self.run.settings).as_ratio()})"
         if repeat and repeat > 1:
             lines.append(
                 f"- Inference windows repeated {repeat} times; a change in measured emissions, energy "
                 f"or CEGI counts as a regression only if the lowest repeat exceeds the baseline's "
                 f"lowest by more than its tolerance and a one-sided Mann-Whitney U test on the "
-                f"repeats gives p ≤ {ALPHA}; windows measured once are not gated."
+                f"repeats gives p ≤ {ALPHA}; windows measured once (such as fine-tuning) are gated "
+                f"against gross changes only, beyond {single}."
             )
-        elif self.run.meter is not None and self.run.meter.meter in DETERMINISTIC_METERS:
+        elif self.run.meter is not None and traits_of(self.run.meter.meter).deterministic:
             lines.append("- Windows measured once: counted figures, judged by tolerance alone.")
         else:
             lines.append(
-                "- Windows measured once (no `--cegi-repeat`): changes in measured emissions, energy "
-                "and CEGI are shown but not gated; scores and cost are judged by tolerance alone."
+                "- Windows measured once (no `--cegi-repeat`): measured emissions, energy and CEGI "
+                f"are gated against gross changes only, beyond {single}; scores and cost are "
+                "judged by tolerance alone."
             )
         lines.append(
             "- Scores are computed on fixed data with deterministic decoding; score changes are "
@@ -555,7 +555,7 @@ def _lowest_change(quantity: str, d: QuantityDelta) -> str:
     """ "lowest +2.0%, within 10%": the change of the lowest repeats, which a repeated
     measured quantity is judged on."""
     assert d.lowest is not None
-    text = f"lowest {format_delta(quantity, *d.lowest) or '±0'}"
+    text = f"{d.phase + ' ' if d.phase else ''}lowest {format_delta(quantity, *d.lowest) or '±0'}"
     if d.status != "unchanged" or d.rule is None:
         return text
     noise = d.test is not None and not d.test.significant

@@ -7,8 +7,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_cegi.core.formula import NOTHING_TRAINED
+from pytest_cegi.core.meter_traits import traits_of
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.run import Run, SavedRecord
+from pytest_cegi.core.tolerances import single_sample_tolerance
 from pytest_cegi.core.units import format_count, format_energy, format_gain, format_mass
 from pytest_cegi.report.order import ordered
 
@@ -133,6 +135,7 @@ def render(run: Run) -> list[str]:
     tested = [saved.record for saved in records]
     lines += kernel_path_lines(tested)
     lines += notes(tested)
+    lines += measured_once_lines(run)
     if any(r.cegi_applicable is False and not r.reference for r in tested):
         lines.append(
             f"CEGI {NOTHING_TRAINED}: a model used as is (T_M = 0) owes no CEGI and no ceiling "
@@ -178,6 +181,29 @@ def notes(records: Sequence[Record]) -> list[str]:
         )
         out.append(f"note: {who}: {note}")
     return out
+
+
+def measured_once_lines(run: Run) -> list[str]:
+    """Once per session: which measured windows ran once, and what a baseline
+    comparison of such a window can and cannot catch."""
+    method = run.meter
+    if method is None or traits_of(method.meter).deterministic:
+        return []
+    by_phase: dict[str, int] = {}
+    for saved in run.records:
+        for phase in sorted({w.phase for w in saved.record.counted_windows() if len(w.samples) < 2}):
+            by_phase[phase] = by_phase.get(phase, 0) + 1
+    if not by_phase:
+        return []
+    tolerance = single_sample_tolerance(run.settings)
+    which = ", ".join(f"{phase} in {n} test{'s' * (n != 1)}" for phase, n in sorted(by_phase.items()))
+    return [
+        f"measured once: {which}. Against a baseline such a window catches only gross changes "
+        f"(beyond the single-sample tolerance, {tolerance.as_ratio()}); smaller ones "
+        "are left to counted cost and modelled energy, which see changes in the work but not "
+        "in how fast it runs. Repeat what can be re-run: --cegi-repeat 5 with cegi.repeated() "
+        "or cegi.measure_call."
+    ]
 
 
 class Writer(Protocol):

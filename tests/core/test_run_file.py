@@ -82,8 +82,18 @@ def test_registered_migrations_are_applied_in_order(make, monkeypatch):
 
     monkeypatch.setitem(run_file.MIGRATIONS, 0, rename)
     loaded = load_run(make.save(run))
-    assert loaded["schema_version"] == 1
+    assert loaded["schema_version"] == run_file.SCHEMA_VERSION == 2  # 0 -> 1 (rename) -> 2
     assert loaded["records"][0]["variant"] == "base"
+
+
+def test_a_version_1_run_reads_as_version_2(make):
+    """Version 2 only added optional keys (shards, devices): a version 1 file, such as
+    a committed baseline, loads unchanged, and says which version wrote it."""
+    run = make.run([make.record("base")])
+    run["schema_version"] = 1
+    loaded, written = run_file.load_run_versioned(make.save(run))
+    assert (loaded["schema_version"], written) == (2, 1)
+    assert loaded["records"][0]["variant"] == "base" and loaded["records"][0].get("shard") is None
 
 
 # -- CPU identity --------------------------------------------------------------

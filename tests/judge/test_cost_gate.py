@@ -101,7 +101,7 @@ def test_repeated_comparison_reports_the_smallest_detectable_change():
 
 def test_unrepeated_comparison_has_no_detectable_figure():
     d, _ = delta(rec(samples=(1e-6,)), rec(samples=(1.3e-6,)), machine=HERE, quantity="energy")
-    assert d.detectable is None and "unrepeated" in d.reason
+    assert d.detectable is None and d.unrepeated and "fewer than 3 repeats a side" in d.reason
 
 
 def test_window_cost_fields_survive_the_run_file():

@@ -83,10 +83,12 @@ def test_unmarked_project_is_unaffected(pytester):
 PLUGIN_IMPORTS = {
     "pytest_cegi",
     "pytest_cegi.core",
+    "pytest_cegi.core.meter_traits",  # the --cegi-meter choices (a table of names, no imports)
     "pytest_cegi.core.options",
     "pytest_cegi.measure",
     "pytest_cegi.measure.xdist",
     "pytest_cegi.plugin",
+    "pytest_cegi.startup",  # the session's start: imports only the options
 }
 
 

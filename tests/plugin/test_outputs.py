@@ -60,7 +60,7 @@ def test_saved_json_is_versioned_and_complete(pytester, run):
     pytester.makepyfile(test_suite=TASK_SUITE)
     run("--cegi-save=out/run.json")
     run_file = json.loads((pytester.path / "out" / "run.json").read_text())
-    assert run_file["schema"] == "pytest-cegi/run" and run_file["schema_version"] == 1
+    assert run_file["schema"] == "pytest-cegi/run" and run_file["schema_version"] == 2
     assert {"hostname", "platform", "python", "cpu"} <= set(run_file["machine"])
     assert run_file["meter"]["meter"] == "fake" and run_file["meter"]["estimate"] is True
     assert "pytest" in run_file["packages"] and "pytest-cegi" in run_file["packages"]

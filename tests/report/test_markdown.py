@@ -154,11 +154,14 @@ def test_unrepeated_and_mismatch_warnings(make):
     base = make.run([make.record("a", energy=1e-4)])
     head = make.run([make.record("a", energy=2e-4)])
     text = render(head, compare(base, head))
-    assert "**unrepeated**" in text and "**not gated**" in text
-    # the change is shown beside the figure, with why it was not judged
-    assert "(+100.0%, not gated: unrepeated)" in text
-    assert "changes in measured emissions, energy and CEGI are shown but not gated" in text
+    assert "**fewer than 3 repeats a side**" in text and "**gross changes only**" in text
+    # the change is shown beside the figure, with the rule that judged it
+    assert "(+100.0%, within 100% (single sample))" in text
+    assert "are gated against gross changes only, beyond the single-sample tolerance (2x either way)" in text
     assert "0 regressions" in text
+    tripled = make.run([make.record("a", energy=3e-4)])
+    text = render(tripled, compare(base, tripled))
+    assert "1 regression" in text and "single sample" in text and "100% (single-sample tolerance, default)" in text
     moved = make.run([make.record("a", energy=2e-4)], machine=dict(make.MACHINE, cpu="Intel Xeon"))
     text = render(moved, compare(base, moved))
     assert "> [!WARNING]" in text and "hardware differs" in text

@@ -9,17 +9,23 @@ from __future__ import annotations
 import contextlib
 from typing import Protocol
 
+from pytest_cegi.core.meter_traits import MeterTraits
 from pytest_cegi.core.window import Method, WindowHandle
 
 
 class Meter(Protocol):
     name: str
+    traits: MeterTraits  # deterministic or measured, what it counts (core/meter_traits.py)
 
     def window(self, phase: str) -> contextlib.AbstractContextManager[WindowHandle]:
         """Measure the body of the `with` block as one window."""
 
     def method(self) -> Method:
         """Describe how this meter measures (used before any window exists)."""
+
+    def cache_identity(self) -> str:
+        """Which cached windows this meter may replay: those recorded under the same
+        identity (the meter, and what its figures depend on: CPU, profile, device)."""
 
     def close(self) -> None:
         """Release the tracker; called once at session end."""

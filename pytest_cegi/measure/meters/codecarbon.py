@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from pytest_cegi.core.meter_traits import METER_TRAITS
 from pytest_cegi.core.window import Method, Window, WindowHandle
 from pytest_cegi.measure.meters import attribution
 from pytest_cegi.measure.meters.base import synchronize_accelerators
@@ -35,6 +36,7 @@ _METERED_CPU_MODES = {
 
 class CodecarbonMeter:
     name = "codecarbon"
+    traits = METER_TRAITS["codecarbon"]
 
     def __init__(self, carbon: Carbon) -> None:
         """`carbon` is the resolved `settings.Carbon` (country or intensity + source)."""

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 
 from pytest_cegi.core.carbon import carbon_factor
+from pytest_cegi.core.meter_traits import METER_TRAITS
 from pytest_cegi.core.window import Method, Window, WindowHandle
 from pytest_cegi.measure.meters.base import synchronize_accelerators
 from pytest_cegi.measure.profile import Profile, load_profile
@@ -32,6 +33,7 @@ from pytest_cegi.measure.work_model import WorkModel
 
 class FlopsMeter:
     name = "flops"
+    traits = METER_TRAITS["flops"]
 
     def __init__(self, carbon, profile: str | os.PathLike | Profile | None = None):
         """`carbon` is the resolved `settings.Carbon`; `profile` a Profile, a built-in

@@ -28,6 +28,7 @@ class SerializedMeter:
         self._meter = meter
         self._path = path
         self.name = meter.name
+        self.traits = meter.traits
 
     def method(self):
         return self._meter.method()
