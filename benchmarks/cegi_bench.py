@@ -292,7 +292,7 @@ def run_detection(cegi, variant) -> dict:
 
 def imagine_records(split: str) -> list[dict]:
     """Text-to-image records: `train` with its rendered 24x24 "image", `test` with what
-    the generated image must show ("prompt", "colour", "shape", "position")."""
+    the generated image must show ("prompt", "colour", "shape")."""
     generate = _generate_module()
     rows = [dict(r) for r in _records("imagine", split)]
     for r in rows:

@@ -3,14 +3,16 @@
 The pipeline (`imagine_pipeline.ShapesPipeline`, a `diffusers.DiffusionPipeline`) is
 built from configs alone: a `UNet2DConditionModel` denoising 24x24 RGB pixels, the
 `DDPMScheduler` it is trained with, a 2-layer `CLIPTextModel` and a word-level
-tokenizer over the task's 20 words. `build.py` pretrains the two bases with `train()`;
+tokenizer over the task's 8 words. `build.py` pretrains the two bases with `train()`;
 `test_imagine.py` fine-tunes LoRA on the denoiser's attention and samples with the same
 functions. Training is the standard diffusion loss (MSE on the velocity v, diffusers' `get_velocity`,
 10% of prompts dropped for classifier-free guidance), seeded and single-threaded.
 
 `check()` is the task's score: pixel statistics that say whether an image shows a blob
-of the named colour, of the named shape, in the named quadrant (see its docstring and
-benchmarks/README.md for what it measures and misses).
+of the named colour, of the task's size and of the named shape (see its docstring and
+benchmarks/README.md for what it measures and misses). The bases are pretrained on the
+same prompts with small (6-pixel) shapes; the task's images have 10-pixel shapes, the
+style that fine-tuning adds.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ SIZES = {
     "wide": dict(channels=(24, 48)),
 }
 TEXT = dict(hidden=32, ffn=64, layers=2, heads=4)
-MAX_TOKENS = 8  # "a yellow triangle at the bottom right" is 7 words + end token
+MAX_TOKENS = 4  # "a yellow triangle" is 3 words + end token
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 # Sampling defaults of the main variants: the study's best sampler at a few steps.
 STEPS, GUIDANCE, SEED = 10, 3.0, 0
@@ -48,7 +50,7 @@ def _generate():
 
 def vocabulary() -> list[str]:
     g = _generate()
-    words = {"a", "at", "the"} | set(g.PALETTE) | set(g.SHAPES) | {w for q in g.QUADRANTS for w in q.split()}
+    words = {"a"} | set(g.PALETTE) | set(g.SHAPES)
     return [*SPECIALS, *sorted(words)]
 
 
@@ -229,6 +231,9 @@ WHITE = (255, 255, 255)
 # A pixel takes the nearest of the palette colours and white, if within this RGB distance.
 COLOUR_DISTANCE = 110.0
 MIN_AREA = 12  # pixels of the named colour that count as a blob (the triangle has 50)
+# The task's shapes are 10 pixels (ink: square 100, circle 80, triangle 50); pretraining's
+# clip art is 6 pixels (36, 32, 18). A blob of at least this many pixels is of task size.
+TASK_AREA = 42
 MAX_SIDE = 14  # a blob wider or taller than this is not one shape in a 12-pixel quadrant
 # Shape from the blob's own pixels: a triangle (apex up) holds about a quarter of its ink in
 # the top half of its box (circle and square: half); a square fills its box, a circle ~78%.
@@ -300,14 +305,16 @@ def describe_blob(blob: list[tuple[int, int]], side: int) -> dict[str, Any]:
     }
 
 
-def check(image, colour: str, shape: str, position: str) -> dict[str, bool]:
-    """Does `image` show a `colour` `shape` at `position` (a quadrant)?
+def check(image, colour: str, shape: str, position: str | None = None) -> dict[str, bool]:
+    """Does `image` show a `colour` `shape` (at `position`, a quadrant, if given)?
 
     Pixels are snapped to the nearest palette colour or white (within COLOUR_DISTANCE);
     the largest 4-connected blob of the named colour is the candidate. `colour`: it has
-    at least MIN_AREA pixels. `position`: its centroid lies in the named quadrant.
-    `shape`: its box is at most MAX_SIDE a side, and its ink is top-light (triangle),
-    fills the box (square) or neither (circle). `ok`: all three.
+    at least MIN_AREA pixels. `size`: at least TASK_AREA (the task's 10-pixel shapes, not
+    pretraining's 6-pixel ones). `shape`: its box is at most MAX_SIDE a side, and its ink
+    is top-light (triangle), fills the box (square) or neither (circle). `position`
+    (only when asked): its centroid lies in the named quadrant. `ok`: all checked parts.
+    The suite's prompts name no position, so its score checks colour, size and shape.
     Not checked: other shapes or colours elsewhere in the image, the exact size, edges.
     """
     side = image.size[0]
@@ -317,23 +324,22 @@ def check(image, colour: str, shape: str, position: str) -> dict[str, bool]:
     info = describe_blob(blob, side) if found else {}
     result = {
         "colour": found,
+        "size": found and info["area"] >= TASK_AREA,
         "shape": found and info["shape"] == shape,
-        "position": found and info["position"] == position,
     }
+    if position is not None:
+        result["position"] = found and info["position"] == position
     result["ok"] = all(result.values())
     return result
 
 
 def score(images: Sequence, records: Sequence[dict]) -> dict[str, float]:
-    """Share of images passing the whole check (`image_check`, the suite's score) and
-    each part of it."""
-    checks = [check(im, r["colour"], r["shape"], r["position"]) for im, r in zip(images, records, strict=True)]
+    """Share of images passing the whole check (`image_check`, the suite's score: right
+    colour, task size and right shape) and each part of it."""
+    checks = [check(im, r["colour"], r["shape"], r.get("position")) for im, r in zip(images, records, strict=True)]
     n = len(checks)
-    return {
-        "image_check": sum(c["ok"] for c in checks) / n,
-        "colour": sum(c["colour"] for c in checks) / n,
-        "shape": sum(c["shape"] for c in checks) / n,
-        "position": sum(c["position"] for c in checks) / n,
+    return {"image_check": sum(c["ok"] for c in checks) / n} | {
+        part: sum(c[part] for c in checks) / n for part in checks[0] if part != "ok"
     }
 
 

@@ -2,8 +2,9 @@
 study's third task, scaled down to 24x24 images and a tiny diffusers pipeline built
 from configs: `benchmarks/cegi_imagine.py`).
 
-Each prompt names a colour, a shape and a quadrant ("a red circle at the top left");
-`cegi_imagine.check` says whether the generated image shows that. Variants follow the
+Each prompt names a colour and a shape ("a red circle"); `cegi_imagine.check` says
+whether the generated image shows that, at the task's size (the bases were pretrained on
+smaller shapes; LoRA fine-tuning teaches the task's style). Variants follow the
 study's axes (denoiser size, sampler, sampling steps) and the CEGI paper's (LoRA,
 int8/nf4). The budget declares a deployment in images per day, so the report projects
 each variant's emissions per day and per year. See benchmarks/README.md.

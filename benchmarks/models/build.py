@@ -210,7 +210,8 @@ def build_detection(size: str, out: Path = HERE) -> Path:
 # The text-to-image pipelines (benchmarks/cegi_imagine.py: a diffusers pipeline of a
 # pixel-space UNet2DConditionModel, a DDPM schedule and a tiny CLIP text encoder): every
 # weight, text encoder included, trained from scratch on data/imagine/pretrain.jsonl,
-# whose prompts mostly name no position. The larger base gets the same data and steps.
+# whose shapes are small (6 pixels; the task's are 10). The larger base gets the same
+# data and steps.
 IMAGINE_BUILD = dict(steps=900, batch_size=32, lr=1e-3, seed=0)
 
 

@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     with open(HERE / "data" / "imagine" / "test.jsonl", encoding="utf-8") as f:
         test = [json.loads(line) for line in f if line.strip()]
     prompts = [r["prompt"] for r in test]
-    print("seed | base image_check (colour/shape/position) | lora-r8 image_check (colour/shape/position) | gap")
+    print("seed | base image_check (colour/size/shape) | lora-r8 image_check (colour/size/shape) | gap")
     gaps = []
     for seed in a.seeds:
         base = ci.score(ci.generate(ci.load(base_dir), prompts, seed=seed), test)
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         gaps.append(lora["image_check"] - base["image_check"])
 
         def parts(s: dict) -> str:
-            return f"{s['image_check']:.3f} ({s['colour']:.2f}/{s['shape']:.2f}/{s['position']:.2f})"
+            return f"{s['image_check']:.3f} ({s['colour']:.2f}/{s['size']:.2f}/{s['shape']:.2f})"
 
         print(f"{seed} | {parts(base)} | {parts(lora)} | {gaps[-1]:+.3f}", flush=True)
     print(f"gap: min {min(gaps):+.3f}, mean {sum(gaps) / len(gaps):+.3f}, max {max(gaps):+.3f}")

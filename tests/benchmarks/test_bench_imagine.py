@@ -40,13 +40,14 @@ def test_imagine_data_is_deterministic_and_balanced(ci):
     g = ci._generate()
     assert g.imagine.__wrapped__() == g.imagine.__wrapped__()
     test, train = _jsonl(DATA / "imagine" / "test.jsonl"), _jsonl(DATA / "imagine" / "train.jsonl")
-    assert test == g.imagine()["test"] and len(train) == 320
-    assert {r["position"] for r in test} == set(g.QUADRANTS)
-    assert all(sum(r["position"] == q for r in test) == 6 for q in g.QUADRANTS)
-    assert all(r["prompt"] == f"a {r['colour']} {r['shape']} at the {r['position']}" for r in test + train)
+    assert test == g.imagine()["test"] and len(train) == 320 and len(test) == 12
+    assert all(sum((r["colour"], r["shape"]) == (c, s) for r in test) == 1 for c in g.PALETTE for s in g.SHAPES)
+    assert all(r["prompt"] == f"a {r['colour']} {r['shape']}" for r in test + train)
     pretrain = _jsonl(DATA / "imagine" / "pretrain.jsonl")
-    named = sum(" at the " in r["prompt"] for r in pretrain) / len(pretrain)
-    assert 0.05 < named < 0.15  # pretraining mostly names no position: the base places shapes poorly
+    # pretraining: the same prompts, small shapes; the task: 10-pixel shapes
+    assert all(r["prompt"] == f"a {r['colour']} {r['shape']}" for r in pretrain)
+    assert {r["scene"][-2:] for r in pretrain} == {f"{g.IMAGINE_SMALL:02d}"}
+    assert {r["scene"][-2:] for r in train} == {f"{g.IMAGINE_SHAPE:02d}"}
 
 
 def test_checker_passes_every_drawn_shape(ci):
@@ -61,13 +62,35 @@ def test_checker_on_hand_made_images(ci):
     from PIL import Image
 
     right = _drawn(ci, "red", "circle", 0)
-    assert ci.check(right, "red", "circle", "top left") == {"colour": True, "shape": True, "position": True, "ok": True}
+    # the suite's check: colour and shape (its prompts name no position)
+    assert ci.check(right, "red", "circle") == {"colour": True, "size": True, "shape": True, "ok": True}
+    assert ci.check(_drawn(ci, "red", "circle", 3), "red", "circle")["ok"]
+    assert ci.check(_drawn(ci, "red", "triangle", 2), "red", "circle") == {
+        "colour": True,
+        "size": True,
+        "shape": False,
+        "ok": False,
+    }
+    # pretraining's style: small shapes of the right colour are not the task's image
+    g = ci._generate()
+    for shape in g.SHAPES:
+        small = g.render_detection(g.imagine_code("red", shape, 1, (3, 3), g.IMAGINE_SMALL), side=g.IMAGINE_PIXELS)
+        result = ci.check(small, "red", shape)
+        assert result["colour"] and not result["size"] and not result["ok"], shape
+    assert ci.check(right, "red", "circle", "top left") == {
+        "colour": True,
+        "size": True,
+        "shape": True,
+        "position": True,
+        "ok": True,
+    }
     # wrong colour: a blue circle where a red one is asked for
     wrong_colour = ci.check(_drawn(ci, "blue", "circle", 0), "red", "circle", "top left")
-    assert wrong_colour == {"colour": False, "shape": False, "position": False, "ok": False}
+    assert wrong_colour == {"colour": False, "size": False, "shape": False, "position": False, "ok": False}
     # wrong shape, right colour and place
     assert ci.check(_drawn(ci, "red", "square", 0), "red", "circle", "top left") == {
         "colour": True,
+        "size": True,
         "shape": False,
         "position": True,
         "ok": False,
@@ -75,6 +98,7 @@ def test_checker_on_hand_made_images(ci):
     assert not ci.check(_drawn(ci, "red", "triangle", 0), "red", "square", "top left")["shape"]
     # wrong place
     assert ci.check(_drawn(ci, "red", "circle", 3), "red", "circle", "top left")["position"] is False
+    assert not ci.check(Image.new("RGB", (24, 24), "white"), "red", "circle")["ok"]
     # blank, and a wash of the colour over the whole image (no shape)
     assert not ci.check(Image.new("RGB", (24, 24), "white"), "red", "circle", "top left")["colour"]
     flood = ci.check(Image.new("RGB", (24, 24), (220, 40, 40)), "red", "square", "bottom right")
@@ -119,7 +143,7 @@ def test_sampling_is_deterministic(ci, pipeline_dir, sampler):
     import numpy as np
 
     pipe = ci.load(pipeline_dir)
-    prompts = ["a red circle at the top left", "a blue square at the bottom right"]
+    prompts = ["a red circle", "a blue square"]
     first = ci.generate(pipe, prompts, sampler_name=sampler, steps=3, guidance=2.0, seed=7)
     again = ci.generate(ci.load(pipeline_dir), prompts, sampler_name=sampler, steps=3, guidance=2.0, seed=7)
     other = ci.generate(pipe, prompts, sampler_name=sampler, steps=3, guidance=2.0, seed=8)
@@ -146,5 +170,5 @@ def test_quantized_denoiser_skips_only_unpackable_layers(ci, pipeline_dir, quant
     ci.quantize(pipe.unet, quantization)
     linears = [n for n, m in pipe.unet.named_modules() if type(m) is torch.nn.Linear]
     assert sorted(linears) == sorted(skip)
-    images = ci.generate(pipe, ["a red circle at the top left"], steps=2)
+    images = ci.generate(pipe, ["a red circle"], steps=2)
     assert images[0].size == (24, 24)
