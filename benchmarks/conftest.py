@@ -198,14 +198,16 @@ def results_table(records: list[dict], wall: float, kind: str) -> str:
 
     lines = [
         f"Run time {wall:.1f} s, adapter cache {kind}. Energy and CO2e per test; "
-        "modelled figures are estimates. CEGI in kg CO2e per (% gain x M trainable params).",
+        "modelled figures are estimates. CEGI in kg CO2e per (% gain x M trainable params); "
+        "per (point x M) where the gain is in points.",
         "",
         "| task | variant | metric | score | gain | T_M | energy (J) | CO2e (mg) | CEGI | kg per % gain "
         "| cached | verdict |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(records, key=lambda r: (r["task"], not r["reference"])):
-        gain = "ref" if r["reference"] else (f"{r['gain_pct']:+.1f}%" if r.get("gain_pct") is not None else "-")
+        unit = " pts" if r.get("gain_mode") == "points" else "%"  # the text-to-image suite's gain is in points
+        gain = "ref" if r["reference"] else (f"{r['gain_pct']:+.1f}{unit}" if r.get("gain_pct") is not None else "-")
         cegi = (
             "n/a (reference)"
             if r["reference"]

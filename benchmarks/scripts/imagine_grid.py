@@ -1,31 +1,27 @@
-"""Draw the text-to-image suite's image grid: a few test prompts x variants.
+"""Draw the text-to-image suite's image grid: the test prompts x variants.
 
     python benchmarks/scripts/imagine_grid.py [OUT.png]   # default benchmarks/data/imagine/grid.png
 
 Rows are variants (base, LoRA r=8 with each sampler and step count, int8, nf4, the
-larger base), columns are prompts; every image is sampled as the suite samples it (its
-sampler, steps, guidance 3, seed 0) and scaled 3x without smoothing. The first column
-names the variant, the header the prompt. LoRA is fine-tuned here with the suite's
-settings (deterministic: the same adapter the suite trains), outside any measurement.
+larger base), columns are the suite's 12 test prompts in its order; every row is sampled
+as the suite samples it (one call over all test prompts, its sampler, steps, guidance 3,
+seed 0), so the images are the ones the suite scores, scaled 3x without smoothing. A
+green frame marks an image the checker passes, red one it fails; the first column names
+the variant and its score. LoRA is fine-tuned here with the suite's settings
+(deterministic: the same adapter the suite trains), outside any measurement.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
 
-PROMPTS = [
-    "a red square at the top left",
-    "a blue circle at the bottom right",
-    "a green triangle at the top right",
-    "a yellow circle at the bottom left",
-    "a red triangle at the bottom right",
-    "a blue square at the top right",
-]
-SCALE, GAP, LABEL_W, HEAD_H = 3, 4, 112, 30
+SCALE, GAP, FRAME, LABEL_W, HEAD_H = 3, 6, 2, 120, 30
+PASS, FAIL = (40, 160, 40), (200, 40, 40)
 
 
 def main(argv=None) -> int:
@@ -37,27 +33,43 @@ def main(argv=None) -> int:
     out = Path(argv[0]) if argv else HERE / "data" / "imagine" / "grid.png"
     torch.set_num_threads(1)
     models = HERE / "models"
+    with open(HERE / "data" / "imagine" / "test.jsonl", encoding="utf-8") as f:
+        test = [json.loads(line) for line in f if line.strip()]
+    prompts = [r["prompt"] for r in test]
     lora = ci.finetuned(models / "imagine-tiny", 8)
-    rows: list[tuple[str, list]] = []
+    rows: list[tuple[str, list, list[bool]]] = []
     for v in ci.VARIANTS + ci.MORE_VARIANTS:
         pipe = lora if v.lora_r else ci.load(models / f"imagine-{v.size}", v.quantization)
-        rows.append((v.name, ci.generate(pipe, PROMPTS, sampler_name=v.sampler, steps=v.steps)))
+        images = ci.generate(pipe, prompts, sampler_name=v.sampler, steps=v.steps)
+        ok = [ci.check(im, r["colour"], r["shape"])["ok"] for im, r in zip(images, test, strict=True)]
+        rows.append((v.name, images, ok))
     cell = 24 * SCALE
-    width = LABEL_W + len(PROMPTS) * (cell + GAP)
-    height = HEAD_H + len(rows) * (cell + GAP)
+    pitch = cell + GAP
+    width = LABEL_W + len(prompts) * pitch
+    height = HEAD_H + len(rows) * pitch
     sheet = Image.new("RGB", (width, height), (160, 160, 160))
     draw = ImageDraw.Draw(sheet)
-    for j, prompt in enumerate(PROMPTS):
-        words = prompt.removeprefix("a ").split(" at the ")
-        x = LABEL_W + j * (cell + GAP)
-        draw.text((x, 2), words[0], fill=(0, 0, 0))
-        draw.text((x, 15), words[1], fill=(0, 0, 0))
-    for i, (name, images) in enumerate(rows):
-        y = HEAD_H + i * (cell + GAP)
-        draw.text((4, y + cell // 2 - 6), name, fill=(0, 0, 0))
-        for j, image in enumerate(images):
-            sheet.paste(image.resize((cell, cell), Image.NEAREST), (LABEL_W + j * (cell + GAP), y))
-    sheet.quantize(64).save(out, optimize=True)  # 64 colours: ~40 KB to commit
+    for i, (_, images, ok) in enumerate(rows):
+        y = HEAD_H + i * pitch
+        for j, (image, passed) in enumerate(zip(images, ok, strict=True)):
+            x = LABEL_W + j * pitch
+            frame = (x - FRAME, y - FRAME, x + cell + FRAME - 1, y + cell + FRAME - 1)
+            draw.rectangle(frame, fill=PASS if passed else FAIL)
+            sheet.paste(image.resize((cell, cell), Image.NEAREST), (x, y))
+    # 63 colours for the images (~80 KB to commit) and one kept black for the labels,
+    # drawn after quantizing: the few text pixels would not earn a palette entry.
+    small = sheet.quantize(63)
+    small.putpalette(small.getpalette()[: 63 * 3] + [0, 0, 0])
+    draw = ImageDraw.Draw(small)
+    for j, prompt in enumerate(prompts):  # two lines: colour, shape
+        colour, shape = prompt.removeprefix("a ").split()
+        draw.text((LABEL_W + j * pitch, 2), colour, fill=63)
+        draw.text((LABEL_W + j * pitch, 15), shape, fill=63)
+    for i, (name, _, ok) in enumerate(rows):
+        y = HEAD_H + i * pitch
+        draw.text((4, y + cell // 2 - 12), name, fill=63)
+        draw.text((4, y + cell // 2 + 2), f"{sum(ok)}/{len(ok)} pass", fill=63)
+    small.save(out, optimize=True)
     print(out)
     return 0
 
