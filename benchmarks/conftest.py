@@ -135,7 +135,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = config.stash.get(STATE, None)
     # Records, not this process's RUN_LOG: under xdist the workers ran the variants
     # and only their records reached this (controller) process.
-    records = state.records if state is not None else []
+    records = [r.to_dict() for r in state.records] if state is not None else []  # as the run file holds them
     if info is None or not records:
         return
     log = cegi_bench.RUN_LOG
@@ -173,7 +173,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         out = Path(state.settings.save).parent / "timings.json"
         try:
             table = out.parent / "results.md"
-            atomic_write_text(table, results_table(state.records, wall, kind))
+            atomic_write_text(table, results_table(records, wall, kind))
             tr.write_line(f"cegi benchmarks: wrote {table}")
             timings = {
                 "wall_s": round(wall, 1),

@@ -22,9 +22,9 @@ from pytest_cegi.core.run import Run
 from pytest_cegi.core.run_file import BaselineError, atomic_write_text, load_run, write_run
 from pytest_cegi.core.tolerances import SINGLE_SAMPLE
 from pytest_cegi.core.units import QuantityError, parse_tolerance
-from pytest_cegi.judge.comparison import Comparison, compare, record_tolerances
+from pytest_cegi.judge.comparison import Comparison, compare, record_tolerances, saved_tolerances
 from pytest_cegi.judge.regression import QUANTITIES
-from pytest_cegi.report.paths import report_path
+from pytest_cegi.report.paths import refresh_command, report_path
 
 OK, REGRESSED, USAGE, INTERNAL = 0, 1, 2, 3
 EXIT_CODES = """exit codes:
@@ -214,7 +214,7 @@ def _tolerances(args, head_run: Run):
                 f"(or {SINGLE_SAMPLE}, the tolerance of measured figures with too few repeats), got {item!r}"
             )
         overrides[quantity] = (parse_tolerance(value), "--max-regression")
-    return record_tolerances(head_run.settings, overrides)
+    return record_tolerances(saved_tolerances(head_run.settings), overrides)
 
 
 def _comparison(args, base: Run, head: Run) -> Comparison:
@@ -278,10 +278,10 @@ def _compare(args) -> int:
             head,
             comparison,
             baseline_label=report_path(args.base, Path.cwd()),
-            refresh_command=f"pytest-cegi update {args.head} {args.base}",
+            refresh_command=refresh_command(args.head, args.base),
         )
     else:
-        text = format_text(comparison, report_path(args.base, Path.cwd()))
+        text = format_text(comparison, report_path(args.base, Path.cwd()), refresh_command(args.head, args.base))
     _emit(text, args.output)
     failures = comparison.failed(args.fail_on)
     if failures:
@@ -290,7 +290,7 @@ def _compare(args) -> int:
     return OK
 
 
-def format_text(comparison: Comparison, base_label: str) -> str:
+def format_text(comparison: Comparison, base_label: str, refresh: str) -> str:
     c = comparison.counts()
     lines = [
         f"pytest-cegi compare: {c['error']} errored, {c['regression']} regression(s), "
@@ -315,7 +315,7 @@ def format_text(comparison: Comparison, base_label: str) -> str:
             if r.configuration and r.status in ("regression", "improvement", "error"):
                 lines.append(f"{'':12}  configuration changed: {'; '.join(r.configuration)}")
     if comparison.improvements():
-        lines.append("Improvements found: refresh the baseline with `pytest-cegi update RUN.json BASELINE.json`.")
+        lines.append(f"Improvements found: refresh the baseline with `{refresh}`.")
     return "\n".join(lines) + "\n"
 
 
@@ -332,7 +332,7 @@ def _report(args) -> int:
         head,
         comparison,
         baseline_label=report_path(args.baseline, Path.cwd()) if args.baseline else None,
-        refresh_command=f"pytest-cegi update {args.run} {baseline or 'BASELINE.json'}",
+        refresh_command=refresh_command(args.run, baseline),
     )
     if args.output:
         write_report(text, args.output)

@@ -2,25 +2,24 @@
 
 pytest imports this module in every session of every project the plugin is installed
 in, and most of them never use it. So it imports only what registering the options
-and the marker needs; settings, the gate, the fixture's and the reports' modules are
+and the marker needs; settings, the lifecycle, the fixture's and the reports' modules are
 imported by the hooks that use them, once a test asks for cegi (the marker or the
 fixture) or --cegi-* options or [tool.cegi] configure it (issue 20: start-up cost).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_cegi import startup
-from pytest_cegi.core.options import CLI_OPTIONS, MARKER_HELP
+from pytest_cegi.core.options import CLI_OPTIONS, MARKER_HELP, SHARD_FLAG, SHARD_OPTION
 from pytest_cegi.measure import xdist as xdist_support  # imports pytest only
 
 if TYPE_CHECKING:
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
     from pytest_cegi.judge import budgets
     from pytest_cegi.judge.comparison import Baseline
     from pytest_cegi.measure.devices import Pin
@@ -33,22 +32,14 @@ SPEC: pytest.StashKey[budgets.Spec] = pytest.StashKey()
 NODEID = pytest.StashKey[str]()  # node id before xdist's loadgroup adds "@group"
 ATTEMPTS = pytest.StashKey[list]()  # earlier attempts of this item (pytest-rerunfailures)
 BASELINE: pytest.StashKey[Baseline | None] = pytest.StashKey()  # --cegi-baseline, typed once per process
-SESSION_RUN: pytest.StashKey[gate.SessionRun] = pytest.StashKey()  # the session's run, built once at its end
+SESSION_RUN: pytest.StashKey[lifecycle.SessionResults] = pytest.StashKey()  # the session's run, built once at its end
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("cegi", "pytest-cegi: quality and carbon budgets (also settable in [tool.cegi])")
     for option in CLI_OPTIONS:
         group.addoption(option.flag, **option.addoption_kwargs())
-    # Not a [tool.cegi] setting: it says which part of the suite this one command runs.
-    group.addoption(
-        "--cegi-shard",
-        dest="cegi_shard",
-        default=None,
-        metavar="GROUP/SPLITS",
-        help="this session runs shard GROUP of SPLITS of one suite (a CI matrix job); recorded in "
-        "--cegi-save for `pytest-cegi merge`. pytest-split's --splits/--group declare it too.",
-    )
+    group.addoption(SHARD_FLAG, **SHARD_OPTION)  # not a [tool.cegi] setting: see core/options.py
 
 
 OMP_NOTE = pytest.StashKey[str]()
@@ -57,19 +48,12 @@ PIN: pytest.StashKey[Pin] = pytest.StashKey()  # this xdist worker's GPU (measur
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser, args) -> None:
-    """Before conftest files import torch: make idle OpenMP threads sleep, so a test's
-    CPU time (its attributed energy) is its own work, not spinning beside a neighbour."""
-    from pytest_cegi.measure.meters.attribution import omp_wait_policy
-
-    note = omp_wait_policy()
+    """Before conftest files import torch, CUDA or bitsandbytes (startup.before_conftests)."""
+    note, pin = startup.before_conftests(early_config)
     if note:
         early_config.stash[OMP_NOTE] = note
-    if os.environ.get("PYTEST_XDIST_WORKER") and startup.early_configured(early_config):
-        pin = startup.pin_gpu()  # before conftest files can import torch and initialise CUDA
-        if pin is not None:
-            early_config.stash[PIN] = pin
-    if startup.early_kernel_path(early_config) == "portable":
-        startup.pin_portable_kernels()  # before conftest files import peft, which imports bitsandbytes
+    if pin is not None:
+        early_config.stash[PIN] = pin
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -145,12 +129,12 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     wanted = [item for item in items if _wants_cegi(item)]
     if not wanted:
         return
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
 
     state = _state(config)
     for item in wanted:
         item.stash[NODEID] = item.nodeid
-        item.stash[SPEC] = gate.spec_of(item, state.settings)
+        item.stash[SPEC] = lifecycle.spec_of(item, state.settings)
         if state.is_worker:
             item.add_marker(pytest.mark.xdist_group(xdist_support.group_name(item.stash[SPEC].task)))
 
@@ -181,13 +165,13 @@ def pytest_cegi_references_and_order(session, config, items) -> None:
 @pytest.fixture
 def cegi(request: pytest.FixtureRequest) -> Cegi:
     """Measure windows, record scores and describe the model variant of this test."""
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
 
     item = request.node
     state = _state(request.config)
     # No spec only when the fixture was requested dynamically (getfixturevalue).
-    spec = item.stash.get(SPEC, None) or gate.spec_of(item, state.settings)
-    handle = item.stash[HANDLE] = gate.new_handle(state, item, item.stash.get(NODEID, item.nodeid), spec)
+    spec = item.stash.get(SPEC, None) or lifecycle.spec_of(item, state.settings)
+    handle = item.stash[HANDLE] = lifecycle.new_handle(state, item, item.stash.get(NODEID, item.nodeid), spec)
     return handle
 
 
@@ -204,19 +188,19 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     handle = item.stash.get(HANDLE, None)
     if spec is None:
         return report
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
 
-    record = handle.record if handle is not None else gate.unmeasured_record(item, item.stash[NODEID], spec)
-    gate.finish_test(
+    record = handle.record if handle is not None else lifecycle.unmeasured_record(item, item.stash[NODEID], spec)
+    lifecycle.finish_test(
         state,
         record,
         spec,
         baseline=item.config.stash[BASELINE],
         outcome=report.outcome,
-        error=gate.error_text(call),
+        error=lifecycle.error_text(call),
         attempts=item.stash.setdefault(ATTEMPTS, []),
     )
-    gate.put_on_report(item, report, record, state.settings)
+    lifecycle.put_on_report(item, report, record, state.settings)
     return report
 
 
@@ -234,18 +218,20 @@ class RecordCollector:
         # An attempt pytest-rerunfailures will retry is not kept: the last attempt's
         # record says how many reruns there were and what they spent.
         if data is not None and report.when == "call" and report.outcome != "rerun":
-            _state(self.config).records.append(data)
+            from pytest_cegi.core.record import Record
+
+            _state(self.config).records.append(Record.from_dict(data))  # the xdist transport's dict, typed again
 
 
 # -- end of session: summary and files -------------------------------------------------------
 
 
-def _session_run(config: pytest.Config, state: SessionState) -> gate.SessionRun:
+def _session_run(config: pytest.Config, state: SessionState) -> lifecycle.SessionResults:
     """The session's run and comparison, built once for the files and the summary."""
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
 
     if SESSION_RUN not in config.stash:
-        config.stash[SESSION_RUN] = gate.SessionRun(state, config.stash[BASELINE])
+        config.stash[SESSION_RUN] = lifecycle.SessionResults(state, config.stash[BASELINE])
     return config.stash[SESSION_RUN]
 
 
@@ -253,9 +239,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or state.is_worker or not state.records:
         return
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
 
-    gate.write_summary(terminalreporter, config, state, _session_run(config, state))
+    lifecycle.write_summary(terminalreporter, config, state, _session_run(config, state))
 
 
 @pytest.hookimpl(trylast=True)
@@ -263,7 +249,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or state.is_worker or not state.records:
         return
-    from pytest_cegi import gate
+    from pytest_cegi import lifecycle
 
-    state.stopped = gate.stopped_reason(session, exitstatus)  # before the run is built: it says so
-    gate.finish_session(session, state, _session_run(session.config, state))
+    state.stopped = lifecycle.stopped_reason(session, exitstatus)  # before the run is built: it says so
+    lifecycle.finish_session(session, state, _session_run(session.config, state))

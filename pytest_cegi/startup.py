@@ -3,7 +3,7 @@ files load (is the plugin configured, the kernel path, this xdist worker's GPU),
 the session's state built from the settings. Every failure is a pytest usage error.
 
 Imported by hooks that run in every session, so it imports only the options at module
-level; settings, the gate and the meters are imported when a session uses cegi.
+level; settings, the lifecycle and the meters are imported when a session uses cegi.
 """
 
 from __future__ import annotations
@@ -22,6 +22,23 @@ if TYPE_CHECKING:
     from pytest_cegi.judge.comparison import Baseline
     from pytest_cegi.measure.devices import Pin
     from pytest_cegi.measure.session import SessionState
+
+
+def before_conftests(early_config: pytest.Config) -> tuple[str | None, Pin | None]:
+    """What must happen before conftest files import torch: idle OpenMP threads sleep (so a
+    test's CPU time, its attributed energy, is its own work, not spinning beside a
+    neighbour); an xdist worker pins its GPU (before CUDA initialises); the portable
+    4-bit kernels are pinned (before peft imports bitsandbytes). Returns the OpenMP note
+    for the header and the worker's pin."""
+    import os
+
+    from pytest_cegi.measure.meters.attribution import omp_wait_policy
+
+    note = omp_wait_policy()
+    pin = pin_gpu() if os.environ.get("PYTEST_XDIST_WORKER") and early_configured(early_config) else None
+    if early_kernel_path(early_config) == "portable":
+        pin_portable_kernels()
+    return note or None, pin
 
 
 def early_configured(early_config: pytest.Config) -> bool:
@@ -102,14 +119,14 @@ def new_state(config: pytest.Config, pin: Pin | None) -> tuple[SessionState, Bas
         pin_portable_kernels()
     baseline = None
     if settings.baseline is not None:
-        from pytest_cegi import gate
+        from pytest_cegi import lifecycle
 
-        baseline = gate.load_baseline(settings)  # a bad file is a usage error
+        baseline = lifecycle.load_baseline(settings)  # a bad file is a usage error
     worker = getattr(config, "workerinput", None)
     state = SessionState(
         settings=settings,
         is_worker=worker is not None,
-        run_id=worker.get("testrunuid") if worker else None,
+        testrun_uid=worker.get("testrunuid") if worker else None,
         pacer=_duet_pacer(worker is not None or getattr(config.option, "numprocesses", None)),
         shard=_shard(config),
         pin=pin,

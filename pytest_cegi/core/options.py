@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_cegi.core.meter_traits import METER_TRAITS
 
@@ -116,6 +117,16 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("deployment", "deployment", cli=False),
 )
 CLI_OPTIONS = tuple(o for o in OPTIONS if o.cli)
+
+# Not a [tool.cegi] setting: it says which part of the suite this one command runs.
+SHARD_FLAG = "--cegi-shard"
+SHARD_OPTION: dict[str, Any] = dict(
+    dest="cegi_shard",
+    default=None,
+    metavar="GROUP/SPLITS",
+    help="this session runs shard GROUP of SPLITS of one suite (a CI matrix job); recorded in "
+    "--cegi-save for `pytest-cegi merge`. pytest-split's --splits/--group declare it too.",
+)
 
 
 def cli_values(namespace: object) -> dict[str, object]:

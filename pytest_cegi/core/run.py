@@ -9,8 +9,9 @@ shows a saved figure as saved, never recomputed from windows where the two could
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -64,8 +65,9 @@ class SavedRecord:
         """The stored figure of a compared quantity (core/quantities.py): the total the
         run file stored, where it stores one, else the record's own figure."""
         q = QUANTITY[quantity]
-        if q.stored is None:
-            return q.read(self.record)
+        own = q.read(self.record)
+        if q.stored is None or own is None:  # None: the record has no such figure (e.g. not measured)
+            return own
         figure: float | None = getattr(self, q.stored)
         return figure
 
@@ -103,6 +105,13 @@ class Run:
                 for s in run.get("shards") or ()
             ),
         )
+
+    @classmethod
+    def from_session(cls, records: Sequence[Record], meter: Method | None, data: Mapping[str, Any]) -> Run:
+        """The run a session is about to save, from its typed records and meter; the
+        rest (machine, settings, warnings, ...) as `data`, the run dict it saves, holds it."""
+        typed = cls.from_dict({**data, "records": []})
+        return dataclasses.replace(typed, records=tuple(SavedRecord.of(r) for r in records), meter=meter)
 
     @functools.cached_property
     def projections(self) -> tuple[Projection, ...]:

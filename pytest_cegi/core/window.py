@@ -116,6 +116,12 @@ class Window:
     def from_dict(cls, d: Mapping[str, Any]) -> Window:
         d = dict(d)
         d["method"] = Method(**d["method"])
+        # A figure the file could not hold (inf or NaN: JSON has neither) was stored as
+        # null; in memory it is non-finite again, so totals stay numbers and the window
+        # stays invalid for the same reason.
+        for name in _FIGURES:
+            if d.get(name, 0.0) is None:
+                d[name] = math.nan
         d.setdefault("details", {})
         d["samples"] = tuple(d.get("samples", ()))
         return cls(**d)

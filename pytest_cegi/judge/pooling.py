@@ -19,7 +19,7 @@ import statistics
 from typing import Any
 
 from pytest_cegi.core.run_file import BaselineError
-from pytest_cegi.judge.comparison import hardware_difference
+from pytest_cegi.judge.environment import hardware_difference
 
 _MEANS = ("energy_kwh", "emissions_kg", "duration_s", "cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh")
 

@@ -29,6 +29,7 @@ from typing import Any
 from pytest_cegi.core.meter_traits import traits_of
 from pytest_cegi.core.quantities import QUANTITY, names
 from pytest_cegi.core.record import Record
+from pytest_cegi.core.run import SavedRecord
 from pytest_cegi.core.tolerances import (
     DEFAULT_MAX_REGRESSION,
     DEFAULT_SINGLE_SAMPLE_TOLERANCE,
@@ -141,10 +142,6 @@ class QuantityDelta:
         }
 
 
-def value_of(record: Record, quantity: str) -> float | None:
-    return QUANTITY[quantity].read(record)
-
-
 # The fewest repeats a side with which the significance test can reach ALPHA at all
 # (2 vs 2: the smallest p is 1/6), so with which a measured quantity is gated: 3.
 MIN_REPEATS = next(n for n in range(1, 100) if stats.can_reach_significance(n, n))
@@ -159,15 +156,19 @@ def is_deterministic(record: Record) -> bool:
 
 def judge(
     quantity: str,
-    base: Record,
-    head: Record,
+    base_saved: SavedRecord,
+    head_saved: SavedRecord,
     rule: Rule | None,
     refused: str | None = None,
     single: Rule | None = None,
 ) -> QuantityDelta:
     """Compare one quantity; `refused` names why it must not be compared, `single` is the
-    single-sample rule for measured figures with too few repeats (default: +100%)."""
-    b, h = value_of(base, quantity), value_of(head, quantity)
+    single-sample rule for measured figures with too few repeats (default: +100%).
+
+    The figures compared are the stored ones (`SavedRecord.figure`), the same the
+    reports show; the records give the windows, phases and configuration."""
+    b, h = base_saved.figure(quantity), head_saved.figure(quantity)
+    base, head = base_saved.record, head_saved.record
     delta = QuantityDelta(quantity, b, h, rule, "not compared", "")
     if rule is None:
         delta.reason = f"no {quantity} regression rule"

@@ -18,7 +18,7 @@ class CegiUsageError(ValueError):
     """A test used the fixture wrongly (NaN score, unknown phase name, ...)."""
 
 
-class RepeatRun:
+class RepeatWindow:
     """One run of `cegi.repeated()`: use it as `with run:` around the work."""
 
     def __init__(self, context: contextlib.AbstractContextManager):
@@ -159,7 +159,7 @@ class Cegi:
         handle.result = window  # what the caller keeps (the adapter cache stores it) is what the record holds
         self.record.windows.append(window)
 
-    def repeated(self, phase: str = "inference", *, requests: int | None = None) -> Iterator[RepeatRun]:
+    def repeated(self, phase: str = "inference", *, requests: int | None = None) -> Iterator[RepeatWindow]:
         """Repeat a block `--cegi-repeat` times, each run one measured window::
 
             for run in cegi.repeated():
@@ -179,7 +179,7 @@ class Cegi:
         counted: dict = {}
         windows: list[Window] = []
         if _should_count_work(meter) and self._work_model() is not None:
-            run = RepeatRun(self._counting_pass(counted))
+            run = RepeatWindow(self._counting_pass(counted))
             yield run
             run.check_used()
         together = 0
@@ -187,7 +187,7 @@ class Cegi:
             if self._pacer is not None:  # outside the window: waiting is not the block's cost
                 together += self._pacer.wait(f"{self.record.nodeid} {phase} {len(self.record.windows)} {i}")
             handle_box: list[WindowHandle] = []
-            run = RepeatRun(self._collect(meter, phase, handle_box))
+            run = RepeatWindow(self._collect(meter, phase, handle_box))
             yield run
             run.check_used()
             if self._pacer is not None:

@@ -6,13 +6,17 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_cegi.core.settings import Settings
 from pytest_cegi.core.shard import Shard
 from pytest_cegi.measure.devices import Pin
 from pytest_cegi.measure.meters import build_meter
 from pytest_cegi.measure.meters.base import Meter
+
+if TYPE_CHECKING:  # an unused session imports no record (tests/plugin/test_isolation.py)
+    from pytest_cegi.core.record import Record
+    from pytest_cegi.core.window import Method
 
 
 def make_meter(settings: Settings, serialize_with: str | None = None, pin: Pin | None = None) -> Meter:
@@ -45,7 +49,7 @@ def device_lock(path: str, index: int) -> str:
 class SessionState:
     settings: Settings
     is_worker: bool = False  # an xdist worker: measure, but report nothing
-    run_id: str | None = None  # xdist's test-run id, shared by all workers of a run
+    testrun_uid: str | None = None  # xdist's test-run id, shared by all workers of a run
     meter: Meter | None = None
     work_model: Any = None  # WorkModel, built on first use
     pacer: Any = None  # DuetPacer when this session is one side of a duet (measure/duet.py)
@@ -53,7 +57,7 @@ class SessionState:
     references_run: set[str] = field(default_factory=set)  # tasks whose reference test ran in this process
     shard: Shard | None = None  # the part of a sharded suite this session runs (--cegi-shard, pytest-split)
     pin: Pin | None = None  # the GPU this xdist worker was pinned to (one worker per GPU), if any
-    records: list[dict[str, Any]] = field(default_factory=list)  # finished Record dicts, in run order
+    records: list[Record] = field(default_factory=list)  # finished records, in run order
     expected: int | None = None  # measured tests selected to run; None where this process never collected (xdist)
     stopped: str | None = None  # why the session ended before its last test (interrupted, -x, --maxfail)
     written: list[Path] = field(default_factory=list)  # files written at session end
@@ -61,7 +65,8 @@ class SessionState:
     def get_meter(self) -> Meter:
         # Built on first use: sessions that never measure never import a tracker.
         if self.meter is None:
-            self.meter = make_meter(self.settings, serialize_with=self.run_id if self.is_worker else None, pin=self.pin)
+            lock = self.testrun_uid if self.is_worker else None
+            self.meter = make_meter(self.settings, serialize_with=lock, pin=self.pin)
         return self.meter
 
     def get_work_model(self):
@@ -102,13 +107,12 @@ class SessionState:
         of = f" of {self.expected}" if self.expected is not None else ""
         return f"the session stopped early ({self.stopped}): {len(self.records)}{of} measured tests ran"
 
-    def meter_method(self) -> dict[str, Any] | None:
+    def meter_method(self) -> Method | None:
+        """How this run measured: its meter's, or (the xdist controller, which measures
+        nothing itself) the first record's."""
         if self.meter is not None:
-            return self.meter.method().to_dict()
-        for record in self.records:
-            if record.get("method"):
-                return record["method"]
-        return None
+            return self.meter.method()
+        return next((r.method for r in self.records if r.method is not None), None)
 
     def close(self) -> None:
         if self.meter is not None:

@@ -54,11 +54,11 @@ def tell_worker(node) -> None:
     """Controller side: pass the final --dist to workers, which re-parse the original
     command line and would not see a mode switched here."""
     node.workerinput["cegi_dist"] = node.config.option.dist
-    run_id = node.workerinput.get("testrunuid")
-    if run_id:  # the workers' shared window lock (meters/serial.py); removed at the end
+    testrun_uid = node.workerinput.get("testrunuid")
+    if testrun_uid:  # the workers' shared window lock (meters/serial.py); removed at the end
         from pytest_cegi.measure.meters.serial import lock_path
 
-        node.config.stash.setdefault(_LOCKS, set()).add(lock_path(run_id))
+        node.config.stash.setdefault(_LOCKS, set()).add(lock_path(testrun_uid))
 
 
 def remove_locks(config: pytest.Config) -> None:

@@ -43,231 +43,43 @@ even a subverted child can only hand back plain data. A `SqlSandbox` is not thre
 
 from __future__ import annotations
 
-# Only what the child needs (see _BOOT); the parent's own imports follow _PARENT_SIDE.
+import contextlib
+import io
 import math
 import os
 import pickle
-import resource
+import select
+import shutil
 import signal
 import sqlite3
-import struct
+import subprocess
 import sys
+import tempfile
 import time
+import weakref
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from pytest_cegi.metrics._sql_child import (
+    _FRAME,
+    ERROR,
+    MAX_SQL_BYTES,
+    OK,
+    REFUSED,
+    TIMEOUT,
+    _write_frame,
+    max_result_bytes,
+)
+from pytest_cegi.metrics.sqltext import leading_keyword
 
 ALLOWED_STATEMENTS = frozenset({"select", "with", "values"})
-DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit"})
-_ALWAYS_ALLOWED = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE})
-_PROGRESS_EVERY = 1000  # SQLite VM instructions between deadline checks
-
 DEFAULT_MEMORY_MIB = 512  # the child's address-space limit
-MAX_VALUE_BYTES = 10_000_000  # SQLITE_LIMIT_LENGTH: longest string/blob/row
-MAX_SQL_BYTES = 1_000_000  # SQLITE_LIMIT_SQL_LENGTH
-TEMP_FILE_MIB = 4096  # largest temporary (sort/spill) file the child may write
 KILL_GRACE_S = 0.25  # past timeout_s, before the child is killed
 _START_TIMEOUT_S = 30.0  # a child's start-up (not counted against any query)
-_FETCH_CHUNK = 256  # rows per fetch; each chunk is pickled, then counted
-_FRAME = struct.Struct("!Q")  # length prefix of every message between parent and child
 _JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # header of a hot rollback journal
-
-
-def max_result_bytes(memory_mib: int) -> int:
-    """Largest result (pickled rows) a child with `memory_mib` MiB sends back: an eighth of it."""
-    return (memory_mib << 20) // 8
-
-
-# Outcome statuses.
-OK, ERROR, DENIED, REFUSED, TIMEOUT, TOO_MANY_ROWS, MEMORY = (
-    "ok",
-    "error",
-    "denied",
-    "refused",
-    "timeout",
-    "too_many_rows",
-    "memory",
-)
-
-
-# --------------------------------------------------------------------------------------
-# Child side. The child compiles this file only down to _PARENT_SIDE (see _BOOT), so
-# that it starts fast: nothing above that line may use the imports below it.
-
-
-def _authorize(action: int, arg1, arg2, _db, _source) -> int:
-    if action in _ALWAYS_ALLOWED:
-        return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_FUNCTION:
-        return sqlite3.SQLITE_DENY if (arg2 or "").lower() in DENIED_FUNCTIONS else sqlite3.SQLITE_OK
-    return sqlite3.SQLITE_DENY
-
-
-def _decode(raw: bytes) -> str:
-    # A database with broken UTF-8 must not turn a correct query into an error.
-    return raw.decode("utf-8", "replace")
-
-
-def _connect(uri: str) -> sqlite3.Connection:
-    """A locked-down connection to a ``file:`` URI (layers 4 and 5)."""
-    if sys.version_info < (3, 11):
-        # Connection.setlimit is new in 3.11; without it the sandbox would lack a layer,
-        # so it refuses to open (every query fails, as it already did with an AttributeError).
-        raise RuntimeError("the SQL sandbox needs Python 3.11 or newer (sqlite3 Connection.setlimit)")
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None)
-    conn.text_factory = _decode
-    conn.execute("PRAGMA query_only = ON")  # belt and braces; set before the authorizer
-    conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES)
-    conn.set_authorizer(_authorize)
-    return conn
-
-
-def _lower_limit(which: int, value: int) -> None:
-    """Set soft and hard limit to `value`, or keep a stricter limit already in place."""
-    _, hard = resource.getrlimit(which)
-    value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-    resource.setrlimit(which, (value, value))
-
-
-def _limit_child(memory_mib: int) -> None:
-    """Hard bounds on this (child) process: address space, temp file size, no core dumps."""
-    _lower_limit(resource.RLIMIT_AS, memory_mib << 20)
-    _lower_limit(resource.RLIMIT_FSIZE, TEMP_FILE_MIB << 20)
-    _lower_limit(resource.RLIMIT_CORE, 0)
-    # Over-long writes then fail with EFBIG (an SQLite error) instead of killing us.
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
-
-def _cap_cpu(seconds: float, hard: int) -> None:
-    """Let this process use about `seconds` more CPU time, then SIGXCPU ends it."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    soft = math.ceil(usage.ru_utime + usage.ru_stime + seconds) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
-
-
-class _Runner:
-    """Executes one query at a time on the child's connection; replies are plain tuples."""
-
-    def __init__(self, uri: str, timeout_s: float, max_rows: int, memory_mib: int):
-        self.timeout_s, self.max_rows, self.memory_mib = timeout_s, max_rows, memory_mib
-        self.max_result_bytes = max_result_bytes(memory_mib)
-        self._cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
-        self._deadline = float("inf")
-        self._conn = _connect(uri)
-        self._conn.set_progress_handler(self._past_deadline, _PROGRESS_EVERY)
-
-    def _past_deadline(self) -> int:
-        return 1 if time.perf_counter() > self._deadline else 0
-
-    def run(self, sql: str) -> tuple:
-        """(status, error, elapsed_s, pickled row chunks)."""
-        start = time.perf_counter()
-        self._deadline = start + self.timeout_s
-        _cap_cpu(self.timeout_s, self._cpu_hard)
-        cursor = self._conn.cursor()
-        try:
-            return self._fetch(cursor, sql, start)
-        except sqlite3.ProgrammingError as exc:  # e.g. "You can only execute one statement at a time."
-            return REFUSED, str(exc), time.perf_counter() - start, []
-        except sqlite3.Error as exc:
-            return self._failure(exc, start)
-        except MemoryError:
-            return MEMORY, f"needed more than the {self.memory_mib} MiB memory limit", time.perf_counter() - start, []
-        except (OverflowError, ValueError) as exc:
-            return ERROR, f"{type(exc).__name__}: {exc}", time.perf_counter() - start, []
-        finally:
-            cursor.close()
-            self._deadline = float("inf")
-
-    def _fetch(self, cursor: sqlite3.Cursor, sql: str, start: float) -> tuple:
-        cursor.execute(sql)
-        parts: list[bytes] = []
-        count = size = 0
-        while count <= self.max_rows:
-            chunk = cursor.fetchmany(min(_FETCH_CHUNK, self.max_rows + 1 - count))
-            if not chunk:
-                break
-            count += len(chunk)
-            parts.append(pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
-            size += len(parts[-1])
-            if size > self.max_result_bytes:
-                return (
-                    MEMORY,
-                    f"result larger than {self.max_result_bytes >> 20} MiB",
-                    time.perf_counter() - start,
-                    [],
-                )
-        elapsed = time.perf_counter() - start
-        if count > self.max_rows:
-            return TOO_MANY_ROWS, f"more than max_rows={self.max_rows} rows", elapsed, []
-        return OK, None, elapsed, parts
-
-    def _failure(self, exc: sqlite3.Error, start: float) -> tuple:
-        elapsed = time.perf_counter() - start
-        message = str(exc)
-        if "interrupted" in message and elapsed >= self.timeout_s:
-            return TIMEOUT, f"exceeded the {self.timeout_s:g} s time limit", elapsed, []
-        if "not authorized" in message or "prohibited" in message:
-            return DENIED, message, elapsed, []
-        if "too big" in message:
-            return MEMORY, f"{message} (limit {MAX_VALUE_BYTES:,} bytes per value)", elapsed, []
-        return ERROR, message, elapsed, []
-
-
-def _read_request(stream) -> bytes | None:
-    """The next framed request, or None once the parent has closed the pipe."""
-    header = stream.read(_FRAME.size)
-    if len(header) < _FRAME.size:
-        return None
-    size = _FRAME.unpack(header)[0]
-    request = stream.read(size)
-    return request if len(request) == size else None
-
-
-def _write_frame(fd: int, payload: bytes) -> None:
-    view = memoryview(_FRAME.pack(len(payload)) + payload)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _serve(uri: str, timeout_s: str, max_rows: str, memory_mib: str) -> None:
-    """The child's main loop: one UTF-8 query in, one pickled reply out, until stdin closes."""
-    _limit_child(int(memory_mib))
-    reply_fd = os.dup(1)
-    os.dup2(2, 1)  # a stray print must not corrupt the replies
-    try:
-        runner = _Runner(uri, float(timeout_s), int(max_rows), int(memory_mib))
-        broken = None
-    except Exception as exc:  # reported with every query, so no query can pass
-        runner, broken = None, f"could not open the database: {type(exc).__name__}: {exc}"
-    _write_frame(reply_fd, pickle.dumps(broken))
-    with open(0, "rb", closefd=False) as requests:  # buffered: usually one read() per request
-        while (request := _read_request(requests)) is not None:
-            reply = runner.run(request.decode("utf-8")) if runner else (ERROR, broken, 0.0, [])
-            try:
-                payload = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
-            except MemoryError:
-                payload = pickle.dumps((MEMORY, "no memory left to send the result", reply[2], []))
-            del reply
-            _write_frame(reply_fd, payload)
-
-
-# _PARENT_SIDE: the child stops reading here.
-_PARENT_SIDE = "# _PARENT_" + "SIDE: the child stops reading here."
-
-import contextlib  # noqa: E402
-import io  # noqa: E402
-import select  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import weakref  # noqa: E402
-from collections import deque  # noqa: E402
-from collections.abc import Generator, Iterable, Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import IO  # noqa: E402
-
-from pytest_cegi.metrics.sqltext import leading_keyword  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -282,14 +94,15 @@ class QueryOutcome:
         return self.status == OK
 
 
-# The child runs the child side of this file alone: not the parent side, not the
-# pytest_cegi package (whose imports would double its start-up time).
+# The child runs _sql_child.py as a file of its own: not as part of the pytest_cegi
+# package, whose imports would double its start-up time.
+_CHILD_FILE = str(Path(__file__).with_name("_sql_child.py"))
 _BOOT = (
     "import sys\n"
-    "source = open(sys.argv[1], encoding='utf-8').read().split(sys.argv[2])[0]\n"
+    "source = open(sys.argv[1], encoding='utf-8').read()\n"
     "child = {'__name__': '_cegi_sql_child'}\n"
     "exec(compile(source, sys.argv[1], 'exec'), child)\n"
-    "child['_serve'](*sys.argv[3:])\n"
+    "child['_serve'](*sys.argv[2:])\n"
 )
 
 
@@ -320,8 +133,7 @@ class _Child:
             "-B",
             "-c",
             _BOOT,
-            __file__,
-            _PARENT_SIDE,
+            _CHILD_FILE,
             _readonly_uri(db_path),
             repr(timeout_s),
             str(max_rows),
@@ -404,17 +216,6 @@ class _Child:
 def _readonly_uri(path: Path) -> str:
     # immutable=1: SQLite takes no locks and creates no -wal/-shm/-journal files.
     return f"{path.resolve().as_uri()}?mode=ro&immutable=1"
-
-
-def open_readonly(db_path: str | os.PathLike) -> sqlite3.Connection:
-    """A locked-down, in-process connection that cannot write the file or create files next to it.
-
-    No time or memory bounds: those come from `SqlSandbox`'s child process.
-    """
-    path = Path(db_path).resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"SQLite database not found: {path}")
-    return _connect(_readonly_uri(path))
 
 
 def _signal_name(number: int) -> str:

@@ -25,12 +25,14 @@ what was trained to make the variant, `total_params` what the model holds.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pytest_cegi.models.auto_model import is_vision_language, model_class
+from pytest_cegi.models.parameters import count_parameters, describe
 
 # shared with finetune.py, which must not import this module (it imports finetune)
 from pytest_cegi.models.processors import (
@@ -43,102 +45,14 @@ from pytest_cegi.models.processors import (
 from pytest_cegi.models.processors import (
     vlm_prompt as vlm_prompt,  # tests and users import it from here
 )
-
-QUANTIZATIONS = (None, "int8", "nf4", "fp4")
-DTYPES = ("float32", "float16", "bfloat16", "auto")
-
-
-class VariantUnavailable(Exception):
-    """This machine cannot run the variant (e.g. its quantization); callers skip it."""
-
-
-class _Items(tuple):
-    """A dict frozen as a tuple of (key, value) pairs; tells dicts from lists on thawing."""
-
-
-def _freeze(value: Any) -> Any:
-    """Make LoRA settings hashable: dicts become sorted item tuples, lists tuples."""
-    if isinstance(value, dict):
-        return _Items(sorted((str(k), _freeze(v)) for k, v in value.items()))
-    if isinstance(value, (set, frozenset)):
-        return tuple(sorted(_freeze(v) for v in value))
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, _Items):
-        return {k: _thaw(v) for k, v in value}
-    if isinstance(value, tuple):
-        return [_thaw(v) for v in value]
-    return value
-
-
-def _lora_items(lora: Any) -> tuple:
-    """A dict of LoraConfig arguments, or a LoraConfig: keep what differs from defaults."""
-    if isinstance(lora, dict):
-        return _freeze(lora)
-    if dataclasses.is_dataclass(lora) and not isinstance(lora, type) and type(lora).__name__ == "LoraConfig":
-        default = type(lora)()
-        changed = {
-            f.name: getattr(lora, f.name)
-            for f in dataclasses.fields(lora)
-            if f.init and getattr(lora, f.name) != getattr(default, f.name)
-        }
-        changed.pop("peft_type", None)
-        return _freeze({k: v.value if hasattr(v, "value") else v for k, v in changed.items()})
-    raise TypeError(f"lora must be a dict of LoraConfig arguments or a LoraConfig, got {type(lora).__name__}")
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One model variant under test: what it is built from (base model, adapter, LoRA,
-    quantization) and whether it may be its task's reference (`reference`: True, False,
-    or None for "the base variant is, when nothing is marked")."""
-
-    name: str
-    model: str  # local model directory, never a Hub id
-    adapter: str | None = None  # saved peft adapter directory
-    lora: Any = None  # dict of LoraConfig arguments or a LoraConfig; stored as tuple
-    quantization: str | None = None  # None | "int8" | "nf4" | "fp4"
-    dtype: str | None = None  # None = the checkpoint's own dtype
-    reference: bool | None = None
-    trust_remote_code: bool = False
-
-    def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
-            raise VariantError(f"variant name must be a non-empty string, got {self.name!r}")
-        if self.lora is not None:
-            try:
-                object.__setattr__(self, "lora", _lora_items(self.lora))
-            except TypeError as e:
-                raise VariantError(f"variant {self.name!r}: {e}") from None
-        if self.quantization not in QUANTIZATIONS:
-            raise VariantError(
-                f"variant {self.name!r}: unknown quantization {self.quantization!r}; "
-                f"use one of {', '.join(map(str, QUANTIZATIONS))}"
-            )
-        if self.dtype is not None and self.dtype not in DTYPES:
-            raise VariantError(f"variant {self.name!r}: unknown dtype {self.dtype!r}; use one of {DTYPES}")
-        if self.adapter is not None and self.lora is not None:
-            raise VariantError(f"variant {self.name!r}: give either a saved adapter or LoRA settings, not both")
-
-    @property
-    def is_base(self) -> bool:
-        return self.adapter is None and self.lora is None and self.quantization is None
-
-    @property
-    def id(self) -> str:
-        return self.name
-
-    @property
-    def lora_config(self) -> dict[str, Any] | None:
-        """The LoRA settings as a plain dict of LoraConfig arguments."""
-        return None if self.lora is None else _thaw(self.lora)
-
-    def __str__(self) -> str:
-        return self.name
+from pytest_cegi.models.quantization import (
+    quant_config,
+    quantization_problem,
+    quiet_int8,
+    torch_dtype,
+    unquantized_modules,
+)
+from pytest_cegi.models.variant_spec import DTYPES, QUANTIZATIONS, Variant, VariantUnavailable, model_dir
 
 
 @dataclass
@@ -226,24 +140,9 @@ class PreparedVariant:
         return processor_inputs(self.tokenizer, prompts, images).to(self.device)
 
 
-# --- vision-language models -------------------------------------------------------
-
-
-def is_vision_language(config) -> bool:
-    """An image-text-to-text model: its type is in transformers' mapping for that task,
-    or (a remote-code or newer model) its config has a vision tower."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-
-    return (
-        getattr(config, "model_type", None) in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-        or getattr(config, "vision_config", None) is not None
-    )
-
-
 # --- loading ----------------------------------------------------------------------
 
 _bases: dict[tuple, tuple] = {}  # (dir, quantization, dtype, device, remote) -> (model, tokenizer, seq2seq)
-_quant_probe: dict[tuple, str | None] = {}
 
 
 def clear_base_cache() -> None:
@@ -254,127 +153,6 @@ def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def model_dir(variant: Variant) -> Path:
-    path = Path(variant.model).expanduser()
-    if not path.is_dir():
-        # A relative path is read from the working directory, like open(): say which one.
-        where = (
-            ""
-            if path.is_absolute()
-            else (
-                f" in the working directory {Path.cwd()} (relative paths are "
-                "read from there, not from the test file or the rootdir; "
-                "build them from __file__)"
-            )
-        )
-        raise VariantError(
-            f"variant {variant.name!r}: model directory {variant.model!r} does not exist{where} "
-            "(pytest-cegi loads local directories only, never the Hub)"
-        )
-    if not (path / "config.json").is_file() and (path / "model_index.json").is_file():
-        raise VariantError(
-            f"variant {variant.name!r}: {variant.model!r} is a diffusers pipeline (model_index.json); "
-            "cegi.prepare loads transformers models only. Load the pipeline in the test with diffusers' "
-            "from_pretrained and measure it with cegi.measure_call (docs/variants.md, "
-            '"Diffusers pipelines")'
-        )
-    if not (path / "config.json").is_file():
-        raise VariantError(
-            f"variant {variant.name!r}: {variant.model!r} has no config.json; is it a model saved with save_pretrained?"
-        )
-    return path
-
-
-def quantization_problem(quantization: str, device: str) -> str | None:
-    """Why bitsandbytes cannot run `quantization` on `device`, or None if it can."""
-    key = (quantization, device)
-    if key not in _quant_probe:
-        _quant_probe[key] = _probe(quantization, device)
-    return _quant_probe[key]
-
-
-def _probe(quantization: str, device: str) -> str | None:
-    try:
-        import bitsandbytes as bnb
-    except Exception as e:
-        return f"bitsandbytes is not importable ({e}); install the model extra"
-    try:
-        import torch
-
-        dense = torch.nn.Linear(64, 64)
-        layer: torch.nn.Module
-        if quantization == "int8":
-            layer = bnb.nn.Linear8bitLt(64, 64, has_fp16_weights=False)
-        else:
-            layer = bnb.nn.Linear4bit(64, 64, quant_type=quantization, compute_dtype=torch.float32)
-        layer.load_state_dict(dense.state_dict())
-        layer = layer.to(device)
-        layer(torch.randn(2, 64, device=device))
-    except Exception as e:
-        return f"bitsandbytes {getattr(bnb, '__version__', '?')} cannot run {quantization} on {device}: {e}"
-    return None
-
-
-def _torch_dtype(variant: Variant):
-    import torch
-
-    return "auto" if variant.dtype in (None, "auto") else getattr(torch, variant.dtype)
-
-
-def _quant_config(variant: Variant, path: Path):
-    import re
-
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    if variant.quantization == "int8":
-        return BitsAndBytesConfig(load_in_8bit=True)
-    compute = torch.float32 if variant.dtype in (None, "auto") else getattr(torch, variant.dtype)
-    # Layers that bitsandbytes' packed CPU path rejects stay unquantized on every CPU, so
-    # one nf4 model has one structure (and one score) whichever path runs it.
-    kept, defaults = unquantized_modules(variant, path)
-    skip = [re.escape(name) for name in sorted({*kept, *defaults})]
-    return BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type=variant.quantization,
-        bnb_4bit_compute_dtype=compute,
-        llm_int8_skip_modules=skip or None,
-    )
-
-
-_unquantized: dict[tuple[str, bool], tuple[tuple[str, ...], tuple[str, ...]]] = {}
-
-
-def unquantized_modules(variant: Variant, path: Path | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(narrow, default) linear layers a 4-bit variant keeps in full precision: those the
-    packed CPU kernels reject (`kernel_path.packable`), and transformers' own skips (the
-    output embedding, tied weights), which naming any module would otherwise drop."""
-    path = path or model_dir(variant)
-    key = (str(path.resolve()), variant.trust_remote_code)
-    if key not in _unquantized:
-        import torch
-        from accelerate import init_empty_weights
-        from transformers import AutoConfig
-        from transformers.quantizers.base import get_keys_to_not_convert
-
-        from pytest_cegi.models import kernel_path
-
-        config = AutoConfig.from_pretrained(path, trust_remote_code=variant.trust_remote_code, local_files_only=True)
-        cls = _model_class(is_vision_language(config), bool(getattr(config, "is_encoder_decoder", False)))
-        with init_empty_weights():  # names and shapes only: no memory, no weights read
-            skeleton = cls.from_config(config, trust_remote_code=variant.trust_remote_code)
-        defaults = tuple(sorted(get_keys_to_not_convert(skeleton)))
-        narrow = tuple(
-            name
-            for name, module in skeleton.named_modules()
-            if isinstance(module, torch.nn.Linear)
-            and not kernel_path.packable(module.in_features, module.out_features)
-            and not any(name == d or name.startswith(d + ".") for d in defaults)
-        )
-        _unquantized[key] = (narrow, defaults)
-    return _unquantized[key]
 
 
 def load_base(variant: Variant, device: str):
@@ -389,22 +167,6 @@ def load_base(variant: Variant, device: str):
     return _bases[key]
 
 
-class _DropInt8CastNotice:
-    """bitsandbytes logs a warning on every int8 matmul with float32 inputs: the
-    documented cast to float16, once per layer per call. Keep it out of test logs."""
-
-    def filter(self, record) -> bool:
-        return not str(record.msg).startswith("MatMul8bitLt: inputs will be cast")
-
-
-def _quiet_int8() -> None:
-    import logging
-
-    log = logging.getLogger("bitsandbytes.autograd._functions")
-    if not any(isinstance(f, _DropInt8CastNotice) for f in log.filters):
-        log.addFilter(_DropInt8CastNotice())
-
-
 def _load(variant: Variant, path: Path, device: str):
     """(model, tokenizer, seq2seq); for a vision-language model the tokenizer is its processor."""
     from transformers import AutoConfig, AutoTokenizer
@@ -414,12 +176,12 @@ def _load(variant: Variant, path: Path, device: str):
         config = AutoConfig.from_pretrained(path, trust_remote_code=remote, local_files_only=True)
         seq2seq = bool(getattr(config, "is_encoder_decoder", False))
         vision = is_vision_language(config)
-        cls = _model_class(vision, seq2seq)
-        kw: dict = dict(trust_remote_code=remote, local_files_only=True, dtype=_torch_dtype(variant))
+        cls = model_class(vision, seq2seq)
+        kw: dict = dict(trust_remote_code=remote, local_files_only=True, dtype=torch_dtype(variant))
         if variant.quantization:
-            kw.update(quantization_config=_quant_config(variant, path), device_map={"": device})
+            kw.update(quantization_config=quant_config(variant, path), device_map={"": device})
             if variant.quantization == "int8":
-                _quiet_int8()
+                quiet_int8()
         model = cls.from_pretrained(path, **kw)
         if not variant.quantization:
             model.to(device)
@@ -457,14 +219,6 @@ def _load_processor(variant: Variant, path: Path):
             f"AutoProcessor loaded a {type(processor).__name__} without an image processor"
         )
     return processor
-
-
-def _model_class(vision: bool, seq2seq: bool):
-    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoModelForSeq2SeqLM
-
-    if vision:
-        return AutoModelForImageTextToText
-    return AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
 
 
 def _lora_model(variant: Variant, base, seq2seq: bool, device: str, seed: int = 0):
@@ -539,75 +293,6 @@ def _adapter_model(variant: Variant, base, path: str | Path, device: str):
         raise VariantError(f"variant {variant.name!r}: cannot load adapter {str(path)!r}: {e}") from e
     model.eval()
     return model
-
-
-# --- parameter counting -----------------------------------------------------------
-
-
-def logical_numel(param) -> int:
-    """Parameters a tensor represents: a packed 4-bit weight counts its unpacked shape."""
-    state = getattr(param, "quant_state", None)
-    shape = getattr(state, "shape", None)
-    if shape is not None:
-        n = 1
-        for d in shape:
-            n *= int(d)
-        return n
-    return param.numel()
-
-
-def count_parameters(model) -> tuple[int, int]:
-    """(total, trainable) for any model; peft models report the adapter as trainable.
-
-    Shared (tied) tensors count once. A model without an adapter is used as is:
-    trainable is 0 (see the module docstring).
-    """
-    seen: set[int] = set()
-    total = 0
-    for p in model.parameters():
-        if id(p) not in seen:
-            seen.add(id(p))
-            total += logical_numel(p)
-    if hasattr(model, "peft_config"):
-        from peft import get_peft_model_state_dict
-
-        trainable = sum(t.numel() for t in get_peft_model_state_dict(model).values())
-    else:
-        trainable = 0
-    return total, trainable
-
-
-def describe(model, variant: Variant, *, cached: bool, steps: int) -> dict:
-    total, trainable = count_parameters(model)
-    rank = targets = None
-    if hasattr(model, "peft_config"):
-        cfg = next(iter(model.peft_config.values()))
-        rank = getattr(cfg, "r", None)
-        t = getattr(cfg, "target_modules", None)
-        targets = sorted(t) if isinstance(t, (set, list, tuple)) else ([t] if t else None)
-    dtype = getattr(model, "dtype", None) or next(model.parameters()).dtype
-    device = str(next(model.parameters()).device)
-    quantized: dict[str, Any] = {}
-    if variant.quantization in ("nf4", "fp4"):
-        from pytest_cegi.models import kernel_path
-
-        # The numerics a score came from, and what stayed in full precision.
-        quantized = {
-            "kernel_path": kernel_path.current(device),
-            "unquantized_modules": list(unquantized_modules(variant)[0]),
-        }
-    return {
-        "total_params": int(total),
-        "trainable_params": int(trainable),
-        "quantization": variant.quantization,
-        "lora_rank": rank,
-        "lora_target_modules": targets,
-        "dtype": str(dtype).removeprefix("torch."),
-        "device": device,
-        "cached": cached,
-        "finetune_steps": steps,
-        **quantized,
-    }
 
 
 # --- prepare ----------------------------------------------------------------------
@@ -718,3 +403,21 @@ def _default_cache_dir():
     from pytest_cegi.models.tiny_models import default_cache_dir
 
     return default_cache_dir()
+
+
+# The public names, wherever they are defined: users and tests import them from here.
+__all__ = [
+    "DTYPES",
+    "QUANTIZATIONS",
+    "PreparedVariant",
+    "Variant",
+    "VariantError",
+    "VariantUnavailable",
+    "count_parameters",
+    "default_device",
+    "is_vision_language",
+    "prepare",
+    "quantization_problem",
+    "unquantized_modules",
+    "vlm_prompt",
+]

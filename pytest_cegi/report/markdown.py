@@ -12,29 +12,24 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 from pytest_cegi.core.formula import NOTHING_TRAINED
-from pytest_cegi.core.meter_traits import traits_of
 from pytest_cegi.core.projection import Projection
 from pytest_cegi.core.quantities import QUANTITIES
 from pytest_cegi.core.record import Record
 from pytest_cegi.core.run import Run, SavedRecord
 from pytest_cegi.core.run_file import atomic_write_text
-from pytest_cegi.core.tolerances import single_sample_tolerance
-from pytest_cegi.core.units import display_mass_unit, format_count, format_gain, format_mass
-from pytest_cegi.core.window import measurement_kind
+from pytest_cegi.core.units import format_count, format_gain, format_mass
 from pytest_cegi.judge.comparison import STATUS_ORDER, Comparison, RecordComparison
 from pytest_cegi.judge.regression import QuantityDelta, format_delta, format_value
-from pytest_cegi.judge.stats import ALPHA
-from pytest_cegi.report import escape
+from pytest_cegi.report import escape, md_sections
+from pytest_cegi.report.md_table import ReportRow, fold, number, table
 from pytest_cegi.report.order import natural_key
 from pytest_cegi.report.terminal import limit_text
 
 MARKER = "<!-- pytest-cegi report -->"  # lets CI find and update its own PR comment
 GITHUB_COMMENT_LIMIT = 65_536
 DEFAULT_MAX_CHARS = 60_000  # headroom for whatever CI wraps around it
-FOLD_ROWS = 10  # tables longer than this fold into <details>
 # (row cap, cell length) tried in turn until the report fits. The violation table is
 # never cut by rows (every violation is listed); its cells shrink instead.
 _ROW_CAPS = ((None, escape.CELL_CHARS), (100, escape.CELL_CHARS), (30, 120), (10, 80), (3, 40))
@@ -97,48 +92,6 @@ def write_report(text: str, path: str | os.PathLike | None) -> None:
             fh.write(text if text.endswith("\n") else text + "\n")
 
 
-def cell(text: object, limit: int = escape.CELL_CHARS) -> str:
-    """Make text safe inside a Markdown table cell (report/escape.py)."""
-    return escape.cell(text, limit)
-
-
-def table(header: list, rows: list, cap: int | None, what: str = "rows", cell_chars: int = escape.CELL_CHARS) -> str:
-    """Every cell is escaped here, so no section can forget to."""
-    shown = rows if cap is None else rows[:cap]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(c, cell_chars) for c in row) + " |" for row in shown]
-    if len(rows) > len(shown):
-        lines.append(f"\n_{len(rows) - len(shown)} more {what} not shown (see the saved run JSON)._")
-    return "\n".join(lines)
-
-
-def fold(summary: str, body: str, rows: int) -> str:
-    """summary: already escaped with escape.html (it sits inside an HTML block)."""
-    if rows <= FOLD_ROWS:
-        return body
-    return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
-
-
-@dataclass(frozen=True)
-class _Row:
-    """One test as the per-task tables and charts show it, with or without a baseline:
-    the comparison's entry, or the saved record alone (status: its verdict, no deltas)."""
-
-    task: str
-    variant: str
-    head: SavedRecord | None  # this run's record; None for a test removed since the baseline
-    base: SavedRecord | None  # the baseline's record; None without a baseline or for an added test
-    status: str | None  # the comparison's status, or the verdict without a baseline
-    deltas: dict[str, QuantityDelta] = field(default_factory=dict)
-
-    @property
-    def rec(self) -> SavedRecord:
-        """The record whose figures the row shows: this run's, or the baseline's if removed."""
-        shown = self.head or self.base
-        assert shown is not None
-        return shown
-
-
 class _Report:
     def __init__(
         self, run, comparison, projections, baseline_label, refresh_command, cap, cell_chars: int = escape.CELL_CHARS
@@ -149,9 +102,9 @@ class _Report:
         self.minimal = False  # True: only headline, alerts, regressions, violations, method
         self.records: tuple[SavedRecord, ...] = run.records
         if comparison:
-            self.rows = [_Row(r.task, r.variant, r.head, r.base, r.status, r.deltas) for r in comparison.records]
+            self.rows = [ReportRow(r.task, r.variant, r.head, r.base, r.status, r.deltas) for r in comparison.records]
         else:
-            self.rows = [_Row(r.task, r.variant, r, None, r.record.verdict) for r in self.records]
+            self.rows = [ReportRow(r.task, r.variant, r, None, r.record.verdict) for r in self.records]
 
     def render(self) -> str:
         parts = [MARKER, self.headline(), self.alerts(), self.regressions(), self.violations()]
@@ -270,8 +223,8 @@ class _Report:
             [
                 f"{r.task} / {r.variant}",
                 c.limit,
-                _number(c.value),
-                _number(c.threshold),
+                number(c.value),
+                number(c.threshold),
                 c.source,
                 c.message or c.status,
             ]
@@ -312,7 +265,7 @@ class _Report:
 
     # -- per-task tables -------------------------------------------------------
     def tasks(self) -> str:
-        by_task: dict[str, list[_Row]] = defaultdict(list)
+        by_task: dict[str, list[ReportRow]] = defaultdict(list)
         for row in self.rows:
             by_task[row.task].append(row)
         out = ["### Results by task"]
@@ -342,12 +295,12 @@ class _Report:
             out.append(f"{title}\n\n" + fold(summary, body, len(rows)))
         return "\n\n".join(out)
 
-    def rank(self, row: _Row) -> int:
+    def rank(self, row: ReportRow) -> int:
         if self.cmp:
             return _STATUS_RANK.get(row.status or "", 9)
         return _VERDICT_ORDER.get(row.status or "", 0)
 
-    def task_row(self, entry: _Row) -> list[str]:
+    def task_row(self, entry: ReportRow) -> list[str]:
         rec = entry.rec
         approx = "≈ " if rec.estimate else ""
         cells: dict[str, str] = {}
@@ -406,140 +359,14 @@ class _Report:
         icon = _ICONS.get(entry.status or "", entry.status or "None")
         return [_variant(rec.record), _status(rec.record, icon)] + row + extras
 
-    # -- chart ---------------------------------------------------------------
     def chart(self) -> str:
-        """Emissions per variant as Mermaid bar charts (render in PR comments): one chart
-        per task, every test of it in the table's order; what a chart cannot show (no
-        measured emissions, no baseline twin) is named under it."""
-        by_task: dict = defaultdict(list)
-        for r in self.rows:
-            status = r.status if self.cmp else ""
-            base = r.base.emissions_kg if r.base else None
-            head, reference = (r.head.emissions_kg, r.head.record.reference) if r.head else (None, False)
-            by_task[r.task].append((r.variant, head, base, status, reference))
-        charts, left_out, shown = [], [], 0
-        for task in sorted(by_task):
-            entries = sorted(by_task[task], key=lambda e: (not e[4], natural_key(e[0])))
-            charted = [e for e in entries if e[1] and (not self.cmp or e[2])]
-            missing: dict = defaultdict(list)  # why -> variants of this task
-            for variant, head, base, status, _ in entries:
-                if not head:
-                    missing["removed" if status == "removed" else "no emissions measured"].append(variant)
-                elif self.cmp and not base:
-                    missing["added" if status == "added" else "no baseline emissions"].append(variant)
-            for why, names in missing.items():  # a whole removed task is one entry, not eight
-                left_out.append(
-                    f"all {len(names)} tests of {task} ({why})"
-                    if len(names) == len(entries) > 3
-                    else ", ".join(f"{task}/{v}" for v in names) + f" ({why})"
-                )
-            if self.cap is not None and len(charted) > self.cap:  # cut to fit a comment: say so
-                left_out.append(f"{len(charted) - self.cap} more of {task} (report cut to fit a GitHub comment)")
-                charted = charted[: self.cap]
-            if not charted:
-                continue
-            shown += len(charted)
-            top = max(max(e[1], e[2] or 0) for e in charted)
-            unit, factor = display_mass_unit(top)
-            labels = ", ".join('"' + _short(e[0]) + '"' for e in charted)
-            lines = [
-                "```mermaid",
-                "xychart-beta",
-                f'    title "{_short(task, 40)}: emissions per test ({unit} CO2e)'
-                + (', bars: this run, line: baseline"' if self.cmp else '"'),
-                f"    x-axis [{labels}]",
-                f'    y-axis "{unit} CO2e"',
-                f"    bar [{', '.join(f'{e[1] / factor:.4g}' for e in charted)}]",
-            ]
-            if self.cmp:
-                lines.append(f"    line [{', '.join(f'{e[2] / factor:.4g}' for e in charted)}]")
-            lines.append("```")
-            charts.append("\n".join(lines))
-        if not charts:
-            return ""
-        note = f"_Charts {shown} tests: every test with measured emissions" + (" in both runs" if self.cmp else "")
-        note += (", up to the cut below" if self.cap is not None and left_out else "") + "._"
-        if left_out:
-            note += f" _Not charted: {escape.inline(', '.join(left_out), 4 * escape.LINE_CHARS)}._"
-        return "### Emissions chart\n\n" + "\n\n".join(charts) + f"\n\n{note}"
+        return md_sections.emissions_chart(self.rows, compared=bool(self.cmp), cap=self.cap)
 
-    # -- deployment ----------------------------------------------------------
     def deployment(self) -> str:
-        if not self.projections:
-            return ""
-        rows = []
-        ordered = sorted(self.projections, key=lambda p: (p.task, p.annual_kg is None, p.annual_kg or 0, p.variant))
-        for p in ordered:
-            approx = "≈ " if p.estimate else ""
-            per_req = approx + format_mass(p.per_request_kg) if p.per_request_kg is not None else "-"
-            annual = approx + _tonnes(p.annual_kg) if p.annual_kg is not None else "-"
-            daily = approx + _tonnes(p.daily_kg) if p.daily_kg is not None else "-"
-            rows.append([f"{p.task} / {p.variant}", per_req, p.deployment.text, daily, annual, p.reason or ""])
-        head = ["Test", "Per request", "Deployment", "CO2e per day", "CO2e per year", "Note"]
-        body = table(head, rows, self.cap, "projections", self.cell_chars)
-        return (
-            "### Deployment projection\n\nCO2e per day = inference emissions per request x requests per "
-            "second x 86,400 s x deployed units; per year = per day x 365.\n\n"
-            + fold(f"{len(rows)} projections", body, len(rows))
-        )
+        return md_sections.deployment(self.projections, self.cap, self.cell_chars)
 
-    # -- method ----------------------------------------------------------------
     def method(self) -> str:
-        meter = self.run.meter
-        lines = ["### How figures were measured", ""]
-        if meter is not None:
-            kind = measurement_kind(meter.estimate) + (" estimate" if meter.estimate else "")
-            lines.append(
-                f"- Energy: **{kind}** with {escape.code(meter.meter)} "
-                f"(CPU: {escape.inline(meter.cpu)}; GPU: {escape.inline(meter.gpu)})."
-            )
-            lines.append(
-                f"- Carbon factor: {_number(meter.carbon_factor_g_per_kwh)} g CO2e/kWh "
-                f"({escape.inline(meter.carbon_factor_source)})."
-            )
-        else:
-            lines.append("- No measured windows in this run.")
-        modelled_by = sorted({r.record.modelled_by for r in self.records if r.record.modelled_by})
-        if modelled_by:
-            lines.append(
-                f"- Modelled energy and emissions (≈): {escape.inline('; '.join(modelled_by))}; the same "
-                f"work gives the same figure on every machine, so they are compared across machines "
-                f"under one profile, by tolerance alone."
-            )
-        machine = self.run.machine
-        if machine.get("cpu"):
-            gpus = ", ".join(machine.get("gpus") or []) or "no GPU"
-            lines.append(
-                f"- Machine: {escape.inline(machine['cpu'])} ({machine.get('cpu_count')} CPUs); {escape.inline(gpus)}."
-            )
-        if self.run.shards:
-            lines.append(
-                f"- Merged from {len(self.run.shards)} shards ({escape.inline(', '.join(self.run.shards))}) by "
-                f"`pytest-cegi merge`; each record keeps its shard's machine and meter."
-            )
-        repeat = self.run.settings.get("repeat")
-        single = f"the single-sample tolerance ({single_sample_tolerance(self.run.settings).as_ratio()})"
-        if repeat and repeat > 1:
-            lines.append(
-                f"- Inference windows repeated {repeat} times; a change in measured emissions, energy "
-                f"or CEGI counts as a regression only if the lowest repeat exceeds the baseline's "
-                f"lowest by more than its tolerance and a one-sided Mann-Whitney U test on the "
-                f"repeats gives p ≤ {ALPHA}; windows measured once (such as fine-tuning) are gated "
-                f"against gross changes only, beyond {single}."
-            )
-        elif self.run.meter is not None and traits_of(self.run.meter.meter).deterministic:
-            lines.append("- Windows measured once: counted figures, judged by tolerance alone.")
-        else:
-            lines.append(
-                "- Windows measured once (no `--cegi-repeat`): measured emissions, energy and CEGI "
-                f"are gated against gross changes only, beyond {single}; scores and cost are "
-                "judged by tolerance alone."
-            )
-        lines.append(
-            "- Scores are computed on fixed data with deterministic decoding; score changes are "
-            "judged by tolerance alone."
-        )
-        return "\n".join(lines)
+        return md_sections.method(self.run)
 
     def test_name(self, r: RecordComparison) -> str:
         return f"{r.task} / {r.variant}"
@@ -604,18 +431,6 @@ def _extras(rec: Record) -> list:
 
 def _variant(rec: Record) -> str:
     return rec.variant + (" (reference)" if rec.reference else "")
-
-
-def _short(text: str, width: int = escape.LABEL_CHARS) -> str:
-    return escape.label(text, width)
-
-
-def _number(value) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
-def _tonnes(kg: float) -> str:
-    return format_mass(kg, largest="t")
 
 
 __all__ = ["render", "write_report", "MARKER", "GITHUB_COMMENT_LIMIT"]

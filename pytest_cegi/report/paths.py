@@ -20,4 +20,19 @@ def report_path(path: str | os.PathLike[str], root: str | os.PathLike[str] | Non
         return given
 
 
-__all__ = ["report_path"]
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A path as the user would type it from here: relative to the working directory when inside it."""
+    return report_path(path, Path.cwd())
+
+
+def refresh_command(run: str | os.PathLike[str] | None, baseline: str | os.PathLike[str] | None) -> str:
+    """The exact commands that make a run the baseline, through `update`'s checks; the one
+    hint the terminal, the Markdown report and `pytest-cegi compare` show. Without a saved
+    run: save one first (never overwrite the baseline with --cegi-save)."""
+    target = shown_path(baseline) if baseline else "BASELINE.json"
+    if run:
+        return f"pytest-cegi update {shown_path(run)} {target}"
+    return f"pytest --cegi-save RUN.json  # rerun the same tests, then:\npytest-cegi update RUN.json {target}"
+
+
+__all__ = ["refresh_command", "report_path", "shown_path"]

@@ -69,6 +69,13 @@ def test_compare_regression_exits_1(runs):
     assert "failing change" in done.stderr
 
 
+def test_compare_names_the_exact_update_command_for_improvements(runs, make):
+    base, _, worse = runs
+    done = cli("compare", worse, base, cwd=make.tmp_path)  # base is the better run here
+    assert done.returncode == 0, done.stderr
+    assert "Improvements found: refresh the baseline with `pytest-cegi update base.json worse.json`." in done.stdout
+
+
 def test_fail_on_selects_what_fails(runs):
     base, _, worse = runs
     assert cli("compare", base, worse, "--fail-on", "score").returncode == 0

@@ -26,3 +26,21 @@ def test_a_run_without_its_own_meter_takes_a_records(make):
     empty = make.run([])
     empty["meter"] = None
     assert Run.from_dict(empty).meter is None
+
+
+def test_a_non_finite_window_survives_the_round_trip_through_a_dict(make):
+    """A record crosses the xdist wire and the run file as a dict, where inf and NaN
+    are null; typed again, the window is non-finite (still invalid, totals still
+    numbers), not None."""
+    import math
+
+    from pytest_cegi.core.record import Record
+
+    data = make.record("lora")
+    data["windows"][0]["emissions_kg"] = math.inf
+    record = Record.from_dict(data)
+    wire = record.to_dict()
+    assert wire["windows"][0]["emissions_kg"] is None and wire["emissions_kg"] is None
+    again = Record.from_dict(wire)
+    assert math.isnan(again.emissions_kg) and again.invalid_reasons()
+    assert again.to_dict()["emissions_kg"] is None

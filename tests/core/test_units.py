@@ -97,7 +97,7 @@ MAGNITUDES = [0.0] + [m * 10.0**e for e in range(-16, 5) for m in (1.0, 2.5, 9.9
 def test_every_printed_mass_parses_back(kg):
     """The terminal, Markdown, chart and plot print masses through these; a user who
     copies one into a budget must get the same quantity back (to the 3 digits shown)."""
-    from pytest_cegi.report.markdown import _tonnes
+    from pytest_cegi.report.md_table import tonnes as _tonnes
 
     texts = [format_mass(kg)] + ([_tonnes(kg)] if kg else [])
     for text in texts:

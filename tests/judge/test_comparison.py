@@ -435,17 +435,18 @@ def test_flops_meter_runs_compare_across_hardware(make):
     assert compare(base, head).mismatches == []
 
 
-def test_compare_one_gives_a_single_tests_checks(make):
+def test_compare_test_gives_a_single_tests_checks(make):
     base = make.run([make.record("base", reference=True), make.record("lora", samples=BASE_SAMPLES)], repeat=5)
+    baseline = comparison.Baseline(Run.from_dict(base), None)
     head_record = SavedRecord.from_dict(make.record("lora", samples=SLOWER))
-    result = comparison.compare_one(base, head_record, machine=make.MACHINE, meter=make.METHOD)
+    result = baseline.compare_test(head_record, machine=make.MACHINE, meter=make.METHOD)
     assert result.status == "regression"
     failed = [c.limit for c in result.checks() if c.status == "fail"]
     assert failed == ["regression:emissions", "regression:energy"]
     new = SavedRecord.from_dict(make.record("new"))
-    added = comparison.compare_one(base, new, machine=make.MACHINE, meter=make.METHOD)
+    added = baseline.compare_test(new, machine=make.MACHINE, meter=make.METHOD)
     assert added.status == "added" and added.checks() == []
-    moved = comparison.compare_one(base, head_record, machine=dict(make.MACHINE, cpu="Other"), meter=make.METHOD)
+    moved = baseline.compare_test(head_record, machine=dict(make.MACHINE, cpu="Other"), meter=make.METHOD)
     assert moved.deltas["energy"].status == "not compared"
 
 

@@ -3,9 +3,9 @@ still loads and compares; the n/a CEGI is not a regression. And the refresh hint
 
 from pytest_cegi.core.run import Run
 from pytest_cegi.core.run_file import load_run
-from pytest_cegi.gate import refresh_command
 from pytest_cegi.judge.comparison import compare
 from pytest_cegi.report.markdown import render as render_run
+from pytest_cegi.report.paths import refresh_command
 
 
 def render(run, *args, **kwargs):

@@ -216,9 +216,10 @@ def test_unknown_finetune_option(tiny_causal, cache_root):
 
 
 def test_quantization_unavailable_is_named(tiny_causal, monkeypatch):
+    import pytest_cegi.models.quantization as quantization
     import pytest_cegi.models.variants as variants
 
-    monkeypatch.setattr(variants, "_quant_probe", {("nf4", "cpu"): "no kernel for this CPU"})
+    monkeypatch.setattr(quantization, "_quant_probe", {("nf4", "cpu"): "no kernel for this CPU"})
     with pytest.raises(variants.VariantUnavailable, match="'cheap-nf4'.*nf4 quantization unavailable.*no kernel"):
         prepare(Variant("cheap-nf4", tiny_causal, quantization="nf4"), device="cpu")
 
@@ -226,8 +227,8 @@ def test_quantization_unavailable_is_named(tiny_causal, monkeypatch):
 def test_fixture_skips_an_unavailable_variant(pytester, tiny_causal, monkeypatch):
     # The model stack raises; the `cegi` fixture is what turns that into a skip.
     pytester.makeconftest(f"""
-        import pytest_cegi.models.variants as variants
-        variants._quant_probe[("nf4", "cpu")] = "no kernel for this CPU"
+        import pytest_cegi.models.quantization as quantization
+        quantization._quant_probe[("nf4", "cpu")] = "no kernel for this CPU"
         MODEL = {str(tiny_causal)!r}
     """)
     pytester.makepyfile(

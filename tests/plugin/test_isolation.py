@@ -104,7 +104,7 @@ def test_importing_the_plugin_imports_only_the_options():
 
 
 @pytest.mark.parametrize("quiet", [True, False], ids=["quiet", "with-header"])
-def test_unused_session_imports_no_gate_settings_or_reports(pytester, quiet):
+def test_unused_session_imports_no_lifecycle_settings_or_reports(pytester, quiet):
     pytester.makeconftest("""
         import sys
 
@@ -124,7 +124,7 @@ def test_unused_session_imports_no_gate_settings_or_reports(pytester, quiet):
     result.assert_outcomes(passed=2)
     line = next(line for line in result.stdout.lines if line.startswith("CEGI-LOADED:"))
     loaded = set(ast.literal_eval(line.removeprefix("CEGI-LOADED:").strip()))
-    never = ("pytest_cegi.gate", "pytest_cegi.report", "pytest_cegi.judge", "pytest_cegi.core.record")
+    never = ("pytest_cegi.lifecycle", "pytest_cegi.report", "pytest_cegi.judge", "pytest_cegi.core.record")
     assert not [m for m in loaded if m.startswith(never)]
     if quiet:  # no header to write: the settings are never read
         assert "pytest_cegi.core.settings" not in loaded and "pytest_cegi.measure.session" not in loaded

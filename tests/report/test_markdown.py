@@ -7,7 +7,7 @@ import pytest
 
 from pytest_cegi.core.run import Run
 from pytest_cegi.judge.comparison import compare
-from pytest_cegi.report import markdown
+from pytest_cegi.report import markdown, md_table
 from pytest_cegi.report.markdown import GITHUB_COMMENT_LIMIT, MARKER, write_report
 from pytest_cegi.report.markdown import render as render_run
 
@@ -176,7 +176,7 @@ def test_unrepeated_and_mismatch_warnings(make):
 
 
 def test_long_tables_fold_into_details(make):
-    head = make.run([make.record(f"v{i:02d}") for i in range(markdown.FOLD_ROWS + 1)])
+    head = make.run([make.record(f"v{i:02d}") for i in range(md_table.FOLD_ROWS + 1)])
     text = render(head)
     assert "<details><summary>sql: 11 variants</summary>" in text
     short = render(make.run([make.record(f"v{i:02d}") for i in range(3)]))

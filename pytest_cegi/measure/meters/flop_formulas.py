@@ -245,9 +245,6 @@ def _bnb_formulas() -> dict[str, Callable]:
     return {f"bitsandbytes::{name}": f for name, f in table.items()}
 
 
-BITSANDBYTES_OPS = tuple(name.split("::", 1)[1] for name in _bnb_formulas())
-
-
 def formula_table() -> dict[str, Callable]:
     """Every formula the counter knows, by qualified op name: torch's registry
     (wrapped to charge dtype classes) over our extra aten ops, plus bitsandbytes'."""

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pytest_cegi.core.window import WindowHandle
 
 
-def lock_path(run_id: str) -> str:
-    return os.path.join(tempfile.gettempdir(), f"pytest-cegi-{run_id}.lock")
+def lock_path(testrun_uid: str) -> str:
+    return os.path.join(tempfile.gettempdir(), f"pytest-cegi-{testrun_uid}.lock")
 
 
 class SerializedMeter:
@@ -38,7 +38,7 @@ class SerializedMeter:
 
     @contextlib.contextmanager
     def window(self, phase: str) -> Iterator[WindowHandle]:
-        import fcntl  # POSIX only; xdist on Windows runs unserialised (see README)
+        import fcntl  # POSIX only; xdist on Windows runs unserialised (see docs/scale-out.md)
 
         with open(self._path, "a+b") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)

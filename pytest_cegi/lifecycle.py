@@ -1,10 +1,10 @@
-"""The plugin's session glue: the baseline, each test's finish (budgets, regression
-checks, one verdict, whether it fails), and the session's run and files."""
+"""What the plugin's hooks do over a test's and a session's life: the baseline, each
+test's finish (budgets, regression checks, one verdict, whether it fails), and the
+session's results and files. (The gate's rules live in judge/; this is their caller.)"""
 
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +19,8 @@ from pytest_cegi.measure.session import SessionState
 
 if TYPE_CHECKING:
     from pytest_cegi.core.run import Run
-    from pytest_cegi.core.window import Method
-    from pytest_cegi.judge.comparison import Baseline, Comparison, ToleranceSpec
+    from pytest_cegi.judge.comparison import Baseline, Comparison
+    from pytest_cegi.judge.regression import ToleranceSpec
     from pytest_cegi.measure.fixture import Cegi
 
 
@@ -56,7 +56,7 @@ def run_warnings(state: SessionState) -> list[str]:
     if state.settings.carbon.warning:
         out.append(state.settings.carbon.warning)
     for entry in state.settings.budgets:
-        if not any(entry.applies_to(r["nodeid"], r["task"]) for r in state.records):
+        if not any(entry.applies_to(r.nodeid, r.task) for r in state.records):
             selector = " and ".join(
                 f"{k} = {v!r}" for k, v in (("match", entry.match), ("task", entry.task)) if v is not None
             )
@@ -72,22 +72,8 @@ def tolerances_for(settings: Settings) -> Callable[[Record], ToleranceSpec]:
     test's own budget entry, read through the same function `pytest-cegi compare` uses."""
     from pytest_cegi.judge.comparison import record_tolerances
 
-    return record_tolerances(settings.as_dict())
-
-
-def refresh_command(save: str | os.PathLike[str] | None, baseline: str | os.PathLike[str] | None) -> str:
-    """The exact commands that make this run the baseline, through `update`'s checks."""
-    target = shown_path(baseline) if baseline else "BASELINE.json"
-    if save:
-        return f"pytest-cegi update {shown_path(save)} {target}"
-    return f"pytest --cegi-save RUN.json  # rerun the same tests, then:\npytest-cegi update RUN.json {target}"
-
-
-def shown_path(path: str | os.PathLike[str]) -> str:
-    """A path as the user would type it from here: relative to the working directory when inside it."""
-    from pytest_cegi.report.paths import report_path
-
-    return report_path(path, Path.cwd())
+    sources = settings.max_regression_sources  # every key has one ("default" at least)
+    return record_tolerances({q: (t, sources[q]) for q, t in settings.max_regression.items()})
 
 
 def finish_test(
@@ -135,7 +121,7 @@ def fails_test(record: Record, settings: Settings) -> bool:
     return record.verdict == "fail" or (record.verdict == "invalid" and settings.invalid == "fail")
 
 
-class SessionRun:
+class SessionResults:
     """The session's run as every consumer takes it, built once on the process that
     reports: `data` (the run dict the file stores), `run` (typed, for the reports and the
     terminal) and, on first use, its `comparison` with the baseline."""
@@ -144,13 +130,20 @@ class SessionRun:
         from pytest_cegi.core.run import Run
         from pytest_cegi.core.run_file import build_run
 
-        self.data = build_run(state.records, state.meter_method(), state.settings.as_dict(), machine=state.machine)
+        method = state.meter_method()
+        self.data = build_run(
+            [r.to_dict() for r in state.records],
+            method.to_dict() if method else None,
+            state.settings.as_dict(),
+            machine=state.machine,
+        )
         self.data["warnings"] = run_warnings(state)
         if state.shard is not None:
             self.data["shard"] = state.shard.to_dict()
         if state.incomplete:
             self.data["incomplete"] = state.incomplete
-        self.run: Run = Run.from_dict(self.data)
+        # The typed run from the typed records and meter; the dict is for the file alone.
+        self.run: Run = Run.from_session(state.records, method, self.data)
         self._baseline = baseline
 
     @functools.cached_property
@@ -159,7 +152,7 @@ class SessionRun:
         return None if self._baseline is None else self._baseline.compare_run(self.run)
 
 
-def write_outputs(state: SessionState, session: SessionRun) -> None:
+def write_outputs(state: SessionState, session: SessionResults) -> None:
     """The session-end files: saved run, JUnit checks, Markdown report, plot."""
     s = state.settings
     # A session that measured nothing (e.g. `pytest tests/` beside a benchmark suite
@@ -187,24 +180,16 @@ def regression_checks(state: SessionState, baseline: Baseline, record: Record) -
     for the session's comparison); regressions become checks."""
     from pytest_cegi.core.run import SavedRecord
 
-    result = baseline.compare_test(SavedRecord.of(record), machine=state.machine, meter=meter_of(state))
+    result = baseline.compare_test(SavedRecord.of(record), machine=state.machine, meter=state.meter_method())
     return result.checks()
 
 
-def meter_of(state: SessionState) -> Method | None:
-    """This run's meter description, typed; None before anything was measured."""
-    from pytest_cegi.core.run import saved_method
-
-    method = state.meter_method()
-    return saved_method(method) if method else None
-
-
-def write_markdown(state: SessionState, session: SessionRun) -> None:
-    from pytest_cegi.report import markdown
+def write_markdown(state: SessionState, session: SessionResults) -> None:
+    from pytest_cegi.report import markdown, paths
     from pytest_cegi.report.paths import report_path
 
     s = state.settings
-    refresh = refresh_command(s.save, s.baseline) if s.baseline else None
+    refresh = paths.refresh_command(s.save, s.baseline) if s.baseline else None
     text = markdown.render(
         session.run,
         session.comparison,
@@ -316,7 +301,7 @@ def put_on_report(item: pytest.Item, report: pytest.TestReport, record: Record, 
 # -- the session's end (for the plugin's hooks) ----------------------------------------------
 
 
-def write_summary(terminalreporter: Any, config: pytest.Config, state: SessionState, session: SessionRun) -> None:
+def write_summary(terminalreporter: Any, config: pytest.Config, state: SessionState, session: SessionResults) -> None:
     """The terminal summary, and the xunit2 note once per session (controller only)."""
     from pytest_cegi.report import junit, terminal
     from pytest_cegi.report.paths import report_path
@@ -335,7 +320,7 @@ def write_summary(terminalreporter: Any, config: pytest.Config, state: SessionSt
         terminalreporter.write_line(junit.XUNIT2_NOTE)
 
 
-def finish_session(session: pytest.Session, state: SessionState, run: SessionRun) -> None:
+def finish_session(session: pytest.Session, state: SessionState, run: SessionResults) -> None:
     """The session's files; one that cannot be written fails a session that passed."""
     try:
         write_outputs(state, run)
