@@ -288,3 +288,110 @@ def run_detection(cegi, variant) -> dict:
         }
     )
     return scores
+
+
+def imagine_records(split: str) -> list[dict]:
+    """Text-to-image records: `train` with its rendered 24x24 "image", `test` with what
+    the generated image must show ("prompt", "colour", "shape")."""
+    generate = _generate_module()
+    rows = [dict(r) for r in _records("imagine", split)]
+    for r in rows:
+        if "scene" in r:
+            r["image"] = generate.render_detection(r["scene"], side=generate.IMAGINE_PIXELS)
+    return rows
+
+
+def cache_dir(config) -> Path:
+    """The session's adapter cache folder (`--cegi-cache-dir`, default `.cegi-cache`)."""
+    from pytest_cegi.plugin import STATE
+
+    state = config.stash.get(STATE, None)
+    return Path(state.settings.cache_dir) if state is not None and state.settings.cache_dir else Path(".cegi-cache")
+
+
+def _imagine_finetune(cegi, pipe, variant, cache_root: Path) -> tuple[int, bool]:
+    """Fine-tune the LoRA adapter in a `finetune` window, or load it from the adapter cache
+    (pytest_cegi.models.adapter_cache, keyed by base weights, LoRA settings, data and
+    training settings) and replay its stored window. Returns (steps trained, cached)."""
+    import cegi_imagine
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from pytest_cegi.models import adapter_cache
+
+    base = MODELS / f"imagine-{variant.size}"
+    fingerprint = "+".join(adapter_cache.model_fingerprint(base / part) for part in ("unet", "text_encoder"))
+    spec = {"suite": "imagine", "lora_r": variant.lora_r, "targets": cegi_imagine.LORA_TARGETS}
+    records = [{"prompt": r["prompt"], "scene": r["scene"]} for r in _records("imagine", "train")]
+    key = adapter_cache.cache_key(fingerprint, spec, records, cegi_imagine.FINETUNE)
+    cache = adapter_cache.AdapterCache(cache_root)
+    identity = cegi.meter_identity()
+    entry = cache.lookup(key)
+    stored = entry.window_for(identity) if entry is not None else None
+    if entry is not None and stored is not None:
+        set_peft_model_state_dict(pipe.unet, load_file(str(entry.path / "adapter_model.safetensors")))
+        pipe.unet.eval()
+        cegi.replay_window(stored)
+        return 0, True
+    with cegi.measure("finetune") as window:
+        losses = cegi_imagine.train(pipe, imagine_records("train"), **cegi_imagine.FINETUNE)
+    info = {"steps": len(losses), "losses": [round(x, 5) for x in losses], "variant": variant.name}
+    cache.store(key, pipe.unet, getattr(window, "result", None), info, identity)
+    return len(losses), False
+
+
+def run_imagine(cegi, variant, cache_root: Path) -> dict:
+    """The text-to-image suite: load the pipeline (int8/nf4 denoiser: bitsandbytes, or a
+    skip), fine-tune LoRA on the denoiser's attention in a `finetune` window (or replay it
+    from the adapter cache), sample one image per test prompt in a measured inference
+    window (one request per image), and score the images with the pixel checker."""
+    import cegi_imagine
+
+    from pytest_cegi.models.variants import count_parameters
+
+    cegi.variant = variant.name
+    cegi.reference = variant.reference
+    if variant.quantization:
+        import pytest
+
+        from pytest_cegi.models.variants import quantization_problem
+
+        problem = quantization_problem(variant.quantization, "cpu")
+        if problem:
+            pytest.skip(f"variant {variant.name!r}: {variant.quantization} quantization unavailable: {problem}")
+    pipe = cegi_imagine.load(MODELS / f"imagine-{variant.size}", variant.quantization)
+    sabotage = variant.name in sabotaged()
+    steps, cached = 0, False
+    if variant.lora_r:
+        cegi_imagine.with_lora(pipe, variant.lora_r)
+        if not sabotage:  # an untrained adapter (B = 0) samples exactly like its base
+            steps, cached = _imagine_finetune(cegi, pipe, variant, cache_root)
+    # T_M: the adapter's parameters for LoRA (a sabotaged variant keeps them: it claims
+    # the training it skipped); 0 for a pipeline used as is.
+    cegi.trainable_params = count_parameters(pipe.unet)[1] if variant.lora_r else 0
+    test = imagine_records("test")
+    prompts = [r["prompt"] for r in test]
+    images = cegi.measure_call(
+        cegi_imagine.generate,
+        pipe,
+        prompts,
+        sampler_name=variant.sampler,
+        steps=variant.steps,
+        guidance=cegi_imagine.GUIDANCE,
+        seed=cegi_imagine.SEED,
+        requests=len(prompts),
+    )
+    scores = cegi_imagine.score(images, test)
+    cegi.record_score(scores["image_check"], metric="image_check")
+    RUN_LOG.append(
+        {
+            "task": "imagine",
+            "variant": variant.name,
+            "lora": bool(variant.lora_r),
+            "cached": cached,
+            "trained": steps > 0,
+            "sabotaged": sabotage,
+            "scores": scores,
+        }
+    )
+    return scores

@@ -6,6 +6,7 @@ Run: ``pytest benchmarks/ --cegi-budget`` (outputs in ``cegi-out/``, see benchma
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -111,9 +112,14 @@ def _ensure_models():
         for size in ("tiny", "wide")
         if not (cegi_bench.model_dir(task, size) / "config.json").is_file()
     ]
+    # The text-to-image pipelines (diffusers: model_index.json), when diffusers is installed.
+    if importlib.util.find_spec("diffusers") is not None:
+        missing += [
+            ("imagine", size)
+            for size in ("tiny", "wide")
+            if not (cegi_bench.model_dir("imagine", size) / "model_index.json").is_file()
+        ]
     if missing:
-        import importlib.util
-
         spec = importlib.util.spec_from_file_location("cegi_bench_build", cegi_bench.MODELS / "build.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -192,14 +198,16 @@ def results_table(records: list[dict], wall: float, kind: str) -> str:
 
     lines = [
         f"Run time {wall:.1f} s, adapter cache {kind}. Energy and CO2e per test; "
-        "modelled figures are estimates. CEGI in kg CO2e per (% gain x M trainable params).",
+        "modelled figures are estimates. CEGI in kg CO2e per (% gain x M trainable params); "
+        "per (point x M) where the gain is in points.",
         "",
         "| task | variant | metric | score | gain | T_M | energy (J) | CO2e (mg) | CEGI | kg per % gain "
         "| cached | verdict |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(records, key=lambda r: (r["task"], not r["reference"])):
-        gain = "ref" if r["reference"] else (f"{r['gain_pct']:+.1f}%" if r.get("gain_pct") is not None else "-")
+        unit = " pts" if r.get("gain_mode") == "points" else "%"  # the text-to-image suite's gain is in points
+        gain = "ref" if r["reference"] else (f"{r['gain_pct']:+.1f}{unit}" if r.get("gain_pct") is not None else "-")
         cegi = (
             "n/a (reference)"
             if r["reference"]

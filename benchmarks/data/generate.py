@@ -806,11 +806,10 @@ def parse_detection(code: str) -> list[tuple]:
     return [(shapes[t[0]], colours[t[1]], int(t[2:4]), int(t[4:6]), int(t[6:8])) for t in code.split()]
 
 
-def render_detection(code: str):
-    """The 32x32 PIL image of a detection scene code."""
+def render_detection(code: str, side: int = DETECT_PIXELS):
+    """The side x side (default 32x32) PIL image of a detection scene code."""
     from PIL import Image
 
-    side = DETECT_PIXELS
     pixels = bytearray(b"\xff" * side * side * 3)
     for shape, colour, ox, oy, size in parse_detection(code):
         for y in range(size):
@@ -881,6 +880,70 @@ def detection_sheet(path: Path, n: int = 16, scale: int = 3) -> None:
     sheet.save(path, optimize=True)
 
 
+# --- text to image: one shape named by colour and shape -------------------------------
+
+# 24x24 images, one 10-pixel shape in one of four quadrants (12x12 cells), drawn by
+# `render_detection` from a detection code ("cr0113": circle, red, x 1, y 13, size 10),
+# so the images are identical everywhere and nothing is committed. The larger shapes
+# (not the captioning scenes' 6 pixels) keep the three shapes apart for a pixel checker:
+# ink fills 100% (square), ~78% (circle) and ~55% (triangle) of its box.
+IMAGINE_PIXELS, IMAGINE_SHAPE = 24, 10
+QUADRANTS = ["top left", "top right", "bottom left", "bottom right"]
+IMAGINE_SIZES = {"pretrain": 2400, "train": 320}
+# Pretraining is generic clip art: the same prompts ("a red circle"), but small shapes
+# (6 pixels, IMAGINE_SMALL). The task's images are the house style: 10-pixel shapes.
+# Fine-tuning adapts the style (a change of every image, which LoRA learns in a few
+# steps); the checker asks for a shape of the task's size, so the base's small shapes
+# fail it. Tried first and dropped (measured, LoRA r=8, 150 steps): pretraining that names
+# only the colour ("a red shape"), the task adding the shape word; and pretraining that
+# names only the shape, the task adding the colour word: LoRA (with or without the text
+# encoder trained, lr 5e-3 to 2e-2) did not learn the new words (scores at the base's).
+# No prompt names a position: the shape lies in a random quadrant (a tiny pixel UNet
+# did not learn to place it on a CPU budget, even with coordinate channels).
+IMAGINE_SMALL = 6
+# Test prompts: each colour x shape this many times. Once (12 images) keeps the suite's
+# sampling time within the main job's warm budget; the base/LoRA gap was measured on 12
+# (benchmarks/README.md).
+IMAGINE_TEST_REPEATS = 1
+
+
+def imagine_prompt(colour: str, shape: str) -> str:
+    return f"a {colour} {shape}"
+
+
+def imagine_code(
+    colour: str, shape: str, quadrant: int, jitter: tuple[int, int] = (1, 1), size: int = IMAGINE_SHAPE
+) -> str:
+    x, y = (quadrant % 2) * 12 + jitter[0], (quadrant // 2) * 12 + jitter[1]
+    return f"{shape[0]}{colour[0]}{x:02d}{y:02d}{size:02d}"
+
+
+def _imagine_record(rng: random.Random, size: int) -> dict:
+    colour, shape, quadrant = rng.choice(list(PALETTE)), rng.choice(SHAPES), rng.randrange(4)
+    slack = 12 - size  # where the shape may sit in its quadrant
+    jitter = (rng.randint(slack // 2 - 1, slack // 2 + 1), rng.randint(slack // 2 - 1, slack // 2 + 1))
+    code = imagine_code(colour, shape, quadrant, jitter, size)
+    return {"prompt": imagine_prompt(colour, shape), "scene": code, "colour": colour, "shape": shape}
+
+
+@cache
+def imagine(seed: int = 18) -> dict:
+    """Pretraining (small shapes), task training records (task-size shapes) and 12 test
+    prompts: every colour x shape once (IMAGINE_TEST_REPEATS). A test record is what the
+    generated image must show; its image is drawn from noise, so prompts repeat training
+    prompts (there are only 12), the images never do."""
+    rng = random.Random(seed)
+    pretrain = [_imagine_record(rng, IMAGINE_SMALL) for _ in range(IMAGINE_SIZES["pretrain"])]
+    train = [_imagine_record(rng, IMAGINE_SHAPE) for _ in range(IMAGINE_SIZES["train"])]
+    test = [
+        {"prompt": imagine_prompt(colour, shape), "colour": colour, "shape": shape}
+        for _ in range(IMAGINE_TEST_REPEATS)
+        for colour in PALETTE
+        for shape in SHAPES
+    ]
+    return {"pretrain": pretrain, "train": train, "test": test}
+
+
 TASKS = {
     "summarize": summarization,
     "sql": text_to_sql,
@@ -890,6 +953,7 @@ TASKS = {
     "reason": reasoning,
     "code": programming,
     "detect": detection,
+    "imagine": imagine,
 }
 
 

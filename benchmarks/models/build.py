@@ -33,7 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "data"
-TASKS = ("summarize", "sql", "translate", "caption", "vqa", "reason", "code", "detect")
+TASKS = ("summarize", "sql", "translate", "caption", "vqa", "reason", "code", "detect", "imagine")
 # Vision tasks and the model they share (one base fine-tuned per task, as with a real VLM).
 SHARED = {"caption": "scenes", "vqa": "scenes"}
 # The larger base: as deep as "tiny" (two layers learn the copying these tasks need
@@ -77,6 +77,8 @@ def build(task: str, size: str, out: Path = HERE) -> Path:
         return build_vision(size, out)
     if task == "detect":
         return build_detection(size, out)
+    if task == "imagine":
+        return build_imagine(size, out)
     import torch
 
     from pytest_cegi.models.tiny_models import SIZES, build_causal_lm
@@ -199,6 +201,50 @@ def build_detection(size: str, out: Path = HERE) -> Path:
         "final_loss": sum(tail) / len(tail),
         "examples": len(rows),
         "params": sum(p.numel() for p in model.parameters()),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    (dest / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
+    return dest
+
+
+# The text-to-image pipelines (benchmarks/cegi_imagine.py: a diffusers pipeline of a
+# pixel-space UNet2DConditionModel, a DDPM schedule and a tiny CLIP text encoder): every
+# weight, text encoder included, trained from scratch on data/imagine/pretrain.jsonl,
+# whose shapes are small (6 pixels; the task's are 10). The larger base gets the same
+# data and steps.
+IMAGINE_BUILD = dict(steps=900, batch_size=32, lr=1e-3, seed=0)
+
+
+def build_imagine(size: str, out: Path = HERE) -> Path:
+    import time
+
+    import torch
+
+    sys.path.insert(0, str(HERE.parent))  # cegi_imagine imports imagine_pipeline
+    import cegi_imagine
+
+    generate = _generate_module()
+    torch.set_num_threads(1)  # deterministic and fast for models this small
+    started = time.perf_counter()
+    with open(DATA / "imagine" / "pretrain.jsonl", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    for r in rows:
+        r["image"] = generate.render_detection(r["scene"], side=generate.IMAGINE_PIXELS)
+    pipe = cegi_imagine.new_pipeline(size, seed=IMAGINE_BUILD["seed"])
+    losses = cegi_imagine.train(pipe, rows, **IMAGINE_BUILD)
+    dest = out / f"imagine-{size}"
+    shutil.rmtree(dest, ignore_errors=True)
+    pipe.save_pretrained(dest)
+    tail = losses[-100:]
+    info = {
+        "task": "imagine",
+        "settings": {"size": size, **cegi_imagine.SIZES[size], "text": cegi_imagine.TEXT, **IMAGINE_BUILD},
+        "final_loss": sum(tail) / len(tail),
+        "examples": len(rows),
+        "params": {
+            "unet": sum(p.numel() for p in pipe.unet.parameters()),
+            "text_encoder": sum(p.numel() for p in pipe.text_encoder.parameters()),
+        },
         "seconds": round(time.perf_counter() - started, 1),
     }
     (dest / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -125,6 +125,13 @@ def model_dir(variant: Variant) -> Path:
             f"variant {variant.name!r}: model directory {variant.model!r} does not exist{where} "
             "(pytest-cegi loads local directories only, never the Hub)"
         )
+    if not (path / "config.json").is_file() and (path / "model_index.json").is_file():
+        raise VariantError(
+            f"variant {variant.name!r}: {variant.model!r} is a diffusers pipeline (model_index.json); "
+            "cegi.prepare loads transformers models only. Load the pipeline in the test with diffusers' "
+            "from_pretrained and measure it with cegi.measure_call (docs/variants.md, "
+            '"Diffusers pipelines")'
+        )
     if not (path / "config.json").is_file():
         raise VariantError(
             f"variant {variant.name!r}: {variant.model!r} has no config.json; is it a model saved with save_pretrained?"

@@ -1,8 +1,9 @@
 """The benchmark gate must fail a variant that really regressed.
 
-Runs the text-to-SQL suite (the fastest text suite) and the VQA suite (a tiny
-vision-language model) through pytester in a copy of the repo's
-benchmark layout, with the repo's own [tool.cegi] budgets, and sabotages LoRA
+Runs the text-to-SQL suite (the fastest text suite), the VQA suite (a tiny
+vision-language model), and the programming, detection and text-to-image suites
+through pytester in a copy of the repo's benchmark layout, with the repo's own
+[tool.cegi] budgets, and sabotages LoRA
 variants with CEGI_BENCH_SABOTAGE: they skip fine-tuning, so their untrained adapter
 scores exactly like the base. The gate must fail those tests -- on the score floor and
 on the CEGI ceiling ("no gain over reference") -- and pass the base.
@@ -49,6 +50,9 @@ def bench(pytester: pytest.Pytester) -> pytest.Pytester:
         "test_vqa.py",
         "test_code.py",
         "test_detect.py",
+        "cegi_imagine.py",
+        "imagine_pipeline.py",
+        "test_imagine.py",
         "profile.json",  # the work model's prices, named by [tool.cegi] flops_profile
     ):
         shutil.copy(BENCH / name, dest / name)
@@ -80,14 +84,15 @@ def run_suite(bench: pytest.Pytester, suite: str, selection: str) -> pytest.RunR
     )
 
 
-def assert_sabotage_caught(result: pytest.RunResult, suite: str, variant: str) -> None:
-    """The sabotaged variant fails its score floor and its CEGI ceiling; the base passes."""
+def assert_sabotage_caught(result: pytest.RunResult, suite: str, variant: str, no_gain: str = "+0%") -> None:
+    """The sabotaged variant fails its score floor and its CEGI ceiling; the base passes.
+    `no_gain`: the gain as the report writes it ("+0 pts" where the suite uses points)."""
     out = result.stdout.str()
     result.assert_outcomes(passed=1, failed=1)
     assert f"FAILED benchmarks/test_{suite}.py::test_{suite}[{variant}] - score " in out, out
     failed = re.search(r"score (0\.\d+) < floor (0\.\d+) \(pyproject\.toml budget #\d+\)", out)
     assert failed and float(failed.group(1)) < float(failed.group(2)), out
-    assert re.search(r"CEGI undefined: no gain over reference \(\+0%\)", out), out
+    assert f"CEGI undefined: no gain over reference ({no_gain})" in out, out
     assert f"sabotaged: {variant}" in out, out
 
 
@@ -143,3 +148,20 @@ def test_gate_fails_a_detection_variant_that_skips_finetuning(bench, monkeypatch
     pytest.importorskip("pycocotools")
     monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "finetune")
     assert_sabotage_caught(run_suite(bench, "detect", "base or finetune"), "detect", "finetune")
+
+
+def test_gate_fails_a_text_to_image_variant_that_skips_finetuning(bench, monkeypatch):
+    """The text-to-image suite (pixel checker, tiny diffusers pipeline): an untrained
+    adapter (B = 0) samples the base's small shapes, so it fails the floor set above the
+    base and, with no gain, the CEGI ceiling; the base passes. Its gain is in points."""
+    pytest.importorskip("diffusers")
+    monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "lora-r8")
+    result = run_suite(bench, "imagine", "base or lora-r8 and not ddim and not steps")
+    assert_sabotage_caught(result, "imagine", "lora-r8", no_gain="+0 pts")
+
+
+def test_same_text_to_image_variant_passes_when_fine_tuned(bench, monkeypatch):
+    """The control for the text-to-image suite (one LoRA fine-tune of the denoiser, ~25-50 s)."""
+    pytest.importorskip("diffusers")
+    monkeypatch.delenv("CEGI_BENCH_SABOTAGE", raising=False)
+    run_suite(bench, "imagine", "base or lora-r8 and not ddim and not steps").assert_outcomes(passed=2)

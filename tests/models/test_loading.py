@@ -186,6 +186,14 @@ def test_missing_model_directory(tmp_path):
         prepare(Variant("ghost", str(tmp_path / "nope")))
 
 
+def test_a_diffusers_pipeline_directory_is_a_clear_error(tmp_path):
+    """A diffusers pipeline (model_index.json, no config.json) is loaded by the test, not
+    by cegi.prepare: the error says so and points at the docs."""
+    (tmp_path / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    with pytest.raises(VariantError, match=r"'sd'.*diffusers pipeline.*cegi\.measure_call.*docs/variants\.md"):
+        prepare(Variant("sd", str(tmp_path)))
+
+
 def test_hub_ids_are_not_downloaded():
     with pytest.raises(VariantError, match="never the Hub"):
         prepare(Variant("hub", "gpt2-not-a-local-dir"))
