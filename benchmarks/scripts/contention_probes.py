@@ -1,11 +1,12 @@
 """Can a reference workload measured beside a test normalise away a busy machine?
 
 Measured energy between two sessions varies 6-16 % per test on a shared 2-vCPU guest
-(docs/ci-gate.md, "What the gate compares, and how well it works"), mostly from the host: the same work's CPU time rises for
-stretches of seconds to minutes. The idea tested here: run a fixed probe at each
-test's edges and divide the test's lowest repeat by it (per test, "local"), or by the
-session's median probe ("session"), as a machine-speed index. A probe that tracks the
-contention the work sees would cancel it; the gate could then compare normalised energy.
+(docs/ci-gate.md, "What the gate compares, and how well it works"), mostly from the
+host: the same work's CPU time rises for stretches of seconds to minutes. The idea
+tested here: run a fixed probe at each test's edges and divide the test's lowest
+repeat by it (per test, "local"), or by the session's median probe ("session"), as a
+machine-speed index. A probe that tracks the contention the work sees would cancel it;
+the gate could then compare normalised energy.
 
 Each session is a fresh process (as a pytest session is) that runs 12 "tests" of 5
 repeats of a real workload (the summarize suite's tiny model generating 8 batches of
