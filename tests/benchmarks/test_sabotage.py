@@ -150,13 +150,17 @@ def test_gate_fails_a_detection_variant_that_skips_finetuning(bench, monkeypatch
     assert_sabotage_caught(run_suite(bench, "detect", "base or finetune"), "detect", "finetune")
 
 
+# The base and the plain LoRA variant only: not the samplers and step counts on its adapter.
+IMAGINE_BASE_AND_LORA = "base or (lora-r8 and not ddim and not euler and not lms and not steps)"
+
+
 def test_gate_fails_a_text_to_image_variant_that_skips_finetuning(bench, monkeypatch):
     """The text-to-image suite (pixel checker, tiny diffusers pipeline): an untrained
     adapter (B = 0) samples the base's small shapes, so it fails the floor set above the
     base and, with no gain, the CEGI ceiling; the base passes. Its gain is in points."""
     pytest.importorskip("diffusers")
     monkeypatch.setenv("CEGI_BENCH_SABOTAGE", "lora-r8")
-    result = run_suite(bench, "imagine", "base or lora-r8 and not ddim and not steps")
+    result = run_suite(bench, "imagine", IMAGINE_BASE_AND_LORA)
     assert_sabotage_caught(result, "imagine", "lora-r8", no_gain="+0 pts")
 
 
@@ -164,4 +168,4 @@ def test_same_text_to_image_variant_passes_when_fine_tuned(bench, monkeypatch):
     """The control for the text-to-image suite (one LoRA fine-tune of the denoiser, ~25-50 s)."""
     pytest.importorskip("diffusers")
     monkeypatch.delenv("CEGI_BENCH_SABOTAGE", raising=False)
-    run_suite(bench, "imagine", "base or lora-r8 and not ddim and not steps").assert_outcomes(passed=2)
+    run_suite(bench, "imagine", IMAGINE_BASE_AND_LORA).assert_outcomes(passed=2)
