@@ -241,12 +241,9 @@ def detection_records(split: str) -> list[dict]:
     return [{**r, "image": generate.render_detection(r["scene"])} for r in _records("detect", split)]
 
 
-def run_detection(cegi, variant) -> dict:
-    """The detection suite: load the variant (4-bit: bitsandbytes, or a skip), fine-tune it
-    in a measured `finetune` window when it is trained, then detect on the test images in
-    repeated inference windows (at least cegi_detect.REPEAT; the study ran 15) and score COCO mAP."""
-    import cegi_detect
-
+def name_variant_or_skip(cegi, variant) -> None:
+    """Name the test's variant (and whether it is the reference); skip it, with the reason,
+    where bitsandbytes cannot run its quantization on this CPU."""
     cegi.variant = variant.name
     cegi.reference = variant.reference
     if variant.quantization:
@@ -257,6 +254,15 @@ def run_detection(cegi, variant) -> dict:
         problem = quantization_problem(variant.quantization, "cpu")
         if problem:
             pytest.skip(f"variant {variant.name!r}: {variant.quantization} quantization unavailable: {problem}")
+
+
+def run_detection(cegi, variant) -> dict:
+    """The detection suite: load the variant (4-bit: bitsandbytes, or a skip), fine-tune it
+    in a measured `finetune` window when it is trained, then detect on the test images in
+    repeated inference windows (at least cegi_detect.REPEAT; the study ran 15) and score COCO mAP."""
+    import cegi_detect
+
+    name_variant_or_skip(cegi, variant)
     model, processor = cegi_detect.load(MODELS / f"detect-{variant.size}", variant.quantization)
     sabotage = variant.name in sabotaged()
     steps = 0
@@ -349,16 +355,7 @@ def run_imagine(cegi, variant, cache_root: Path) -> dict:
 
     from pytest_cegi.models.variants import count_parameters
 
-    cegi.variant = variant.name
-    cegi.reference = variant.reference
-    if variant.quantization:
-        import pytest
-
-        from pytest_cegi.models.variants import quantization_problem
-
-        problem = quantization_problem(variant.quantization, "cpu")
-        if problem:
-            pytest.skip(f"variant {variant.name!r}: {variant.quantization} quantization unavailable: {problem}")
+    name_variant_or_skip(cegi, variant)
     pipe = cegi_imagine.load(MODELS / f"imagine-{variant.size}", variant.quantization)
     sabotage = variant.name in sabotaged()
     steps, cached = 0, False
