@@ -366,6 +366,11 @@ def run_imagine(cegi, variant, cache_root: Path) -> dict:
     # T_M: the adapter's parameters for LoRA (a sabotaged variant keeps them: it claims
     # the training it skipped); 0 for a pipeline used as is.
     cegi.trainable_params = count_parameters(pipe.unet)[1] if variant.lora_r else 0
+    # What cegi.prepare records for a transformers variant, so the reports and the
+    # benchmarks' run-time line (adapters trained or reused) read this suite alike.
+    meta = {"quantization": variant.quantization, "lora_rank": variant.lora_r or None}
+    cegi.record.quantization, cegi.record.lora_rank = meta["quantization"], meta["lora_rank"]
+    cegi.record.variant_meta = {**meta, "cached": cached, "finetune_steps": steps, "sampler": variant.sampler}
     test = imagine_records("test")
     prompts = [r["prompt"] for r in test]
     images = cegi.measure_call(

@@ -147,6 +147,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         kind = "not used (no fine-tuned variant ran)"
     elif trained and not cached:
         kind = "cold (every adapter fine-tuned in this run)"
+    elif trained and not info["adapters_before"]:
+        # Variants sharing one adapter (the text-to-image samplers) replay the one this run trained.
+        kind = "cold (every adapter fine-tuned in this run; variants that share one replay it)"
     elif cached and not trained:
         kind = "warm (every adapter from the cache)"
     else:
